@@ -1,0 +1,184 @@
+"""FastAPI dependencies shared by every /api/v1 module: settings, database, caller, body."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Request
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cargohold.api.errors import (
+    BAD_REQUEST_TEXT,
+    MessageError,
+    fresh_login_required,
+    invalid_request,
+    unauthorized,
+)
+from cargohold.auth.context import AuthContext, AuthKind, Scope
+from cargohold.auth.credentials import (
+    CredentialsError,
+    anonymous,
+    context_for,
+    verify_oauth_token,
+)
+from cargohold.auth.sessions import load_session
+from cargohold.config import Settings
+from cargohold.db.models.accounts import User
+
+Model = TypeVar("Model", bound=BaseModel)
+
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+_BROWSER_UA = re.compile(r"(Chrome|Firefox|Safari|Opera|MSIE|Trident|WebKit)/", re.I)
+CSRF_FAILED = "CSRF token was invalid or missing."
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """One session per request. Endpoints commit explicitly; anything uncommitted is rolled back."""
+    session = request.app.state.session_factory()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DbDep = Annotated[Session, Depends(get_db)]
+
+
+def client_ip(request: Request) -> str | None:
+    forwarded = request.headers.get("x-forwarded-for")
+    if forwarded:
+        return forwarded.split(",")[0].strip()
+    return request.client.host if request.client else None
+
+
+def _session_user(db: Session, data: dict[str, Any]) -> User | None:
+    user_uuid = data.get("user_uuid")
+    if not user_uuid:
+        return None
+    user = db.scalar(select(User).where(User.uuid == user_uuid))
+    if (
+        user is None
+        or user.organization
+        or user.robot
+        or user.deleted
+        or not user.enabled
+        or user.session_token != data.get("session_token")
+    ):
+        return None
+    return user
+
+
+def resolve_caller(request: Request, db: Session, settings: Settings) -> AuthContext:
+    """Bearer token first; a rejected token makes the caller anonymous (no cookie fallback)."""
+    session_data = load_session(request, settings)
+    request.state.session = session_data
+    header = request.headers.get("authorization", "")
+    parts = header.split(" ")
+    if len(parts) == 2 and parts[0].lower() == "bearer":
+        try:
+            return verify_oauth_token(db, settings, parts[1])
+        except CredentialsError:
+            return anonymous(settings)
+    user = _session_user(db, session_data)
+    if user is None:
+        return anonymous(settings)
+    return context_for(
+        settings,
+        user,
+        AuthKind.SESSION,
+        {Scope.DIRECT_LOGIN},
+        session_login_time=session_data.get("login_time"),
+    )
+
+
+def get_auth(request: Request, db: DbDep, settings: SettingsDep) -> AuthContext:
+    """The caller, after Quay's browser-XHR rule, authentication and the CSRF check."""
+    if (
+        settings.BROWSER_API_CALLS_XHR_ONLY
+        and request.method == "GET"
+        and _BROWSER_UA.search(request.headers.get("user-agent", ""))
+        and request.headers.get("x-requested-with") != "XMLHttpRequest"
+        and request.url.path.startswith("/api/")
+    ):
+        raise MessageError(400, "API calls must be invoked with an X-Requested-With header if called from a browser")
+    cached = getattr(request.state, "auth", None)
+    if cached is not None:
+        return cached
+    auth = resolve_caller(request, db, settings)
+    if request.method not in _SAFE_METHODS and auth.kind is not AuthKind.OAUTH:
+        expected = request.state.session.get("csrf")
+        presented = request.headers.get("x-csrf-token") or request.query_params.get("_csrf_token")
+        if not expected or not presented or not _constant_time_equal(expected, presented):
+            raise MessageError(403, CSRF_FAILED)
+    request.state.auth = auth
+    return auth
+
+
+def _constant_time_equal(a: str, b: str) -> bool:
+    import hmac
+
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+AuthDep = Annotated[AuthContext, Depends(get_auth)]
+
+
+def require_user(auth: AuthContext) -> User:
+    """The logged-in caller, or Quay's 401 for anonymous callers."""
+    if auth.user is None:
+        raise unauthorized(auth)
+    return auth.user
+
+
+def require_fresh_login(auth: AuthContext, settings: Settings) -> None:
+    """Session logins older than FRESH_LOGIN_TIMEOUT must sign in again; tokens are always fresh."""
+    user = require_user(auth)
+    if user.robot:
+        raise unauthorized(auth)
+    if auth.kind is AuthKind.OAUTH or user.password_hash is None:
+        return
+    login_time = auth.session_login_time or 0
+    if time.time() - login_time > settings.fresh_login_timeout_s:
+        raise fresh_login_required()
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object. A missing body is `{}`; malformed JSON is Werkzeug's 400."""
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MessageError(400, BAD_REQUEST_TEXT) from exc
+    if value is None:
+        raise invalid_request("Missing JSON body")
+    if not isinstance(value, dict):
+        raise invalid_request(f"{json.dumps(value)[:100]} is not of type 'object'")
+    return value
+
+
+JsonBody = Annotated[dict[str, Any], Depends(json_body)]
+
+
+def validate_body(model: type[Model], raw: dict[str, Any]) -> Model:
+    """Validate a JSON object against a request model; errors are ApiError invalid_request."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        location = ".".join(str(part) for part in first["loc"])
+        if first["type"] == "missing":
+            raise invalid_request(f"'{location}' is a required property") from exc
+        raise invalid_request(f"{location}: {first['msg']}" if location else first["msg"]) from exc

@@ -1,0 +1,178 @@
+"""Quay's error bodies for /api/v1.
+
+Two families reach clients: the ApiError problem document (status, type, title, error_type,
+detail, error_message) and `{"message": ...}` bodies. Endpoints raise one of the exceptions
+below; the handlers in this module render them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cargohold.auth.context import AuthContext
+
+log = logging.getLogger(__name__)
+
+NOT_FOUND_TEXT = (
+    "The requested URL was not found on the server. If you entered the URL manually please "
+    "check your spelling and try again."
+)
+BAD_REQUEST_TEXT = "The browser (or proxy) sent a request that this server could not understand."
+METHOD_NOT_ALLOWED_TEXT = "The method is not allowed for the requested URL."
+
+ERROR_DESCRIPTIONS = {
+    "external_service_timeout": "An external service timed out.",
+    "invalid_request": "The request is missing a required parameter, includes an invalid "
+    "parameter value, or is otherwise malformed.",
+    "invalid_response": "The response was not valid.",
+    "invalid_token": "The access token provided is expired, revoked, malformed, or invalid.",
+    "expired_token": "The access token provided has expired.",
+    "insufficient_scope": "The request requires higher privileges than provided by the access "
+    "token.",
+    "fresh_login_required": "The action requires a fresh login to succeed.",
+    "exceeds_license": "The action was refused because the current license does not allow it.",
+    "not_found": "The resource was not found.",
+    "downstream_issue": "An error occurred in a downstream service.",
+    "tag_immutable": "The tag is immutable and cannot be changed.",
+}
+
+
+class ApiError(Exception):
+    """The ApiError problem document."""
+
+    def __init__(
+        self, status: int, error_type: str, detail: str = "", **extra: Any
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.error_type = error_type
+        self.detail = detail
+        self.extra = extra
+
+
+class MessageError(Exception):
+    """A `{"message": ...}` body (Quay's DataModelException and abort(...) responses)."""
+
+    def __init__(self, status: int, message: Any, headers: dict[str, str] | None = None) -> None:
+        super().__init__(str(message))
+        self.status = status
+        self.message = message
+        self.headers = headers
+
+
+class JsonError(Exception):
+    """An ad-hoc JSON body with a status, for the few endpoints whose errors have their own shape."""
+
+    def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        super().__init__(str(body))
+        self.status = status
+        self.body = body
+        self.headers = headers
+
+
+def invalid_request(detail: str, **extra: Any) -> ApiError:
+    return ApiError(400, "invalid_request", detail, **extra)
+
+
+def not_found() -> ApiError:
+    return ApiError(404, "not_found", "Not Found")
+
+
+def unauthorized(auth: AuthContext) -> ApiError:
+    """401 for anonymous callers, 403 for logged-in callers lacking rights."""
+    if auth.is_anonymous:
+        return ApiError(401, "invalid_token", "Requires authentication")
+    return ApiError(403, "insufficient_scope", "Unauthorized")
+
+
+def fresh_login_required() -> ApiError:
+    return ApiError(401, "fresh_login_required", "Requires fresh login")
+
+
+def data_model_error(message: str) -> MessageError:
+    """Quay's DataModelException: always 400 with a message body."""
+    return MessageError(400, message)
+
+
+def error_type_url(request: Request, error_type: str) -> str:
+    settings = request.app.state.settings
+    return f"{settings.server_url}/api/v1/error/{error_type}"
+
+
+def api_error_body(request: Request, exc: ApiError) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "status": exc.status,
+        "type": error_type_url(request, exc.error_type),
+        "title": exc.error_type,
+        "error_type": exc.error_type,
+        "detail": exc.detail,
+        "error_message": exc.detail,
+    }
+    body.update(exc.extra)
+    return body
+
+
+def _validation_message(exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    query_errors = {
+        str(err["loc"][-1]): err.get("msg", "invalid value")
+        for err in errors
+        if err.get("loc") and err["loc"][0] in ("query", "header", "path")
+    }
+    if query_errors:
+        return JSONResponse({"message": query_errors}, status_code=400)
+    first = errors[0] if errors else {"msg": "invalid request"}
+    detail = first.get("msg", "invalid request")
+    if first.get("loc"):
+        detail = f"{detail}: {'.'.join(str(p) for p in first['loc'][1:])}"
+    return JSONResponse(
+        {
+            "status": 400,
+            "title": "invalid_request",
+            "error_type": "invalid_request",
+            "detail": detail,
+            "error_message": detail,
+        },
+        status_code=400,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(api_error_body(request, exc), status_code=exc.status)
+
+    @app.exception_handler(MessageError)
+    async def _message_error(request: Request, exc: MessageError) -> JSONResponse:
+        return JSONResponse({"message": exc.message}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(JsonError)
+    async def _json_error(request: Request, exc: JsonError) -> JSONResponse:
+        return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _validation_message(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        texts = {404: NOT_FOUND_TEXT, 405: METHOD_NOT_ALLOWED_TEXT, 400: BAD_REQUEST_TEXT}
+        message = texts.get(exc.status_code, exc.detail)
+        return JSONResponse(
+            {"message": message}, status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            {"status": 500, "title": "internal_error", "error_type": "internal_error",
+             "detail": "Internal server error", "error_message": "Internal server error"},
+            status_code=500,
+        )

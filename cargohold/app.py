@@ -1,0 +1,59 @@
+"""Builds the ASGI application from settings."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from cargohold.api.errors import install_error_handlers
+from cargohold.config import Settings
+from cargohold.db.base import make_engine, make_session_factory
+from cargohold.storage import make_store
+from cargohold.workers.runner import WorkerContext, WorkerPool
+
+log = logging.getLogger(__name__)
+
+# Routers in mounting order. Routes with a catch-all repository path come last.
+ROUTER_MODULES = [
+    "cargohold.api.health",
+]
+
+
+def create_app(settings: Settings, *, run_workers: bool = False) -> FastAPI:
+    engine = make_engine(settings.DB_URI, settings.DB_CONNECTION_ARGS)
+    session_factory = make_session_factory(engine)
+    store = make_store(settings)
+    worker_context = WorkerContext(settings, session_factory, store)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = WorkerPool(worker_context) if run_workers and settings.WORKERS_ENABLED else None
+        if pool is not None:
+            pool.start()
+        yield
+        if pool is not None:
+            pool.stop()
+        engine.dispose()
+
+    app = FastAPI(
+        title=settings.REGISTRY_TITLE,
+        version="1",
+        openapi_url="/api/v1/discovery",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+        redirect_slashes=False,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = session_factory
+    app.state.store = store
+    app.state.worker_context = worker_context
+    install_error_handlers(app)
+    for module_name in ROUTER_MODULES:
+        app.include_router(importlib.import_module(module_name).router)
+    return app

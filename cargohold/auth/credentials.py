@@ -1,0 +1,137 @@
+"""Checking credentials: passwords, robot tokens, app-specific tokens and OAuth access tokens.
+
+Shared by /api/v1 (bearer tokens), /v2/auth (Basic) and /oauth (Basic). Each check returns an
+AuthContext on success or raises CredentialsError with the reason Quay reports.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+
+from cargohold.auth.context import AuthContext, AuthKind, Scope, parse_scopes
+from cargohold.auth.secrets import token_matches, verify_password
+from cargohold.config import Settings
+from cargohold.db.base import utcnow
+from cargohold.db.models.accounts import (
+    AppSpecificToken,
+    OAuthAccessToken,
+    RobotAccountToken,
+    User,
+)
+
+OAUTH_TOKEN_PREFIX_LENGTH = 20
+APP_TOKEN_PREFIX_LENGTH = 60
+
+
+class CredentialsError(Exception):
+    """Credentials were presented but are not valid; the message is safe to show."""
+
+
+def context_for(settings: Settings, user: User | None, kind: AuthKind, scopes, **extra) -> AuthContext:
+    return AuthContext(
+        user=user,
+        kind=kind,
+        scopes=frozenset(scopes),
+        superuser_names=frozenset(settings.SUPER_USERS) if settings.FEATURE_SUPER_USERS else frozenset(),
+        readonly_superuser_names=frozenset(settings.GLOBAL_READONLY_SUPER_USERS),
+        superusers_full_access=settings.FEATURE_SUPERUSERS_FULL_ACCESS,
+        **extra,
+    )
+
+
+def anonymous(settings: Settings) -> AuthContext:
+    return context_for(settings, None, AuthKind.ANONYMOUS, ())
+
+
+def _check_enabled(user: User) -> None:
+    if not user.enabled:
+        raise CredentialsError("This user has been disabled. Please contact your administrator.")
+
+
+def find_user_by_login(session: Session, login: str) -> User | None:
+    """A person by username, or by email address (database auth allows both)."""
+    query = select(User).where(User.robot.is_(False), User.organization.is_(False), User.deleted.is_(False))
+    user = session.scalar(query.where(User.username == login))
+    if user is None and "@" in login:
+        user = session.scalar(query.where(User.email == login))
+    return user
+
+
+def verify_user_password(session: Session, settings: Settings, login: str, password: str) -> AuthContext:
+    user = find_user_by_login(session, login)
+    if user is None or not verify_password(password, user.password_hash):
+        raise CredentialsError("Invalid Username or Password")
+    _check_enabled(user)
+    return context_for(settings, user, AuthKind.BASIC, {Scope.DIRECT_LOGIN})
+
+
+def verify_robot(session: Session, settings: Settings, robot_name: str, token: str) -> AuthContext:
+    robot = session.scalar(
+        select(User).where(User.username == robot_name, User.robot.is_(True), User.deleted.is_(False))
+    )
+    if robot is None:
+        raise CredentialsError("Could not find robot with specified username")
+    record = session.scalar(select(RobotAccountToken).where(RobotAccountToken.robot_id == robot.id))
+    if record is None or not token_matches(token, record.token_hash):
+        raise CredentialsError(
+            f"Could not find robot with username: {robot_name} and supplied password."
+        )
+    owner_name = robot_name.split("+", 1)[0]
+    owner = session.scalar(select(User).where(User.username == owner_name))
+    if owner is None or not owner.enabled or not robot.enabled:
+        raise CredentialsError("This user has been disabled. Please contact your administrator.")
+    return context_for(settings, robot, AuthKind.ROBOT, {Scope.DIRECT_LOGIN})
+
+
+def verify_app_token(session: Session, settings: Settings, code: str) -> AuthContext:
+    if len(code) <= APP_TOKEN_PREFIX_LENGTH:
+        raise CredentialsError("Invalid token")
+    record = session.scalar(
+        select(AppSpecificToken)
+        .options(joinedload(AppSpecificToken.user))
+        .where(AppSpecificToken.token_name == code[:APP_TOKEN_PREFIX_LENGTH])
+    )
+    if record is None or not token_matches(code[APP_TOKEN_PREFIX_LENGTH:], record.token_secret_hash):
+        raise CredentialsError("Invalid token")
+    if record.expiration is not None and record.expiration <= utcnow():
+        raise CredentialsError("Invalid token")
+    _check_enabled(record.user)
+    record.last_accessed = utcnow()
+    return context_for(settings, record.user, AuthKind.APP_TOKEN, {Scope.DIRECT_LOGIN})
+
+
+def verify_oauth_token(session: Session, settings: Settings, token: str) -> AuthContext:
+    record = session.scalar(
+        select(OAuthAccessToken)
+        .options(
+            joinedload(OAuthAccessToken.authorized_user),
+            joinedload(OAuthAccessToken.application),
+        )
+        .where(OAuthAccessToken.token_name == token[:OAUTH_TOKEN_PREFIX_LENGTH])
+    )
+    if (
+        record is None
+        or len(token) <= OAUTH_TOKEN_PREFIX_LENGTH
+        or not token_matches(token[OAUTH_TOKEN_PREFIX_LENGTH:], record.token_code_hash)
+    ):
+        raise CredentialsError("OAuth access token could not be validated")
+    if record.expires_at is not None and record.expires_at <= utcnow():
+        raise CredentialsError("OAuth access token has expired")
+    if not record.authorized_user.enabled:
+        raise CredentialsError("Granter of the oauth access token is disabled")
+    scopes = parse_scopes(record.scope) or frozenset()
+    return context_for(
+        settings, record.authorized_user, AuthKind.OAUTH, scopes, oauth_token=record
+    )
+
+
+def verify_basic(session: Session, settings: Settings, username: str, password: str) -> AuthContext:
+    """Basic credentials as the registry accepts them: user, robot, $oauthtoken or $app."""
+    if username == "$oauthtoken":
+        return verify_oauth_token(session, settings, password)
+    if username == "$app":
+        return verify_app_token(session, settings, password)
+    if "+" in username:
+        return verify_robot(session, settings, username, password)
+    return verify_user_password(session, settings, username, password)

@@ -1,0 +1,264 @@
+"""Settings: a Quay-style config.yaml, overridable key by key with CARGOHOLD_<KEY> variables.
+
+Key names and defaults are Quay's so that an existing Quay config file can be brought along.
+Unknown keys are kept (and logged) rather than refused, as Quay does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DATA_DIR = "cargohold-data"
+ENV_PREFIX = "CARGOHOLD_"
+_DURATION_RE = re.compile(r"^(\d+)([smhdw])$")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class ConfigError(Exception):
+    """A configuration value that makes start-up impossible; the message names the key."""
+
+
+def parse_duration(value: str) -> int:
+    """Parse Quay's duration strings such as '2w', '1d', '0s' into seconds."""
+    match = _DURATION_RE.match(value.strip())
+    if not match:
+        raise ValueError(f"{value!r} is not a duration such as 30s, 10m, 1d or 2w")
+    return int(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+class Settings(BaseModel):
+    """Every setting cargohold understands, with Quay's defaults."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+    SERVER_HOSTNAME: str = "localhost:8080"
+    PREFERRED_URL_SCHEME: str = "http"
+    REGISTRY_TITLE: str = "cargohold"
+    REGISTRY_TITLE_SHORT: str = "cargohold"
+    DB_URI: str = ""
+    DB_CONNECTION_ARGS: dict[str, Any] = {}
+    DISTRIBUTED_STORAGE_CONFIG: dict[str, list[Any]] = {}
+    DISTRIBUTED_STORAGE_PREFERENCE: list[str] = []
+    DISTRIBUTED_STORAGE_DEFAULT_LOCATIONS: list[str] = []
+    SUPER_USERS: list[str] = []
+    GLOBAL_READONLY_SUPER_USERS: list[str] = []
+    SECRET_KEY: str = ""
+    DATABASE_SECRET_KEY: str = ""
+    TAG_EXPIRATION_OPTIONS: list[str] = ["0s", "1d", "1w", "2w", "4w"]
+    DEFAULT_TAG_EXPIRATION: str = "2w"
+    FRESH_LOGIN_TIMEOUT: str = "10m"
+    SESSION_COOKIE_NAME: str = "_csrf_token"
+    SESSION_COOKIE_SECURE: bool = False
+    SESSION_TIMEOUT: str = "31d"
+    BROWSER_API_CALLS_XHR_ONLY: bool = True
+    REGISTRY_STATE: str = "normal"
+    CREATE_PRIVATE_REPO_ON_PUSH: bool = True
+    CREATE_NAMESPACE_ON_PUSH: bool = False
+    PERMANENTLY_DELETE_TAGS: bool = False
+    LIBRARY_NAMESPACE: str = "library"
+    AVATAR_KIND: str = "local"
+    APP_SPECIFIC_TOKEN_EXPIRATION: str | None = None
+    DEFAULT_SYSTEM_REJECT_QUOTA_BYTES: int = 0
+    PUBLIC_NAMESPACES: list[str] = []
+
+    MAIL_SERVER: str = ""
+    MAIL_PORT: int = 587
+    MAIL_USE_TLS: bool = True
+    MAIL_USE_SSL: bool = False
+    MAIL_USERNAME: str = ""
+    MAIL_PASSWORD: str = ""
+    MAIL_DEFAULT_SENDER: str = "admin@example.com"
+
+    FEATURE_ANONYMOUS_ACCESS: bool = True
+    FEATURE_SUPER_USERS: bool = True
+    FEATURE_SUPERUSERS_FULL_ACCESS: bool = False
+    FEATURE_USER_CREATION: bool = True
+    FEATURE_INVITE_ONLY_USER_CREATION: bool = False
+    FEATURE_DIRECT_LOGIN: bool = True
+    FEATURE_MAILING: bool = False
+    FEATURE_REQUIRE_TEAM_INVITE: bool = True
+    FEATURE_USER_RENAME: bool = False
+    FEATURE_APP_SPECIFIC_TOKENS: bool = True
+    FEATURE_EXTENDED_REPOSITORY_NAMES: bool = True
+    FEATURE_LIBRARY_SUPPORT: bool = True
+    FEATURE_PUBLIC_CATALOG: bool = False
+    FEATURE_REPO_MIRROR: bool = True
+    FEATURE_IMMUTABLE_TAGS: bool = False
+    FEATURE_QUOTA_MANAGEMENT: bool = True
+    FEATURE_EDIT_QUOTA: bool = True
+    FEATURE_VERIFY_QUOTA: bool = True
+    FEATURE_CHANGE_TAG_EXPIRATION: bool = True
+    FEATURE_REFERRERS_API: bool = True
+    FEATURE_GENERAL_OCI_SUPPORT: bool = True
+    FEATURE_USER_INITIALIZE: bool = True
+    FEATURE_BUILD_SUPPORT: bool = True
+    FEATURE_GITHUB_BUILD: bool = False
+    FEATURE_GITLAB_BUILD: bool = False
+    FEATURE_BITBUCKET_BUILD: bool = False
+    FEATURE_USER_METADATA: bool = False
+    FEATURE_PARTIAL_USER_AUTOCOMPLETE: bool = True
+    FEATURE_AGGREGATED_LOG_COUNT_RETRIEVAL: bool = True
+
+    # cargohold's own keys (Quay has no equivalent).
+    DATA_DIR: str = DEFAULT_DATA_DIR
+    WORKERS_ENABLED: bool = True
+    BUILD_EXECUTOR: str = "auto"
+
+    @field_validator("PREFERRED_URL_SCHEME")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        if value not in ("http", "https"):
+            raise ValueError("must be http or https")
+        return value
+
+    @field_validator("DB_URI")
+    @classmethod
+    def _db_uri(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite://", "postgresql")):
+            raise ValueError("only sqlite:/// and postgresql:// URIs are supported")
+        return value
+
+    @field_validator("TAG_EXPIRATION_OPTIONS")
+    @classmethod
+    def _tag_expiration_options(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("must list at least one duration")
+        for item in value:
+            parse_duration(item)
+        return value
+
+    @field_validator("DEFAULT_TAG_EXPIRATION", "FRESH_LOGIN_TIMEOUT", "SESSION_TIMEOUT")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @field_validator("REGISTRY_STATE")
+    @classmethod
+    def _registry_state(cls, value: str) -> str:
+        if value not in ("normal", "readonly"):
+            raise ValueError("must be normal or readonly")
+        return value
+
+    @field_validator("BUILD_EXECUTOR")
+    @classmethod
+    def _build_executor(cls, value: str) -> str:
+        if value not in ("auto", "buildah", "none"):
+            raise ValueError("must be buildah or none")
+        return value
+
+    # Derived values used across the code base.
+    @property
+    def server_url(self) -> str:
+        return f"{self.PREFERRED_URL_SCHEME}://{self.SERVER_HOSTNAME}"
+
+    @property
+    def default_tag_expiration_s(self) -> int:
+        return parse_duration(self.DEFAULT_TAG_EXPIRATION)
+
+    @property
+    def tag_expiration_options_s(self) -> list[int]:
+        return [parse_duration(option) for option in self.TAG_EXPIRATION_OPTIONS]
+
+    @property
+    def fresh_login_timeout_s(self) -> int:
+        return parse_duration(self.FRESH_LOGIN_TIMEOUT)
+
+    @property
+    def session_timeout_s(self) -> int:
+        return parse_duration(self.SESSION_TIMEOUT)
+
+    def feature(self, name: str) -> bool:
+        return bool(getattr(self, f"FEATURE_{name}", False))
+
+    def is_superuser_name(self, username: str) -> bool:
+        return self.FEATURE_SUPER_USERS and username in self.SUPER_USERS
+
+
+def _env_value(raw: str) -> Any:
+    """Environment values are YAML scalars or JSON/YAML documents ('true', '[a, b]', '{...}')."""
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+
+
+def _persisted_secret(data_dir: Path, name: str) -> str:
+    """A secret generated once and kept in the data folder, for installs with no config at all."""
+    path = data_dir / name
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value
+
+
+def load_settings(config_dir: str | os.PathLike[str] | None = None, *, environ=None) -> Settings:
+    """Read config.yaml (when present) and CARGOHOLD_* overrides; fill in embedded defaults."""
+    environ = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    if config_dir is not None:
+        path = Path(config_dir) / "config.yaml"
+        if path.exists():
+            try:
+                loaded = yaml.safe_load(path.read_text()) or {}
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+            if not isinstance(loaded, dict):
+                raise ConfigError(f"{path}: must be a mapping of KEY: value")
+            raw.update(loaded)
+    for key, value in environ.items():
+        if key.startswith(ENV_PREFIX) and len(key) > len(ENV_PREFIX):
+            raw[key[len(ENV_PREFIX) :]] = _env_value(value)
+
+    try:
+        settings = Settings(**raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"config key {key}: {first['msg']}") from exc
+
+    for key in sorted(settings.model_extra or {}):
+        log.warning("config key %s is not used by cargohold and is ignored", key)
+
+    data_dir = Path(settings.DATA_DIR)
+    if not settings.DB_URI:
+        settings.DB_URI = f"sqlite:///{data_dir / 'cargohold.db'}"
+    if not settings.DISTRIBUTED_STORAGE_CONFIG:
+        settings.DISTRIBUTED_STORAGE_CONFIG = {
+            "default": ["LocalStorage", {"storage_path": str(data_dir / "storage")}]
+        }
+    if not settings.DISTRIBUTED_STORAGE_PREFERENCE:
+        settings.DISTRIBUTED_STORAGE_PREFERENCE = [next(iter(settings.DISTRIBUTED_STORAGE_CONFIG))]
+    for location in settings.DISTRIBUTED_STORAGE_PREFERENCE:
+        if location not in settings.DISTRIBUTED_STORAGE_CONFIG:
+            raise ConfigError(
+                f"config key DISTRIBUTED_STORAGE_PREFERENCE: location {location!r} is not "
+                "defined in DISTRIBUTED_STORAGE_CONFIG"
+            )
+    if not settings.SECRET_KEY:
+        settings.SECRET_KEY = _persisted_secret(data_dir, "secret_key")
+    if not settings.DATABASE_SECRET_KEY:
+        settings.DATABASE_SECRET_KEY = _persisted_secret(data_dir, "database_secret_key")
+    return settings
+
+
+def describe(settings: Settings) -> str:
+    """A log-safe summary of the settings (secrets left out)."""
+    hidden = {"SECRET_KEY", "DATABASE_SECRET_KEY", "MAIL_PASSWORD"}
+    shown = {k: v for k, v in settings.model_dump().items() if k not in hidden}
+    return json.dumps(shown, default=str, sort_keys=True)

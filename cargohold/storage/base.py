@@ -1,0 +1,85 @@
+"""The storage-driver interface. Callers name blobs by digest; drivers own the layout.
+
+All methods are blocking and may be called from worker threads. Nothing a driver writes is
+visible under a blob's name until it is complete (write-then-rename, or a completed S3
+multipart upload).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from typing import Any
+
+UploadState = dict[str, Any]
+
+
+class StorageError(Exception):
+    """The storage backend failed (I/O error, unreachable object store)."""
+
+
+class BlobNotFound(StorageError):
+    pass
+
+
+class UploadWriter(ABC):
+    """Appends bytes to an upload session; `close()` returns the state to persist."""
+
+    @abstractmethod
+    def write(self, data: bytes) -> None: ...
+
+    @abstractmethod
+    def close(self) -> UploadState:
+        """Flush everything written so far and return the driver state for the next request."""
+
+    @abstractmethod
+    def abort(self) -> None:
+        """Forget what this writer wrote (the request failed); the session stays as it was."""
+
+
+class BlobStore(ABC):
+    # --- finished blobs --------------------------------------------------------------
+    @abstractmethod
+    def blob_size(self, digest: str) -> int | None:
+        """Size in bytes, or None when storage has no such blob."""
+
+    @abstractmethod
+    def read_blob(self, digest: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Stream bytes [start, end) of a blob (end None = to the end). Raises BlobNotFound."""
+
+    @abstractmethod
+    def put_blob(self, digest: str, data: bytes) -> None:
+        """Store a small blob in one call (used by tools and tests, not by client pushes)."""
+
+    @abstractmethod
+    def delete_blob(self, digest: str) -> None:
+        """Remove a blob; deleting a missing blob is not an error."""
+
+    def blob_download_url(self, digest: str) -> str | None:
+        """A URL clients may be redirected to for GET (presigned S3), or None to stream."""
+        return None
+
+    # --- upload sessions -------------------------------------------------------------
+    @abstractmethod
+    def begin_upload(self, upload_id: str) -> UploadState: ...
+
+    @abstractmethod
+    def open_upload(self, upload_id: str, state: UploadState) -> UploadWriter:
+        """A writer appending after the bytes already in the session."""
+
+    @abstractmethod
+    def read_upload(self, upload_id: str, state: UploadState) -> Iterator[bytes]:
+        """Stream the bytes received so far (used to rebuild a digest in another process)."""
+
+    @abstractmethod
+    def commit_upload(self, upload_id: str, state: UploadState, digest: str) -> None:
+        """Make the session's bytes the blob `digest`, atomically; then drop the session."""
+
+    @abstractmethod
+    def cancel_upload(self, upload_id: str, state: UploadState) -> None:
+        """Drop the session's bytes; cancelling twice is not an error."""
+
+    # --- health ----------------------------------------------------------------------
+    @abstractmethod
+    def check(self) -> None:
+        """Raise StorageError unless the backend can be written and read right now."""

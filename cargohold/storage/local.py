@@ -1,0 +1,154 @@
+"""LocalStorage: blobs as files under one folder, written to a temporary name then renamed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from cargohold.storage.base import (
+    BlobNotFound,
+    BlobStore,
+    StorageError,
+    UploadState,
+    UploadWriter,
+)
+
+READ_CHUNK = 1 << 20
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class _FileAppender(UploadWriter):
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._handle = open(path, "ab")  # noqa: SIM115 - closed in close()/abort()
+        self._start = self._handle.tell()
+
+    def write(self, data: bytes) -> None:
+        self._handle.write(data)
+
+    def close(self) -> UploadState:
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._handle.close()
+        return {}
+
+    def abort(self) -> None:
+        self._handle.truncate(self._start)
+        self._handle.close()
+
+
+class LocalStorage(BlobStore):
+    def __init__(self, storage_path: str) -> None:
+        self.root = Path(storage_path)
+        self.blobs = self.root / "blobs"
+        self.uploads = self.root / "uploads"
+        self.blobs.mkdir(parents=True, exist_ok=True)
+        self.uploads.mkdir(parents=True, exist_ok=True)
+
+    def _blob_path(self, digest: str) -> Path:
+        algorithm, _, hex_digest = digest.partition(":")
+        if not hex_digest or "/" in digest or ".." in digest:
+            raise BlobNotFound(digest)
+        return self.blobs / algorithm / hex_digest[:2] / hex_digest
+
+    def _upload_path(self, upload_id: str) -> Path:
+        return self.uploads / str(uuid.UUID(upload_id))
+
+    def blob_size(self, digest: str) -> int | None:
+        try:
+            return self._blob_path(digest).stat().st_size
+        except (FileNotFoundError, BlobNotFound):
+            return None
+
+    def read_blob(self, digest: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        try:
+            handle = open(self._blob_path(digest), "rb")  # noqa: SIM115
+        except FileNotFoundError as exc:
+            raise BlobNotFound(digest) from exc
+        return self._stream(handle, start, end)
+
+    @staticmethod
+    def _stream(handle, start: int, end: int | None) -> Iterator[bytes]:
+        with handle:
+            handle.seek(start)
+            remaining = None if end is None else end - start
+            while remaining is None or remaining > 0:
+                size = READ_CHUNK if remaining is None else min(READ_CHUNK, remaining)
+                data = handle.read(size)
+                if not data:
+                    break
+                if remaining is not None:
+                    remaining -= len(data)
+                yield data
+
+    def put_blob(self, digest: str, data: bytes) -> None:
+        target = self._blob_path(digest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+        _fsync_dir(target.parent)
+
+    def delete_blob(self, digest: str) -> None:
+        try:
+            self._blob_path(digest).unlink()
+        except (FileNotFoundError, BlobNotFound):
+            pass
+
+    def begin_upload(self, upload_id: str) -> UploadState:
+        self._upload_path(upload_id).touch()
+        return {}
+
+    def open_upload(self, upload_id: str, state: UploadState) -> UploadWriter:
+        path = self._upload_path(upload_id)
+        if not path.exists():
+            raise StorageError(f"upload {upload_id} has no data file")
+        return _FileAppender(path)
+
+    def read_upload(self, upload_id: str, state: UploadState) -> Iterator[bytes]:
+        handle = open(self._upload_path(upload_id), "rb")  # noqa: SIM115
+        return self._stream(handle, 0, None)
+
+    def commit_upload(self, upload_id: str, state: UploadState, digest: str) -> None:
+        source = self._upload_path(upload_id)
+        target = self._blob_path(digest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Same file system: the rename is atomic, so readers see all of the blob or nothing.
+        os.replace(source, target)
+        _fsync_dir(target.parent)
+
+    def cancel_upload(self, upload_id: str, state: UploadState) -> None:
+        try:
+            self._upload_path(upload_id).unlink()
+        except FileNotFoundError:
+            pass
+
+    def check(self) -> None:
+        probe = self.root / f".health-{uuid.uuid4().hex}"
+        try:
+            probe.write_bytes(b"ok")
+            if probe.read_bytes() != b"ok":
+                raise StorageError("storage returned different bytes")
+        except OSError as exc:
+            raise StorageError(str(exc)) from exc
+        finally:
+            try:
+                probe.unlink(missing_ok=True)
+            except OSError:
+                pass
+
+    def disk_usage(self) -> int:
+        return shutil.disk_usage(self.root).free

@@ -1,0 +1,1 @@
+"""Background workers. Each module registers its worker with `register`."""

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install everything the tests need and run the whole suite on SQLite and on PostgreSQL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+apt_install git skopeo buildah podman busybox-static docker-registry uidmap fuse-overlayfs
+ensure_venv "[test]"
+
+source scripts/postgres.sh
+ensure_postgres
+
+status=0
+echo "== SQLite + local storage"
+CARGOHOLD_TEST_DB=sqlite .venv/bin/python -m pytest -p no:cacheprovider "$@" || status=$?
+echo "== PostgreSQL + S3 storage (SeaweedFS)"
+CARGOHOLD_TEST_DB=postgres CARGOHOLD_TEST_STORAGE=s3 \
+    .venv/bin/python -m pytest -p no:cacheprovider "$@" || status=$?
+exit $status

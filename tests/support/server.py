@@ -1,0 +1,139 @@
+"""A real cargohold server on loopback, started as a subprocess for the tests to talk to."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import yaml
+from sqlalchemy.orm import Session
+
+from cargohold.config import load_settings
+from cargohold.db.base import make_engine, make_session_factory
+
+POSTGRES_ADMIN_DSN = os.environ.get("CARGOHOLD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_backend() -> str:
+    """sqlite (default) or postgres, from CARGOHOLD_TEST_DB."""
+    return os.environ.get("CARGOHOLD_TEST_DB", "sqlite")
+
+
+def create_postgres_database() -> str:
+    name = f"cargohold_test_{secrets.token_hex(6)}"
+    with psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = POSTGRES_ADMIN_DSN.rsplit("/", 1)[0]
+    return f"{base}/{name}"
+
+
+def drop_postgres_database(uri: str) -> None:
+    name = uri.rsplit("/", 1)[1]
+    with psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class LiveServer:
+    """One `cargohold serve` process with its own config folder, database and storage."""
+
+    def __init__(self, workdir: Path, config: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.host = f"127.0.0.1:{self.port}"
+        self.extra_env = env or {}
+        self.config: dict[str, Any] = {
+            "SERVER_HOSTNAME": self.host,
+            "PREFERRED_URL_SCHEME": "http",
+            "DATA_DIR": str(workdir / "data"),
+            "SUPER_USERS": ["admin"],
+            "FEATURE_MAILING": False,
+        }
+        self._pg_uri: str | None = None
+        if test_backend() == "postgres":
+            self._pg_uri = create_postgres_database()
+            self.config["DB_URI"] = self._pg_uri
+        self.config.update(config or {})
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = workdir / "server.log"
+        self._engine = None
+
+    def start(self) -> LiveServer:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "config.yaml").write_text(yaml.safe_dump(self.config))
+        env = {**os.environ, **self.extra_env}
+        env.pop("CARGOHOLD_TEST_DB", None)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "cargohold.cli", "--config-dir", str(self.workdir), "serve",
+             "--host", "127.0.0.1", "--port", str(self.port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=self.workdir,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(self.url + "/health/instance", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("server did not become healthy in 60 s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def destroy(self) -> None:
+        self.stop()
+        if self._pg_uri:
+            drop_postgres_database(self._pg_uri)
+
+    @property
+    def settings(self):
+        return load_settings(self.workdir, environ={})
+
+    @contextmanager
+    def db(self) -> Session:
+        """A session on the server's own database, committed on success."""
+        if self._engine is None:
+            self._engine = make_engine(self.settings.DB_URI)
+        session = make_session_factory(self._engine)()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
