@@ -59,10 +59,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"cargohold: configuration error: {exc}", file=sys.stderr)
         return 2
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    print(f"cargohold is serving on http://{shown_host}:{port}/ (ready in {time.monotonic() - started:.1f}s)")
+    print(
+        f"cargohold is serving on http://{shown_host}:{port}/ (ready in {time.monotonic() - started:.1f}s)"
+    )
     print(
         "Create the first account with:  cargohold user create NAME --email E --password P --superuser"
-        f"  (or POST /api/v1/user/initialize)"
+        "  (or POST /api/v1/user/initialize)"
     )
     uvicorn.run(
         app,
@@ -172,7 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     args = build_parser().parse_args(argv)
     return args.handler(args)
 

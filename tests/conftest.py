@@ -28,7 +28,9 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     """Start a server with extra config keys; stopped after the test."""
     started: list[LiveServer] = []
 
-    def start(config: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> LiveServer:
+    def start(
+        config: dict[str, Any] | None = None, env: dict[str, str] | None = None
+    ) -> LiveServer:
         live = LiveServer(tmp_path / f"server{len(started)}", config, env)
         started.append(live)
         return live.start()

@@ -111,7 +111,10 @@ def get_auth(request: Request, db: DbDep, settings: SettingsDep) -> AuthContext:
         and request.headers.get("x-requested-with") != "XMLHttpRequest"
         and request.url.path.startswith("/api/")
     ):
-        raise MessageError(400, "API calls must be invoked with an X-Requested-With header if called from a browser")
+        raise MessageError(
+            400,
+            "API calls must be invoked with an X-Requested-With header if called from a browser",
+        )
     cached = getattr(request.state, "auth", None)
     if cached is not None:
         return cached

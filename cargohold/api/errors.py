@@ -46,9 +46,7 @@ ERROR_DESCRIPTIONS = {
 class ApiError(Exception):
     """The ApiError problem document."""
 
-    def __init__(
-        self, status: int, error_type: str, detail: str = "", **extra: Any
-    ) -> None:
+    def __init__(self, status: int, error_type: str, detail: str = "", **extra: Any) -> None:
         super().__init__(detail)
         self.status = status
         self.error_type = error_type
@@ -164,15 +162,18 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         texts = {404: NOT_FOUND_TEXT, 405: METHOD_NOT_ALLOWED_TEXT, 400: BAD_REQUEST_TEXT}
         message = texts.get(exc.status_code, exc.detail)
-        return JSONResponse(
-            {"message": message}, status_code=exc.status_code, headers=exc.headers
-        )
+        return JSONResponse({"message": message}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse(
-            {"status": 500, "title": "internal_error", "error_type": "internal_error",
-             "detail": "Internal server error", "error_message": "Internal server error"},
+            {
+                "status": 500,
+                "title": "internal_error",
+                "error_type": "internal_error",
+                "detail": "Internal server error",
+                "error_message": "Internal server error",
+            },
             status_code=500,
         )

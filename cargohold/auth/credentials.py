@@ -28,12 +28,16 @@ class CredentialsError(Exception):
     """Credentials were presented but are not valid; the message is safe to show."""
 
 
-def context_for(settings: Settings, user: User | None, kind: AuthKind, scopes, **extra) -> AuthContext:
+def context_for(
+    settings: Settings, user: User | None, kind: AuthKind, scopes, **extra
+) -> AuthContext:
     return AuthContext(
         user=user,
         kind=kind,
         scopes=frozenset(scopes),
-        superuser_names=frozenset(settings.SUPER_USERS) if settings.FEATURE_SUPER_USERS else frozenset(),
+        superuser_names=frozenset(settings.SUPER_USERS)
+        if settings.FEATURE_SUPER_USERS
+        else frozenset(),
         readonly_superuser_names=frozenset(settings.GLOBAL_READONLY_SUPER_USERS),
         superusers_full_access=settings.FEATURE_SUPERUSERS_FULL_ACCESS,
         **extra,
@@ -51,14 +55,18 @@ def _check_enabled(user: User) -> None:
 
 def find_user_by_login(session: Session, login: str) -> User | None:
     """A person by username, or by email address (database auth allows both)."""
-    query = select(User).where(User.robot.is_(False), User.organization.is_(False), User.deleted.is_(False))
+    query = select(User).where(
+        User.robot.is_(False), User.organization.is_(False), User.deleted.is_(False)
+    )
     user = session.scalar(query.where(User.username == login))
     if user is None and "@" in login:
         user = session.scalar(query.where(User.email == login))
     return user
 
 
-def verify_user_password(session: Session, settings: Settings, login: str, password: str) -> AuthContext:
+def verify_user_password(
+    session: Session, settings: Settings, login: str, password: str
+) -> AuthContext:
     user = find_user_by_login(session, login)
     if user is None or not verify_password(password, user.password_hash):
         raise CredentialsError("Invalid Username or Password")
@@ -68,7 +76,9 @@ def verify_user_password(session: Session, settings: Settings, login: str, passw
 
 def verify_robot(session: Session, settings: Settings, robot_name: str, token: str) -> AuthContext:
     robot = session.scalar(
-        select(User).where(User.username == robot_name, User.robot.is_(True), User.deleted.is_(False))
+        select(User).where(
+            User.username == robot_name, User.robot.is_(True), User.deleted.is_(False)
+        )
     )
     if robot is None:
         raise CredentialsError("Could not find robot with specified username")
@@ -92,7 +102,9 @@ def verify_app_token(session: Session, settings: Settings, code: str) -> AuthCon
         .options(joinedload(AppSpecificToken.user))
         .where(AppSpecificToken.token_name == code[:APP_TOKEN_PREFIX_LENGTH])
     )
-    if record is None or not token_matches(code[APP_TOKEN_PREFIX_LENGTH:], record.token_secret_hash):
+    if record is None or not token_matches(
+        code[APP_TOKEN_PREFIX_LENGTH:], record.token_secret_hash
+    ):
         raise CredentialsError("Invalid token")
     if record.expiration is not None and record.expiration <= utcnow():
         raise CredentialsError("Invalid token")
@@ -121,9 +133,7 @@ def verify_oauth_token(session: Session, settings: Settings, token: str) -> Auth
     if not record.authorized_user.enabled:
         raise CredentialsError("Granter of the oauth access token is disabled")
     scopes = parse_scopes(record.scope) or frozenset()
-    return context_for(
-        settings, record.authorized_user, AuthKind.OAUTH, scopes, oauth_token=record
-    )
+    return context_for(settings, record.authorized_user, AuthKind.OAUTH, scopes, oauth_token=record)
 
 
 def verify_basic(session: Session, settings: Settings, username: str, password: str) -> AuthContext:

@@ -106,7 +106,9 @@ def can_admin_repository(session: Session, auth: AuthContext, repository: Reposi
     return effective_repository_role(session, auth, repository) is Role.admin
 
 
-def effective_namespace_role(session: Session, auth: AuthContext, namespace: User) -> TeamRole | None:
+def effective_namespace_role(
+    session: Session, auth: AuthContext, namespace: User
+) -> TeamRole | None:
     if auth.user is None or not auth.user.enabled:
         return None
     if auth.has_superuser_full_access:

@@ -13,7 +13,9 @@ def _driver(name: str, params: dict[str, Any]) -> BlobStore:
         from cargohold.storage.local import LocalStorage
 
         return LocalStorage(params["storage_path"])
-    raise ConfigError(f"config key DISTRIBUTED_STORAGE_CONFIG: storage driver {name!r} is not supported")
+    raise ConfigError(
+        f"config key DISTRIBUTED_STORAGE_CONFIG: storage driver {name!r} is not supported"
+    )
 
 
 def make_store(settings: Settings) -> BlobStore:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -103,10 +104,8 @@ class LocalStorage(BlobStore):
         _fsync_dir(target.parent)
 
     def delete_blob(self, digest: str) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError, BlobNotFound):
             self._blob_path(digest).unlink()
-        except (FileNotFoundError, BlobNotFound):
-            pass
 
     def begin_upload(self, upload_id: str) -> UploadState:
         self._upload_path(upload_id).touch()
@@ -131,10 +130,8 @@ class LocalStorage(BlobStore):
         _fsync_dir(target.parent)
 
     def cancel_upload(self, upload_id: str, state: UploadState) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self._upload_path(upload_id).unlink()
-        except FileNotFoundError:
-            pass
 
     def check(self) -> None:
         probe = self.root / f".health-{uuid.uuid4().hex}"
@@ -145,10 +142,8 @@ class LocalStorage(BlobStore):
         except OSError as exc:
             raise StorageError(str(exc)) from exc
         finally:
-            try:
+            with contextlib.suppress(OSError):
                 probe.unlink(missing_ok=True)
-            except OSError:
-                pass
 
     def disk_usage(self) -> int:
         return shutil.disk_usage(self.root).free

@@ -77,7 +77,10 @@ class WorkerPool:
     def start(self) -> None:
         for name, function in self.workers.items():
             thread = threading.Thread(
-                target=run_loop, args=(name, function, self.context), name=f"worker-{name}", daemon=True
+                target=run_loop,
+                args=(name, function, self.context),
+                name=f"worker-{name}",
+                daemon=True,
             )
             thread.start()
             self.threads.append(thread)

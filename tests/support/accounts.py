@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from cargohold.auth.secrets import hash_token, random_code
 from cargohold.auth.credentials import OAUTH_TOKEN_PREFIX_LENGTH
+from cargohold.auth.secrets import hash_token, random_code
 from cargohold.db.models.accounts import OAuthAccessToken, Team, TeamMember, TeamRole, User
 from cargohold.domain import accounts
 from tests.support.server import LiveServer
@@ -28,12 +28,19 @@ class TestUser:
     id: int
 
 
-def create_user(server: LiveServer, username: str | None = None, *, password: str = DEFAULT_PASSWORD) -> TestUser:
+def create_user(
+    server: LiveServer, username: str | None = None, *, password: str = DEFAULT_PASSWORD
+) -> TestUser:
     username = username or unique("user")
     email = f"{username}@example.com"
     with server.db() as session:
         user = accounts.create_user(
-            session, server.settings, username=username, email=email, password=password, verified=True
+            session,
+            server.settings,
+            username=username,
+            email=email,
+            password=password,
+            verified=True,
         )
         session.flush()
         user_id = user.id
@@ -44,8 +51,13 @@ def create_organization(server: LiveServer, owner: TestUser, name: str | None = 
     """An organization with an `owners` team holding the owner (direct DB write for fixtures)."""
     name = name or unique("org")
     with server.db() as session:
-        org = User(username=name, email=None, organization=True, verified=True,
-                   tag_expiration_s=server.settings.default_tag_expiration_s)
+        org = User(
+            username=name,
+            email=None,
+            organization=True,
+            verified=True,
+            tag_expiration_s=server.settings.default_tag_expiration_s,
+        )
         session.add(org)
         session.flush()
         team = Team(organization_id=org.id, name="owners", role=TeamRole.admin)
@@ -73,7 +85,9 @@ def issue_token(server: LiveServer, username: str, scopes: str) -> str:
 
 
 def bearer_client(server: LiveServer, token: str) -> httpx.Client:
-    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    return httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
 
 
 ALL_SCOPES = "repo:read repo:write repo:admin repo:create user:read user:admin org:admin super:user"

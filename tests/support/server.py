@@ -20,7 +20,10 @@ from sqlalchemy.orm import Session
 from cargohold.config import load_settings
 from cargohold.db.base import make_engine, make_session_factory
 
-POSTGRES_ADMIN_DSN = os.environ.get("CARGOHOLD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+POSTGRES_ADMIN_DSN = os.environ.get(
+    "CARGOHOLD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test"
+)
 
 
 def free_port() -> int:
@@ -51,7 +54,9 @@ def drop_postgres_database(uri: str) -> None:
 class LiveServer:
     """One `cargohold serve` process with its own config folder, database and storage."""
 
-    def __init__(self, workdir: Path, config: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, workdir: Path, config: dict[str, Any] | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.workdir = workdir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -76,12 +81,22 @@ class LiveServer:
     def start(self) -> LiveServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "config.yaml").write_text(yaml.safe_dump(self.config))
-        env = {**os.environ, **self.extra_env}
+        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **self.extra_env}
         env.pop("CARGOHOLD_TEST_DB", None)
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "cargohold.cli", "--config-dir", str(self.workdir), "serve",
-             "--host", "127.0.0.1", "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "cargohold.cli",
+                "--config-dir",
+                str(self.workdir),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
