@@ -45,13 +45,22 @@ def team_role_in_namespace(session: Session, user: User, namespace: User) -> Tea
     return max(roles, key=lambda role: TEAM_ROLE_RANK[role])
 
 
-def repository_role(session: Session, user: User, repository: Repository) -> Role | None:
-    """The user's real role on a repository, before any scope cap."""
-    namespace = repository.namespace_user
+def namespace_repository_role(session: Session, user: User, namespace: User) -> Role | None:
+    """The role a user holds on every repository of a namespace, existing or not.
+
+    Only the namespace's own user and the organization's admins have one; it is what lets
+    them learn that a repository does not exist (404) where others get 401/403.
+    """
     if namespace.id == user.id and not user.robot:
         return Role.admin
-    team_role = team_role_in_namespace(session, user, namespace)
-    if team_role is TeamRole.admin:
+    if team_role_in_namespace(session, user, namespace) is TeamRole.admin:
+        return Role.admin
+    return None
+
+
+def repository_role(session: Session, user: User, repository: Repository) -> Role | None:
+    """The user's real role on a repository, before any scope cap."""
+    if namespace_repository_role(session, user, repository.namespace_user) is Role.admin:
         return Role.admin
     direct = session.scalar(
         select(RepositoryPermission.role).where(
@@ -84,8 +93,19 @@ def effective_repository_role(
     return auth.cap_repo_role(repository_role(session, auth.user, repository))
 
 
+def effective_namespace_repository_role(
+    session: Session, auth: AuthContext, namespace: User
+) -> Role | None:
+    """The caller's namespace-wide repository role with scopes applied (see above)."""
+    if auth.user is None or not auth.user.enabled:
+        return None
+    if auth.has_superuser_full_access:
+        return Role.admin
+    return auth.cap_repo_role(namespace_repository_role(session, auth.user, namespace))
+
+
 def can_read_repository(session: Session, auth: AuthContext, repository: Repository) -> bool:
-    if repository.public or auth.is_global_readonly_superuser or auth.is_superuser:
+    if repository.public or auth.is_global_readonly_superuser:
         return True
     return effective_repository_role(session, auth, repository) is not None
 

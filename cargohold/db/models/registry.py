@@ -51,6 +51,8 @@ class Repository(Base):
     state: Mapped[RepositoryState] = mapped_column(Integer, default=RepositoryState.NORMAL)
     kind: Mapped[str] = mapped_column(String(16), default="image")
     trust_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Lets badge URLs of a private repository be shared without credentials.
+    badge_token: Mapped[str] = mapped_column(String(36), default=new_uuid)
     created: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_modified: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # Deleted repositories are renamed out of the way and reclaimed by GC.
@@ -218,6 +220,8 @@ class Tag(Base):
         ),
         Index("ix_tag_repository_name_end", "repository_id", "name", "lifetime_end_ms"),
         Index("ix_tag_lifetime_end", "lifetime_end_ms"),
+        # History listings page newest-first within a repository.
+        Index("ix_tag_repository_start", "repository_id", "lifetime_start_ms"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,0 +1,283 @@
+"""Repositories: list, create, read, describe, delete, visibility and state.
+
+The module's catch-all `/api/v1/repository/{repository:path}` routes must be mounted after
+every more specific repository route (tags, manifests, permissions...).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import Request, Response
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip, validate_body
+from cargohold.api.errors import ApiError, MessageError, invalid_request, not_found, unauthorized
+from cargohold.api.paging import encode_page_token, start_id
+from cargohold.api.query import truthy
+from cargohold.api.repo_access import format_ms, require_repository
+from cargohold.api.routing import ApiRouter
+from cargohold.auth.context import AuthContext
+from cargohold.db.models.registry import Repository, RepositoryState, Role, Star
+from cargohold.domain import permissions, repositories, tag_history
+from cargohold.domain.accounts import get_namespace
+from cargohold.domain.audit import log_action
+
+router = ApiRouter(tags=["repository"])
+PAGE_SIZE = 100
+REPO_TAGS_LIMIT = 500
+
+
+class CreateRepositoryBody(BaseModel):
+    repository: str
+    visibility: Literal["public", "private"]
+    description: str
+    namespace: str | None = None
+    repo_kind: Literal["image"] | None = None
+
+
+class DescriptionBody(BaseModel):
+    description: str
+
+
+class VisibilityBody(BaseModel):
+    visibility: Literal["public", "private"]
+
+
+class StateBody(BaseModel):
+    state: Literal["NORMAL", "READ_ONLY", "MIRROR"]
+
+
+def _audit(
+    db: Session,
+    request: Request,
+    auth: AuthContext,
+    kind: str,
+    repository: Repository,
+    *,
+    linked: bool = True,
+    **extra: Any,
+) -> None:
+    log_action(
+        db,
+        kind,
+        namespace=repository.namespace_user,
+        auth=auth,
+        repository=repository if linked else None,
+        ip=client_ip(request),
+        metadata={
+            "repo": repository.name,
+            "namespace": repository.namespace_user.username,
+            **extra,
+        },
+    )
+
+
+def _sees_everything(auth: AuthContext) -> bool:
+    return auth.is_global_readonly_superuser or auth.has_superuser_full_access
+
+
+def _list_caller(auth: AuthContext):
+    """The user whose grants widen the list; a token without repository scopes has none."""
+    if auth.user is None or auth.repo_role_cap() is None:
+        return None
+    return auth.user
+
+
+@router.get("/api/v1/repository", operation_id="listRepos")
+def list_repositories(
+    request: Request, db: DbDep, auth: AuthDep, settings: SettingsDep
+) -> dict[str, Any]:
+    namespace = request.query_params.get("namespace")
+    starred = truthy(request, "starred")
+    public = truthy(request, "public")
+    repo_kind = request.query_params.get("repo_kind", "image")
+    if repo_kind not in repositories.REPOSITORY_KINDS:
+        raise MessageError(400, "Unknown repository kind")
+    if not (namespace or starred or public):
+        raise invalid_request("namespace, starred or public are required for this API call")
+    caller = _list_caller(auth)
+    if starred:
+        if auth.user is None:
+            raise MessageError(
+                400, "The browser (or proxy) sent a request that this server could not understand."
+            )
+        query = repositories.visible_repositories(
+            caller, include_public=True, see_everything=_sees_everything(auth)
+        ).where(Repository.id.in_(select(Star.repository_id).where(Star.user_id == auth.user.id)))
+    else:
+        query = repositories.visible_repositories(
+            caller, include_public=public, see_everything=_sees_everything(auth)
+        )
+        if namespace:
+            query = query.where(Repository.namespace_user.has(username=namespace))
+    rows, next_id = repositories.page_by_id(
+        db, query, start_id(settings, request.query_params.get("next_page")), PAGE_SIZE
+    )
+    ids = [repo.id for repo in rows]
+    modified = repositories.last_modified_ms(db, ids) if truthy(request, "last_modified") else None
+    popularity = repositories.popularity(db, ids) if truthy(request, "popularity") else None
+    stars = repositories.starred_ids(db, auth.user, ids)
+    items = []
+    for repo in rows:
+        item: dict[str, Any] = {
+            "namespace": repo.namespace_user.username,
+            "name": repo.name,
+            "description": repo.description,
+            "is_public": repo.public,
+            "kind": repo.kind,
+            "state": repositories.state_name(repo),
+        }
+        if modified is not None:
+            start_ms = modified.get(repo.id)
+            item["last_modified"] = start_ms // 1000 if start_ms else None
+        if popularity is not None:
+            item["popularity"] = popularity.get(repo.id, 0.0)
+        if auth.user is not None:
+            item["is_starred"] = repo.id in stars
+        items.append(item)
+    body: dict[str, Any] = {"repositories": items}
+    if next_id is not None:
+        body["next_page"] = encode_page_token(settings, {"start_id": next_id})
+    return body
+
+
+@router.post("/api/v1/repository", operation_id="createRepo", status_code=201)
+def create_repository(
+    request: Request, db: DbDep, auth: AuthDep, settings: SettingsDep, raw: JsonBody
+) -> dict[str, Any]:
+    body = validate_body(CreateRepositoryBody, raw)
+    if auth.user is None:
+        raise invalid_request("Must provide a namespace or must be logged in.")
+    namespace_name = body.namespace or auth.user.username
+    namespace = get_namespace(db, namespace_name)
+    if namespace is None or not permissions.can_create_repository(db, auth, namespace):
+        raise unauthorized(auth)
+    if repositories.find_repository(db, namespace_name, body.repository) is not None:
+        raise invalid_request("Repository already exists")
+    if not repositories.valid_repository_name(
+        body.repository, settings.FEATURE_EXTENDED_REPOSITORY_NAMES
+    ):
+        raise invalid_request("Invalid repository name")
+    repository = repositories.create_repository(
+        db,
+        namespace,
+        body.repository,
+        public=body.visibility == "public",
+        description=body.description,
+        creator=auth.user,
+    )
+    _audit(db, request, auth, "create_repo", repository)
+    db.commit()
+    return {"namespace": namespace_name, "name": body.repository, "kind": repository.kind}
+
+
+def _repository_tags(db: Session, repository: Repository) -> dict[str, Any]:
+    tags: dict[str, Any] = {}
+    for tag in tag_history.alive_tags(db, repository, limit=REPO_TAGS_LIMIT):
+        item: dict[str, Any] = {
+            "name": tag.name,
+            "size": tag.manifest.layers_compressed_size,
+            "manifest_digest": tag.manifest.digest,
+        }
+        if tag.lifetime_start_ms:
+            item["last_modified"] = format_ms(tag.lifetime_start_ms)
+        if tag.lifetime_end_ms is not None:
+            item["expiration"] = format_ms(tag.lifetime_end_ms)
+        tags[tag.name] = item
+    return tags
+
+
+@router.post(
+    "/api/v1/repository/{repository:path}/changevisibility",
+    operation_id="changeRepoVisibility",
+)
+def change_visibility(
+    repository: str, request: Request, db: DbDep, auth: AuthDep, raw: JsonBody
+) -> dict[str, Any]:
+    repo = require_repository(db, auth, repository, Role.admin)
+    body = validate_body(VisibilityBody, raw)
+    repo.public = body.visibility == "public"
+    _audit(db, request, auth, "change_repo_visibility", repo, visibility=body.visibility)
+    db.commit()
+    return {"success": True}
+
+
+@router.put("/api/v1/repository/{repository:path}/changestate", operation_id="changeRepoState")
+def change_state(
+    repository: str,
+    request: Request,
+    db: DbDep,
+    auth: AuthDep,
+    settings: SettingsDep,
+    raw: JsonBody,
+) -> dict[str, Any]:
+    if not settings.FEATURE_REPO_MIRROR:
+        raise not_found()
+    repo = require_repository(db, auth, repository, Role.admin)
+    body = validate_body(StateBody, raw)
+    repositories.set_state(repo, RepositoryState[body.state])
+    _audit(db, request, auth, "change_repo_state", repo, state_changed=body.state)
+    db.commit()
+    return {"success": True}
+
+
+@router.get("/api/v1/repository/{repository:path}", operation_id="getRepo")
+def get_repository(
+    repository: str, request: Request, db: DbDep, auth: AuthDep, settings: SettingsDep
+) -> dict[str, Any]:
+    repo = require_repository(db, auth, repository, Role.read, reading=True)
+    role = permissions.effective_repository_role(db, auth, repo)
+    can_write = role in (Role.write, Role.admin) and repo.state == RepositoryState.NORMAL
+    can_admin = role is Role.admin or auth.is_global_readonly_superuser
+    namespace = repo.namespace_user
+    body: dict[str, Any] = {
+        "namespace": namespace.username,
+        "name": repo.name,
+        "kind": repo.kind,
+        "description": repo.description,
+        "is_public": repo.public,
+        "is_organization": namespace.organization,
+        "is_starred": bool(repositories.starred_ids(db, auth.user, [repo.id])),
+        "status_token": "" if repo.public else repo.badge_token,
+        "trust_enabled": bool(repo.trust_enabled),
+        "tag_expiration_s": namespace.tag_expiration_s,
+        "is_free_account": True,
+        "state": repositories.state_name(repo),
+        "can_write": can_write,
+        "can_admin": can_admin,
+    }
+    if truthy(request, "includeTags", default=True):
+        body["tags"] = _repository_tags(db, repo)
+    if truthy(request, "includeStats"):
+        body["stats"] = repositories.daily_action_counts(db, repo)
+    return body
+
+
+@router.put("/api/v1/repository/{repository:path}", operation_id="updateRepo")
+def update_repository(
+    repository: str, request: Request, db: DbDep, auth: AuthDep, raw: JsonBody
+) -> dict[str, Any]:
+    repo = require_repository(db, auth, repository, Role.write)
+    body = validate_body(DescriptionBody, raw)
+    repo.description = body.description
+    _audit(db, request, auth, "set_repo_description", repo, description=body.description)
+    db.commit()
+    return {"success": True}
+
+
+@router.delete("/api/v1/repository/{repository:path}", operation_id="deleteRepository")
+def delete_repository(repository: str, request: Request, db: DbDep, auth: AuthDep) -> Response:
+    try:
+        repo = require_repository(db, auth, repository, Role.admin)
+    except ApiError as exc:
+        # Callers allowed to administer the namespace get 204 for a missing repository.
+        if exc.status == 404:
+            return Response(status_code=204)
+        raise
+    _audit(db, request, auth, "delete_repo", repo, linked=False)
+    repositories.mark_deleted(db, repo)
+    db.commit()
+    return Response(status_code=204)

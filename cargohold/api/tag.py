@@ -1,0 +1,396 @@
+"""Tags of a repository: history listing, create/move/expire, delete, restore, time machine."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from fastapi import Request, Response
+from sqlalchemy.orm import Session
+
+from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip
+from cargohold.api.errors import (
+    BAD_REQUEST_TEXT,
+    ApiError,
+    MessageError,
+    invalid_request,
+    not_found,
+    unauthorized,
+)
+from cargohold.api.query import integer, truthy
+from cargohold.api.repo_access import format_ms, require_normal_state, require_repository
+from cargohold.api.routing import ApiRouter
+from cargohold.auth.context import AuthContext
+from cargohold.config import Settings
+from cargohold.db.models.registry import Manifest, Repository, Role, Tag
+from cargohold.domain import permissions, tag_history
+from cargohold.domain.audit import log_action
+
+router = ApiRouter(tags=["tag"])
+
+TAG_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", re.ASCII)
+INVALID_TAG_TEXT = (
+    'Invalid tag: must match [A-Za-z0-9_.-], NOT start with "." or "-", and can contain '
+    "1-128 characters"
+)
+FILTER_SYNTAX_TEXT = (
+    "Unsupported syntax for filter_tag_name. Expected <operation>:<tag_name> where "
+    "<operation>can be 'like' or 'eq'."
+)
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 100
+
+
+def tag_view(tag: Tag, settings: Settings, presence: dict[int, dict[str, bool]]) -> dict[str, Any]:
+    """One history row; keys whose condition fails are left out, never null."""
+    manifest = tag.manifest
+    view: dict[str, Any] = {"name": tag.name, "reversion": bool(tag.reversion)}
+    if settings.FEATURE_IMMUTABLE_TAGS:
+        view["immutable"] = bool(tag.immutable)
+    start_s = tag.lifetime_start_ms // 1000
+    if start_s > 0:
+        view["start_ts"] = start_s
+    end_ms = tag.lifetime_end_ms
+    if end_ms is not None and end_ms // 1000 > 0:
+        view["end_ts"] = end_ms // 1000
+    view["manifest_digest"] = manifest.digest
+    view["is_manifest_list"] = tag_history.is_manifest_list(manifest)
+    view["size"] = manifest.layers_compressed_size
+    if start_s > 0:
+        view["last_modified"] = format_ms(tag.lifetime_start_ms)
+    if end_ms is not None:
+        view["expiration"] = format_ms(end_ms)
+    children = presence.get(manifest.id)
+    if children is not None:
+        present = sum(1 for stored in children.values() if stored)
+        view["is_sparse"] = present < len(children)
+        view["child_manifest_count"] = len(children)
+        view["present_child_count"] = present
+        view["child_manifests_presence"] = children
+    return view
+
+
+def _audit(
+    db: Session,
+    request: Request,
+    auth: AuthContext,
+    kind: str,
+    repository: Repository,
+    metadata: dict[str, Any],
+) -> None:
+    log_action(
+        db,
+        kind,
+        namespace=repository.namespace_user,
+        auth=auth,
+        repository=repository,
+        ip=client_ip(request),
+        metadata=metadata,
+    )
+
+
+def _performer_name(auth: AuthContext) -> str | None:
+    return auth.user.username if auth.user is not None else None
+
+
+def _immutable_error(exc: tag_history.TagImmutable) -> ApiError:
+    return ApiError(409, "tag_immutable", str(exc))
+
+
+@router.get("/api/v1/repository/{repository:path}/tag/", operation_id="listRepoTags")
+def list_tags(
+    repository: str, request: Request, db: DbDep, auth: AuthDep, settings: SettingsDep
+) -> dict[str, Any]:
+    repo = require_repository(db, auth, repository, Role.read, reading=True)
+    page = max(1, integer(request, "page", 1, "Page index for the results. Default 1."))
+    limit = integer(
+        request,
+        "limit",
+        DEFAULT_LIMIT,
+        "Limit to the number of results to return per page. Max 100.",
+    )
+    limit = max(1, min(MAX_LIMIT, limit))
+    name_contains = None
+    name_equals: list[str] = []
+    filter_value = request.query_params.get("filter_tag_name") or ""
+    if filter_value:
+        operation, colon, value = filter_value.partition(":")
+        if not colon:
+            raise MessageError(400, FILTER_SYNTAX_TEXT)
+        if operation == "like":
+            name_contains = value
+        elif operation == "eq":
+            name_equals.append(value)
+    specific = request.query_params.get("specificTag")
+    if specific:
+        name_equals.append(specific)
+    history = tag_history.list_history(
+        db,
+        repo,
+        only_active=truthy(request, "onlyActiveTags"),
+        page=page,
+        limit=limit,
+        name_contains=name_contains,
+        name_equals=name_equals,
+    )
+    presence = tag_history.child_presence(db, [tag.manifest for tag in history.tags])
+    return {
+        "tags": [tag_view(tag, settings, presence) for tag in history.tags],
+        "page": page,
+        "has_additional": history.has_additional,
+    }
+
+
+def _expiration_seconds(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise invalid_request(f"expiration: {value!r} is not of type 'number', 'null'")
+    return float(value)
+
+
+def _reachable_manifest(db: Session, repo: Repository, digest: Any) -> Manifest:
+    if not isinstance(digest, str):
+        raise invalid_request(f"manifest_digest: {digest!r} is not of type 'string', 'null'")
+    manifest = tag_history.find_manifest(db, repo, digest)
+    if manifest is None or not tag_history.is_reachable(db, repo, manifest):
+        raise not_found()
+    return manifest
+
+
+def _change_expiration(
+    db: Session, request: Request, auth: AuthContext, repo: Repository, name: str, raw: Any
+) -> None:
+    expiration = _expiration_seconds(raw)
+    tag = tag_history.alive_tag(db, repo, name)
+    if tag is None:
+        raise not_found()
+    if expiration is not None and expiration <= dt.datetime.now(dt.UTC).timestamp():
+        raise MessageError(400, BAD_REQUEST_TEXT)
+    try:
+        previous = tag_history.change_expiration(db, tag, expiration)
+    except tag_history.TagError as exc:
+        raise invalid_request(str(exc)) from exc
+    if previous is not None or expiration is not None:
+        _audit(
+            db,
+            request,
+            auth,
+            "change_tag_expiration",
+            repo,
+            {
+                "username": _performer_name(auth),
+                "repo": repo.name,
+                "tag": name,
+                "namespace": repo.namespace_user.username,
+                "expiration_date": raw,
+                "old_expiration_date": previous,
+            },
+        )
+
+
+def _change_immutability(
+    db: Session, request: Request, auth: AuthContext, repo: Repository, name: str, raw: Any
+) -> None:
+    if not isinstance(raw, bool):
+        raise invalid_request(f"immutable: {raw!r} is not of type 'boolean'")
+    tag = tag_history.alive_tag(db, repo, name)
+    if tag is None:
+        raise not_found()
+    previous = bool(tag.immutable)
+    if previous and not raw and not permissions.can_admin_repository(db, auth, repo):
+        raise unauthorized(auth)
+    if raw and not previous and tag.lifetime_end_ms is not None:
+        raise MessageError(
+            400,
+            f"Cannot make tag '{name}' immutable: tag has expiration set. "
+            "Remove the expiration first.",
+        )
+    tag.immutable = raw
+    _audit(
+        db,
+        request,
+        auth,
+        "change_tag_immutability",
+        repo,
+        {
+            "username": _performer_name(auth),
+            "repo": repo.name,
+            "tag": name,
+            "namespace": repo.namespace_user.username,
+            "immutable": raw,
+            "previous_immutable": previous,
+        },
+    )
+
+
+def _move(
+    db: Session, request: Request, auth: AuthContext, repo: Repository, name: str, digest: Any
+) -> None:
+    manifest = _reachable_manifest(db, repo, digest)
+    try:
+        _tag, previous = tag_history.retarget(db, repo, name, manifest)
+    except tag_history.TagImmutable as exc:
+        raise _immutable_error(exc) from exc
+    _audit(
+        db,
+        request,
+        auth,
+        "move_tag" if previous is not None else "create_tag",
+        repo,
+        {
+            "username": _performer_name(auth),
+            "repo": repo.name,
+            "tag": name,
+            "namespace": repo.namespace_user.username,
+            "manifest_digest": manifest.digest,
+            "original_manifest_digest": previous.manifest.digest if previous else None,
+        },
+    )
+
+
+@router.put(
+    "/api/v1/repository/{repository:path}/tag/{tag}", operation_id="changeTag", status_code=201
+)
+def change_tag(
+    repository: str,
+    tag: str,
+    request: Request,
+    db: DbDep,
+    auth: AuthDep,
+    settings: SettingsDep,
+    body: JsonBody,
+) -> str:
+    repo = require_repository(db, auth, repository, Role.write)
+    require_normal_state(repo)
+    if not TAG_NAME_RE.match(tag):
+        raise MessageError(400, INVALID_TAG_TEXT)
+    if "expiration" in body and settings.FEATURE_CHANGE_TAG_EXPIRATION:
+        _change_expiration(db, request, auth, repo, tag, body["expiration"])
+    if "immutable" in body and settings.FEATURE_IMMUTABLE_TAGS:
+        _change_immutability(db, request, auth, repo, tag, body["immutable"])
+    if body.get("manifest_digest") is not None:
+        _move(db, request, auth, repo, tag, body["manifest_digest"])
+    db.commit()
+    return "Updated"
+
+
+@router.delete("/api/v1/repository/{repository:path}/tag/{tag}", operation_id="deleteFullTag")
+def delete_tag(repository: str, tag: str, request: Request, db: DbDep, auth: AuthDep) -> Response:
+    repo = require_repository(db, auth, repository, Role.write)
+    require_normal_state(repo)
+    alive = tag_history.alive_tag(db, repo, tag)
+    if alive is None:
+        raise not_found()
+    try:
+        tag_history.end_tag(db, repo, alive)
+    except tag_history.TagImmutable as exc:
+        raise _immutable_error(exc) from exc
+    _audit(
+        db,
+        request,
+        auth,
+        "delete_tag",
+        repo,
+        {
+            "username": _performer_name(auth),
+            "repo": repo.name,
+            "namespace": repo.namespace_user.username,
+            "tag": tag,
+        },
+    )
+    db.commit()
+    return Response(status_code=204)
+
+
+@router.post("/api/v1/repository/{repository:path}/tag/{tag}/restore", operation_id="restoreTag")
+def restore_tag(
+    repository: str, tag: str, request: Request, db: DbDep, auth: AuthDep, body: JsonBody
+) -> dict[str, Any]:
+    repo = require_repository(db, auth, repository, Role.write)
+    require_normal_state(repo)
+    digest = body.get("manifest_digest")
+    if digest is None:
+        raise invalid_request("Missing manifest_digest")
+    if not isinstance(digest, str):
+        raise invalid_request(f"manifest_digest: {digest!r} is not of type 'string'")
+    manifest = tag_history.find_manifest(db, repo, digest)
+    if manifest is None:
+        raise not_found()
+    try:
+        tag_history.retarget(db, repo, tag, manifest, reversion=True, operation="restore")
+    except tag_history.TagImmutable as exc:
+        raise _immutable_error(exc) from exc
+    _audit(
+        db,
+        request,
+        auth,
+        "revert_tag",
+        repo,
+        {
+            "username": _performer_name(auth),
+            "repo": repo.name,
+            "tag": tag,
+            "manifest_digest": digest,
+        },
+    )
+    db.commit()
+    return {}
+
+
+@router.post(
+    "/api/v1/repository/{repository:path}/tag/{tag}/expire",
+    operation_id="removeTagFromTimemachine",
+)
+def expire_tag(
+    repository: str,
+    tag: str,
+    request: Request,
+    db: DbDep,
+    auth: AuthDep,
+    settings: SettingsDep,
+    body: JsonBody,
+) -> str:
+    if not settings.PERMANENTLY_DELETE_TAGS:
+        raise not_found()
+    repo = require_repository(db, auth, repository, Role.write)
+    is_alive = body.get("is_alive", False)
+    digest = body.get("manifest_digest")
+    if not isinstance(is_alive, bool):
+        raise invalid_request(f"is_alive: {is_alive!r} is not of type 'boolean'")
+    if digest is not None and not isinstance(digest, str):
+        raise invalid_request(f"manifest_digest: {digest!r} is not of type 'string'")
+    if digest is None and not is_alive:
+        raise invalid_request("manifest_digest required when is_alive set to false")
+    manifest = None
+    if digest is not None:
+        manifest = tag_history.find_manifest(db, repo, digest)
+        if manifest is None:
+            raise not_found()
+    changed = tag_history.expire_from_time_machine(
+        db,
+        repo,
+        tag,
+        manifest=manifest,
+        is_alive=is_alive,
+        window_s=repo.namespace_user.tag_expiration_s,
+    )
+    if not changed:
+        raise not_found()
+    _audit(
+        db,
+        request,
+        auth,
+        "permanently_delete_tag",
+        repo,
+        {
+            "username": _performer_name(auth),
+            "repo": repo.name,
+            "namespace": repo.namespace_user.username,
+            "tag": tag,
+            "manifest_digest": digest,
+        },
+    )
+    db.commit()
+    return ""

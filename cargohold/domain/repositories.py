@@ -1,0 +1,256 @@
+"""Repositories: names, creation, visibility, state, deletion, stars and list queries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy.orm import Session, joinedload
+
+from cargohold.db.base import utcnow
+from cargohold.db.models.accounts import Team, TeamMember, TeamRole, User
+from cargohold.db.models.audit import LogEntry
+from cargohold.db.models.registry import (
+    Repository,
+    RepositoryPermission,
+    RepositoryState,
+    Role,
+    Star,
+    Tag,
+)
+
+MAX_NAME_LENGTH = 255
+_COMPONENT_RE = re.compile(r"^[a-z0-9][.a-z0-9_-]*$")
+REPOSITORY_KINDS = ("image",)
+STATE_NAMES = {state: state.name for state in RepositoryState}
+# Counted toward popularity: the actions logged against a repository in this many days.
+POPULARITY_DAYS = 30
+STATS_DAYS = 92
+
+
+class RepositoryError(Exception):
+    """A repository rule was broken; the message is Quay's wording."""
+
+
+def valid_repository_name(name: str, extended: bool) -> bool:
+    if not name or len(name) > MAX_NAME_LENGTH:
+        return False
+    components = name.split("/") if extended else [name]
+    return all(_COMPONENT_RE.match(component) for component in components)
+
+
+def split_repository_path(path: str) -> tuple[str, str] | None:
+    """`ns/name[/more]` → (ns, name); None when there is no repository part."""
+    namespace, _, name = path.strip("/").partition("/")
+    if not namespace or not name:
+        return None
+    return namespace, name
+
+
+def find_repository(session: Session, namespace_name: str, name: str) -> Repository | None:
+    """A live repository by namespace and name (deleted ones and deleted namespaces are gone)."""
+    return session.scalar(
+        select(Repository)
+        .join(User, User.id == Repository.namespace_user_id)
+        .options(joinedload(Repository.namespace_user))
+        .where(
+            User.username == namespace_name,
+            User.deleted.is_(False),
+            Repository.name == name,
+            Repository.deleted.is_(False),
+        )
+    )
+
+
+def create_repository(
+    session: Session,
+    namespace: User,
+    name: str,
+    *,
+    public: bool,
+    description: str | None,
+    creator: User | None,
+    kind: str = "image",
+) -> Repository:
+    """A new repository; a creating user or robot becomes an explicit admin of it."""
+    if find_repository(session, namespace.username, name) is not None:
+        raise RepositoryError("Repository already exists")
+    repository = Repository(
+        namespace_user_id=namespace.id,
+        name=name,
+        public=public,
+        description=description,
+        kind=kind,
+        state=RepositoryState.NORMAL,
+    )
+    repository.namespace_user = namespace
+    session.add(repository)
+    session.flush()
+    if creator is not None and not creator.organization:
+        session.add(
+            RepositoryPermission(repository_id=repository.id, user_id=creator.id, role=Role.admin)
+        )
+    return repository
+
+
+def mark_deleted(session: Session, repository: Repository) -> None:
+    """Hide the repository everywhere at once and free its name; GC reclaims the content."""
+    session.execute(delete(Star).where(Star.repository_id == repository.id))
+    repository.deleted = True
+    repository.name = f"deleted-{uuid.uuid4()}"
+    repository.last_modified = utcnow()
+
+
+def set_state(repository: Repository, state: RepositoryState) -> None:
+    repository.state = state
+    repository.last_modified = utcnow()
+
+
+def state_name(repository: Repository) -> str:
+    return RepositoryState(repository.state).name
+
+
+def visible_repositories(
+    user: User | None, *, include_public: bool, see_everything: bool
+) -> Select[tuple[Repository]]:
+    """Repositories a caller may list: public ones (when asked), direct and team grants, and
+    every repository of organizations where the caller is in an admin team."""
+    query = (
+        select(Repository)
+        .join(User, User.id == Repository.namespace_user_id)
+        .options(joinedload(Repository.namespace_user))
+        .where(Repository.deleted.is_(False), User.deleted.is_(False))
+    )
+    if see_everything:
+        return query
+    branches = []
+    if include_public:
+        branches.append(Repository.public.is_(True))
+    if user is not None:
+        branches.append(
+            Repository.id.in_(
+                select(RepositoryPermission.repository_id).where(
+                    RepositoryPermission.user_id == user.id
+                )
+            )
+        )
+        branches.append(
+            Repository.id.in_(
+                select(RepositoryPermission.repository_id)
+                .join(TeamMember, TeamMember.team_id == RepositoryPermission.team_id)
+                .where(TeamMember.user_id == user.id)
+            )
+        )
+        branches.append(
+            Repository.namespace_user_id.in_(
+                select(Team.organization_id)
+                .join(TeamMember, TeamMember.team_id == Team.id)
+                .where(TeamMember.user_id == user.id, Team.role == TeamRole.admin)
+            )
+        )
+    if not branches:
+        return query.where(False)
+    return query.where(or_(*branches))
+
+
+def page_by_id(
+    session: Session, query: Select[tuple[Repository]], start_id: int, page_size: int
+) -> tuple[Sequence[Repository], int | None]:
+    """One page ordered by id, and the id the next page starts at (None on the last page)."""
+    rows = session.scalars(
+        query.where(Repository.id >= start_id).order_by(Repository.id).limit(page_size + 1)
+    ).all()
+    if len(rows) > page_size:
+        return rows[:page_size], rows[page_size].id
+    return rows, None
+
+
+def last_modified_ms(session: Session, repository_ids: Sequence[int]) -> dict[int, int]:
+    """The start of each repository's most recent alive visible tag, in milliseconds."""
+    if not repository_ids:
+        return {}
+    now_ms = int(utcnow().timestamp() * 1000)
+    rows = session.execute(
+        select(Tag.repository_id, func.max(Tag.lifetime_start_ms))
+        .where(
+            Tag.repository_id.in_(repository_ids),
+            Tag.hidden.is_(False),
+            or_(Tag.lifetime_end_ms.is_(None), Tag.lifetime_end_ms > now_ms),
+        )
+        .group_by(Tag.repository_id)
+    ).all()
+    return {repository_id: start for repository_id, start in rows}
+
+
+def popularity(session: Session, repository_ids: Sequence[int]) -> dict[int, float]:
+    """How many actions were logged against each repository recently."""
+    if not repository_ids:
+        return {}
+    since = utcnow() - dt.timedelta(days=POPULARITY_DAYS)
+    rows = session.execute(
+        select(LogEntry.repository_id, func.count())
+        .where(LogEntry.repository_id.in_(repository_ids), LogEntry.datetime >= since)
+        .group_by(LogEntry.repository_id)
+    ).all()
+    return {repository_id: float(count) for repository_id, count in rows}
+
+
+def daily_action_counts(session: Session, repository: Repository) -> list[dict[str, object]]:
+    """Actions per day over the last STATS_DAYS days, days without actions included as 0."""
+    today = utcnow().date()
+    first = today - dt.timedelta(days=STATS_DAYS - 1)
+    since = dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC)
+    counts: dict[dt.date, int] = {}
+    for (when,) in session.execute(
+        select(LogEntry.datetime).where(
+            LogEntry.repository_id == repository.id, LogEntry.datetime >= since
+        )
+    ):
+        counts[when.date()] = counts.get(when.date(), 0) + 1
+    return [
+        {
+            "date": (first + dt.timedelta(days=n)).isoformat(),
+            "count": counts.get(first + dt.timedelta(days=n), 0),
+        }
+        for n in range(STATS_DAYS)
+    ]
+
+
+def starred_ids(session: Session, user: User | None, repository_ids: Sequence[int]) -> set[int]:
+    if user is None or not repository_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(Star.repository_id).where(
+                Star.user_id == user.id, Star.repository_id.in_(repository_ids)
+            )
+        )
+    )
+
+
+def star(session: Session, user: User, repository: Repository) -> None:
+    """Starring twice is a no-op."""
+    exists = session.scalar(
+        select(Star.id).where(Star.user_id == user.id, Star.repository_id == repository.id)
+    )
+    if exists is None:
+        session.add(Star(user_id=user.id, repository_id=repository.id))
+
+
+def unstar(session: Session, user: User, repository: Repository) -> None:
+    session.execute(
+        delete(Star).where(Star.user_id == user.id, Star.repository_id == repository.id)
+    )
+
+
+def starred_repositories(user: User) -> Select[tuple[Repository]]:
+    return (
+        select(Repository)
+        .join(Star, Star.repository_id == Repository.id)
+        .join(User, User.id == Repository.namespace_user_id)
+        .options(joinedload(Repository.namespace_user))
+        .where(Star.user_id == user.id, Repository.deleted.is_(False), User.deleted.is_(False))
+    )

@@ -1,0 +1,313 @@
+"""Tag history as the API sees it: listing lifetimes, moving, deleting, restoring, expiring.
+
+A tag name has at most one alive row (end unset or in the future); every move, delete or
+restore ends that row and, except for deletes, starts a new one, so the rows of a name are
+its history. Rows ended longer ago than the namespace's time-machine window are left for
+garbage collection.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, joinedload
+
+from cargohold.config import parse_duration
+from cargohold.db.base import is_postgres
+from cargohold.db.models.registry import Manifest, ManifestChild, ManifestLabel, Repository, Tag
+
+MANIFEST_LIST_TYPES = frozenset(
+    {
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.index.v1+json",
+    }
+)
+EXPIRATION_MIN_S = 3600
+EXPIRATION_MAX_S = 104 * 7 * 24 * 3600
+EXPIRES_AFTER_LABEL = "quay.expires-after"
+
+
+class TagError(Exception):
+    """A tag rule was broken; the message is Quay's wording."""
+
+
+class TagImmutable(TagError):
+    pass
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _alive(at_ms: int):
+    return or_(Tag.lifetime_end_ms.is_(None), Tag.lifetime_end_ms > at_ms)
+
+
+def is_manifest_list(manifest: Manifest) -> bool:
+    return manifest.media_type in MANIFEST_LIST_TYPES
+
+
+def alive_tag(session: Session, repository: Repository, name: str) -> Tag | None:
+    """The visible alive row of a tag name."""
+    return session.scalar(
+        select(Tag)
+        .options(joinedload(Tag.manifest))
+        .where(
+            Tag.repository_id == repository.id,
+            Tag.name == name,
+            Tag.hidden.is_(False),
+            _alive(now_ms()),
+        )
+    )
+
+
+def alive_tags(session: Session, repository: Repository, *, limit: int) -> Sequence[Tag]:
+    return session.scalars(
+        select(Tag)
+        .options(joinedload(Tag.manifest))
+        .where(Tag.repository_id == repository.id, Tag.hidden.is_(False), _alive(now_ms()))
+        .order_by(Tag.name)
+        .limit(limit)
+    ).all()
+
+
+@dataclass
+class HistoryPage:
+    tags: Sequence[Tag]
+    has_additional: bool
+
+
+def list_history(
+    session: Session,
+    repository: Repository,
+    *,
+    only_active: bool,
+    page: int,
+    limit: int,
+    name_contains: str | None = None,
+    name_equals: Sequence[str] = (),
+) -> HistoryPage:
+    """Visible rows, newest start first, one page of `limit` (a single query)."""
+    query = (
+        select(Tag)
+        .options(joinedload(Tag.manifest))
+        .where(Tag.repository_id == repository.id, Tag.hidden.is_(False))
+    )
+    if only_active:
+        query = query.where(_alive(now_ms()))
+    if name_contains:
+        query = query.where(Tag.name.icontains(name_contains, autoescape=True))
+    for name in name_equals:
+        query = query.where(Tag.name == name)
+    rows = session.scalars(
+        query.order_by(Tag.lifetime_start_ms.desc(), Tag.name, Tag.id.desc())
+        .offset((page - 1) * limit)
+        .limit(limit + 1)
+    ).all()
+    return HistoryPage(rows[:limit], len(rows) > limit)
+
+
+def child_presence(session: Session, manifests: Sequence[Manifest]) -> dict[int, dict[str, bool]]:
+    """For manifest lists: each child digest the list names → whether the child is stored."""
+    lists = [manifest for manifest in manifests if is_manifest_list(manifest)]
+    if not lists:
+        return {}
+    stored: dict[int, set[str]] = {manifest.id: set() for manifest in lists}
+    rows = session.execute(
+        select(ManifestChild.manifest_id, Manifest.digest)
+        .join(Manifest, Manifest.id == ManifestChild.child_manifest_id)
+        .where(ManifestChild.manifest_id.in_(list(stored)))
+    ).all()
+    for list_id, digest in rows:
+        stored[list_id].add(digest)
+    presence: dict[int, dict[str, bool]] = {}
+    for manifest in lists:
+        try:
+            children = json.loads(manifest.manifest_bytes).get("manifests") or []
+        except (ValueError, AttributeError):
+            children = []
+        digests = [child.get("digest") for child in children if isinstance(child, dict)]
+        presence[manifest.id] = {
+            digest: digest in stored[manifest.id] for digest in digests if isinstance(digest, str)
+        }
+    return presence
+
+
+def find_manifest(session: Session, repository: Repository, digest: str) -> Manifest | None:
+    """Any manifest still stored in the repository, whether or not a tag is alive on it."""
+    return session.scalar(
+        select(Manifest).where(Manifest.repository_id == repository.id, Manifest.digest == digest)
+    )
+
+
+def is_reachable(session: Session, repository: Repository, manifest: Manifest) -> bool:
+    """Referenced by an alive tag (hidden ones too), directly or as a child of an alive list."""
+    alive = _alive(now_ms())
+    direct = session.scalar(
+        select(Tag.id).where(
+            Tag.repository_id == repository.id, Tag.manifest_id == manifest.id, alive
+        )
+    )
+    if direct is not None:
+        return True
+    via_list = session.scalar(
+        select(Tag.id)
+        .join(ManifestChild, ManifestChild.manifest_id == Tag.manifest_id)
+        .where(
+            Tag.repository_id == repository.id,
+            ManifestChild.child_manifest_id == manifest.id,
+            alive,
+        )
+    )
+    return via_list is not None
+
+
+def _lock_repository(session: Session, repository: Repository) -> None:
+    """Tag changes in one repository run one at a time (PostgreSQL row lock)."""
+    if is_postgres(session):
+        session.execute(
+            select(Repository.id).where(Repository.id == repository.id).with_for_update()
+        )
+
+
+def _label_expiry_ms(session: Session, manifest: Manifest, start_ms: int) -> int | None:
+    value = session.scalar(
+        select(ManifestLabel.value)
+        .where(ManifestLabel.manifest_id == manifest.id, ManifestLabel.key == EXPIRES_AFTER_LABEL)
+        .order_by(ManifestLabel.id.desc())
+        .limit(1)
+    )
+    if value is None:
+        return None
+    try:
+        return start_ms + parse_duration(value) * 1000
+    except ValueError:
+        return None
+
+
+def retarget(
+    session: Session,
+    repository: Repository,
+    name: str,
+    manifest: Manifest,
+    *,
+    reversion: bool = False,
+    operation: str = "overwrite",
+) -> tuple[Tag, Tag | None]:
+    """Point `name` at `manifest`: end the alive row (if any) and start a new one.
+
+    Returns the new row and the row it replaced.
+    """
+    _lock_repository(session, repository)
+    at = now_ms()
+    previous = alive_tag(session, repository, name)
+    if previous is not None:
+        if previous.immutable:
+            raise TagImmutable(f"Cannot {operation} immutable tag '{name}'")
+        previous.lifetime_end_ms = at
+        session.flush()
+    tag = Tag(
+        repository_id=repository.id,
+        manifest_id=manifest.id,
+        name=name,
+        lifetime_start_ms=at,
+        lifetime_end_ms=_label_expiry_ms(session, manifest, at),
+        reversion=reversion,
+        hidden=False,
+        immutable=False,
+    )
+    tag.manifest = manifest
+    session.add(tag)
+    session.flush()
+    return tag, previous
+
+
+def end_tag(session: Session, repository: Repository, tag: Tag) -> None:
+    """Delete a tag: its alive row ends now and stays in the history."""
+    if tag.immutable:
+        raise TagImmutable(f"Cannot delete immutable tag '{tag.name}'")
+    _lock_repository(session, repository)
+    tag.lifetime_end_ms = now_ms()
+    session.flush()
+
+
+def clamped_end_ms(tag: Tag, expiration_s: float) -> int:
+    """The stored end for a requested expiration: 1 hour to 104 weeks after the tag's start."""
+    offset = int(expiration_s) - tag.lifetime_start_ms // 1000
+    offset = max(EXPIRATION_MIN_S, min(EXPIRATION_MAX_S, offset))
+    return tag.lifetime_start_ms + offset * 1000
+
+
+def change_expiration(session: Session, tag: Tag, expiration_s: float | None) -> int | None:
+    """Set (clamped) or clear the end of an alive row; returns the previous end.
+
+    The update is conditional on the end being unchanged since it was read, so a
+    concurrent move or delete is reported instead of silently overwritten.
+    """
+    previous = tag.lifetime_end_ms
+    new_end = None if expiration_s is None else clamped_end_ms(tag, expiration_s)
+    if new_end == previous:
+        return previous
+    condition = (
+        Tag.lifetime_end_ms.is_(None) if previous is None else Tag.lifetime_end_ms == previous
+    )
+    result = session.execute(
+        update(Tag).where(Tag.id == tag.id, condition).values(lifetime_end_ms=new_end)
+    )
+    if result.rowcount != 1:
+        raise TagError("Could not update tag expiration; Tag has probably changed")
+    session.refresh(tag)
+    return previous
+
+
+def expire_from_time_machine(
+    session: Session,
+    repository: Repository,
+    name: str,
+    *,
+    manifest: Manifest | None,
+    is_alive: bool,
+    window_s: int,
+) -> int:
+    """Push rows of `name` out of the time machine (GC may reclaim them); returns rows changed.
+
+    Alive: the alive row ends at `now - window`. Otherwise: every row of that name and
+    manifest that ended inside the window is moved just before it (distinct ends kept).
+    """
+    _lock_repository(session, repository)
+    at = now_ms()
+    cutoff = at - window_s * 1000
+    if is_alive:
+        tag = alive_tag(session, repository, name)
+        if (
+            tag is None
+            or tag.immutable
+            or (manifest is not None and tag.manifest_id != manifest.id)
+        ):
+            return 0
+        tag.lifetime_end_ms = cutoff
+        session.flush()
+        return 1
+    if manifest is None or window_s <= 0:
+        return 0
+    rows = session.scalars(
+        select(Tag)
+        .where(
+            Tag.repository_id == repository.id,
+            Tag.name == name,
+            Tag.hidden.is_(False),
+            Tag.immutable.is_(False),
+            Tag.manifest_id == manifest.id,
+            Tag.lifetime_end_ms > cutoff,
+            Tag.lifetime_end_ms <= at,
+        )
+        .order_by(Tag.lifetime_end_ms)
+    ).all()
+    for step, tag in enumerate(rows, start=1):
+        tag.lifetime_end_ms = cutoff - step
+    session.flush()
+    return len(rows)
