@@ -116,3 +116,17 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def begin_write(session: Session) -> None:
+    """Take SQLite's write lock now, for a transaction that reads and then writes.
+
+    SQLite's deferred transactions fail at once ("database is locked") when a transaction
+    that has read tries to write after another writer committed; starting with BEGIN
+    IMMEDIATE waits for the lock instead. PostgreSQL needs nothing here.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    if not connection.connection.dbapi_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

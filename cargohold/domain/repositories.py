@@ -8,9 +8,10 @@ import uuid
 from collections.abc import Sequence
 
 from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
-from cargohold.db.base import utcnow
+from cargohold.db.base import begin_write, utcnow
 from cargohold.db.models.accounts import Team, TeamMember, TeamRole, User
 from cargohold.db.models.audit import LogEntry
 from cargohold.db.models.registry import (
@@ -254,3 +255,23 @@ def starred_repositories(user: User) -> Select[tuple[Repository]]:
         .options(joinedload(Repository.namespace_user))
         .where(Star.user_id == user.id, Repository.deleted.is_(False), User.deleted.is_(False))
     )
+
+
+def find_or_create_repository(
+    session: Session, namespace: User, name: str, *, public: bool, creator: User | None
+) -> Repository:
+    """The repository, created when missing (a push to a new name); concurrent pushes share it."""
+    begin_write(session)
+    existing = find_repository(session, namespace.username, name)
+    if existing is not None:
+        return existing
+    try:
+        with session.begin_nested():
+            return create_repository(
+                session, namespace, name, public=public, description=None, creator=creator
+            )
+    except IntegrityError:
+        existing = find_repository(session, namespace.username, name)
+        if existing is None:
+            raise
+        return existing

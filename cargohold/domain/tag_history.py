@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, joinedload
 from cargohold.config import parse_duration
 from cargohold.db.base import is_postgres
 from cargohold.db.models.registry import Manifest, ManifestChild, ManifestLabel, Repository, Tag
+from cargohold.domain import tags
 
 MANIFEST_LIST_TYPES = frozenset(
     {
@@ -203,26 +204,18 @@ def retarget(
     Returns the new row and the row it replaced.
     """
     _lock_repository(session, repository)
-    at = now_ms()
-    previous = alive_tag(session, repository, name)
-    if previous is not None:
-        if previous.immutable:
-            raise TagImmutable(f"Cannot {operation} immutable tag '{name}'")
-        previous.lifetime_end_ms = at
-        session.flush()
-    tag = Tag(
-        repository_id=repository.id,
-        manifest_id=manifest.id,
-        name=name,
-        lifetime_start_ms=at,
-        lifetime_end_ms=_label_expiry_ms(session, manifest, at),
-        reversion=reversion,
-        hidden=False,
-        immutable=False,
-    )
+    try:
+        tag, previous = tags.set_tag(
+            session,
+            repository.id,
+            name,
+            manifest.id,
+            reversion=reversion,
+            end_ms=_label_expiry_ms(session, manifest, now_ms()),
+        )
+    except tags.TagImmutable as exc:
+        raise TagImmutable(f"Cannot {operation} immutable tag '{name}'") from exc
     tag.manifest = manifest
-    session.add(tag)
-    session.flush()
     return tag, previous
 
 

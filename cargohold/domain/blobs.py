@@ -1,0 +1,158 @@
+"""Blobs: content-addressed bytes shared by every repository, and which repository may serve them.
+
+A repository may serve a blob when a RepositoryBlob row links them (uploaded, mounted or
+referenced by a manifest there). Links made by uploads and mounts carry `expires_at`, a grace
+period during which GC leaves them alone even though no manifest refers to them yet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from cargohold.db.base import begin_write, utcnow
+from cargohold.db.models.registry import Blob, RepositoryBlob
+
+# How long an uploaded or mounted blob stays in a repository with no manifest referring to it.
+UNREFERENCED_BLOB_GRACE = dt.timedelta(days=1)
+
+DIGEST_RE = re.compile(r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
+# Any algorithm the OCI grammar allows; only sha256 and sha512 can be verified.
+DIGEST_GRAMMAR_RE = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
+
+
+def is_valid_digest(digest: str) -> bool:
+    return DIGEST_RE.match(digest) is not None
+
+
+def grace_deadline() -> dt.datetime:
+    return utcnow() + UNREFERENCED_BLOB_GRACE
+
+
+def get_blob(session: Session, digest: str) -> Blob | None:
+    return session.scalar(select(Blob).where(Blob.digest == digest))
+
+
+def repository_blob(session: Session, repository_id: int, digest: str) -> Blob | None:
+    """The blob when this repository may serve it."""
+    return session.scalar(
+        select(Blob)
+        .join(RepositoryBlob, RepositoryBlob.blob_id == Blob.id)
+        .where(RepositoryBlob.repository_id == repository_id, Blob.digest == digest)
+    )
+
+
+def repository_blobs(
+    session: Session, repository_id: int, digests: Iterable[str]
+) -> dict[str, Blob]:
+    """The blobs among `digests` this repository may serve, by digest (one query)."""
+    wanted = set(digests)
+    if not wanted:
+        return {}
+    rows = session.scalars(
+        select(Blob)
+        .join(RepositoryBlob, RepositoryBlob.blob_id == Blob.id)
+        .where(RepositoryBlob.repository_id == repository_id, Blob.digest.in_(wanted))
+    ).all()
+    return {blob.digest: blob for blob in rows}
+
+
+def ensure_blob(session: Session, digest: str, size: int) -> Blob:
+    """The Blob row for bytes that storage holds; concurrent creators end up with one row."""
+    begin_write(session)
+    blob = get_blob(session, digest)
+    if blob is not None:
+        return blob
+    try:
+        with session.begin_nested():
+            blob = Blob(digest=digest, size=size, created=utcnow())
+            session.add(blob)
+            session.flush()
+    except IntegrityError:
+        blob = get_blob(session, digest)
+        if blob is None:
+            raise
+    return blob
+
+
+def link_blob(
+    session: Session, repository_id: int, blob: Blob, *, expires_at: dt.datetime | None
+) -> None:
+    """Let a repository serve a blob. A link never gets a shorter life than it had."""
+    begin_write(session)
+    link = session.scalar(
+        select(RepositoryBlob).where(
+            RepositoryBlob.repository_id == repository_id, RepositoryBlob.blob_id == blob.id
+        )
+    )
+    if link is None:
+        try:
+            with session.begin_nested():
+                session.add(
+                    RepositoryBlob(
+                        repository_id=repository_id,
+                        blob_id=blob.id,
+                        created=utcnow(),
+                        expires_at=expires_at,
+                    )
+                )
+                session.flush()
+            return
+        except IntegrityError:
+            link = session.scalar(
+                select(RepositoryBlob).where(
+                    RepositoryBlob.repository_id == repository_id,
+                    RepositoryBlob.blob_id == blob.id,
+                )
+            )
+            if link is None:
+                raise
+    if link.expires_at is None:
+        return
+    if expires_at is None or expires_at > link.expires_at:
+        link.expires_at = expires_at
+
+
+def mark_referenced(session: Session, repository_id: int, blob_ids: Iterable[int]) -> None:
+    """Blobs a manifest refers to no longer need a grace period in that repository."""
+    ids = list(set(blob_ids))
+    if not ids:
+        return
+    session.execute(
+        update(RepositoryBlob)
+        .where(
+            RepositoryBlob.repository_id == repository_id,
+            RepositoryBlob.blob_id.in_(ids),
+            RepositoryBlob.expires_at.is_not(None),
+        )
+        .values(expires_at=None)
+    )
+
+
+def mount_blob(
+    session: Session, source_repository_id: int, target_repository_id: int, digest: str
+) -> Blob | None:
+    """Link a blob the source repository serves into the target; None when it has none."""
+    blob = repository_blob(session, source_repository_id, digest)
+    if blob is None:
+        return None
+    link_blob(session, target_repository_id, blob, expires_at=grace_deadline())
+    return blob
+
+
+def unlink_blob(session: Session, repository_id: int, digest: str) -> bool:
+    """Stop serving a blob from a repository (GC reclaims the bytes). False when not linked."""
+    blob = repository_blob(session, repository_id, digest)
+    if blob is None:
+        return False
+    session.execute(
+        delete(RepositoryBlob).where(
+            RepositoryBlob.repository_id == repository_id, RepositoryBlob.blob_id == blob.id
+        )
+    )
+    return True

@@ -1,0 +1,396 @@
+"""Manifests: parsing and validating every accepted format, storing them with their references.
+
+Accepted: Docker schema 2 manifests and manifest lists, OCI image manifests and indexes,
+including OCI 1.1 artifacts (`artifactType`, any config media type, `subject`). Docker schema 1
+is refused. A manifest may only refer to blobs its repository may serve and to child manifests
+stored in the same repository.
+
+A stored manifest is *reachable* while an alive tag (visible or hidden) points at it, or at an
+index that lists it; only reachable manifests are served by digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import exists, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from cargohold.db.base import begin_write, utcnow
+from cargohold.db.models.registry import (
+    Manifest,
+    ManifestBlob,
+    ManifestChild,
+    Repository,
+    Tag,
+)
+from cargohold.domain import blobs
+
+DOCKER_SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+json"
+DOCKER_SCHEMA1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+DOCKER_SCHEMA2 = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_IMAGE_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_EMPTY = "application/vnd.oci.empty.v1+json"
+
+IMAGE_TYPES = frozenset({DOCKER_SCHEMA2, OCI_MANIFEST})
+INDEX_TYPES = frozenset({DOCKER_LIST, OCI_INDEX})
+SUPPORTED_TYPES = IMAGE_TYPES | INDEX_TYPES
+SCHEMA1_TYPES = frozenset({DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED})
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+
+_MEDIA_TYPE_RE = re.compile(
+    r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$"
+)
+
+
+class ManifestError(Exception):
+    """A manifest was refused. `kind` is one of the reasons below; the message is safe to show."""
+
+    INVALID = "invalid"
+    UNSUPPORTED = "unsupported"
+    BLOB_UNKNOWN = "blob_unknown"
+
+    def __init__(self, kind: str, message: str, detail: Any = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    media_type: str
+    digest: str
+    size: int
+    has_urls: bool = False
+
+
+@dataclass
+class ParsedManifest:
+    media_type: str
+    digest: str
+    raw: bytes
+    config: Descriptor | None = None
+    layers: list[Descriptor] = field(default_factory=list)
+    children: list[Descriptor] = field(default_factory=list)
+    subject: Descriptor | None = None
+    artifact_type: str | None = None
+    annotations: dict[str, str] | None = None
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in INDEX_TYPES
+
+    @property
+    def blob_descriptors(self) -> list[Descriptor]:
+        """Blobs that must exist in the repository (foreign layers with URLs excepted)."""
+        found = [self.config] if self.config is not None else []
+        found.extend(layer for layer in self.layers if not layer.has_urls)
+        return found
+
+    @property
+    def referrer_artifact_type(self) -> str | None:
+        """The artifactType a referrers listing reports: explicit, else the config's type."""
+        if self.artifact_type:
+            return self.artifact_type
+        if self.config is not None:
+            return self.config.media_type
+        return None
+
+
+def sha256_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def digest_of(data: bytes, algorithm: str) -> str:
+    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
+
+
+def _invalid(message: str, detail: Any = None) -> ManifestError:
+    return ManifestError(ManifestError.INVALID, message, detail)
+
+
+def _descriptor(value: Any, where: str) -> Descriptor:
+    if not isinstance(value, dict):
+        raise _invalid(f"{where} must be a descriptor object")
+    media_type = value.get("mediaType")
+    digest = value.get("digest")
+    size = value.get("size")
+    if not isinstance(media_type, str) or not _MEDIA_TYPE_RE.match(media_type):
+        raise _invalid(f"{where} has an invalid mediaType")
+    if not isinstance(digest, str) or not blobs.DIGEST_GRAMMAR_RE.match(digest):
+        raise _invalid(f"{where} has an invalid digest")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise _invalid(f"{where} has an invalid size")
+    urls = value.get("urls")
+    if urls is not None and not (isinstance(urls, list) and all(isinstance(u, str) for u in urls)):
+        raise _invalid(f"{where} has invalid urls")
+    return Descriptor(media_type, digest, size, bool(urls))
+
+
+def _annotations(document: dict[str, Any]) -> dict[str, str] | None:
+    value = document.get("annotations")
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise _invalid("annotations must map strings to strings")
+    return value
+
+
+def _resolve_media_type(content_type: str | None, document: dict[str, Any]) -> str:
+    declared = document.get("mediaType")
+    if declared is not None and not isinstance(declared, str):
+        raise _invalid("mediaType must be a string")
+    header = (content_type or "").split(";", 1)[0].strip().lower()
+    if header in ("", "application/json"):
+        if document.get("schemaVersion") == 1:
+            return DOCKER_SCHEMA1
+        if declared:
+            return declared
+        # An OCI manifest may leave out mediaType; tell image from index by shape.
+        return OCI_INDEX if "manifests" in document else OCI_MANIFEST
+    if declared and declared != header:
+        raise _invalid(f"mediaType {declared} does not match Content-Type {header}")
+    return header
+
+
+def parse_manifest(
+    raw: bytes, content_type: str | None, *, digest: str | None = None
+) -> ParsedManifest:
+    """Parse and validate a manifest body. `digest` is the digest to name it by (sha256 default)."""
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise _invalid("manifest is too large")
+    try:
+        document = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _invalid("manifest is not valid JSON") from exc
+    if not isinstance(document, dict):
+        raise _invalid("manifest must be a JSON object")
+    media_type = _resolve_media_type(content_type, document)
+    if media_type in SCHEMA1_TYPES or document.get("schemaVersion") == 1:
+        raise ManifestError(
+            ManifestError.UNSUPPORTED,
+            "manifest invalid",
+            {"message": "manifest schema version not supported"},
+        )
+    if media_type not in SUPPORTED_TYPES:
+        raise ManifestError(
+            ManifestError.UNSUPPORTED,
+            "manifest invalid",
+            {"message": "manifest schema version not supported"},
+        )
+    if document.get("schemaVersion") != 2:
+        raise _invalid("schemaVersion must be 2")
+    parsed = ParsedManifest(
+        media_type=media_type,
+        digest=digest or sha256_digest(raw),
+        raw=raw,
+        annotations=_annotations(document),
+    )
+    artifact_type = document.get("artifactType")
+    if artifact_type is not None:
+        if not isinstance(artifact_type, str) or not _MEDIA_TYPE_RE.match(artifact_type):
+            raise _invalid("artifactType must be a media type")
+        parsed.artifact_type = artifact_type
+    if document.get("subject") is not None:
+        parsed.subject = _descriptor(document["subject"], "subject")
+    if media_type in IMAGE_TYPES:
+        if "config" not in document:
+            raise _invalid("manifest has no config")
+        parsed.config = _descriptor(document["config"], "config")
+        layers = document.get("layers", [])
+        if not isinstance(layers, list):
+            raise _invalid("layers must be a list")
+        parsed.layers = [_descriptor(layer, f"layers[{i}]") for i, layer in enumerate(layers)]
+    else:
+        children = document.get("manifests")
+        if not isinstance(children, list):
+            raise _invalid("manifests must be a list")
+        parsed.children = [
+            _descriptor(child, f"manifests[{i}]") for i, child in enumerate(children)
+        ]
+    return parsed
+
+
+def alive_tag_exists(manifest_id_column, now_ms: int):
+    """SQL: an alive tag (visible or hidden) points at the manifest."""
+    return exists().where(
+        Tag.manifest_id == manifest_id_column,
+        or_(Tag.lifetime_end_ms.is_(None), Tag.lifetime_end_ms > now_ms),
+    )
+
+
+def _reachable(now_ms: int):
+    parent_alive = exists().where(
+        ManifestChild.child_manifest_id == Manifest.id,
+        alive_tag_exists(ManifestChild.manifest_id, now_ms),
+    )
+    return or_(alive_tag_exists(Manifest.id, now_ms), parent_alive)
+
+
+def get_manifest(session: Session, repository_id: int, digest: str) -> Manifest | None:
+    """A stored manifest, reachable or not (restore and the tag API need dead ones too)."""
+    return session.scalar(
+        select(Manifest).where(Manifest.repository_id == repository_id, Manifest.digest == digest)
+    )
+
+
+def get_reachable_manifest(
+    session: Session, repository_id: int, digest: str, now_ms: int
+) -> Manifest | None:
+    """A manifest the registry serves by digest."""
+    return session.scalar(
+        select(Manifest).where(
+            Manifest.repository_id == repository_id,
+            Manifest.digest == digest,
+            _reachable(now_ms),
+        )
+    )
+
+
+def store_manifest(session: Session, repository: Repository, parsed: ParsedManifest) -> Manifest:
+    """Store a validated manifest with its blob and child references (idempotent by digest).
+
+    Raises ManifestError(BLOB_UNKNOWN) naming the first referenced blob or child the
+    repository does not have. The caller commits.
+    """
+    begin_write(session)
+    wanted = parsed.blob_descriptors
+    found = blobs.repository_blobs(session, repository.id, [d.digest for d in wanted])
+    for descriptor in wanted:
+        blob = found.get(descriptor.digest)
+        if blob is None:
+            raise ManifestError(
+                ManifestError.BLOB_UNKNOWN,
+                "blob unknown to registry",
+                {"digest": descriptor.digest},
+            )
+        if blob.size != descriptor.size:
+            raise _invalid(
+                f"size of {descriptor.digest} is {blob.size}, manifest says {descriptor.size}"
+            )
+    child_ids: dict[str, int] = {}
+    if parsed.children:
+        child_digests = {child.digest for child in parsed.children}
+        child_ids = dict(
+            session.execute(
+                select(Manifest.digest, Manifest.id).where(
+                    Manifest.repository_id == repository.id, Manifest.digest.in_(child_digests)
+                )
+            ).all()
+        )
+        for child in parsed.children:
+            if child.digest not in child_ids:
+                raise ManifestError(
+                    ManifestError.BLOB_UNKNOWN,
+                    "manifest blob unknown to registry",
+                    {"digest": child.digest},
+                )
+    existing = get_manifest(session, repository.id, parsed.digest)
+    if existing is not None:
+        blobs.mark_referenced(session, repository.id, (b.id for b in found.values()))
+        return existing
+    config_size = parsed.config.size if parsed.config is not None else 0
+    manifest = Manifest(
+        repository_id=repository.id,
+        digest=parsed.digest,
+        media_type=parsed.media_type,
+        manifest_bytes=parsed.raw,
+        config_media_type=parsed.config.media_type if parsed.config is not None else None,
+        artifact_type=parsed.referrer_artifact_type,
+        subject_digest=parsed.subject.digest if parsed.subject is not None else None,
+        layers_compressed_size=None
+        if parsed.is_index
+        else config_size + sum(layer.size for layer in parsed.layers),
+        annotations_json=json.dumps(parsed.annotations) if parsed.annotations else None,
+        created=utcnow(),
+    )
+    try:
+        with session.begin_nested():
+            session.add(manifest)
+            session.flush()
+            session.add_all(
+                ManifestBlob(repository_id=repository.id, manifest_id=manifest.id, blob_id=b.id)
+                for b in found.values()
+            )
+            session.add_all(
+                ManifestChild(
+                    repository_id=repository.id,
+                    manifest_id=manifest.id,
+                    child_manifest_id=child_id,
+                )
+                for child_id in set(child_ids.values())
+            )
+            session.flush()
+    except IntegrityError:
+        existing = get_manifest(session, repository.id, parsed.digest)
+        if existing is None:
+            raise
+        return existing
+    blobs.mark_referenced(session, repository.id, (b.id for b in found.values()))
+    return manifest
+
+
+@dataclass(frozen=True)
+class Referrer:
+    media_type: str
+    digest: str
+    size: int
+    artifact_type: str | None
+    annotations: dict[str, str] | None
+
+    def descriptor(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "mediaType": self.media_type,
+            "digest": self.digest,
+            "size": self.size,
+        }
+        if self.artifact_type:
+            out["artifactType"] = self.artifact_type
+        if self.annotations:
+            out["annotations"] = self.annotations
+        return out
+
+
+def list_referrers(
+    session: Session,
+    repository_id: int,
+    subject_digest: str,
+    now_ms: int,
+    artifact_type: str | None = None,
+) -> list[Referrer]:
+    """Reachable manifests whose subject is `subject_digest`, oldest first."""
+    query = select(
+        Manifest.media_type,
+        Manifest.digest,
+        func.length(Manifest.manifest_bytes),
+        Manifest.artifact_type,
+        Manifest.annotations_json,
+    ).where(
+        Manifest.repository_id == repository_id,
+        Manifest.subject_digest == subject_digest,
+        _reachable(now_ms),
+    )
+    if artifact_type is not None:
+        query = query.where(Manifest.artifact_type == artifact_type)
+    rows = session.execute(query.order_by(Manifest.id)).all()
+    return [
+        Referrer(
+            media_type=media_type,
+            digest=digest,
+            size=size,
+            artifact_type=kind,
+            annotations=json.loads(annotations) if annotations else None,
+        )
+        for media_type, digest, size, kind, annotations in rows
+    ]

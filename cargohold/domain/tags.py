@@ -1,0 +1,249 @@
+"""Tags with history: each name→manifest assignment is a row with a lifetime.
+
+Moving or deleting a tag ends the alive row (lifetime_end_ms = now) and, for a move, starts a
+new one at the same instant. A row is alive while its end is unset or in the future. At most one
+row per name has no end, which the partial unique index `ix_tag_alive` enforces; a push that
+loses that race retries against the winner's row, so concurrent pushes of one tag both succeed
+and leave one alive row.
+
+Hidden rows (`$temp-<uuid>`) keep manifests pushed by digest reachable; they never appear in
+listings and cannot be addressed by name.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid as uuid_module
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from cargohold.db.base import begin_write, is_postgres
+from cargohold.db.models.registry import Manifest, Tag
+
+TAG_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+TEMP_TAG_PREFIX = "$temp-"
+_RACE_RETRIES = 5
+
+
+class TagError(Exception):
+    """A rule about tags was broken; the message is safe to show."""
+
+
+class TagImmutable(TagError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"tag {name} is immutable and cannot be overwritten")
+        self.name = name
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def is_valid_tag_name(name: str) -> bool:
+    return TAG_NAME_RE.match(name) is not None
+
+
+def alive_at(now: int):
+    return or_(Tag.lifetime_end_ms.is_(None), Tag.lifetime_end_ms > now)
+
+
+@dataclass(frozen=True)
+class TaggedManifest:
+    """What a pull by tag needs, fetched in one query."""
+
+    repository_id: int
+    manifest_id: int
+    digest: str
+    media_type: str
+    manifest_bytes: bytes
+    subject_digest: str | None
+
+
+def resolve_tag(session: Session, repository_id: int, name: str, now: int) -> TaggedManifest | None:
+    row = session.execute(
+        select(
+            Manifest.id,
+            Manifest.digest,
+            Manifest.media_type,
+            Manifest.manifest_bytes,
+            Manifest.subject_digest,
+        )
+        .join(Tag, Tag.manifest_id == Manifest.id)
+        .where(
+            Tag.repository_id == repository_id,
+            Tag.name == name,
+            Tag.hidden.is_(False),
+            alive_at(now),
+        )
+        .order_by(Tag.lifetime_start_ms.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return TaggedManifest(repository_id, row[0], row[1], row[2], row[3], row[4])
+
+
+def get_alive_tag(
+    session: Session, repository_id: int, name: str, now: int | None = None
+) -> Tag | None:
+    """The visible alive row of a tag name."""
+    return session.scalar(
+        select(Tag)
+        .where(
+            Tag.repository_id == repository_id,
+            Tag.name == name,
+            Tag.hidden.is_(False),
+            alive_at(now_ms() if now is None else now),
+        )
+        .order_by(Tag.lifetime_start_ms.desc())
+        .limit(1)
+    )
+
+
+def has_history(session: Session, repository_id: int, name: str) -> bool:
+    """Whether the name has (ended) visible rows: pulling it is TAG_EXPIRED, not unknown."""
+    return (
+        session.scalar(
+            select(Tag.id)
+            .where(Tag.repository_id == repository_id, Tag.name == name, Tag.hidden.is_(False))
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def _alive_rows(session: Session, repository_id: int, name: str, now: int) -> list[Tag]:
+    query = select(Tag).where(Tag.repository_id == repository_id, Tag.name == name, alive_at(now))
+    if is_postgres(session):
+        query = query.with_for_update()
+    return list(session.scalars(query).all())
+
+
+def set_tag(
+    session: Session,
+    repository_id: int,
+    name: str,
+    manifest_id: int,
+    *,
+    reversion: bool = False,
+    end_ms: int | None = None,
+    keep_same: bool = False,
+) -> tuple[Tag, Tag | None]:
+    """Point `name` at a manifest: end the alive row, start a new one. Returns (new, previous).
+
+    With `keep_same`, a tag that already points at the manifest (and does not expire) is
+    left as it is: re-pushing an image adds no history. The caller commits.
+    """
+    begin_write(session)
+    for attempt in range(_RACE_RETRIES):
+        try:
+            with session.begin_nested():
+                locked = _alive_rows(session, repository_id, name, now_ms())
+                # Read the clock after the row locks: a row a concurrent push just ended is
+                # then no longer alive and its end stays as that push wrote it.
+                now = now_ms()
+                alive = [r for r in locked if r.lifetime_end_ms is None or r.lifetime_end_ms > now]
+                visible = [row for row in alive if not row.hidden]
+                previous = max(visible, key=lambda row: row.lifetime_start_ms, default=None)
+                if any(row.immutable for row in visible):
+                    raise TagImmutable(name)
+                if (
+                    keep_same
+                    and previous is not None
+                    and previous.manifest_id == manifest_id
+                    and previous.lifetime_end_ms is None
+                    and end_ms is None
+                    and not reversion
+                ):
+                    return previous, previous
+                for row in alive:
+                    row.lifetime_end_ms = now
+                session.flush()
+                tag = Tag(
+                    repository_id=repository_id,
+                    manifest_id=manifest_id,
+                    name=name,
+                    lifetime_start_ms=now,
+                    lifetime_end_ms=end_ms,
+                    hidden=False,
+                    reversion=reversion,
+                    immutable=False,
+                )
+                session.add(tag)
+                session.flush()
+                return tag, previous
+        except IntegrityError:
+            if attempt == _RACE_RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def create_temp_tag(
+    session: Session, repository_id: int, manifest_id: int, lifetime_s: int | None
+) -> Tag:
+    """A hidden row keeping a manifest reachable (for `lifetime_s`, or until removed)."""
+    now = now_ms()
+    tag = Tag(
+        repository_id=repository_id,
+        manifest_id=manifest_id,
+        name=f"{TEMP_TAG_PREFIX}{uuid_module.uuid4()}",
+        lifetime_start_ms=now,
+        lifetime_end_ms=None if lifetime_s is None else now + lifetime_s * 1000,
+        hidden=True,
+        reversion=False,
+        immutable=False,
+    )
+    session.add(tag)
+    session.flush()
+    return tag
+
+
+def delete_tag(session: Session, repository_id: int, name: str) -> Tag | None:
+    """End the alive row of a tag; the row stays in history. None when the tag is not alive."""
+    begin_write(session)
+    now = now_ms()
+    visible = [row for row in _alive_rows(session, repository_id, name, now) if not row.hidden]
+    if not visible:
+        return None
+    if any(row.immutable for row in visible):
+        raise TagImmutable(name)
+    for row in visible:
+        row.lifetime_end_ms = now
+    session.flush()
+    return max(visible, key=lambda row: row.lifetime_start_ms)
+
+
+def end_tags_for_manifest(session: Session, repository_id: int, manifest_id: int) -> list[Tag]:
+    """End every alive row (visible or hidden) pointing at a manifest; returns those rows."""
+    begin_write(session)
+    now = now_ms()
+    query = select(Tag).where(
+        Tag.repository_id == repository_id, Tag.manifest_id == manifest_id, alive_at(now)
+    )
+    if is_postgres(session):
+        query = query.with_for_update()
+    rows = list(session.scalars(query).all())
+    for row in rows:
+        if row.immutable and not row.hidden:
+            raise TagImmutable(row.name)
+    for row in rows:
+        row.lifetime_end_ms = now
+    session.flush()
+    return rows
+
+
+def list_tag_names(
+    session: Session, repository_id: int, *, limit: int, after: str | None = None
+) -> tuple[list[str], bool]:
+    """Alive visible tag names sorted by name, after `after`; (names, more exist)."""
+    query = select(Tag.name).where(
+        Tag.repository_id == repository_id, Tag.hidden.is_(False), alive_at(now_ms())
+    )
+    if after is not None:
+        query = query.where(Tag.name > after)
+    names = list(session.scalars(query.order_by(Tag.name).limit(limit + 1)).all())
+    return names[:limit], len(names) > limit

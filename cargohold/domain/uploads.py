@@ -1,0 +1,231 @@
+"""Blob upload sessions: streamed appends, digest computed on the fly, atomic completion.
+
+A session's state lives in the BlobUpload row (bytes received so far, driver state) and in
+storage (the bytes), so any process can continue it. The running SHA-256 cannot be serialised,
+so it is kept in a small per-process cache keyed by (session, offset); a process that does not
+have it rebuilds it by reading the stored bytes back once.
+
+Completion makes the bytes a blob in storage first and records it in the database second:
+the database never points at bytes storage does not have, and a session that is never
+completed leaves nothing any repository can see.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import uuid as uuid_module
+from collections import OrderedDict
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cargohold.db.base import utcnow
+from cargohold.db.models.registry import Blob, BlobUpload
+from cargohold.domain import blobs
+from cargohold.storage.base import BlobStore, UploadWriter
+
+HASHER_CACHE_SIZE = 512
+
+
+class UploadError(Exception):
+    """Base of the upload rule violations; the message is safe to show."""
+
+
+class UploadUnknown(UploadError):
+    pass
+
+
+class UploadInvalid(UploadError):
+    pass
+
+
+class RangeMismatch(UploadError):
+    """A chunk does not start where the session's bytes end."""
+
+    def __init__(self, expected_start: int) -> None:
+        super().__init__(f"chunk must start at byte {expected_start}")
+        self.expected_start = expected_start
+
+
+class DigestMismatch(UploadError):
+    pass
+
+
+class _HasherCache:
+    """The running SHA-256 of recent sessions, keyed by (upload uuid, bytes hashed)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[str, int], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, upload_uuid: str, offset: int):
+        with self._lock:
+            hasher = self._items.get((upload_uuid, offset))
+            return None if hasher is None else hasher.copy()
+
+    def put(self, upload_uuid: str, offset: int, hasher) -> None:
+        with self._lock:
+            self._items[(upload_uuid, offset)] = hasher
+            self._items.move_to_end((upload_uuid, offset))
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def forget(self, upload_uuid: str) -> None:
+        with self._lock:
+            for key in [key for key in self._items if key[0] == upload_uuid]:
+                del self._items[key]
+
+
+_hashers = _HasherCache(HASHER_CACHE_SIZE)
+
+
+def _state(upload: BlobUpload) -> dict[str, Any]:
+    return json.loads(upload.storage_metadata or "{}")
+
+
+def get_upload(session: Session, repository_id: int, upload_uuid: str) -> BlobUpload | None:
+    try:
+        canonical = str(uuid_module.UUID(upload_uuid))
+    except ValueError:
+        return None
+    if canonical != upload_uuid:
+        return None
+    return session.scalar(
+        select(BlobUpload).where(
+            BlobUpload.uuid == upload_uuid, BlobUpload.repository_id == repository_id
+        )
+    )
+
+
+def start_upload(session: Session, store: BlobStore, repository_id: int) -> BlobUpload:
+    """A new session; storage is prepared before the row exists. The caller commits."""
+    upload_uuid = str(uuid_module.uuid4())
+    state = store.begin_upload(upload_uuid)
+    upload = BlobUpload(
+        uuid=upload_uuid,
+        repository_id=repository_id,
+        byte_count=0,
+        chunk_count=0,
+        storage_metadata=json.dumps(state),
+        created=utcnow(),
+        updated=utcnow(),
+    )
+    session.add(upload)
+    session.flush()
+    _hashers.put(upload_uuid, 0, hashlib.sha256())
+    return upload
+
+
+def _rebuild_hasher(store: BlobStore, upload: BlobUpload):
+    hasher = hashlib.sha256()
+    total = 0
+    for chunk in store.read_upload(upload.uuid, _state(upload)):
+        hasher.update(chunk)
+        total += len(chunk)
+    if total != upload.byte_count:
+        raise UploadInvalid("the upload's stored data does not match its recorded size")
+    return hasher
+
+
+def _hasher_for(store: BlobStore, upload: BlobUpload):
+    hasher = _hashers.get(upload.uuid, upload.byte_count)
+    if hasher is None:
+        hasher = _rebuild_hasher(store, upload)
+    return hasher
+
+
+class Appender:
+    """Appends one request's body to a session: write() per piece, then finish() or abort()."""
+
+    def __init__(self, store: BlobStore, upload: BlobUpload) -> None:
+        self.upload = upload
+        self.start = upload.byte_count
+        self.received = 0
+        self._hasher = _hasher_for(store, upload)
+        self._writer: UploadWriter = store.open_upload(upload.uuid, _state(upload))
+        self._open = True
+
+    def write(self, data: bytes) -> None:
+        self._hasher.update(data)
+        self._writer.write(data)
+        self.received += len(data)
+
+    def finish(self) -> None:
+        """Make the bytes durable and record them on the row (the caller commits)."""
+        state = self._writer.close()
+        self._open = False
+        upload = self.upload
+        upload.byte_count = self.start + self.received
+        upload.chunk_count += 1
+        upload.storage_metadata = json.dumps(state)
+        upload.updated = utcnow()
+        _hashers.put(upload.uuid, upload.byte_count, self._hasher)
+
+    def abort(self) -> None:
+        if self._open:
+            self._open = False
+            self._writer.abort()
+
+    @property
+    def hasher(self):
+        return self._hasher
+
+
+def open_appender(store: BlobStore, upload: BlobUpload, range_start: int | None) -> Appender:
+    """An appender for a chunk that claims to start at `range_start` (None: wherever we are)."""
+    if range_start is not None and range_start != upload.byte_count:
+        raise RangeMismatch(upload.byte_count)
+    return Appender(store, upload)
+
+
+def _digest_of(store: BlobStore, upload: BlobUpload, algorithm: str, sha256_hasher) -> str:
+    if algorithm == "sha256":
+        hasher = sha256_hasher if sha256_hasher is not None else _hasher_for(store, upload)
+        return "sha256:" + hasher.hexdigest()
+    other = hashlib.new(algorithm)
+    for chunk in store.read_upload(upload.uuid, _state(upload)):
+        other.update(chunk)
+    return f"{algorithm}:{other.hexdigest()}"
+
+
+def complete_upload(
+    session: Session,
+    store: BlobStore,
+    upload: BlobUpload,
+    digest: str,
+    *,
+    sha256_hasher=None,
+) -> Blob:
+    """Turn the session into the blob `digest` and link it to the session's repository.
+
+    The caller commits. On a digest mismatch the session is cancelled and nothing is kept.
+    """
+    if not blobs.is_valid_digest(digest):
+        raise DigestMismatch("invalid digest")
+    algorithm = digest.split(":", 1)[0]
+    actual = _digest_of(store, upload, algorithm, sha256_hasher)
+    if actual != digest:
+        cancel_upload(session, store, upload)
+        raise DigestMismatch(f"upload content has digest {actual}, not {digest}")
+    state = _state(upload)
+    if store.blob_size(digest) is None:
+        store.commit_upload(upload.uuid, state, digest)
+    else:
+        store.cancel_upload(upload.uuid, state)
+    _hashers.forget(upload.uuid)
+    blob = blobs.ensure_blob(session, digest, upload.byte_count)
+    blobs.link_blob(session, upload.repository_id, blob, expires_at=blobs.grace_deadline())
+    session.delete(upload)
+    session.flush()
+    return blob
+
+
+def cancel_upload(session: Session, store: BlobStore, upload: BlobUpload) -> None:
+    store.cancel_upload(upload.uuid, _state(upload))
+    _hashers.forget(upload.uuid)
+    session.delete(upload)
+    session.flush()
