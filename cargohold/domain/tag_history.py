@@ -92,48 +92,56 @@ def list_history(
     name_contains: str | None = None,
     name_equals: Sequence[str] = (),
 ) -> HistoryPage:
-    """Visible rows, newest start first, one page of `limit` (a single query)."""
-    query = (
-        select(Tag)
-        .options(joinedload(Tag.manifest))
-        .where(Tag.repository_id == repository.id, Tag.hidden.is_(False))
-    )
+    """Visible rows, newest start first, one page of `limit`.
+
+    The page's ids come from the ordering index alone; only those rows are then loaded
+    with their manifests, so the cost of a page does not grow with what it skips.
+    """
+    query = select(Tag.id).where(Tag.repository_id == repository.id, Tag.hidden.is_(False))
     if only_active:
         query = query.where(_alive(now_ms()))
     if name_contains:
         query = query.where(Tag.name.icontains(name_contains, autoescape=True))
     for name in name_equals:
         query = query.where(Tag.name == name)
+    order = (Tag.lifetime_start_ms.desc(), Tag.name, Tag.id.desc())
+    ids = session.scalars(query.order_by(*order).offset((page - 1) * limit).limit(limit + 1)).all()
+    if not ids:
+        return HistoryPage([], False)
     rows = session.scalars(
-        query.order_by(Tag.lifetime_start_ms.desc(), Tag.name, Tag.id.desc())
-        .offset((page - 1) * limit)
-        .limit(limit + 1)
+        select(Tag)
+        .options(joinedload(Tag.manifest).defer(Manifest.manifest_bytes))
+        .where(Tag.id.in_(ids[:limit]))
+        .order_by(*order)
     ).all()
-    return HistoryPage(rows[:limit], len(rows) > limit)
+    return HistoryPage(rows, len(ids) > limit)
 
 
 def child_presence(session: Session, manifests: Sequence[Manifest]) -> dict[int, dict[str, bool]]:
     """For manifest lists: each child digest the list names → whether the child is stored."""
-    lists = [manifest for manifest in manifests if is_manifest_list(manifest)]
+    lists = {manifest.id: manifest for manifest in manifests if is_manifest_list(manifest)}
     if not lists:
         return {}
-    stored: dict[int, set[str]] = {manifest.id: set() for manifest in lists}
+    stored: dict[int, set[str]] = {manifest_id: set() for manifest_id in lists}
     rows = session.execute(
         select(ManifestChild.manifest_id, Manifest.digest)
         .join(Manifest, Manifest.id == ManifestChild.child_manifest_id)
-        .where(ManifestChild.manifest_id.in_(list(stored)))
+        .where(ManifestChild.manifest_id.in_(list(lists)))
     ).all()
     for list_id, digest in rows:
         stored[list_id].add(digest)
+    bodies = session.execute(
+        select(Manifest.id, Manifest.manifest_bytes).where(Manifest.id.in_(list(lists)))
+    ).all()
     presence: dict[int, dict[str, bool]] = {}
-    for manifest in lists:
+    for manifest_id, body in bodies:
         try:
-            children = json.loads(manifest.manifest_bytes).get("manifests") or []
+            children = json.loads(body).get("manifests") or []
         except (ValueError, AttributeError):
             children = []
         digests = [child.get("digest") for child in children if isinstance(child, dict)]
-        presence[manifest.id] = {
-            digest: digest in stored[manifest.id] for digest in digests if isinstance(digest, str)
+        presence[manifest_id] = {
+            digest: digest in stored[manifest_id] for digest in digests if isinstance(digest, str)
         }
     return presence
 

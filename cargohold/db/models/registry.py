@@ -220,8 +220,6 @@ class Tag(Base):
         ),
         Index("ix_tag_repository_name_end", "repository_id", "name", "lifetime_end_ms"),
         Index("ix_tag_lifetime_end", "lifetime_end_ms"),
-        # History listings page newest-first within a repository.
-        Index("ix_tag_repository_start", "repository_id", "lifetime_start_ms"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -238,6 +236,17 @@ class Tag(Base):
     immutable: Mapped[bool] = mapped_column(Boolean, default=False)
 
     manifest: Mapped[Manifest] = relationship()
+
+
+# History listings page newest-first within a repository straight off this index.
+Index(
+    "ix_tag_history_order",
+    Tag.repository_id,
+    Tag.hidden,
+    Tag.lifetime_start_ms.desc(),
+    Tag.name,
+    Tag.id.desc(),
+)
 
 
 class ManifestLabel(Base):
