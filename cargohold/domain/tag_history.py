@@ -229,11 +229,10 @@ def retarget(
 
 def end_tag(session: Session, repository: Repository, tag: Tag) -> None:
     """Delete a tag: its alive row ends now and stays in the history."""
-    if tag.immutable:
-        raise TagImmutable(f"Cannot delete immutable tag '{tag.name}'")
-    _lock_repository(session, repository)
-    tag.lifetime_end_ms = now_ms()
-    session.flush()
+    try:
+        tags.delete_tag(session, repository.id, tag.name)
+    except tags.TagImmutable as exc:
+        raise TagImmutable(f"Cannot delete immutable tag '{tag.name}'") from exc
 
 
 def clamped_end_ms(tag: Tag, expiration_s: float) -> int:
