@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 ROUTER_MODULES = [
     "cargohold.api.health",
     "cargohold.api.tag",
+    "cargohold.api.trigger",
+    "cargohold.api.build",
+    "cargohold.api.webhooks",
     "cargohold.api.repository",
 ]
 

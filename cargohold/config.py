@@ -114,11 +114,20 @@ class Settings(BaseModel):
     FEATURE_USER_METADATA: bool = False
     FEATURE_PARTIAL_USER_AUTOCOMPLETE: bool = True
     FEATURE_AGGREGATED_LOG_COUNT_RETRIEVAL: bool = True
+    FEATURE_READER_BUILD_LOGS: bool = False
+    SUCCESSIVE_TRIGGER_FAILURE_DISABLE_THRESHOLD: int = 100
+    SUCCESSIVE_TRIGGER_INTERNAL_ERROR_DISABLE_THRESHOLD: int = 5
 
     # cargohold's own keys (Quay has no equivalent).
     DATA_DIR: str = DEFAULT_DATA_DIR
     WORKERS_ENABLED: bool = True
     BUILD_EXECUTOR: str = "auto"
+    # Builds one worker process runs at a time (Quay's ALLOWED_WORKER_COUNT).
+    BUILD_MAX_CONCURRENT: int = 1
+    # Longest a build may run, in seconds, before it is stopped (Quay's MACHINE_MAX_TIME).
+    BUILD_TIMEOUT: int = 7200
+    # Longest the git checkout or archive download of a build may take, in seconds.
+    BUILD_FETCH_TIMEOUT: int = 300
 
     @field_validator("PREFERRED_URL_SCHEME")
     @classmethod

@@ -1,0 +1,267 @@
+"""Build triggers: setup, list, get, toggle, delete, activate, manual start and recent builds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy.orm import Session
+
+from cargohold.api.build import (
+    admin_or_global_reader,
+    admin_trigger_view,
+    build_view,
+    build_views,
+    int_query,
+    repository_for,
+    resolve_pull_robot,
+    status_location,
+    trigger_view,
+)
+from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip, validate_body
+from cargohold.api.errors import ApiError, invalid_request, not_found, unauthorized
+from cargohold.api.repo_access import require_normal_state
+from cargohold.api.routing import ApiRouter
+from cargohold.auth.context import AuthContext, AuthKind
+from cargohold.config import Settings
+from cargohold.db.models.builds import BuildTrigger
+from cargohold.db.models.registry import Repository, Role
+from cargohold.domain import builds as build_rules
+from cargohold.domain import triggers
+
+router = ApiRouter(tags=["trigger"])
+
+TRIGGER_PATH = "/api/v1/repository/{repository:path}/trigger/{trigger_uuid}"
+
+
+def _trigger_in(db: Session, repository: Repository | None, trigger_uuid: str) -> BuildTrigger:
+    trigger = triggers.find_trigger(db, repository, trigger_uuid) if repository else None
+    if trigger is None:
+        raise not_found()
+    return trigger
+
+
+def _admin_repository(db: Session, auth: AuthContext, path: str) -> Repository:
+    repository = repository_for(db, auth, path, Role.admin)
+    require_normal_state(repository)
+    return repository
+
+
+def _scm_not_configured(settings: Settings, trigger: BuildTrigger) -> None:
+    """SCM triggers need their service's integration, which this installation does not have."""
+    if trigger.service != triggers.CUSTOM_GIT:
+        raise invalid_request(
+            f"{trigger.service} build triggers are not configured on this installation"
+        )
+
+
+@router.get("/api/v1/repository/{repository:path}/trigger/", operation_id="listBuildTriggers")
+def list_build_triggers(
+    repository: str, db: DbDep, auth: AuthDep, settings: SettingsDep
+) -> dict[str, Any]:
+    repo = admin_or_global_reader(db, auth, repository, missing_ok=True)
+    if repo is None:
+        return {"triggers": []}
+    return {"triggers": [admin_trigger_view(settings, t) for t in triggers.list_triggers(db, repo)]}
+
+
+@router.get(TRIGGER_PATH + "/builds", operation_id="listTriggerRecentBuilds")
+def list_trigger_recent_builds(
+    repository: str,
+    trigger_uuid: str,
+    request: Request,
+    db: DbDep,
+    auth: AuthDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    limit = int_query(request, "limit", 5, "The maximum number of builds to return")
+    repo = admin_or_global_reader(db, auth, repository, missing_ok=True)
+    trigger = triggers.find_trigger(db, repo, trigger_uuid) if repo is not None else None
+    if trigger is None:
+        return {"builds": []}
+    items = build_rules.list_builds(db, repo, limit=limit, trigger=trigger)
+    return {"builds": build_views(db, settings, auth, items)}
+
+
+class ActivateBody(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    config: dict[str, Any]
+    pull_robot: str | None = None
+
+
+def _is_connected_user(auth: AuthContext, trigger: BuildTrigger) -> bool:
+    if auth.has_superuser_full_access:
+        return True
+    return (
+        auth.user is not None
+        and auth.user.id == trigger.connected_user_id
+        and auth.can_admin_self()
+    )
+
+
+@router.post(TRIGGER_PATH + "/activate", operation_id="activateBuildTrigger")
+def activate_build_trigger(
+    repository: str,
+    trigger_uuid: str,
+    request: Request,
+    body: JsonBody,
+    db: DbDep,
+    auth: AuthDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    repo = _admin_repository(db, auth, repository)
+    data = validate_body(ActivateBody, body)
+    trigger = _trigger_in(db, repo, trigger_uuid)
+    if triggers.is_active(trigger):
+        raise invalid_request("Trigger config is not sufficient for activation.")
+    if not _is_connected_user(auth, trigger):
+        raise unauthorized(auth)
+    pull_robot = None
+    if data.pull_robot:
+        pull_robot = resolve_pull_robot(db, auth, data.pull_robot)
+        if build_rules.robot_namespace_name(pull_robot.username) != repo.namespace_user.username:
+            raise unauthorized(auth)
+    _scm_not_configured(settings, trigger)
+    try:
+        triggers.activate(
+            db, settings, trigger, repo, data.config, pull_robot, auth=auth, ip=client_ip(request)
+        )
+    except triggers.TriggerError as exc:
+        db.rollback()
+        raise invalid_request(str(exc)) from exc
+    db.commit()
+    return admin_trigger_view(settings, trigger)
+
+
+class StartBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    branch_name: str | None = None
+    commit_sha: Any = None
+    refs: dict[str, Any] | None = None
+
+
+def _validate_start(body: dict[str, Any]) -> StartBody:
+    unexpected = [key for key in body if key not in StartBody.model_fields]
+    if unexpected:
+        names = ", ".join(repr(key) for key in unexpected)
+        verb = "was" if len(unexpected) == 1 else "were"
+        raise invalid_request(f"Additional properties are not allowed ({names} {verb} unexpected)")
+    return validate_body(StartBody, body)
+
+
+@router.post(TRIGGER_PATH + "/start", operation_id="manuallyStartBuildTrigger")
+def manually_start_build_trigger(
+    repository: str,
+    trigger_uuid: str,
+    request: Request,
+    body: JsonBody,
+    db: DbDep,
+    auth: AuthDep,
+    settings: SettingsDep,
+) -> JSONResponse:
+    repo = _admin_repository(db, auth, repository)
+    data = _validate_start(body)
+    trigger = _trigger_in(db, repo, trigger_uuid)
+    if not trigger.enabled:
+        raise invalid_request("Trigger is not enabled.")
+    if not triggers.is_active(trigger):
+        raise invalid_request("Trigger is not active.")
+    _scm_not_configured(settings, trigger)
+    config = triggers.config_of(trigger)
+    try:
+        metadata = build_rules.manual_metadata(config.get("build_source", ""), data.commit_sha)
+    except build_rules.BuildError as exc:
+        raise invalid_request(str(exc)) from exc
+    dockerfile_path, context = build_rules.resolve_dockerfile_and_context(
+        config.get("dockerfile_path"), config.get("context"), None
+    )
+    try:
+        build = build_rules.start_build(
+            db,
+            settings,
+            build_rules.BuildRequest(
+                repository=repo,
+                display_name=metadata["commit"][:7],
+                dockerfile_path=dockerfile_path,
+                context=context,
+                tags=build_rules.compute_tags(config, metadata),
+                is_manual=True,
+                manual_user=auth.user,
+                trigger=trigger,
+                trigger_metadata=metadata,
+                pull_robot=trigger.pull_robot,
+            ),
+            auth=auth,
+            ip=client_ip(request),
+        )
+    except build_rules.TriggerDisabled as exc:
+        raise ApiError(400, "invalid_request", str(exc)) from exc
+    db.commit()
+    build = build_rules.find_build(db, build.uuid)
+    return JSONResponse(
+        build_view(db, settings, auth, build, build.phase),
+        status_code=201,
+        headers={"Location": status_location(repo, build)},
+    )
+
+
+@router.get(TRIGGER_PATH, operation_id="getBuildTrigger")
+def get_build_trigger(
+    repository: str, trigger_uuid: str, db: DbDep, auth: AuthDep, settings: SettingsDep
+) -> dict[str, Any]:
+    repo = admin_or_global_reader(db, auth, repository, missing_ok=True)
+    return admin_trigger_view(settings, _trigger_in(db, repo, trigger_uuid))
+
+
+class UpdateBody(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    enabled: bool
+
+
+@router.put(TRIGGER_PATH, operation_id="updateBuildTrigger")
+def update_build_trigger(
+    repository: str,
+    trigger_uuid: str,
+    request: Request,
+    body: JsonBody,
+    db: DbDep,
+    auth: AuthDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    repo = _admin_repository(db, auth, repository)
+    data = validate_body(UpdateBody, body)
+    trigger = _trigger_in(db, repo, trigger_uuid)
+    if not triggers.is_active(trigger):
+        raise invalid_request("Cannot update an unactivated trigger")
+    triggers.set_enabled(db, trigger, repo, data.enabled, auth=auth, ip=client_ip(request))
+    db.commit()
+    return trigger_view(settings, trigger, can_read=False, can_admin=False, with_robot=False)
+
+
+@router.delete(TRIGGER_PATH, operation_id="deleteBuildTrigger", status_code=204)
+def delete_build_trigger(
+    repository: str, trigger_uuid: str, request: Request, db: DbDep, auth: AuthDep
+) -> Response:
+    repo = _admin_repository(db, auth, repository)
+    trigger = _trigger_in(db, repo, trigger_uuid)
+    triggers.delete(db, trigger, repo, auth=auth, ip=client_ip(request))
+    db.commit()
+    return Response(status_code=204)
+
+
+@router.get("/customtrigger/setup/{repository:path}", include_in_schema=False)
+def setup_custom_trigger(repository: str, db: DbDep, auth: AuthDep) -> RedirectResponse:
+    """The web route that creates an inactive custom-git trigger (signed-in admins only)."""
+    if auth.kind is not AuthKind.SESSION:
+        raise unauthorized(auth)
+    repo = repository_for(db, auth, repository, Role.admin)
+    if repo.kind != "image":
+        raise ApiError(501, "not_implemented", "Build triggers require an image repository")
+    trigger = triggers.create_trigger(db, repo, triggers.CUSTOM_GIT, auth.user)
+    db.commit()
+    return RedirectResponse(f"/repository/{repo.full_name}/trigger/{trigger.uuid}", status_code=302)

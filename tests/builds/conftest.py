@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.support.accounts import ALL_SCOPES, TestUser, bearer_client, create_user, issue_token
+from tests.support.server import LiveServer
+
+
+@pytest.fixture(scope="module")
+def idle_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server that accepts builds but runs none (BUILD_EXECUTOR: none), for API tests."""
+    live = LiveServer(tmp_path_factory.mktemp("idle"), {"BUILD_EXECUTOR": "none"}).start()
+    yield live
+    live.destroy()
+
+
+@pytest.fixture(scope="module")
+def owner(idle_server: LiveServer) -> TestUser:
+    return create_user(idle_server)
+
+
+@pytest.fixture(scope="module")
+def owner_client(idle_server: LiveServer, owner: TestUser) -> Iterator[httpx.Client]:
+    with bearer_client(idle_server, issue_token(idle_server, owner.username, ALL_SCOPES)) as c:
+        yield c

@@ -1,0 +1,103 @@
+"""Helpers for build tests: browser sessions, custom-git triggers, git repositories, waiting."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from cargohold.auth.sessions import _serializer, login_session
+from cargohold.db.models.accounts import User
+from tests.support.accounts import TestUser
+from tests.support.server import LiveServer
+
+TERMINAL = {"complete", "error", "internalerror", "cancelled", "expired"}
+
+
+def session_client(server: LiveServer, user: TestUser) -> httpx.Client:
+    """A client signed in with a browser session cookie (and its CSRF token)."""
+    settings = server.settings
+    with server.db() as session:
+        record = session.scalar(select(User).where(User.username == user.username))
+        data = login_session(record.uuid, record.session_token)
+    client = httpx.Client(base_url=server.url, timeout=30, headers={"X-CSRF-Token": data["csrf"]})
+    client.cookies.set(settings.SESSION_COOKIE_NAME, _serializer(settings).dumps(data))
+    return client
+
+
+def setup_custom_trigger(server: LiveServer, user: TestUser, repository: str) -> str:
+    """Create an inactive custom-git trigger the way the web UI does; returns its uuid."""
+    with session_client(server, user) as client:
+        response = client.get(f"/customtrigger/setup/{repository}")
+    assert response.status_code == 302, response.text
+    location = response.headers["location"]
+    assert location.startswith(f"/repository/{repository}/trigger/")
+    return location.rsplit("/", 1)[1]
+
+
+def activate(
+    client: httpx.Client, repository: str, trigger: str, config: dict[str, Any], **extra: Any
+) -> httpx.Response:
+    return client.post(
+        f"/api/v1/repository/{repository}/trigger/{trigger}/activate",
+        json={"config": config, **extra},
+    )
+
+
+def git(cwd: Path, *args: str) -> str:
+    result = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
+    return result.stdout.strip()
+
+
+def make_git_repo(path: Path, files: dict[str, str], branch: str = "main") -> str:
+    """A git repository holding `files` on `branch`; returns the commit sha."""
+    path.mkdir(parents=True)
+    git(path, "init", "--quiet", "-b", branch)
+    git(path, "config", "user.email", "dev@example.com")
+    git(path, "config", "user.name", "Dev")
+    commit_files(path, files, "initial")
+    return git(path, "rev-parse", "HEAD")
+
+
+def commit_files(path: Path, files: dict[str, str], message: str) -> str:
+    for name, content in files.items():
+        target = path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
+    git(path, "add", "-A")
+    git(path, "commit", "--quiet", "-m", message)
+    return git(path, "rev-parse", "HEAD")
+
+
+def wait_for_build(
+    client: httpx.Client, repository: str, build: str, timeout: float = 240
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        view = client.get(f"/api/v1/repository/{repository}/build/{build}/status").json()
+        if view["phase"] in TERMINAL:
+            return view
+        time.sleep(0.5)
+    raise AssertionError(f"build {build} did not finish: {view}")
+
+
+def wait_for_phase(
+    client: httpx.Client, repository: str, build: str, phase: str, timeout: float = 120
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        current = client.get(f"/api/v1/repository/{repository}/build/{build}/status").json()
+        if current["phase"] == phase:
+            return
+        if current["phase"] in TERMINAL:
+            raise AssertionError(f"build ended as {current['phase']} before {phase}")
+        time.sleep(0.3)
+    raise AssertionError(f"build {build} never reached {phase}")
+
+
+def logs(client: httpx.Client, repository: str, build: str) -> list[dict[str, Any]]:
+    return client.get(f"/api/v1/repository/{repository}/build/{build}/logs").json()["logs"]
