@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 # Routers in mounting order. Routes with a catch-all repository path come last.
 ROUTER_MODULES = [
     "cargohold.api.health",
+    "cargohold.api.superuser",
+    "cargohold.api.quota",
     "cargohold.api.tag",
     "cargohold.api.trigger",
     "cargohold.api.build",

@@ -1,0 +1,636 @@
+"""Quotas: limits per namespace, storage usage accounting, push-time enforcement, registry size.
+
+Usage of a namespace is the total size of the DISTINCT blobs (layers and config blobs)
+referenced by the manifests of its repositories; a blob shared by two repositories of one
+namespace counts once. Usage is cached in size rows that are recomputed whenever manifests
+of a repository are added or removed, and can be recomputed from scratch at any time.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from cargohold.config import Settings
+from cargohold.db.models.accounts import User
+from cargohold.db.models.quota import (
+    NamespaceQuota,
+    NamespaceSize,
+    QuotaLimit,
+    QuotaLimitType,
+    RegistrySize,
+    RepositorySize,
+)
+from cargohold.db.models.registry import Blob, BlobUpload, ManifestBlob, Repository
+
+MAX_LIMIT_BYTES = 2**63 - 1
+QUOTA_EXCEEDED_MESSAGE = "Quota has been exceeded on namespace"
+LIMIT_FORMAT_MESSAGE = "Invalid limit format, use a number followed by a unit (e.g. 1GiB)"
+THRESHOLD_MESSAGE = "Quota limit threshold must be between 1 and 100"
+TYPE_MESSAGE = "Quota type must be one of [Warning, Reject]"
+
+# What the `limit` strings of the quota API may look like (Quay's accepted spellings).
+HUMAN_SIZE_PATTERN = (
+    r"^(\d+\s?(B|KiB|MiB|GiB|TiB|PiB|EiB|ZiB|YiB|Ki|Mi|Gi|Ti|Pi|Ei|Zi|Yi"
+    r"|KB|MB|GB|TB|PB|EB|ZB|YB|K|M|G|T|P|E|Z|Y)?)$"
+)
+_HUMAN_SIZE_RE = re.compile(HUMAN_SIZE_PATTERN)
+_SPLIT_RE = re.compile(r"^(\d+)\s?([A-Za-z]*)$")
+_DECIMAL_UNITS = {p: 1000 ** (i + 1) for i, p in enumerate("KMGTPEZY")}
+_BINARY_UNITS = {f"{p}i": 1024 ** (i + 1) for i, p in enumerate("KMGTPE")}
+_DISPLAY_UNITS = ["Byte", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
+
+
+class QuotaError(Exception):
+    """A request that breaks a quota rule (rendered as Quay's invalid_request ApiError)."""
+
+
+class QuotaModelError(Exception):
+    """A rule Quay enforces in its data layer (rendered as a `{"message": ...}` 400)."""
+
+
+class QuotaExceeded(Exception):
+    """A push would take the namespace over a Reject limit."""
+
+    def __init__(self) -> None:
+        super().__init__(QUOTA_EXCEEDED_MESSAGE)
+
+
+def quota_api_enabled(settings: Settings) -> bool:
+    return (
+        settings.FEATURE_SUPER_USERS
+        and settings.FEATURE_QUOTA_MANAGEMENT
+        and settings.FEATURE_EDIT_QUOTA
+    )
+
+
+def quota_fields_enabled(settings: Settings) -> bool:
+    return settings.FEATURE_QUOTA_MANAGEMENT and settings.FEATURE_EDIT_QUOTA
+
+
+def enforcement_enabled(settings: Settings) -> bool:
+    return settings.FEATURE_QUOTA_MANAGEMENT and settings.FEATURE_VERIFY_QUOTA
+
+
+# --- human sizes -------------------------------------------------------------------------
+
+
+def parse_human_size(text: str) -> int:
+    """`"512Mi"` -> 536870912, `"5G"` -> 5000000000 (SI without `i`, binary with it)."""
+    match = _SPLIT_RE.match(text.strip()) if _HUMAN_SIZE_RE.match(text) else None
+    if match is None:
+        raise QuotaError(LIMIT_FORMAT_MESSAGE)
+    number, unit = int(match.group(1)), match.group(2)
+    if not unit:
+        return number
+    # A trailing B only spells out "bytes"; a bare B is not a unit Quay accepts.
+    stem = unit[:-1] if unit.endswith("B") else unit
+    multiplier = _BINARY_UNITS.get(stem) or _DECIMAL_UNITS.get(stem)
+    if multiplier is None:
+        raise QuotaError(LIMIT_FORMAT_MESSAGE)
+    return number * multiplier
+
+
+def format_human_size(size: int) -> str:
+    """Binary units with one decimal: 1073741824 -> `"1.0 GiB"`, 500 -> `"500.0 Byte"`."""
+    value = float(size)
+    unit = 0
+    while value >= 1024 and unit < len(_DISPLAY_UNITS) - 1:
+        value /= 1024
+        unit += 1
+    return f"{value:.1f} {_DISPLAY_UNITS[unit]}"
+
+
+def limit_bytes_from_body(body: dict[str, Any]) -> int | None:
+    """The byte value of a validated body holding `limit_bytes` or `limit` (None if neither)."""
+    if body.get("limit_bytes") is not None:
+        return int(body["limit_bytes"])
+    if body.get("limit") is not None:
+        return parse_human_size(body["limit"])
+    return None
+
+
+def _check_limit_bytes(limit_bytes: int) -> None:
+    if limit_bytes <= 0:
+        raise QuotaError(f"Invalid quota size limit value: '{limit_bytes}'")
+    if limit_bytes > MAX_LIMIT_BYTES:
+        raise QuotaError("Unsupported quota size limit.")
+
+
+# --- quotas and limits -------------------------------------------------------------------
+
+
+def get_quota(session: Session, namespace: User) -> NamespaceQuota | None:
+    return session.scalar(
+        select(NamespaceQuota)
+        .options(selectinload(NamespaceQuota.limits))
+        .where(NamespaceQuota.namespace_id == namespace.id)
+    )
+
+
+def get_namespace_quota(session: Session, namespace: User, quota_id: int) -> NamespaceQuota | None:
+    quota = get_quota(session, namespace)
+    return quota if quota is not None and quota.id == quota_id else None
+
+
+def create_quota(
+    session: Session, namespace: User, limit_bytes: int, *, exists_message: str
+) -> NamespaceQuota:
+    if get_quota(session, namespace) is not None:
+        raise QuotaError(exists_message)
+    _check_limit_bytes(limit_bytes)
+    quota = NamespaceQuota(namespace_id=namespace.id, limit_bytes=limit_bytes)
+    session.add(quota)
+    session.flush()
+    return quota
+
+
+def change_quota(quota: NamespaceQuota, limit_bytes: int | None) -> bool:
+    """Apply a new size; 0 or absent changes nothing (as in Quay). True when changed."""
+    if not limit_bytes:
+        return False
+    _check_limit_bytes(limit_bytes)
+    quota.limit_bytes = limit_bytes
+    return True
+
+
+def delete_quota(session: Session, quota: NamespaceQuota) -> None:
+    session.execute(delete(QuotaLimit).where(QuotaLimit.quota_id == quota.id))
+    session.delete(quota)
+    session.flush()
+
+
+def delete_namespace_quota(session: Session, namespace_id: int) -> None:
+    """Drop the quota, its limits and the cached size of a namespace being deleted."""
+    quota_ids = select(NamespaceQuota.id).where(NamespaceQuota.namespace_id == namespace_id)
+    session.execute(delete(QuotaLimit).where(QuotaLimit.quota_id.in_(quota_ids)))
+    session.execute(delete(NamespaceQuota).where(NamespaceQuota.namespace_id == namespace_id))
+    session.execute(delete(NamespaceSize).where(NamespaceSize.namespace_id == namespace_id))
+
+
+def parse_limit_type(value: Any) -> QuotaLimitType:
+    if isinstance(value, str):
+        for member in QuotaLimitType:
+            if member.value.lower() == value.lower():
+                return member
+    raise QuotaModelError(TYPE_MESSAGE)
+
+
+def create_limit(
+    session: Session, quota: NamespaceQuota, limit_type: str, threshold_percent: int
+) -> QuotaLimit:
+    """Checks in Quay's order, so that each bad input gets the message Quay gives it."""
+    if threshold_percent != 0 and not 1 <= threshold_percent <= 100:
+        raise QuotaModelError(THRESHOLD_MESSAGE)
+    parsed = parse_limit_type(limit_type)
+    for existing in quota.limits:
+        if existing.limit_type is parsed and (
+            threshold_percent == 0 or existing.percent_of_limit == threshold_percent
+        ):
+            raise QuotaError("Quota limit already exists")
+    if threshold_percent == 0:
+        raise QuotaError(THRESHOLD_MESSAGE)
+    limit = QuotaLimit(quota=quota, limit_type=parsed, percent_of_limit=threshold_percent)
+    session.add(limit)
+    session.flush()
+    return limit
+
+
+def get_limit(quota: NamespaceQuota, limit_id: int) -> QuotaLimit | None:
+    return next((limit for limit in quota.limits if limit.id == limit_id), None)
+
+
+def limit_belongs_elsewhere(session: Session, limit_id: int) -> bool:
+    return session.get(QuotaLimit, limit_id) is not None
+
+
+def change_limit(limit: QuotaLimit, limit_type: str | None, threshold_percent: int | None) -> None:
+    """Type first, then threshold: a bad threshold leaves a good type applied, as in Quay."""
+    if limit_type is not None:
+        limit.limit_type = parse_limit_type(limit_type)
+    if threshold_percent is not None:
+        if not 1 <= threshold_percent <= 100:
+            raise QuotaModelError(THRESHOLD_MESSAGE)
+        limit.percent_of_limit = threshold_percent
+
+
+def delete_limit(session: Session, limit: QuotaLimit) -> None:
+    limit.quota.limits.remove(limit)
+    session.flush()
+
+
+# --- JSON views ----------------------------------------------------------------------------
+
+
+def limit_view(limit: QuotaLimit) -> dict[str, Any]:
+    return {"id": limit.id, "type": limit.limit_type.value, "limit_percent": limit.percent_of_limit}
+
+
+def quota_view(settings: Settings, quota: NamespaceQuota) -> dict[str, Any]:
+    return {
+        "id": quota.id,
+        "limit_bytes": int(quota.limit_bytes),
+        "limit": format_human_size(quota.limit_bytes),
+        "default_config": False,
+        "limits": [limit_view(limit) for limit in quota.limits],
+        "default_config_exists": settings.DEFAULT_SYSTEM_REJECT_QUOTA_BYTES != 0,
+    }
+
+
+def default_quota_view(settings: Settings) -> dict[str, Any]:
+    limit_bytes = settings.DEFAULT_SYSTEM_REJECT_QUOTA_BYTES
+    return {
+        "id": None,
+        "limit_bytes": limit_bytes,
+        "limit": format_human_size(limit_bytes),
+        "default_config": True,
+        "limits": [],
+        "default_config_exists": True,
+    }
+
+
+def short_quota_view(quota: NamespaceQuota) -> dict[str, Any]:
+    return {
+        "id": quota.id,
+        "limit_bytes": int(quota.limit_bytes),
+        "limits": [limit_view(limit) for limit in quota.limits],
+    }
+
+
+def _backfill_status(row: NamespaceSize | None) -> str:
+    if row is None or (row.backfill_start_ms is None and not row.backfill_complete):
+        return "waiting"
+    if row.backfill_start_ms is not None and not row.backfill_complete:
+        return "running"
+    if row.backfill_start_ms is not None and row.backfill_complete:
+        return "complete"
+    return ""
+
+
+def _configured_quota(settings: Settings, quota: NamespaceQuota | None) -> int | None:
+    if quota is not None:
+        return int(quota.limit_bytes)
+    return settings.DEFAULT_SYSTEM_REJECT_QUOTA_BYTES or None
+
+
+def namespace_quota_fields(
+    session: Session, settings: Settings, namespace_ids: Iterable[int]
+) -> dict[int, dict[str, Any]]:
+    """`quotas` and `quota_report` for each namespace, loaded in two queries for any number.
+
+    Views of organizations and users call this and merge the result into their JSON when
+    `quota_fields_enabled(settings)`.
+    """
+    ids = list(dict.fromkeys(namespace_ids))
+    if not ids:
+        return {}
+    quotas = {
+        quota.namespace_id: quota
+        for quota in session.scalars(
+            select(NamespaceQuota)
+            .options(selectinload(NamespaceQuota.limits))
+            .where(NamespaceQuota.namespace_id.in_(ids))
+        )
+    }
+    sizes = {
+        row.namespace_id: row
+        for row in session.scalars(select(NamespaceSize).where(NamespaceSize.namespace_id.in_(ids)))
+    }
+    fields: dict[int, dict[str, Any]] = {}
+    for namespace_id in ids:
+        quota = quotas.get(namespace_id)
+        row = sizes.get(namespace_id)
+        status = _backfill_status(row)
+        fields[namespace_id] = {
+            "quotas": [short_quota_view(quota)] if quota is not None else [],
+            "quota_report": {
+                "quota_bytes": int(row.size_bytes) if row is not None else 0,
+                "configured_quota": _configured_quota(settings, quota),
+                "running_backfill": status,
+                "backfill_status": status,
+            },
+        }
+    return fields
+
+
+def repository_quota_reports(
+    session: Session, settings: Settings, repositories: Iterable[Repository]
+) -> dict[int, dict[str, Any]]:
+    """`quota_report` for each repository of a repository list, in two queries."""
+    repos = list(repositories)
+    if not repos:
+        return {}
+    sizes = dict(
+        session.execute(
+            select(RepositorySize.repository_id, RepositorySize.size_bytes).where(
+                RepositorySize.repository_id.in_([r.id for r in repos])
+            )
+        ).all()
+    )
+    namespace_ids = {r.namespace_user_id for r in repos}
+    quotas = dict(
+        session.execute(
+            select(NamespaceQuota.namespace_id, NamespaceQuota.limit_bytes).where(
+                NamespaceQuota.namespace_id.in_(namespace_ids)
+            )
+        ).all()
+    )
+    default = settings.DEFAULT_SYSTEM_REJECT_QUOTA_BYTES or None
+    return {
+        repo.id: {
+            "quota_bytes": int(sizes.get(repo.id) or 0),
+            "configured_quota": int(quotas[repo.namespace_user_id])
+            if repo.namespace_user_id in quotas
+            else default,
+        }
+        for repo in repos
+    }
+
+
+# --- usage accounting ----------------------------------------------------------------------
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def compute_namespace_size(session: Session, namespace_id: int) -> int:
+    """Distinct blobs referenced by manifests of the namespace's live repositories."""
+    blob_ids = (
+        select(ManifestBlob.blob_id)
+        .join(Repository, Repository.id == ManifestBlob.repository_id)
+        .where(Repository.namespace_user_id == namespace_id, Repository.deleted.is_(False))
+    )
+    total = session.scalar(select(func.sum(Blob.size)).where(Blob.id.in_(blob_ids)))
+    return int(total or 0)
+
+
+def compute_repository_size(session: Session, repository_id: int) -> int:
+    blob_ids = select(ManifestBlob.blob_id).where(ManifestBlob.repository_id == repository_id)
+    total = session.scalar(select(func.sum(Blob.size)).where(Blob.id.in_(blob_ids)))
+    return int(total or 0)
+
+
+def _tracked(namespace: User) -> bool:
+    """Robots and disabled namespaces are not accounted, as in Quay."""
+    return not namespace.robot and namespace.enabled and not namespace.deleted
+
+
+def _store_namespace_size(session: Session, namespace_id: int, size: int) -> None:
+    row = session.scalar(select(NamespaceSize).where(NamespaceSize.namespace_id == namespace_id))
+    if row is None:
+        row = NamespaceSize(namespace_id=namespace_id, backfill_start_ms=_now_ms())
+        session.add(row)
+    row.size_bytes = size
+    row.backfill_start_ms = row.backfill_start_ms or _now_ms()
+    row.backfill_complete = True
+
+
+def _store_repository_size(session: Session, repository_id: int, size: int) -> None:
+    row = session.scalar(
+        select(RepositorySize).where(RepositorySize.repository_id == repository_id)
+    )
+    if row is None:
+        row = RepositorySize(repository_id=repository_id, backfill_start_ms=_now_ms())
+        session.add(row)
+    row.size_bytes = size
+    row.backfill_start_ms = row.backfill_start_ms or _now_ms()
+    row.backfill_complete = True
+
+
+def _invalidate(session: Session, repository: Repository) -> None:
+    values = {"size_bytes": 0, "backfill_start_ms": None, "backfill_complete": False}
+    session.execute(
+        update(RepositorySize).where(RepositorySize.repository_id == repository.id).values(values)
+    )
+    session.execute(
+        update(NamespaceSize)
+        .where(NamespaceSize.namespace_id == repository.namespace_user_id)
+        .values(values)
+    )
+
+
+def record_manifest_change(session: Session, settings: Settings, repository: Repository) -> None:
+    """Call inside the transaction that added or removed manifests (or their blobs).
+
+    With quota management off the cached totals are reset instead, so that they are
+    recomputed by the backfill worker when it is turned back on.
+    """
+    if not settings.FEATURE_QUOTA_MANAGEMENT:
+        if settings.QUOTA_INVALIDATE_TOTALS:
+            _invalidate(session, repository)
+        return
+    namespace = session.get(User, repository.namespace_user_id)
+    if namespace is None or not _tracked(namespace):
+        return
+    session.flush()
+    _store_repository_size(session, repository.id, compute_repository_size(session, repository.id))
+    _store_namespace_size(session, namespace.id, compute_namespace_size(session, namespace.id))
+
+
+def recalculate_namespace(session: Session, namespace: User) -> int:
+    """Recompute a namespace and each of its repositories from scratch; returns its usage."""
+    repository_ids = session.scalars(
+        select(Repository.id).where(
+            Repository.namespace_user_id == namespace.id, Repository.deleted.is_(False)
+        )
+    ).all()
+    for repository_id in repository_ids:
+        _store_repository_size(
+            session, repository_id, compute_repository_size(session, repository_id)
+        )
+    size = compute_namespace_size(session, namespace.id)
+    _store_namespace_size(session, namespace.id, size)
+    return size
+
+
+def namespaces_needing_backfill(session: Session, batch_size: int) -> list[User]:
+    """Enabled, non-robot namespaces with no complete size row."""
+    complete = select(NamespaceSize.namespace_id).where(NamespaceSize.backfill_complete.is_(True))
+    return list(
+        session.scalars(
+            select(User)
+            .where(
+                User.robot.is_(False),
+                User.enabled.is_(True),
+                User.deleted.is_(False),
+                User.id.not_in(complete),
+            )
+            .order_by(User.id)
+            .limit(batch_size)
+        )
+    )
+
+
+def namespace_usage(session: Session, namespace_id: int) -> int:
+    """The cached usage of a namespace (0 before anything was pushed)."""
+    size = session.scalar(
+        select(NamespaceSize.size_bytes).where(NamespaceSize.namespace_id == namespace_id)
+    )
+    return int(size or 0)
+
+
+# --- enforcement ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QuotaVerdict:
+    severity: QuotaLimitType | None
+    usage_bytes: int
+    threshold_bytes: int | None
+    quota_limit_bytes: int | None
+
+
+def evaluate(session: Session, settings: Settings, namespace_id: int, usage: int) -> QuotaVerdict:
+    """The most severe crossed limit: the crossed limit with the highest threshold wins."""
+    quota = session.scalar(
+        select(NamespaceQuota)
+        .options(selectinload(NamespaceQuota.limits))
+        .where(NamespaceQuota.namespace_id == namespace_id)
+    )
+    if quota is None:
+        default = settings.DEFAULT_SYSTEM_REJECT_QUOTA_BYTES
+        if default > 0 and usage >= default:
+            return QuotaVerdict(QuotaLimitType.REJECT, usage, default, default)
+        return QuotaVerdict(None, usage, None, default or None)
+    crossed: QuotaLimit | None = None
+    crossed_bytes = -1
+    for limit in quota.limits:
+        threshold = quota.limit_bytes * limit.percent_of_limit // 100
+        if usage >= threshold and threshold > crossed_bytes:
+            crossed, crossed_bytes = limit, threshold
+    if crossed is None:
+        return QuotaVerdict(None, usage, None, quota.limit_bytes)
+    return QuotaVerdict(crossed.limit_type, usage, crossed_bytes, quota.limit_bytes)
+
+
+def _in_progress_bytes(session: Session, repository_id: int) -> int:
+    total = session.scalar(
+        select(func.sum(BlobUpload.byte_count)).where(BlobUpload.repository_id == repository_id)
+    )
+    return int(total or 0)
+
+
+def check_upload_start(session: Session, settings: Settings, repository: Repository) -> None:
+    """Before a blob upload (or cross-repository mount) starts: namespace usage alone."""
+    if not enforcement_enabled(settings):
+        return
+    usage = namespace_usage(session, repository.namespace_user_id)
+    if (
+        evaluate(session, settings, repository.namespace_user_id, usage).severity
+        is QuotaLimitType.REJECT
+    ):
+        raise QuotaExceeded()
+
+
+def check_upload_data(
+    session: Session, settings: Settings, repository: Repository, incoming_bytes: int = 0
+) -> None:
+    """Before a chunk or the final piece of an upload is accepted.
+
+    Counts the namespace usage, every upload in progress in this repository, and the bytes
+    of this request: a push is refused before the bytes that would cross the limit land.
+    """
+    if not enforcement_enabled(settings):
+        return
+    usage = (
+        namespace_usage(session, repository.namespace_user_id)
+        + _in_progress_bytes(session, repository.id)
+        + max(incoming_bytes, 0)
+    )
+    if (
+        evaluate(session, settings, repository.namespace_user_id, usage).severity
+        is QuotaLimitType.REJECT
+    ):
+        raise QuotaExceeded()
+
+
+def check_manifest(session: Session, settings: Settings, repository: Repository) -> None:
+    """Inside the manifest-push transaction, after the manifest and its blob links were added.
+
+    Raising makes the caller roll the whole push back, so a refused manifest leaves nothing.
+    """
+    if not enforcement_enabled(settings):
+        return
+    session.flush()
+    usage = compute_namespace_size(session, repository.namespace_user_id)
+    if (
+        evaluate(session, settings, repository.namespace_user_id, usage).severity
+        is QuotaLimitType.REJECT
+    ):
+        raise QuotaExceeded()
+
+
+# --- registry size -------------------------------------------------------------------------
+
+
+def registry_size_view(session: Session) -> dict[str, Any]:
+    row = session.scalar(select(RegistrySize).order_by(RegistrySize.id).limit(1))
+    if row is None:
+        return {"size_bytes": 0, "last_ran": None, "queued": False, "running": False}
+    return {
+        "size_bytes": int(row.size_bytes),
+        "last_ran": row.completed_ms,
+        "queued": row.queued,
+        "running": row.running,
+    }
+
+
+def queue_registry_size(session: Session) -> bool:
+    """Ask for a calculation. True when newly queued, False when one is queued or running."""
+    row = session.scalar(select(RegistrySize).order_by(RegistrySize.id).limit(1).with_for_update())
+    if row is None:
+        session.add(RegistrySize(size_bytes=0, running=False, queued=True))
+        return True
+    if row.queued or row.running:
+        return False
+    result = session.execute(
+        update(RegistrySize)
+        .where(
+            RegistrySize.id == row.id,
+            RegistrySize.queued.is_(False),
+            RegistrySize.running.is_(False),
+        )
+        .values(queued=True)
+    )
+    return result.rowcount == 1
+
+
+def claim_registry_size_run(session: Session) -> int | None:
+    """Move a queued calculation to running; the row id when this caller won the claim."""
+    row_id = session.scalar(
+        select(RegistrySize.id).where(
+            RegistrySize.queued.is_(True), RegistrySize.running.is_(False)
+        )
+    )
+    if row_id is None:
+        return None
+    result = session.execute(
+        update(RegistrySize)
+        .where(
+            RegistrySize.id == row_id,
+            RegistrySize.queued.is_(True),
+            RegistrySize.running.is_(False),
+        )
+        .values(queued=False, running=True)
+    )
+    return row_id if result.rowcount == 1 else None
+
+
+def total_stored_bytes(session: Session) -> int:
+    """Every stored blob once, referenced or not (unreferenced ones still occupy storage)."""
+    return int(session.scalar(select(func.coalesce(func.sum(Blob.size), 0))) or 0)
+
+
+def finish_registry_size_run(session: Session, row_id: int, size: int) -> None:
+    session.execute(
+        update(RegistrySize)
+        .where(RegistrySize.id == row_id)
+        .values(size_bytes=size, running=False, queued=False, completed_ms=_now_ms())
+    )
