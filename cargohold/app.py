@@ -26,6 +26,7 @@ ROUTER_MODULES = [
     "cargohold.api.trigger",
     "cargohold.api.build",
     "cargohold.api.webhooks",
+    "cargohold.api.manifest",
     "cargohold.api.repository",
 ]
 

@@ -153,8 +153,8 @@ def _expiration_seconds(value: Any) -> float | None:
 def _reachable_manifest(db: Session, repo: Repository, digest: Any) -> Manifest:
     if not isinstance(digest, str):
         raise invalid_request(f"manifest_digest: {digest!r} is not of type 'string', 'null'")
-    manifest = tag_history.find_manifest(db, repo, digest)
-    if manifest is None or not tag_history.is_reachable(db, repo, manifest):
+    manifest = tag_history.find_reachable_manifest(db, repo, digest)
+    if manifest is None:
         raise not_found()
     return manifest
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, joinedload
 from cargohold.config import parse_duration
 from cargohold.db.base import is_postgres
 from cargohold.db.models.registry import Manifest, ManifestChild, ManifestLabel, Repository, Tag
-from cargohold.domain import tags
+from cargohold.domain import manifests, tags
 
 MANIFEST_LIST_TYPES = frozenset(
     {
@@ -148,31 +148,14 @@ def child_presence(session: Session, manifests: Sequence[Manifest]) -> dict[int,
 
 def find_manifest(session: Session, repository: Repository, digest: str) -> Manifest | None:
     """Any manifest still stored in the repository, whether or not a tag is alive on it."""
-    return session.scalar(
-        select(Manifest).where(Manifest.repository_id == repository.id, Manifest.digest == digest)
-    )
+    return manifests.get_manifest(session, repository.id, digest)
 
 
-def is_reachable(session: Session, repository: Repository, manifest: Manifest) -> bool:
-    """Referenced by an alive tag (hidden ones too), directly or as a child of an alive list."""
-    alive = _alive(now_ms())
-    direct = session.scalar(
-        select(Tag.id).where(
-            Tag.repository_id == repository.id, Tag.manifest_id == manifest.id, alive
-        )
-    )
-    if direct is not None:
-        return True
-    via_list = session.scalar(
-        select(Tag.id)
-        .join(ManifestChild, ManifestChild.manifest_id == Tag.manifest_id)
-        .where(
-            Tag.repository_id == repository.id,
-            ManifestChild.child_manifest_id == manifest.id,
-            alive,
-        )
-    )
-    return via_list is not None
+def find_reachable_manifest(
+    session: Session, repository: Repository, digest: str
+) -> Manifest | None:
+    """A manifest an alive tag references, directly or through an alive list."""
+    return manifests.get_reachable_manifest(session, repository.id, digest, now_ms())
 
 
 def _lock_repository(session: Session, repository: Repository) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from cargohold.db.models.accounts import User
 from cargohold.db.models.registry import Manifest, ManifestChild, Repository
 from cargohold.domain import repositories, tag_history
+from cargohold.storage import make_store
 from tests.support.server import LiveServer
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -42,13 +43,30 @@ def _repository(session, path: str) -> Repository:
     return repositories.find_repository(session, namespace, name)
 
 
-def add_manifest(server: LiveServer, path: str, layer_sizes: tuple[int, ...] = (100, 200)) -> str:
+def store_config(server: LiveServer, history: list[dict]) -> dict:
+    """An image config blob holding `history`, written to the server's storage."""
+    data = json.dumps({"architecture": "amd64", "os": "linux", "history": history}).encode()
+    digest = sha256(data)
+    make_store(server.settings).put_blob(digest, data)
+    return {"mediaType": OCI_CONFIG, "digest": digest, "size": len(data)}
+
+
+def add_manifest(
+    server: LiveServer,
+    path: str,
+    layer_sizes: tuple[int, ...] = (100, 200),
+    config: dict | None = None,
+) -> str:
     """An image manifest with random layer digests; returns its digest."""
     layers = [
         {"mediaType": OCI_LAYER, "digest": sha256(secrets.token_bytes(16)), "size": size}
         for size in layer_sizes
     ]
-    config = {"mediaType": OCI_CONFIG, "digest": sha256(secrets.token_bytes(16)), "size": 10}
+    config = config or {
+        "mediaType": OCI_CONFIG,
+        "digest": sha256(secrets.token_bytes(16)),
+        "size": 10,
+    }
     body = json.dumps(
         {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": layers}
     ).encode()

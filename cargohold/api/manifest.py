@@ -1,0 +1,189 @@
+"""Manifests of a repository as the API shows them, and their labels."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+
+from cargohold.api.deps import AuthDep, DbDep, JsonBody, client_ip
+from cargohold.api.errors import NOT_FOUND_TEXT, MessageError, invalid_request, not_found
+from cargohold.api.repo_access import format_date, require_normal_state, require_repository
+from cargohold.api.routing import ApiRouter
+from cargohold.auth.context import AuthContext
+from cargohold.db.models.registry import Manifest, ManifestLabel, Repository, Role
+from cargohold.domain import manifest_info, tag_history
+from cargohold.domain.audit import log_action
+
+router = ApiRouter(tags=["manifest"])
+
+DIGEST_RE = re.compile(r"^[A-Za-z0-9_+.-]+:[A-Fa-f0-9]+$")
+BASE = "/api/v1/repository/{repository:path}/manifest/{digest}"
+
+
+def _check_digest_form(digest: str) -> None:
+    """Digests of another form never match the route, as in Quay."""
+    if not DIGEST_RE.match(digest):
+        raise MessageError(404, NOT_FOUND_TEXT)
+
+
+def _manifest(db: Session, repo: Repository, digest: str) -> Manifest:
+    manifest = tag_history.find_reachable_manifest(db, repo, digest)
+    if manifest is None or not manifest.manifest_bytes:
+        raise not_found()
+    return manifest
+
+
+def _layer_view(layer: manifest_info.LayerInfo) -> dict[str, Any]:
+    return {
+        "index": layer.index,
+        "compressed_size": layer.compressed_size,
+        "is_remote": bool(layer.urls),
+        "urls": layer.urls,
+        "command": layer.command,
+        "comment": layer.comment,
+        "author": layer.author,
+        "blob_digest": layer.blob_digest,
+        "created_datetime": format_date(layer.created),
+    }
+
+
+def label_view(label: ManifestLabel) -> dict[str, Any]:
+    return {
+        "id": label.uuid,
+        "key": label.key,
+        "value": label.value,
+        "source_type": label.source_type,
+        "media_type": label.media_type,
+    }
+
+
+@router.get(BASE, operation_id="getRepoManifest")
+def get_manifest(
+    repository: str, digest: str, request: Request, db: DbDep, auth: AuthDep
+) -> dict[str, Any]:
+    _check_digest_form(digest)
+    repo = require_repository(db, auth, repository, Role.read, reading=True)
+    manifest = _manifest(db, repo, digest)
+    layers = manifest_info.image_layers(request.app.state.store, manifest)
+    is_list = tag_history.is_manifest_list(manifest)
+    return {
+        "digest": manifest.digest,
+        "is_manifest_list": is_list,
+        "manifest_data": manifest.manifest_bytes.decode("utf-8", errors="replace"),
+        "config_media_type": manifest.config_media_type,
+        "layers_compressed_size": 0 if is_list else manifest.layers_compressed_size,
+        "layers": None if layers is None else [_layer_view(layer) for layer in layers],
+    }
+
+
+@router.get(BASE + "/labels", operation_id="listManifestLabels")
+def list_labels(
+    repository: str, digest: str, request: Request, db: DbDep, auth: AuthDep
+) -> dict[str, Any]:
+    _check_digest_form(digest)
+    repo = require_repository(db, auth, repository, Role.read, reading=True)
+    manifest = _manifest(db, repo, digest)
+    found = manifest_info.labels(db, manifest, request.query_params.get("filter"))
+    return {"labels": [label_view(label) for label in found]}
+
+
+def _audit(
+    db: Session,
+    request: Request,
+    auth: AuthContext,
+    kind: str,
+    repo: Repository,
+    label: ManifestLabel,
+    digest: str,
+    **extra: Any,
+) -> None:
+    log_action(
+        db,
+        kind,
+        namespace=repo.namespace_user,
+        auth=auth,
+        repository=repo,
+        ip=client_ip(request),
+        metadata={
+            "id": label.uuid,
+            "key": label.key,
+            "value": label.value,
+            "manifest_digest": digest,
+            **extra,
+            "namespace": repo.namespace_user.username,
+            "repo": repo.name,
+        },
+    )
+
+
+def _label_body(body: dict[str, Any]) -> tuple[str, str, str | None]:
+    for key in ("key", "value", "media_type"):
+        if key not in body:
+            raise invalid_request(f"'{key}' is a required property")
+    key, value, media_type = body["key"], body["value"], body["media_type"]
+    if not isinstance(key, str):
+        raise invalid_request(f"key: {key!r} is not of type 'string'")
+    if not isinstance(value, str):
+        raise invalid_request(f"value: {value!r} is not of type 'string'")
+    if media_type is not None and media_type not in manifest_info.LABEL_MEDIA_TYPES:
+        raise invalid_request(
+            f"media_type: {media_type!r} is not one of ['text/plain', 'application/json', None]"
+        )
+    return key, value, media_type
+
+
+@router.post(BASE + "/labels", operation_id="addManifestLabel")
+def add_label(
+    repository: str, digest: str, request: Request, db: DbDep, auth: AuthDep, body: JsonBody
+) -> JSONResponse:
+    _check_digest_form(digest)
+    repo = require_repository(db, auth, repository, Role.write)
+    require_normal_state(repo)
+    key, value, media_type = _label_body(body)
+    if manifest_info.has_reserved_prefix(key):
+        raise MessageError(400, "Label has a reserved prefix")
+    manifest = _manifest(db, repo, digest)
+    try:
+        label = manifest_info.add_label(db, manifest, key, value, media_type)
+    except manifest_info.LabelError as exc:
+        raise MessageError(400, str(exc)) from exc
+    _audit(
+        db, request, auth, "manifest_label_add", repo, label, digest, media_type=label.media_type
+    )
+    db.commit()
+    location = f"/api/v1/repository/{repository}/manifest/{digest}/labels/{label.uuid}"
+    return JSONResponse(
+        {"label": label_view(label)}, status_code=201, headers={"Location": location}
+    )
+
+
+@router.get(BASE + "/labels/{label_id}", operation_id="getManifestLabel")
+def get_label(
+    repository: str, digest: str, label_id: str, db: DbDep, auth: AuthDep
+) -> dict[str, Any]:
+    _check_digest_form(digest)
+    repo = require_repository(db, auth, repository, Role.read, reading=True)
+    label = manifest_info.find_label(db, _manifest(db, repo, digest), label_id)
+    if label is None:
+        raise not_found()
+    return label_view(label)
+
+
+@router.delete(BASE + "/labels/{label_id}", operation_id="deleteManifestLabel")
+def delete_label(
+    repository: str, digest: str, label_id: str, request: Request, db: DbDep, auth: AuthDep
+) -> Response:
+    _check_digest_form(digest)
+    repo = require_repository(db, auth, repository, Role.write)
+    require_normal_state(repo)
+    label = manifest_info.find_label(db, _manifest(db, repo, digest), label_id)
+    if label is None:
+        raise not_found()
+    _audit(db, request, auth, "manifest_label_delete", repo, label, digest)
+    db.delete(label)
+    db.commit()
+    return Response(status_code=204)

@@ -1,0 +1,189 @@
+"""What the API tells about a stored manifest: its layers with their build history, and labels."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cargohold.db.models.registry import Manifest, ManifestLabel
+from cargohold.domain.manifests import INDEX_TYPES
+from cargohold.storage.base import BlobStore, StorageError
+
+# Image configs are small; anything bigger is not read for layer history.
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+LABEL_KEY_RE = re.compile(r"^[a-z0-9](([a-z0-9]|[-.](?![.-]))*[a-z0-9])?$")
+LABEL_KEY_MAX = 255
+RESERVED_LABEL_PREFIXES = (
+    "com.docker.",
+    "io.docker.",
+    "org.dockerproject.",
+    "org.opencontainers.",
+    "io.cncf.",
+    "io.kubernetes.",
+    "io.k8s.",
+    "io.quay",
+    "com.coreos",
+    "com.tectonic",
+    "internal",
+    "quay",
+)
+LABEL_MEDIA_TYPES = ("text/plain", "application/json")
+
+
+class LabelError(Exception):
+    """A label was refused; the message is Quay's wording."""
+
+
+@dataclass
+class LayerInfo:
+    index: int
+    blob_digest: str
+    compressed_size: int | None
+    urls: list[str] | None
+    command: list[str] | None
+    comment: str | None
+    author: str | None
+    created: dt.datetime | None
+
+
+def _document(manifest: Manifest) -> dict[str, Any]:
+    try:
+        value = json.loads(manifest.manifest_bytes)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _read_config(store: BlobStore, digest: str) -> dict[str, Any]:
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        for chunk in store.read_blob(digest):
+            total += len(chunk)
+            if total > MAX_CONFIG_BYTES:
+                return {}
+            chunks.append(chunk)
+        value = json.loads(b"".join(chunks))
+    except (StorageError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _parse_time(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    text = value.replace("Z", "+00:00")
+    # Fractions beyond microseconds (Go writes nanoseconds) are cut for fromisoformat.
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def image_layers(store: BlobStore, manifest: Manifest) -> list[LayerInfo] | None:
+    """Layers base first, each with the config history entry that built it; None for lists."""
+    if manifest.media_type in INDEX_TYPES:
+        return None
+    document = _document(manifest)
+    layers = [layer for layer in document.get("layers") or [] if isinstance(layer, dict)]
+    config = document.get("config")
+    history: list[dict[str, Any]] = []
+    if isinstance(config, dict) and isinstance(config.get("digest"), str):
+        entries = _read_config(store, config["digest"]).get("history") or []
+        history = [
+            entry
+            for entry in entries
+            if isinstance(entry, dict) and not entry.get("empty_layer", False)
+        ]
+    found = []
+    for index, layer in enumerate(layers):
+        entry = history[index] if index < len(history) else {}
+        created_by = _text(entry.get("created_by"))
+        size = layer.get("size")
+        urls = layer.get("urls")
+        found.append(
+            LayerInfo(
+                index=index,
+                blob_digest=str(layer.get("digest", "")),
+                compressed_size=size if isinstance(size, int) else None,
+                urls=urls if isinstance(urls, list) else None,
+                command=[created_by] if created_by else None,
+                comment=_text(entry.get("comment")),
+                author=_text(entry.get("author")),
+                created=_parse_time(entry.get("created")),
+            )
+        )
+    return found
+
+
+def labels(session: Session, manifest: Manifest, key_prefix: str | None) -> Sequence[ManifestLabel]:
+    query = select(ManifestLabel).where(ManifestLabel.manifest_id == manifest.id)
+    if key_prefix:
+        query = query.where(ManifestLabel.key.startswith(key_prefix, autoescape=True))
+    return session.scalars(query.order_by(ManifestLabel.id)).all()
+
+
+def find_label(session: Session, manifest: Manifest, label_id: str) -> ManifestLabel | None:
+    return session.scalar(
+        select(ManifestLabel).where(
+            ManifestLabel.manifest_id == manifest.id, ManifestLabel.uuid == label_id
+        )
+    )
+
+
+def has_reserved_prefix(key: str) -> bool:
+    return key.startswith(RESERVED_LABEL_PREFIXES)
+
+
+def infer_media_type(value: str) -> str:
+    """JSON objects and arrays are application/json; everything else is text."""
+    stripped = value.strip()
+    if (stripped.startswith("{") and stripped.endswith("}")) or (
+        stripped.startswith("[") and stripped.endswith("]")
+    ):
+        try:
+            json.loads(stripped)
+            return "application/json"
+        except ValueError:
+            pass
+    return "text/plain"
+
+
+def add_label(
+    session: Session, manifest: Manifest, key: str, value: str, media_type: str | None
+) -> ManifestLabel:
+    if len(key) > LABEL_KEY_MAX or not LABEL_KEY_RE.match(key):
+        raise LabelError(
+            "Label is of an invalid format or missing please use "
+            f"{LABEL_KEY_RE.pattern} format for labels"
+        )
+    if media_type is None:
+        media_type = infer_media_type(value)
+    if media_type not in LABEL_MEDIA_TYPES:
+        raise LabelError(
+            "Media type is invalid please use a valid media type: text/plain, application/json"
+        )
+    label = ManifestLabel(
+        repository_id=manifest.repository_id,
+        manifest_id=manifest.id,
+        key=key,
+        value=value,
+        media_type=media_type,
+        source_type="api",
+    )
+    session.add(label)
+    session.flush()
+    return label
