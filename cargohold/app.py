@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from cargohold import web
 from cargohold.api.errors import install_error_handlers
 from cargohold.config import Settings
 from cargohold.db.base import make_engine, make_session_factory
@@ -64,4 +65,5 @@ def create_app(settings: Settings, *, run_workers: bool = False) -> FastAPI:
     install_error_handlers(app)
     for module_name in ROUTER_MODULES:
         app.include_router(importlib.import_module(module_name).router)
+    web.mount(app)
     return app

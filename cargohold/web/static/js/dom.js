@@ -1,0 +1,161 @@
+// Small DOM helpers: elements, forms, tables, paging and error display.
+
+import { describeError } from "./api.js";
+
+export function h(tag, attrs = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith("on")) element.addEventListener(key.slice(2).toLowerCase(), value);
+    else if (key === "class") element.className = value;
+    else if (value === true) element.setAttribute(key, "");
+    else element.setAttribute(key, value);
+  }
+  append(element, children);
+  return element;
+}
+
+function append(element, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    element.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+export function replace(element, ...children) {
+  element.replaceChildren();
+  append(element, children);
+  return element;
+}
+
+export function errorBox(error) {
+  const message = error && error.message ? error.message : describeError(error?.status, error?.body);
+  return h("div", { class: "error", role: "alert" }, message);
+}
+
+export function flash(message, kind = "notice") {
+  const box = document.getElementById("flash");
+  replace(box, h("div", { class: kind }, message));
+  setTimeout(() => { if (box.textContent === message) replace(box); }, 6000);
+}
+
+export function clearFlash() {
+  replace(document.getElementById("flash"));
+}
+
+// A form whose submit runs `action(values)`; errors are shown inside the form, never swallowed.
+export function form(className, fields, submitLabel, action) {
+  const status = h("div");
+  const button = h("button", { type: "submit" }, submitLabel);
+  const element = h("form", { class: className }, fields, button, status);
+  element.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    replace(status);
+    button.disabled = true;
+    try {
+      await action(new FormData(element), element);
+    } catch (error) {
+      replace(status, errorBox(error));
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return element;
+}
+
+export function field(label, name, attrs = {}) {
+  return h("label", {}, label, h("input", { name, ...attrs }));
+}
+
+export function select(label, name, options, selected) {
+  return h("label", {}, label,
+    h("select", { name }, options.map(([value, text]) => h("option", { value, selected: value === selected }, text))));
+}
+
+export function checkbox(label, name, checked = false) {
+  return h("label", { class: "check" }, h("input", { type: "checkbox", name, checked }), label);
+}
+
+// A button that runs an action and reports its failure next to itself.
+export function actionButton(label, action, attrs = {}) {
+  const button = h("button", { type: "button", ...attrs }, label);
+  button.addEventListener("click", async () => {
+    if (attrs["data-confirm"] && !window.confirm(attrs["data-confirm"])) return;
+    button.disabled = true;
+    try {
+      await action();
+    } catch (error) {
+      button.after(errorBox(error));
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return button;
+}
+
+export function table(headers, rows, empty = "Nothing here yet.") {
+  if (!rows.length) return h("p", { class: "muted" }, empty);
+  return h("table", {}, h("thead", {}, h("tr", {}, headers.map((text) => h("th", { scope: "col" }, text)))),
+    h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((cell) => h("td", {}, cell))))));
+}
+
+export function copyField(label, value) {
+  const input = h("input", { value, readonly: true, "aria-label": label });
+  return h("div", { class: "copy" }, h("span", {}, label), input,
+    h("button", { type: "button", class: "secondary", onclick: () => { input.select(); navigator.clipboard?.writeText(value); flash("Copied."); } }, "Copy"));
+}
+
+export function tabs(items, current) {
+  return h("nav", { class: "tabs", "aria-label": "Sections" },
+    items.map(([key, label, href]) => h("a", { href, "aria-current": key === current ? "page" : null }, label)));
+}
+
+export function formatDate(value) {
+  if (value === null || value === undefined || value === "") return "";
+  const date = typeof value === "number" ? new Date(value * 1000) : new Date(value);
+  return Number.isNaN(date.getTime()) ? String(value) : date.toLocaleString();
+}
+
+export function formatBytes(bytes) {
+  if (bytes === null || bytes === undefined) return "";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = Number(bytes);
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
+  return `${value.toFixed(unit ? 1 : 0)} ${units[unit]}`;
+}
+
+export function shortDigest(digest) {
+  return digest ? digest.replace(/^(sha256:)?(.{12}).*$/, "$1$2") : "";
+}
+
+export function refusal(error, what) {
+  const status = error?.status;
+  const text = status === 401
+    ? `Sign in to see ${what}.`
+    : status === 403 || status === 404
+      ? `${what[0].toUpperCase()}${what.slice(1)} does not exist or you are not allowed to see it.`
+      : error.message;
+  return h("div", { class: "error refusal", role: "alert" }, text);
+}
+
+// Pages through a list endpoint that answers with `next_page` tokens.
+export function tokenPager(load, render) {
+  const container = h("div");
+  const pages = [null];
+  let index = 0;
+  async function show() {
+    replace(container, h("p", { class: "muted" }, "Loading…"));
+    try {
+      const data = await load(pages[index]);
+      if (data.next_page && pages.length === index + 1) pages.push(data.next_page);
+      const previous = h("button", { type: "button", class: "secondary", disabled: index === 0, onclick: () => { index -= 1; show(); } }, "Previous");
+      const next = h("button", { type: "button", class: "secondary", disabled: !data.next_page, onclick: () => { index += 1; show(); } }, "Next");
+      replace(container, render(data), h("div", { class: "pager" }, previous, h("span", {}, `Page ${index + 1}`), next));
+    } catch (error) {
+      replace(container, errorBox(error));
+    }
+  }
+  show();
+  return container;
+}

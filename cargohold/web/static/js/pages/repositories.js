@@ -1,0 +1,112 @@
+// The repository list (own namespace, organizations, starred, public), search and creation.
+
+import { del, get, post, query } from "../api.js";
+import { actionButton, field, form, formatDate, h, replace, select, table, tabs, tokenPager } from "../dom.js";
+
+function starButton(repo) {
+  let starred = Boolean(repo.is_starred);
+  const button = actionButton(starred ? "★ Unstar" : "☆ Star", async () => {
+    const path = `${repo.namespace}/${repo.name}`;
+    if (starred) await del(`user/starred/${path}`);
+    else await post("user/starred", { namespace: repo.namespace, repository: repo.name });
+    starred = !starred;
+    button.textContent = starred ? "★ Unstar" : "☆ Star";
+    button.setAttribute("aria-pressed", String(starred));
+  }, { class: "secondary", "aria-pressed": String(starred), "aria-label": `Star ${repo.namespace}/${repo.name}` });
+  return button;
+}
+
+function repoRows(repositories, session) {
+  return repositories.map((repo) => [
+    h("a", { href: `#/repository/${repo.namespace}/${repo.name}` }, `${repo.namespace}/${repo.name}`),
+    repo.is_public ? h("span", { class: "badge ok" }, "public") : h("span", { class: "badge" }, "private"),
+    repo.description || "",
+    repo.last_modified ? formatDate(repo.last_modified) : "",
+    session.user ? starButton(repo) : "",
+  ]);
+}
+
+function repoTable(data, session) {
+  return table(["Repository", "Visibility", "Description", "Last modified", ""], repoRows(data.repositories || [], session),
+    "No repositories to show.");
+}
+
+function searchResults(session, text) {
+  const container = h("div");
+  let page = 1;
+  async function show() {
+    try {
+      const data = await get(`find/repositories${query({ query: text, page })}`);
+      const rows = (data.results || []).map((repo) => [
+        h("a", { href: `#/repository/${repo.namespace?.name ?? repo.namespace}/${repo.name}` }, `${repo.namespace?.name ?? repo.namespace}/${repo.name}`),
+        repo.is_public ? "public" : "private",
+        repo.description || "",
+      ]);
+      replace(container, table(["Repository", "Visibility", "Description"], rows, "No repository matches."),
+        h("div", { class: "pager" },
+          h("button", { type: "button", class: "secondary", disabled: page === 1, onclick: () => { page -= 1; show(); } }, "Previous"),
+          h("span", {}, `Page ${page}`),
+          h("button", { type: "button", class: "secondary", disabled: !data.has_additional, onclick: () => { page += 1; show(); } }, "Next")));
+    } catch (error) {
+      replace(container, h("div", { class: "error" }, error.message));
+    }
+  }
+  show();
+  return container;
+}
+
+export function repositoryListPage(session, params = new URLSearchParams(location.hash.split("?")[1] || "")) {
+  const user = session.user;
+  const view = params.get("view") || (user ? "mine" : "public");
+  const items = [];
+  if (user) {
+    items.push(["mine", "Mine", "#/?view=mine"]);
+    for (const org of user.organizations || []) items.push([`org:${org.name}`, org.name, `#/?view=org:${encodeURIComponent(org.name)}`]);
+    items.push(["starred", "Starred", "#/?view=starred"]);
+  }
+  items.push(["public", "Public", "#/?view=public"]);
+
+  let filters;
+  if (view === "mine") filters = { namespace: user.username };
+  else if (view.startsWith("org:")) filters = { namespace: view.slice(4) };
+  else if (view === "starred") filters = { starred: true };
+  else filters = { public: true };
+
+  const results = h("div");
+  const list = tokenPager(
+    (token) => get(`repository${query({ ...filters, last_modified: true, next_page: token })}`),
+    (data) => repoTable(data, session));
+  replace(results, list);
+
+  const search = form("inline", [field("Search repositories", "q", { type: "search" })], "Search", async (values) => {
+    const text = values.get("q").trim();
+    replace(results, text ? searchResults(session, text) : list);
+  });
+
+  return h("section", {},
+    h("h1", {}, "Repositories"),
+    user ? h("p", {}, h("a", { href: "#/new-repository", class: "button" }, "Create repository"), " ",
+      h("a", { href: "#/new-organization" }, "Create organization")) : null,
+    tabs(items, view),
+    search,
+    results);
+}
+
+export function newRepositoryPage(session) {
+  const user = session.user;
+  if (!user) return h("div", { class: "error refusal" }, "Sign in to create a repository.");
+  const namespaces = [[user.username, user.username], ...(user.organizations || []).map((org) => [org.name, org.name])];
+  return h("section", { class: "card" },
+    h("h1", {}, "Create repository"),
+    form("stack", [
+      select("Namespace", "namespace", namespaces, user.username),
+      field("Name", "repository", { required: true, pattern: "[a-z0-9][a-z0-9._/-]*" }),
+      field("Description", "description"),
+      select("Visibility", "visibility", [["private", "Private"], ["public", "Public"]], "private"),
+    ], "Create", async (values) => {
+      const body = Object.fromEntries(values.entries());
+      body.repo_kind = "image";
+      await post("repository", body);
+      location.hash = `#/repository/${body.namespace}/${body.repository}`;
+    }));
+}
