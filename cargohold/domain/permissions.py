@@ -151,3 +151,19 @@ def is_organization_member(session: Session, auth: AuthContext, organization: Us
     if auth.has_superuser_full_access:
         return True
     return team_role_in_namespace(session, auth.user, organization) is not None
+
+
+def can_view_team(session: Session, auth: AuthContext, team: Team) -> bool:
+    """Org admins see every team; members see their own (tokens need an org-role scope)."""
+    if can_admin_organization(session, auth, team.organization):
+        return True
+    if auth.user is None or not auth.user.enabled or auth.team_role_cap() is None:
+        return False
+    return (
+        session.scalar(
+            select(TeamMember.id).where(
+                TeamMember.team_id == team.id, TeamMember.user_id == auth.user.id
+            )
+        )
+        is not None
+    )

@@ -1,5 +1,5 @@
 """Every model module, imported so that the metadata knows all tables."""
 
-from cargohold.db.models import accounts, audit, builds, keys, queue, quota, registry
+from cargohold.db.models import accounts, audit, builds, keys, prototypes, queue, quota, registry
 
-__all__ = ["accounts", "audit", "builds", "keys", "queue", "quota", "registry"]
+__all__ = ["accounts", "audit", "builds", "keys", "prototypes", "queue", "quota", "registry"]
