@@ -22,6 +22,7 @@ from cargohold.db.models.registry import (
     Star,
     Tag,
 )
+from cargohold.domain.prototypes import apply_prototypes
 
 MAX_NAME_LENGTH = 255
 _COMPONENT_RE = re.compile(r"^[a-z0-9][.a-z0-9_-]*$")
@@ -76,7 +77,8 @@ def create_repository(
     creator: User | None,
     kind: str = "image",
 ) -> Repository:
-    """A new repository; a creating user or robot becomes an explicit admin of it."""
+    """A new repository; a creating user or robot becomes an explicit admin of it, and the
+    organization's default permissions are granted."""
     if find_repository(session, namespace.username, name) is not None:
         raise RepositoryError("Repository already exists")
     repository = Repository(
@@ -94,6 +96,8 @@ def create_repository(
         session.add(
             RepositoryPermission(repository_id=repository.id, user_id=creator.id, role=Role.admin)
         )
+        session.flush()
+    apply_prototypes(session, repository, creator)
     return repository
 
 
