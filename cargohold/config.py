@@ -125,6 +125,7 @@ class Settings(BaseModel):
     FEATURE_READER_BUILD_LOGS: bool = False
     SUCCESSIVE_TRIGGER_FAILURE_DISABLE_THRESHOLD: int = 100
     SUCCESSIVE_TRIGGER_INTERNAL_ERROR_DISABLE_THRESHOLD: int = 5
+    FEATURE_PROXY_STORAGE: bool = False
 
     # cargohold's own keys (Quay has no equivalent).
     DATA_DIR: str = DEFAULT_DATA_DIR

@@ -13,7 +13,15 @@ import httpx
 import pytest
 
 from tests.support.accounts import ALL_SCOPES, TestUser, bearer_client, create_user, issue_token
+from tests.support.seaweed import stop_shared_seaweed
 from tests.support.server import LiveServer
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_seaweed_at_session_end() -> Iterator[None]:
+    """SeaweedFS starts on first use (S3 runs, storage tests) and stops with the session."""
+    yield
+    stop_shared_seaweed()
 
 
 @pytest.fixture(scope="session")

@@ -8,11 +8,22 @@ from cargohold.config import ConfigError, Settings
 from cargohold.storage.base import BlobStore
 
 
-def _driver(name: str, params: dict[str, Any]) -> BlobStore:
+def _driver(location: str, name: str, params: dict[str, Any], settings: Settings) -> BlobStore:
     if name == "LocalStorage":
         from cargohold.storage.local import LocalStorage
 
         return LocalStorage(params["storage_path"])
+    if name in ("S3Storage", "RadosGWStorage"):
+        from cargohold.storage import s3
+
+        driver = s3.S3Storage if name == "S3Storage" else s3.RadosGWStorage
+        options = dict(params)
+        # Quay redirects blob downloads to the object store unless told to proxy them.
+        options.setdefault("direct_download", not settings.FEATURE_PROXY_STORAGE)
+        try:
+            return driver(**options)
+        except TypeError as exc:
+            raise ConfigError(f"config key DISTRIBUTED_STORAGE_CONFIG.{location}: {exc}") from exc
     raise ConfigError(
         f"config key DISTRIBUTED_STORAGE_CONFIG: storage driver {name!r} is not supported"
     )
@@ -27,7 +38,7 @@ def make_store(settings: Settings) -> BlobStore:
             f"config key DISTRIBUTED_STORAGE_CONFIG.{location}: must be [DriverName, {{parameters}}]"
         )
     try:
-        return _driver(entry[0], entry[1])
+        return _driver(location, entry[0], entry[1], settings)
     except KeyError as exc:
         raise ConfigError(
             f"config key DISTRIBUTED_STORAGE_CONFIG.{location}: missing parameter {exc.args[0]}"

@@ -118,7 +118,10 @@ class LocalStorage(BlobStore):
         return _FileAppender(path)
 
     def read_upload(self, upload_id: str, state: UploadState) -> Iterator[bytes]:
-        handle = open(self._upload_path(upload_id), "rb")  # noqa: SIM115
+        try:
+            handle = open(self._upload_path(upload_id), "rb")  # noqa: SIM115
+        except FileNotFoundError as exc:
+            raise StorageError(f"upload {upload_id} has no data file") from exc
         return self._stream(handle, 0, None)
 
     def commit_upload(self, upload_id: str, state: UploadState, digest: str) -> None:

@@ -12,9 +12,16 @@ def test_health_endpoints_check_database_and_storage(server: LiveServer, anon_cl
     assert end_to_end.json()["data"]["services"] == {"database": True, "storage": True}
 
 
-def test_end_to_end_health_fails_when_storage_is_unusable(server_factory) -> None:
-    live = server_factory()
-    storage = live.workdir / "data" / "storage"
+def test_end_to_end_health_fails_when_storage_is_unusable(server_factory, tmp_path) -> None:
+    storage = tmp_path / "storage"
+    live = server_factory(
+        {
+            "DISTRIBUTED_STORAGE_CONFIG": {
+                "local": ["LocalStorage", {"storage_path": str(storage)}]
+            },
+            "DISTRIBUTED_STORAGE_PREFERENCE": ["local"],
+        }
+    )
     moved = storage.with_name("storage.moved")
     storage.rename(moved)
     storage.write_text("not a folder")

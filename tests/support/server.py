@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session
 
 from cargohold.config import load_settings
 from cargohold.db.base import make_engine, make_session_factory
+from cargohold.storage import make_store
+from cargohold.storage.base import BlobStore
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POSTGRES_ADMIN_DSN = os.environ.get(
@@ -35,6 +37,20 @@ def free_port() -> int:
 def test_backend() -> str:
     """sqlite (default) or postgres, from CARGOHOLD_TEST_DB."""
     return os.environ.get("CARGOHOLD_TEST_DB", "sqlite")
+
+
+def test_storage() -> str:
+    """local (default) or s3 (SeaweedFS), from CARGOHOLD_TEST_STORAGE."""
+    return os.environ.get("CARGOHOLD_TEST_STORAGE", "local")
+
+
+def s3_storage_config() -> dict[str, Any]:
+    """Storage keys for a server on its own bucket of the session's SeaweedFS."""
+    from tests.support.seaweed import shared_seaweed
+
+    seaweed = shared_seaweed()
+    entry = seaweed.storage_config(seaweed.create_bucket("server"))
+    return {"DISTRIBUTED_STORAGE_CONFIG": {"s3": entry}, "DISTRIBUTED_STORAGE_PREFERENCE": ["s3"]}
 
 
 def create_postgres_database() -> str:
@@ -73,6 +89,8 @@ class LiveServer:
         if test_backend() == "postgres":
             self._pg_uri = create_postgres_database()
             self.config["DB_URI"] = self._pg_uri
+        if test_storage() == "s3" and "DISTRIBUTED_STORAGE_CONFIG" not in (config or {}):
+            self.config.update(s3_storage_config())
         self.config.update(config or {})
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "server.log"
@@ -83,6 +101,7 @@ class LiveServer:
         (self.workdir / "config.yaml").write_text(yaml.safe_dump(self.config))
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **self.extra_env}
         env.pop("CARGOHOLD_TEST_DB", None)
+        env.pop("CARGOHOLD_TEST_STORAGE", None)
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
         self.process = subprocess.Popen(
             [
@@ -134,6 +153,10 @@ class LiveServer:
     @property
     def settings(self):
         return load_settings(self.workdir, environ={})
+
+    def store(self) -> BlobStore:
+        """A driver on the server's own storage, to look at the bytes behind the API."""
+        return make_store(self.settings)
 
     @contextmanager
     def db(self) -> Session:
