@@ -84,6 +84,8 @@ class Settings(BaseModel):
     QUOTA_REGISTRY_SIZE_POLL_PERIOD: int = 60
     EXPIRED_SERVICE_KEY_TTL_SEC: int = 604800
     UNAPPROVED_SERVICE_KEY_TTL_SEC: int = 86400
+    ACTION_LOG_AUDIT_LOGINS: bool = True
+    ACTION_LOG_AUDIT_LOGIN_FAILURES: bool = False
 
     MAIL_SERVER: str = ""
     MAIL_PORT: int = 587

@@ -27,19 +27,21 @@ BAD_REQUEST_TEXT = "The browser (or proxy) sent a request that this server could
 METHOD_NOT_ALLOWED_TEXT = "The method is not allowed for the requested URL."
 
 ERROR_DESCRIPTIONS = {
-    "external_service_timeout": "An external service timed out.",
-    "invalid_request": "The request is missing a required parameter, includes an invalid "
-    "parameter value, or is otherwise malformed.",
-    "invalid_response": "The response was not valid.",
-    "invalid_token": "The access token provided is expired, revoked, malformed, or invalid.",
+    "external_service_timeout": "An external service timed out. Retrying the request may resolve "
+    "the issue.",
+    "invalid_request": "The request was invalid. It may have contained invalid values or was "
+    "improperly formatted.",
+    "invalid_response": "The response was invalid.",
+    "invalid_token": "The access token provided was invalid.",
     "expired_token": "The access token provided has expired.",
-    "insufficient_scope": "The request requires higher privileges than provided by the access "
-    "token.",
+    "insufficient_scope": "The access token did not have sufficient scope to access the "
+    "requested resource.",
     "fresh_login_required": "The action requires a fresh login to succeed.",
     "exceeds_license": "The action was refused because the current license does not allow it.",
     "not_found": "The resource was not found.",
     "downstream_issue": "An error occurred in a downstream service.",
-    "tag_immutable": "The tag is immutable and cannot be changed.",
+    "tag_immutable": "The tag is immutable and cannot be modified or deleted.",
+    "token_rotation_failed": "Token rotation failed.",
 }
 
 

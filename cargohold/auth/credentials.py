@@ -6,11 +6,13 @@ AuthContext on success or raises CredentialsError with the reason Quay reports.
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from cargohold.auth.context import AuthContext, AuthKind, Scope, parse_scopes
-from cargohold.auth.secrets import token_matches, verify_password
+from cargohold.auth.secrets import SecretBox, token_matches, verify_password
 from cargohold.config import Settings
 from cargohold.db.base import utcnow
 from cargohold.db.models.accounts import (
@@ -64,11 +66,40 @@ def find_user_by_login(session: Session, login: str) -> User | None:
     return user
 
 
+def _client_key_box(settings: Settings) -> SecretBox:
+    return SecretBox("client-key:" + settings.SECRET_KEY)
+
+
+def encrypt_password(settings: Settings, password: str) -> str:
+    """Quay's "encrypted password": a string usable instead of the password (docker login)."""
+    return _client_key_box(settings).encrypt(json.dumps({"password": password}))
+
+
+def _password_from_client_key(settings: Settings, value: str) -> str | None:
+    plain = _client_key_box(settings).decrypt(value)
+    if plain is None:
+        return None
+    try:
+        data = json.loads(plain)
+    except ValueError:
+        return None
+    password = data.get("password") if isinstance(data, dict) else None
+    return password if isinstance(password, str) else None
+
+
+def password_matches(settings: Settings, user: User, password: str) -> bool:
+    """The user's password, or an encrypted password issued for it."""
+    if verify_password(password, user.password_hash):
+        return True
+    decrypted = _password_from_client_key(settings, password)
+    return decrypted is not None and verify_password(decrypted, user.password_hash)
+
+
 def verify_user_password(
     session: Session, settings: Settings, login: str, password: str
 ) -> AuthContext:
     user = find_user_by_login(session, login)
-    if user is None or not verify_password(password, user.password_hash):
+    if user is None or not password_matches(settings, user, password):
         raise CredentialsError("Invalid Username or Password")
     _check_enabled(user)
     return context_for(settings, user, AuthKind.BASIC, {Scope.DIRECT_LOGIN})

@@ -56,3 +56,11 @@ def login_session(user_uuid: str, session_token: str) -> dict[str, Any]:
         "login_time": time.time(),
         "csrf": new_csrf_token(),
     }
+
+
+def start_login(response: Response, settings: Settings, user_uuid: str, session_token: str) -> str:
+    """Sign a user in on this response; the new CSRF token goes out in X-Next-CSRF-Token."""
+    data = login_session(user_uuid, session_token)
+    save_session(response, settings, data)
+    response.headers["X-Next-CSRF-Token"] = data["csrf"]
+    return data["csrf"]

@@ -1,0 +1,147 @@
+"""Browser sessions: /csrf_token, /api/v1/signin, /api/v1/signin/verify and /api/v1/signout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request, Response
+from pydantic import BaseModel, StrictStr
+
+from cargohold.api.deps import (
+    AuthDep,
+    DbDep,
+    JsonBody,
+    SettingsDep,
+    client_ip,
+    require_user,
+    validate_body,
+)
+from cargohold.api.errors import NOT_FOUND_TEXT, JsonError, MessageError, unauthorized
+from cargohold.api.routing import ApiRouter
+from cargohold.auth.credentials import find_user_by_login, password_matches
+from cargohold.auth.sessions import (
+    clear_session,
+    load_session,
+    new_csrf_token,
+    save_session,
+    start_login,
+)
+from cargohold.domain import accounts
+from cargohold.domain.audit import log_action
+
+router = ApiRouter(tags=["user"])
+
+INVALID_CREDENTIALS = "Invalid Username or Password"
+USER_DISABLED = "This user has been disabled. Please contact your administrator."
+
+
+@router.get("/csrf_token", operation_id="getCsrfToken")
+def csrf_token(request: Request, response: Response, settings: SettingsDep) -> dict[str, str]:
+    """The session's CSRF token, starting an anonymous session when there is none."""
+    data = load_session(request, settings)
+    if not data.get("csrf"):
+        data["csrf"] = new_csrf_token()
+    save_session(response, settings, data)
+    return {"csrf_token": data["csrf"]}
+
+
+class Signin(BaseModel):
+    username: StrictStr
+    password: StrictStr
+    invite_code: StrictStr | None = None
+
+
+def _signin_refused(message: str | None, *, needs_verification: bool = False) -> JsonError:
+    return JsonError(
+        403,
+        {
+            "needsEmailVerification": needs_verification,
+            "invalidCredentials": not needs_verification,
+            "message": message,
+        },
+    )
+
+
+@router.post("/api/v1/signin", operation_id="signinUser")
+def signin_user(
+    request: Request,
+    response: Response,
+    db: DbDep,
+    settings: SettingsDep,
+    auth: AuthDep,
+    raw: JsonBody,
+) -> dict[str, bool]:
+    """Sign in with a username (or email) and password; sets the session cookie."""
+    if not settings.FEATURE_DIRECT_LOGIN:
+        raise MessageError(404, NOT_FOUND_TEXT)
+    body = validate_body(Signin, raw)
+    user = find_user_by_login(db, body.username)
+    if user is None or not password_matches(settings, user, body.password):
+        if settings.ACTION_LOG_AUDIT_LOGIN_FAILURES and user is not None:
+            log_action(
+                db,
+                "login_failure",
+                namespace=user,
+                ip=client_ip(request),
+                metadata={
+                    "type": "quayauth",
+                    "kind": "user",
+                    "useragent": request.headers.get("user-agent"),
+                    "message": INVALID_CREDENTIALS,
+                },
+            )
+            db.commit()
+        raise _signin_refused(INVALID_CREDENTIALS)
+    if not user.enabled:
+        raise _signin_refused(USER_DISABLED)
+    if not user.verified:
+        raise _signin_refused(None, needs_verification=True)
+    if settings.ACTION_LOG_AUDIT_LOGINS:
+        log_action(
+            db,
+            "login_success",
+            namespace=user,
+            performer=user,
+            ip=client_ip(request),
+            metadata={"type": "quayauth", "useragent": request.headers.get("user-agent")},
+        )
+        db.commit()
+    start_login(response, settings, user.uuid, user.session_token)
+    return {"success": True}
+
+
+class Verify(BaseModel):
+    password: StrictStr
+
+
+@router.post("/api/v1/signin/verify", operation_id="verifyUser")
+def verify_user(
+    response: Response,
+    db: DbDep,
+    settings: SettingsDep,
+    auth: AuthDep,
+    raw: JsonBody,
+) -> dict[str, bool]:
+    """Confirm the password again, which renews the fresh-login time of the session."""
+    user = require_user(auth)
+    if not auth.can_admin_self():
+        raise unauthorized(auth)
+    body = validate_body(Verify, raw)
+    if not password_matches(settings, user, body.password):
+        raise JsonError(403, {"message": INVALID_CREDENTIALS, "invalidCredentials": True})
+    start_login(response, settings, user.uuid, user.session_token)
+    return {"success": True}
+
+
+@router.post("/api/v1/signout", operation_id="logout")
+def logout(
+    request: Request, response: Response, db: DbDep, settings: SettingsDep, auth: AuthDep
+) -> dict[str, Any]:
+    """End every session of the caller and clear this one."""
+    if auth.user is not None:
+        user = auth.user
+        accounts.end_sessions(user)
+        log_action(db, "logout_success", namespace=user, auth=auth, ip=client_ip(request))
+        db.commit()
+    clear_session(response, settings)
+    return {"success": True}
