@@ -24,6 +24,7 @@ from cargohold.db.models.registry import Repository
 
 NAME_PATTERN = r"^([a-z0-9]+(?:[._-][a-z0-9]+)*)$"
 NAME_RE = re.compile(NAME_PATTERN)
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PASSWORD_RULE = (
     "Invalid password, password must be at least 8 characters and contain no whitespace."
 )
