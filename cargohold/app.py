@@ -34,6 +34,7 @@ ROUTER_MODULES = [
     "cargohold.api.build",
     "cargohold.api.webhooks",
     "cargohold.api.manifest",
+    "cargohold.api.permission",
     "cargohold.api.repository",
 ]
 

@@ -47,24 +47,31 @@ def _role_for_missing(db: Session, auth: AuthContext, namespace_name: str) -> Ro
 
 
 def require_repository(
-    db: Session, auth: AuthContext, path: str, needed: Role, *, reading: bool = False
+    db: Session,
+    auth: AuthContext,
+    path: str,
+    needed: Role,
+    *,
+    reading: bool = False,
+    superuser_read: bool = False,
 ) -> Repository:
     """The repository named by `path` if the caller holds `needed` on it.
 
     `reading` endpoints also admit anyone on public repositories and global read-only
-    superusers.
+    superusers; `superuser_read` ones (administrative reads) admit only the latter.
     """
+    superuser_read = superuser_read or reading
     parts = split_repository_path(path)
     if parts is None:
         raise not_found()
     repository = find_repository(db, *parts)
     if repository is None:
-        if reading and auth.is_global_readonly_superuser:
+        if superuser_read and auth.is_global_readonly_superuser:
             raise not_found()
         if _role_allows(_role_for_missing(db, auth, parts[0]), needed):
             raise not_found()
         raise unauthorized(auth)
-    if reading and (repository.public or auth.is_global_readonly_superuser):
+    if (reading and repository.public) or (superuser_read and auth.is_global_readonly_superuser):
         return repository
     role = permissions.effective_repository_role(db, auth, repository)
     if not _role_allows(role, needed):
