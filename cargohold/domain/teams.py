@@ -6,6 +6,7 @@ last admin team, but one admin may demote or remove another.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass, field
 
@@ -23,6 +24,8 @@ from cargohold.domain.audit import log_action
 from cargohold.domain.email import OutgoingEmail, queue_email
 
 INVITE_CODE_PREFIX = "urn:teaminvite:"
+
+log = logging.getLogger(__name__)
 
 
 class TeamError(Exception):
@@ -304,6 +307,13 @@ def _create_invite(
     recipient = user.email if user is not None else email
     if is_valid_email(recipient):
         queue_email(session, settings, _invite_message(settings, actor, team, recipient, code))
+    else:
+        log.warning(
+            "invite to team %s/%s for %s not emailed: no valid address",
+            team.organization.username,
+            team.name,
+            user.username if user else email,
+        )
 
 
 def _invite_message(

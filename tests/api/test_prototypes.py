@@ -11,7 +11,14 @@ from sqlalchemy.orm import aliased
 from cargohold.api.avatar import avatar
 from cargohold.db.models.accounts import Team, User
 from cargohold.db.models.registry import Repository, RepositoryPermission
-from tests.support.teams import OrgWorld, audit_entries, create_robot, org_world
+from tests.support.teams import (
+    OrgWorld,
+    add_to_team,
+    audit_entries,
+    create_robot,
+    create_team,
+    org_world,
+)
 
 CSRF = {"message": "CSRF token was invalid or missing."}
 
@@ -209,4 +216,38 @@ def test_new_repositories_get_default_permissions(server, world: OrgWorld) -> No
     # The team's new grant is visible through the team permissions endpoint.
     assert owner.get(f"/api/v1/organization/{world.org}/team/readers/permissions").json() == {
         "permissions": [{"repository": {"name": "fresh", "is_public": False}, "role": "write"}]
+    }
+
+
+def test_rules_for_the_creating_user_win_over_general_rules(server, world: OrgWorld) -> None:
+    create_team(server, world.org, "creators", "creator")
+    add_to_team(server, world.org, "creators", world.reader.username)
+    owner = world.client("owner")
+    path = f"/api/v1/organization/{world.org}/prototypes"
+    general = {"role": "read", "delegate": {"name": "readers", "kind": "team"}}
+    specific = {**general, "role": "admin", "activating_user": {"name": world.reader.username}}
+    assert owner.post(path, json=general).status_code == 200
+    assert owner.post(path, json=specific).status_code == 200
+
+    def create(client, name: str) -> None:
+        response = client.post(
+            "/api/v1/repository",
+            json={
+                "namespace": world.org,
+                "repository": name,
+                "visibility": "private",
+                "description": "",
+            },
+        )
+        assert response.status_code == 201, response.text
+
+    create(world.client("reader"), "by-reader")
+    create(owner, "by-owner")
+    assert _grants(server, world.org, "by-reader") == {
+        world.reader.username: "admin",
+        "team:readers": "admin",
+    }
+    assert _grants(server, world.org, "by-owner") == {
+        world.owner.username: "admin",
+        "team:readers": "read",
     }
