@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from cargohold.api.avatar import avatar
-from tests.support.accounts import bearer_client, issue_token
+from tests.support.accounts import ALL_SCOPES, bearer_client, issue_token
 from tests.support.teams import (
     OrgWorld,
     add_to_team,
@@ -464,3 +464,47 @@ def test_remove_organization_member(server, world: OrgWorld) -> None:
             f"/api/v1/organization/{world.org}/members/{world.owner.username}"
         )
     )
+
+
+def test_organization_roles_decide_repository_rights(server, world: OrgWorld) -> None:
+    create_team(server, world.org, "makers", "creator")
+    maker = passwordless_user(server)
+    add_to_team(server, world.org, "makers", maker.username)
+    second_admin = passwordless_user(server)
+    add_to_team(server, world.org, "owners", second_admin.username)
+    body = {"namespace": world.org, "visibility": "private", "description": ""}
+
+    refused = world.client("reader").post("/api/v1/repository", json={**body, "repository": "r1"})
+    assert refused.status_code == 403
+    with bearer_client(server, issue_token(server, maker.username, ALL_SCOPES)) as client:
+        made = client.post("/api/v1/repository", json={**body, "repository": "made"})
+        assert made.status_code == 201
+        # Creating is not administering: the creator team has no rights on others' repositories.
+        assert (
+            world.client("owner")
+            .post("/api/v1/repository", json={**body, "repository": "owned"})
+            .status_code
+            == 201
+        )
+        assert (
+            client.get(f"/api/v1/repository/{world.org}/owned/permissions/user/").status_code == 403
+        )
+    # Any member of an admin team administers every repository of the organization.
+    with bearer_client(server, issue_token(server, second_admin.username, ALL_SCOPES)) as client:
+        listing = client.get(f"/api/v1/repository/{world.org}/made/permissions/user/")
+        assert listing.status_code == 200
+        assert maker.username in listing.json()["permissions"]
+    # Team grants show up in the repository's team permissions and in the team's view.
+    owner = world.client("owner")
+    granted = owner.put(
+        f"/api/v1/repository/{world.org}/owned/permissions/team/readers", json={"role": "write"}
+    )
+    assert granted.status_code == 200
+    assert owner.get(f"/api/v1/organization/{world.org}/team/readers/permissions").json() == {
+        "permissions": [{"repository": {"name": "owned", "is_public": False}, "role": "write"}]
+    }
+    reader_view = world.client("reader").get(f"/api/v1/repository/{world.org}/owned")
+    assert reader_view.status_code == 200
+    assert reader_view.json()["can_write"] is True
+    assert reader_view.json()["can_admin"] is False
+    assert world.client("outsider").get(f"/api/v1/repository/{world.org}/owned").status_code == 403
