@@ -29,6 +29,8 @@ ROUTER_MODULES = [
     "cargohold.api.error_types",
     "cargohold.api.signin",
     "cargohold.api.user",
+    "cargohold.api.robot",
+    "cargohold.api.appspecifictokens",
     "cargohold.api.tag",
     "cargohold.api.trigger",
     "cargohold.api.build",

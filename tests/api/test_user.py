@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
-from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
 from cargohold.db.models.accounts import User
@@ -20,7 +17,7 @@ from tests.support.accounts import (
 )
 from tests.support.audit import log_entries
 from tests.support.server import LiveServer
-from tests.support.sessions import csrf_client, session_client, signin
+from tests.support.sessions import csrf_client, session_client, signin, stale_session_cookie
 
 CSRF_BODY = {"message": "CSRF token was invalid or missing."}
 FULL_VIEW_KEYS = {
@@ -248,22 +245,9 @@ def test_disabled_user_session_is_rejected(server) -> None:
         assert client.get("/api/v1/user/").status_code == 401
 
 
-def _stale_session_cookie(server: LiveServer, username: str) -> str:
-    with server.db() as session:
-        user = session.scalar(select(User).where(User.username == username))
-        data = {
-            "user_uuid": user.uuid,
-            "session_token": user.session_token,
-            "login_time": time.time() - 3600,
-            "csrf": "stalecsrf",
-        }
-    serializer = URLSafeTimedSerializer(server.settings.SECRET_KEY, salt="cargohold-session")
-    return serializer.dumps(data)
-
-
 def test_fresh_login_required_then_verify(server) -> None:
     person = create_user(server)
-    cookie = _stale_session_cookie(server, person.username)
+    cookie = stale_session_cookie(server, person.username, "stalecsrf")
     with httpx.Client(
         base_url=server.url,
         cookies={"_csrf_token": cookie},

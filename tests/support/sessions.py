@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
+from itsdangerous import URLSafeTimedSerializer
+from sqlalchemy import select
 
+from cargohold.db.models.accounts import User
 from tests.support.server import LiveServer
 
 
@@ -35,3 +39,17 @@ def session_client(server: LiveServer, username: str, password: str) -> Iterator
         response = signin(client, username, password)
         assert response.status_code == 200, response.text
         yield client
+
+
+def stale_session_cookie(server: LiveServer, username: str, csrf: str) -> str:
+    """A valid session cookie whose login is an hour old: past the fresh-login window."""
+    with server.db() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        data = {
+            "user_uuid": user.uuid,
+            "session_token": user.session_token,
+            "login_time": time.time() - 3600,
+            "csrf": csrf,
+        }
+    serializer = URLSafeTimedSerializer(server.settings.SECRET_KEY, salt="cargohold-session")
+    return serializer.dumps(data)

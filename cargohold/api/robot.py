@@ -1,0 +1,393 @@
+"""Robot accounts of the caller (/api/v1/user/robots) and of organizations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from sqlalchemy.orm import Session
+
+from cargohold.api.deps import (
+    AuthDep,
+    DbDep,
+    JsonBody,
+    SettingsDep,
+    client_ip,
+    require_user,
+    truthy,
+    validate_body,
+)
+from cargohold.api.errors import data_model_error, invalid_request, unauthorized
+from cargohold.api.routing import ApiRouter
+from cargohold.api.views import avatar, format_date
+from cargohold.auth.context import AuthContext
+from cargohold.config import Settings
+from cargohold.db.models.accounts import User
+from cargohold.domain import accounts, permissions, robots
+from cargohold.domain.audit import log_action
+
+router = ApiRouter(tags=["robot"])
+
+
+class NewRobot(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    description: StrictStr = Field(default="", max_length=255)
+    unstructured_metadata: dict[str, Any] | None = None
+
+
+def _robot_view(settings: Settings, robot: robots.Robot, *, metadata: bool) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "name": robot.name,
+        "created": format_date(robot.record.created),
+        "last_accessed": format_date(robot.user.last_accessed),
+        "description": robot.record.description or "",
+        "token": robot.token or robots.read_token(settings, robot.record),
+    }
+    if metadata:
+        view["unstructured_metadata"] = robot.metadata
+    return view
+
+
+def _robot_list(
+    db: Session,
+    settings: Settings,
+    namespace: User,
+    *,
+    with_tokens: bool,
+    with_permissions: bool,
+    limit: int | None,
+) -> dict[str, Any]:
+    found = robots.list_robots(db, namespace, limit)
+    ids = [robot.user.id for robot in found]
+    teams = robots.robot_teams(db, ids) if with_permissions else {}
+    repositories = robots.robot_repository_roles(db, ids) if with_permissions else {}
+    items = []
+    for robot in found:
+        item: dict[str, Any] = {
+            "name": robot.name,
+            "created": format_date(robot.record.created),
+            "last_accessed": format_date(robot.user.last_accessed),
+        }
+        if with_permissions:
+            item["teams"] = [
+                {"name": team.name, "avatar": avatar(settings, team.name, team.name, "team")}
+                for team in teams[robot.user.id]
+            ]
+            item["repositories"] = sorted(
+                {repository.name for repository, _ in repositories[robot.user.id]}
+            )
+        item["description"] = robot.record.description or ""
+        if with_tokens:
+            item["token"] = robots.read_token(settings, robot.record)
+        items.append(item)
+    return {"robots": items}
+
+
+def _get(db: Session, namespace: User, short_name: str) -> robots.Robot:
+    try:
+        return robots.get_robot(db, namespace, short_name)
+    except robots.RobotNotFound as exc:
+        raise data_model_error(str(exc)) from exc
+
+
+def _create(
+    request: Request,
+    db: Session,
+    settings: Settings,
+    auth: AuthContext,
+    namespace: User,
+    short_name: str,
+    raw: dict[str, Any],
+) -> Response:
+    body = validate_body(NewRobot, raw)
+    try:
+        robot = robots.create_robot(
+            db,
+            settings,
+            namespace,
+            short_name,
+            description=body.description,
+            metadata=body.unstructured_metadata,
+        )
+    except robots.RobotError as exc:
+        db.rollback()
+        raise invalid_request(str(exc)) from exc
+    log_action(
+        db,
+        "create_robot",
+        namespace=namespace,
+        auth=auth,
+        ip=client_ip(request),
+        metadata={
+            "robot": short_name,
+            "description": body.description,
+            "unstructured_metadata": body.unstructured_metadata or {},
+        },
+    )
+    db.commit()
+    return JSONResponse(_robot_view(settings, robot, metadata=True), status_code=201)
+
+
+def _delete(
+    request: Request, db: Session, auth: AuthContext, namespace: User, short_name: str
+) -> Response:
+    robot = _get(db, namespace, short_name)
+    robots.delete_robot(db, robot)
+    log_action(
+        db,
+        "delete_robot",
+        namespace=namespace,
+        auth=auth,
+        ip=client_ip(request),
+        metadata={"robot": short_name},
+    )
+    db.commit()
+    return Response(status_code=204)
+
+
+def _regenerate(
+    request: Request,
+    db: Session,
+    settings: Settings,
+    auth: AuthContext,
+    namespace: User,
+    short_name: str,
+) -> dict[str, Any]:
+    robot = robots.regenerate_token(db, settings, _get(db, namespace, short_name))
+    log_action(
+        db,
+        "regenerate_robot_token",
+        namespace=namespace,
+        auth=auth,
+        ip=client_ip(request),
+        metadata={"robot": short_name},
+    )
+    db.commit()
+    return _robot_view(settings, robot, metadata=False)
+
+
+def _permissions(db: Session, namespace: User, short_name: str) -> dict[str, Any]:
+    robot = _get(db, namespace, short_name)
+    roles = robots.robot_repository_roles(db, [robot.user.id])[robot.user.id]
+    return {
+        "permissions": [
+            {
+                "repository": {"name": repository.name, "is_public": repository.public},
+                "role": str(role),
+            }
+            for repository, role in roles
+        ]
+    }
+
+
+# The caller's own robots.
+
+
+def _user_admin(auth: AuthContext) -> User:
+    user = require_user(auth)
+    if not auth.can_admin_self():
+        raise unauthorized(auth)
+    return user
+
+
+@router.get("/api/v1/user/robots", operation_id="getUserRobots")
+def get_user_robots(
+    db: DbDep,
+    settings: SettingsDep,
+    auth: AuthDep,
+    permissions: str | None = None,
+    token: str | None = None,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """The caller's robots; tokens unless `token=false`, teams and repositories with `permissions`."""
+    user = _user_admin(auth)
+    return _robot_list(
+        db,
+        settings,
+        user,
+        with_tokens=truthy(token, True),
+        with_permissions=truthy(permissions, False),
+        limit=limit,
+    )
+
+
+@router.get("/api/v1/user/robots/{robot_shortname}", operation_id="getUserRobot")
+def get_user_robot(
+    robot_shortname: str, db: DbDep, settings: SettingsDep, auth: AuthDep
+) -> dict[str, Any]:
+    user = _user_admin(auth)
+    return _robot_view(settings, _get(db, user, robot_shortname), metadata=True)
+
+
+@router.put(
+    "/api/v1/user/robots/{robot_shortname}", operation_id="createUserRobot", status_code=201
+)
+def create_user_robot(
+    robot_shortname: str,
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    auth: AuthDep,
+    raw: JsonBody,
+) -> Response:
+    user = _user_admin(auth)
+    return _create(request, db, settings, auth, user, robot_shortname, raw)
+
+
+@router.delete(
+    "/api/v1/user/robots/{robot_shortname}", operation_id="deleteUserRobot", status_code=204
+)
+def delete_user_robot(robot_shortname: str, request: Request, db: DbDep, auth: AuthDep) -> Response:
+    user = _user_admin(auth)
+    return _delete(request, db, auth, user, robot_shortname)
+
+
+@router.post(
+    "/api/v1/user/robots/{robot_shortname}/regenerate", operation_id="regenerateUserRobotToken"
+)
+def regenerate_user_robot_token(
+    robot_shortname: str, request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
+) -> dict[str, Any]:
+    user = _user_admin(auth)
+    return _regenerate(request, db, settings, auth, user, robot_shortname)
+
+
+@router.get(
+    "/api/v1/user/robots/{robot_shortname}/permissions", operation_id="getUserRobotPermissions"
+)
+def get_user_robot_permissions(robot_shortname: str, db: DbDep, auth: AuthDep) -> dict[str, Any]:
+    user = _user_admin(auth)
+    return _permissions(db, user, robot_shortname)
+
+
+# Organization robots.
+
+
+def _may_admin(db: Session, auth: AuthContext, namespace: User | None) -> bool:
+    if namespace is None:
+        return auth.has_superuser_full_access
+    return permissions.can_admin_organization(db, auth, namespace)
+
+
+def _organization(orgname: str, namespace: User | None) -> User:
+    """The organization itself; a user namespace or a missing one is Quay's model error."""
+    if namespace is None or not namespace.organization:
+        raise data_model_error(f"Organization does not exist: {orgname}")
+    return namespace
+
+
+def _is_member(db: Session, auth: AuthContext, namespace: User) -> bool:
+    """Any team role, after the caller's scopes cap it (a repo:read token is no member)."""
+    return permissions.effective_namespace_role(db, auth, namespace) is not None
+
+
+def _org_admin(db: Session, auth: AuthContext, orgname: str) -> User:
+    namespace = accounts.get_namespace(db, orgname)
+    if not _may_admin(db, auth, namespace):
+        raise unauthorized(auth)
+    return _organization(orgname, namespace)
+
+
+@router.get("/api/v1/organization/{orgname}/robots", operation_id="getOrgRobots")
+def get_org_robots(
+    orgname: str,
+    db: DbDep,
+    settings: SettingsDep,
+    auth: AuthDep,
+    permissions: str | None = None,
+    token: str | None = None,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """An organization's robots: members see names, admins also tokens and permissions."""
+    namespace = accounts.get_namespace(db, orgname)
+    is_admin = _may_admin(db, auth, namespace)
+    readonly = auth.is_global_readonly_superuser
+    is_member = namespace is not None and _is_member(db, auth, namespace)
+    if not (is_admin or readonly or is_member):
+        raise unauthorized(auth)
+    org = _organization(orgname, namespace)
+    return _robot_list(
+        db,
+        settings,
+        org,
+        with_tokens=truthy(token, True) and is_admin,
+        with_permissions=truthy(permissions, False) and (is_admin or readonly),
+        limit=limit,
+    )
+
+
+@router.get("/api/v1/organization/{orgname}/robots/{robot_shortname}", operation_id="getOrgRobot")
+def get_org_robot(
+    orgname: str, robot_shortname: str, db: DbDep, settings: SettingsDep, auth: AuthDep
+) -> dict[str, Any]:
+    namespace = accounts.get_namespace(db, orgname)
+    if auth.is_global_readonly_superuser and not _may_admin(db, auth, namespace):
+        org = _organization(orgname, namespace)
+        view = _robot_view(settings, _get(db, org, robot_shortname), metadata=True)
+        view.pop("token")
+        return view
+    org = _org_admin(db, auth, orgname)
+    return _robot_view(settings, _get(db, org, robot_shortname), metadata=True)
+
+
+@router.put(
+    "/api/v1/organization/{orgname}/robots/{robot_shortname}",
+    operation_id="createOrgRobot",
+    status_code=201,
+)
+def create_org_robot(
+    orgname: str,
+    robot_shortname: str,
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    auth: AuthDep,
+    raw: JsonBody,
+) -> Response:
+    org = _org_admin(db, auth, orgname)
+    return _create(request, db, settings, auth, org, robot_shortname, raw)
+
+
+@router.delete(
+    "/api/v1/organization/{orgname}/robots/{robot_shortname}",
+    operation_id="deleteOrgRobot",
+    status_code=204,
+)
+def delete_org_robot(
+    orgname: str, robot_shortname: str, request: Request, db: DbDep, auth: AuthDep
+) -> Response:
+    org = _org_admin(db, auth, orgname)
+    return _delete(request, db, auth, org, robot_shortname)
+
+
+@router.post(
+    "/api/v1/organization/{orgname}/robots/{robot_shortname}/regenerate",
+    operation_id="regenerateOrgRobotToken",
+)
+def regenerate_org_robot_token(
+    orgname: str,
+    robot_shortname: str,
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    auth: AuthDep,
+) -> dict[str, Any]:
+    org = _org_admin(db, auth, orgname)
+    return _regenerate(request, db, settings, auth, org, robot_shortname)
+
+
+@router.get(
+    "/api/v1/organization/{orgname}/robots/{robot_shortname}/permissions",
+    operation_id="getOrgRobotPermissions",
+)
+def get_org_robot_permissions(
+    orgname: str, robot_shortname: str, db: DbDep, auth: AuthDep
+) -> dict[str, Any]:
+    """Needs both user:admin and organization admin."""
+    if not auth.can_admin_self():
+        raise unauthorized(auth)
+    org = _org_admin(db, auth, orgname)
+    return _permissions(db, org, robot_shortname)

@@ -1,0 +1,88 @@
+"""App-specific tokens: `$app` registry passwords, a 60-character lookup name plus a secret.
+
+The secret is hashed for checking logins and encrypted because its owner may read it again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cargohold.auth.credentials import APP_TOKEN_PREFIX_LENGTH
+from cargohold.auth.secrets import SecretBox, hash_token, random_code
+from cargohold.config import Settings, parse_duration
+from cargohold.db.base import utcnow
+from cargohold.db.models.accounts import AppSpecificToken, User
+
+APP_TOKEN_SECRET_LENGTH = 60
+DEFAULT_EXPIRING_WINDOW_S = 4 * 7 * 86400
+
+
+def _box(settings: Settings) -> SecretBox:
+    return SecretBox(settings.DATABASE_SECRET_KEY)
+
+
+def _lifetime_s(settings: Settings) -> int | None:
+    value = settings.APP_SPECIFIC_TOKEN_EXPIRATION
+    return parse_duration(value) if value else None
+
+
+def create_token(
+    session: Session, settings: Settings, user: User, title: str
+) -> tuple[AppSpecificToken, str]:
+    """A new token for `user`; returns the row and the full 120-character code."""
+    name = random_code(APP_TOKEN_PREFIX_LENGTH)
+    secret = random_code(APP_TOKEN_SECRET_LENGTH)
+    lifetime = _lifetime_s(settings)
+    token = AppSpecificToken(
+        user_id=user.id,
+        title=title,
+        token_name=name,
+        token_secret_hash=hash_token(secret),
+        token_secret_encrypted=_box(settings).encrypt(secret),
+        expiration=utcnow() + dt.timedelta(seconds=lifetime) if lifetime else None,
+    )
+    session.add(token)
+    session.flush()
+    return token, name + secret
+
+
+def token_code(settings: Settings, token: AppSpecificToken) -> str | None:
+    secret = _box(settings).decrypt(token.token_secret_encrypted)
+    return token.token_name + secret if secret is not None else None
+
+
+def list_tokens(
+    session: Session, settings: Settings, user: User, *, only_expiring: bool
+) -> list[AppSpecificToken]:
+    """The user's tokens; with `only_expiring`, those ending within a tenth of their lifetime."""
+    query = select(AppSpecificToken).where(AppSpecificToken.user_id == user.id)
+    if only_expiring:
+        window = (_lifetime_s(settings) or DEFAULT_EXPIRING_WINDOW_S) // 10
+        now = utcnow()
+        query = query.where(
+            AppSpecificToken.expiration.is_not(None),
+            AppSpecificToken.expiration > now,
+            AppSpecificToken.expiration <= now + dt.timedelta(seconds=max(window, 1)),
+        )
+    return list(session.scalars(query.order_by(AppSpecificToken.id)).all())
+
+
+def find_token(
+    session: Session, user: User, token_uuid: str, *, include_expired: bool
+) -> AppSpecificToken | None:
+    """One of the user's own tokens by uuid; another user's token is simply not found."""
+    query = select(AppSpecificToken).where(
+        AppSpecificToken.user_id == user.id, AppSpecificToken.uuid == token_uuid
+    )
+    if not include_expired:
+        query = query.where(
+            AppSpecificToken.expiration.is_(None) | (AppSpecificToken.expiration > utcnow())
+        )
+    return session.scalar(query)
+
+
+def revoke_token(session: Session, token: AppSpecificToken) -> None:
+    session.delete(token)
