@@ -37,6 +37,8 @@ ROUTER_MODULES = [
     "cargohold.api.webhooks",
     "cargohold.api.manifest",
     "cargohold.api.permission",
+    "cargohold.api.star",
+    "cargohold.api.search",
     "cargohold.api.repository",
 ]
 

@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 
 from cargohold.api.deps import AuthDep, DbDep, JsonBody, client_ip
 from cargohold.api.errors import NOT_FOUND_TEXT, MessageError, invalid_request, not_found
-from cargohold.api.repo_access import format_date, require_normal_state, require_repository
+from cargohold.api.repo_access import require_normal_state, require_repository
 from cargohold.api.routing import ApiRouter
+from cargohold.api.views import format_date
 from cargohold.auth.context import AuthContext
 from cargohold.db.models.registry import Manifest, ManifestLabel, Repository, Role
 from cargohold.domain import manifest_info, tag_history

@@ -8,7 +8,6 @@ is missing (404). Private repositories thus stay invisible to everyone else.
 
 from __future__ import annotations
 
-import datetime as dt
 from email.utils import formatdate
 
 from sqlalchemy import select
@@ -22,14 +21,8 @@ from cargohold.domain import permissions
 from cargohold.domain.repositories import find_repository, split_repository_path
 
 
-def format_date(value: dt.datetime | None) -> str | None:
-    """RFC 2822 with a `-0000` zone, as Quay renders API dates."""
-    if value is None:
-        return None
-    return formatdate(value.timestamp())
-
-
 def format_ms(value_ms: int) -> str:
+    """A millisecond timestamp (tag lifetimes) as an API date."""
     return formatdate(value_ms // 1000)
 
 

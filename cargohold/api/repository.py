@@ -21,7 +21,7 @@ from cargohold.api.repo_access import format_ms, require_repository
 from cargohold.api.routing import ApiRouter
 from cargohold.auth.context import AuthContext
 from cargohold.db.models.registry import Repository, RepositoryState, Role, Star
-from cargohold.domain import permissions, repositories, tag_history
+from cargohold.domain import permissions, quota, repositories, tag_history
 from cargohold.domain.accounts import get_namespace
 from cargohold.domain.audit import log_action
 
@@ -120,6 +120,11 @@ def list_repositories(
     modified = repositories.last_modified_ms(db, ids) if truthy(request, "last_modified") else None
     popularity = repositories.popularity(db, ids) if truthy(request, "popularity") else None
     stars = repositories.starred_ids(db, auth.user, ids)
+    quotas = (
+        quota.repository_quota_reports(db, settings, rows)
+        if settings.FEATURE_QUOTA_MANAGEMENT and settings.FEATURE_EDIT_QUOTA
+        else None
+    )
     items = []
     for repo in rows:
         item: dict[str, Any] = {
@@ -137,6 +142,8 @@ def list_repositories(
             item["popularity"] = popularity.get(repo.id, 0.0)
         if auth.user is not None:
             item["is_starred"] = repo.id in stars
+        if quotas is not None:
+            item["quota_report"] = quotas[repo.id]
         items.append(item)
     body: dict[str, Any] = {"repositories": items}
     if next_id is not None:

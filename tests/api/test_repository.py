@@ -209,7 +209,9 @@ def test_list_visibility_per_caller(cast: Cast, private_repo: str, public_repo: 
         "last_modified",
         "popularity",
         "is_starred",
+        "quota_report",
     }
+    assert item["quota_report"] == {"quota_bytes": 0, "configured_quota": None}
     assert isinstance(item["last_modified"], int) and item["state"] == "NORMAL"
     assert isinstance(item["popularity"], float)
     anon = cast.clients["anonymous"].get(url + "&public=true").json()["repositories"]
