@@ -128,6 +128,9 @@ class Settings(BaseModel):
     SUCCESSIVE_TRIGGER_FAILURE_DISABLE_THRESHOLD: int = 100
     SUCCESSIVE_TRIGGER_INTERNAL_ERROR_DISABLE_THRESHOLD: int = 5
     FEATURE_PROXY_STORAGE: bool = False
+    FEATURE_ORG_SHARED_EMAIL: bool = False
+    FEATURE_SUPERUSERS_ORG_CREATION_ONLY: bool = False
+    DIRECT_OAUTH_CLIENTID_WHITELIST: list[str] = []
 
     # cargohold's own keys (Quay has no equivalent).
     DATA_DIR: str = DEFAULT_DATA_DIR

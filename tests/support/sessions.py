@@ -10,6 +10,7 @@ import httpx
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
+from cargohold.auth.sessions import _serializer, login_session
 from cargohold.db.models.accounts import User
 from tests.support.server import LiveServer
 
@@ -53,3 +54,18 @@ def stale_session_cookie(server: LiveServer, username: str, csrf: str) -> str:
         }
     serializer = URLSafeTimedSerializer(server.settings.SECRET_KEY, salt="cargohold-session")
     return serializer.dumps(data)
+
+
+def cookie_session(
+    server: LiveServer, username: str, *, login_age_s: float = 0
+) -> tuple[httpx.Client, str]:
+    """A client holding a session cookie signed as the server would, and its CSRF token."""
+    with server.db() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        data = login_session(user.uuid, user.session_token)
+    data["login_time"] = time.time() - login_age_s
+    client = httpx.Client(base_url=server.url, timeout=30)
+    client.cookies.set(
+        server.settings.SESSION_COOKIE_NAME, _serializer(server.settings).dumps(data)
+    )
+    return client, data["csrf"]

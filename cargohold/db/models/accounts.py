@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -32,7 +33,14 @@ class User(Base):
     __tablename__ = "user"
     __table_args__ = (
         CheckConstraint("NOT (organization AND robot)", name="org_or_robot"),
-        Index("ix_user_email_unique", "email", unique=True),
+        # Organizations may share a contact email; people and robots may not.
+        Index(
+            "ix_user_email_unique",
+            "email",
+            unique=True,
+            sqlite_where=text("NOT organization"),
+            postgresql_where=text("NOT organization"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -60,6 +68,23 @@ class User(Base):
 
     def __repr__(self) -> str:
         return f"<User {self.username}>"
+
+
+class DeletedNamespace(Base):
+    """A namespace marked for deletion: its old name stays taken until GC removes the row."""
+
+    __tablename__ = "deleted_namespace"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    namespace_id: Mapped[int] = mapped_column(
+        ForeignKey("user.id", ondelete="CASCADE"), unique=True
+    )
+    original_username: Mapped[str] = mapped_column(String(255), unique=True)
+    original_email: Mapped[str | None] = mapped_column(String(255))
+    marked: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    queue_id: Mapped[str | None] = mapped_column(String(36))
+
+    namespace: Mapped[User] = relationship()
 
 
 class RobotAccountToken(Base):

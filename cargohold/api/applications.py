@@ -1,0 +1,197 @@
+"""OAuth applications of an organization."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request, Response
+from pydantic import BaseModel, ConfigDict, StrictStr
+from sqlalchemy.orm import Session
+
+from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip, validate_body
+from cargohold.api.errors import not_found
+from cargohold.api.orgauth import organization_for_admin
+from cargohold.api.routing import ApiRouter, json_body_schema
+from cargohold.auth.context import AuthContext
+from cargohold.config import Settings
+from cargohold.db.models.accounts import OAuthApplication, User
+from cargohold.domain import oauth
+from cargohold.domain.audit import log_action
+from cargohold.domain.permissions import can_admin_organization
+
+router = ApiRouter(tags=["organization"])
+
+
+class NewApp(BaseModel):
+    model_config = ConfigDict(extra="ignore", title="NewApp")
+
+    name: StrictStr
+    redirect_uri: StrictStr | None = None
+    application_uri: StrictStr | None = None
+    description: StrictStr | None = None
+    avatar_email: StrictStr | None = None
+
+
+class UpdateApp(BaseModel):
+    model_config = ConfigDict(extra="ignore", title="UpdateApp")
+
+    name: StrictStr
+    redirect_uri: StrictStr
+    application_uri: StrictStr
+    description: StrictStr | None = None
+    avatar_email: StrictStr | None = None
+
+
+def application_view(
+    settings: Settings, app: OAuthApplication, *, is_admin: bool
+) -> dict[str, Any]:
+    return {
+        "name": app.name,
+        "description": app.description,
+        "application_uri": app.application_uri,
+        "client_id": app.client_id,
+        "client_secret": oauth.client_secret(settings, app) if is_admin else None,
+        "redirect_uri": app.redirect_uri if is_admin else None,
+        "avatar_email": app.avatar_email if is_admin else None,
+    }
+
+
+def _app_or_404(db: Session, org: User, client_id: str) -> OAuthApplication:
+    app = oauth.get_application(db, org, client_id)
+    if app is None:
+        raise not_found()
+    return app
+
+
+def _log(
+    db: Session,
+    kind: str,
+    request: Request,
+    auth: AuthContext,
+    org: User,
+    app: OAuthApplication,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    log_action(
+        db,
+        kind,
+        namespace=org,
+        auth=auth,
+        ip=client_ip(request),
+        metadata={**(extra or {}), "application_name": app.name, "client_id": app.client_id},
+    )
+
+
+@router.get(
+    "/api/v1/organization/{orgname}/applications", operation_id="getOrganizationApplications"
+)
+def list_applications(orgname: str, db: DbDep, settings: SettingsDep, auth: AuthDep) -> dict:
+    """The organization's OAuth applications."""
+    org = organization_for_admin(db, auth, orgname, read_only=True)
+    is_admin = can_admin_organization(db, auth, org)
+    return {
+        "applications": [
+            application_view(settings, app, is_admin=is_admin)
+            for app in oauth.list_applications(db, org)
+        ]
+    }
+
+
+@router.post(
+    "/api/v1/organization/{orgname}/applications",
+    operation_id="createOrganizationApplication",
+    openapi_extra=json_body_schema(NewApp),
+)
+def create_application(
+    orgname: str, request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep, raw: JsonBody
+) -> dict:
+    """Register an OAuth application in the organization."""
+    org = organization_for_admin(db, auth, orgname)
+    body = validate_body(NewApp, raw)
+    app = oauth.create_application(
+        db,
+        settings,
+        org,
+        name=body.name,
+        redirect_uri=body.redirect_uri or "",
+        application_uri=body.application_uri or "",
+        description=body.description or "",
+        avatar_email=body.avatar_email,
+    )
+    _log(db, "create_application", request, auth, org, app, raw)
+    db.commit()
+    return application_view(settings, app, is_admin=True)
+
+
+@router.get(
+    "/api/v1/organization/{orgname}/applications/{client_id}",
+    operation_id="getOrganizationApplication",
+)
+def get_application(
+    orgname: str, client_id: str, db: DbDep, settings: SettingsDep, auth: AuthDep
+) -> dict:
+    """One OAuth application of the organization."""
+    org = organization_for_admin(db, auth, orgname, read_only=True)
+    app = _app_or_404(db, org, client_id)
+    return application_view(settings, app, is_admin=can_admin_organization(db, auth, org))
+
+
+@router.put(
+    "/api/v1/organization/{orgname}/applications/{client_id}",
+    operation_id="updateOrganizationApplication",
+    openapi_extra=json_body_schema(UpdateApp),
+)
+def update_application(
+    orgname: str,
+    client_id: str,
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    auth: AuthDep,
+    raw: JsonBody,
+) -> dict:
+    """Change an application's name, URIs, description or avatar email."""
+    org = organization_for_admin(db, auth, orgname)
+    app = _app_or_404(db, org, client_id)
+    body = validate_body(UpdateApp, raw)
+    app.name = body.name
+    app.redirect_uri = body.redirect_uri
+    app.application_uri = body.application_uri
+    app.description = body.description or ""
+    app.avatar_email = body.avatar_email
+    _log(db, "update_application", request, auth, org, app, raw)
+    db.commit()
+    return application_view(settings, app, is_admin=True)
+
+
+@router.delete(
+    "/api/v1/organization/{orgname}/applications/{client_id}",
+    operation_id="deleteOrganizationApplication",
+    status_code=204,
+)
+def delete_application(
+    orgname: str, client_id: str, request: Request, db: DbDep, auth: AuthDep
+) -> Response:
+    """Delete an application; every token granted to it stops working."""
+    org = organization_for_admin(db, auth, orgname)
+    app = _app_or_404(db, org, client_id)
+    _log(db, "delete_application", request, auth, org, app)
+    db.delete(app)
+    db.commit()
+    return Response(status_code=204)
+
+
+@router.post(
+    "/api/v1/organization/{orgname}/applications/{client_id}/resetclientsecret",
+    operation_id="resetOrganizationApplicationClientSecret",
+)
+def reset_client_secret(
+    orgname: str, client_id: str, request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
+) -> dict:
+    """Replace the application's client secret."""
+    org = organization_for_admin(db, auth, orgname)
+    app = _app_or_404(db, org, client_id)
+    oauth.reset_client_secret(settings, app)
+    _log(db, "reset_application_client_secret", request, auth, org, app)
+    db.commit()
+    return application_view(settings, app, is_admin=True)

@@ -1,0 +1,242 @@
+"""OAuth applications of an organization and the access tokens users grant them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cargohold.auth.context import Scope, parse_scopes
+from cargohold.auth.credentials import OAUTH_TOKEN_PREFIX_LENGTH
+from cargohold.auth.secrets import ALNUM, UPPER_ALNUM, SecretBox, hash_token, random_code
+from cargohold.config import Settings
+from cargohold.db.base import utcnow
+from cargohold.db.models.accounts import OAuthAccessToken, OAuthApplication, User
+
+CLIENT_ID_LENGTH = 20
+CLIENT_SECRET_LENGTH = 40
+OAUTH_TOKEN_LENGTH = 40
+# Tokens from the implicit flow last ten years, as Quay's do.
+IMPLICIT_TOKEN_LIFETIME_S = 315576000
+LOCAL_APP_PATH = "/oauth/localapp"
+
+
+@dataclass(frozen=True)
+class ScopeInfo:
+    scope: Scope
+    title: str
+    description: str
+    icon: str
+    dangerous: bool
+
+
+SCOPE_INFO = {
+    info.scope: info
+    for info in [
+        ScopeInfo(
+            Scope.REPO_READ,
+            "View all visible repositories",
+            "Read and pull every repository the granting user can see.",
+            "fa-hdd-o",
+            False,
+        ),
+        ScopeInfo(
+            Scope.REPO_WRITE,
+            "Read/Write to any accessible repositories",
+            "Push to and change every repository the granting user may write to.",
+            "fa-hdd-o",
+            False,
+        ),
+        ScopeInfo(
+            Scope.REPO_ADMIN,
+            "Administer Repositories",
+            "Administer every repository the granting user administers.",
+            "fa-hdd-o",
+            False,
+        ),
+        ScopeInfo(
+            Scope.REPO_CREATE,
+            "Create Repositories",
+            "Create repositories in any namespace where the granting user may create them.",
+            "fa-plus",
+            False,
+        ),
+        ScopeInfo(
+            Scope.USER_READ,
+            "Read User Information",
+            "Read the granting user's account details, such as name and email address.",
+            "fa-user",
+            False,
+        ),
+        ScopeInfo(
+            Scope.USER_ADMIN,
+            "Administer User",
+            "Act as the granting user on their own account: robots, stars, settings.",
+            "fa-gear",
+            True,
+        ),
+        ScopeInfo(
+            Scope.ORG_ADMIN,
+            "Administer Organization",
+            "Administer every organization the granting user administers.",
+            "fa-gear",
+            True,
+        ),
+        ScopeInfo(
+            Scope.SUPERUSER,
+            "Super User Access",
+            "Use the granting user's superuser powers over the whole registry.",
+            "fa-street-view",
+            True,
+        ),
+    ]
+}
+
+
+class OAuthError(Exception):
+    """An OAuth request that cannot be honoured; `code` is the RFC 6749 error code."""
+
+    def __init__(self, code: str, description: str = "") -> None:
+        super().__init__(description or code)
+        self.code = code
+
+
+def secret_box(settings: Settings) -> SecretBox:
+    return SecretBox(settings.DATABASE_SECRET_KEY)
+
+
+def client_secret(settings: Settings, app: OAuthApplication) -> str | None:
+    return secret_box(settings).decrypt(app.client_secret_encrypted)
+
+
+def list_applications(session: Session, org: User) -> list[OAuthApplication]:
+    return list(
+        session.scalars(
+            select(OAuthApplication)
+            .where(OAuthApplication.organization_id == org.id)
+            .order_by(OAuthApplication.id)
+        ).all()
+    )
+
+
+def get_application(session: Session, org: User, client_id: str) -> OAuthApplication | None:
+    return session.scalar(
+        select(OAuthApplication).where(
+            OAuthApplication.organization_id == org.id, OAuthApplication.client_id == client_id
+        )
+    )
+
+
+def find_application(session: Session, client_id: str) -> OAuthApplication | None:
+    """Any application by client id, provided its organization still exists."""
+    return session.scalar(
+        select(OAuthApplication)
+        .join(User, User.id == OAuthApplication.organization_id)
+        .where(OAuthApplication.client_id == client_id, User.deleted.is_(False))
+    )
+
+
+def create_application(
+    session: Session,
+    settings: Settings,
+    org: User,
+    *,
+    name: str,
+    redirect_uri: str = "",
+    application_uri: str = "",
+    description: str = "",
+    avatar_email: str | None = None,
+) -> OAuthApplication:
+    app = OAuthApplication(
+        organization_id=org.id,
+        client_id=random_code(CLIENT_ID_LENGTH, UPPER_ALNUM),
+        client_secret_encrypted=secret_box(settings).encrypt(
+            random_code(CLIENT_SECRET_LENGTH, UPPER_ALNUM)
+        ),
+        name=name,
+        redirect_uri=redirect_uri,
+        application_uri=application_uri,
+        description=description,
+        avatar_email=avatar_email,
+    )
+    app.organization = org
+    session.add(app)
+    session.flush()
+    return app
+
+
+def reset_client_secret(settings: Settings, app: OAuthApplication) -> None:
+    app.client_secret_encrypted = secret_box(settings).encrypt(
+        random_code(CLIENT_SECRET_LENGTH, UPPER_ALNUM)
+    )
+
+
+def redirect_allowed(settings: Settings, app: OAuthApplication, redirect_uri: str) -> bool:
+    """The app's registered URI (same scheme and host, path beneath it) or our local page."""
+    if redirect_uri == f"{settings.server_url}{LOCAL_APP_PATH}":
+        return True
+    if not app.redirect_uri:
+        return False
+    wanted, registered = urlsplit(redirect_uri), urlsplit(app.redirect_uri)
+    return (
+        wanted.scheme == registered.scheme
+        and wanted.netloc == registered.netloc
+        and wanted.path.startswith(registered.path)
+    )
+
+
+def requested_scopes(settings: Settings, scope: str) -> frozenset[Scope]:
+    scopes = parse_scopes(scope)
+    if not scopes:
+        raise OAuthError("invalid_scope", "Invalid scope")
+    if Scope.SUPERUSER in scopes and not settings.FEATURE_SUPER_USERS:
+        raise OAuthError("invalid_scope", "Invalid scope")
+    return scopes
+
+
+def already_granted(
+    session: Session, app: OAuthApplication, user: User, scopes: frozenset[Scope]
+) -> bool:
+    """True when an unexpired token of this app for this user already covers the scopes."""
+    now = utcnow()
+    for granted, expires_at in session.execute(
+        select(OAuthAccessToken.scope, OAuthAccessToken.expires_at).where(
+            OAuthAccessToken.application_id == app.id,
+            OAuthAccessToken.authorized_user_id == user.id,
+        )
+    ).all():
+        if (expires_at is None or expires_at > now) and scopes <= (
+            parse_scopes(granted) or frozenset()
+        ):
+            return True
+    return False
+
+
+def issue_access_token(
+    session: Session,
+    app: OAuthApplication | None,
+    user: User,
+    scopes: frozenset[Scope],
+    *,
+    lifetime_s: int = IMPLICIT_TOKEN_LIFETIME_S,
+    name: str | None = None,
+    created_by: User | None = None,
+) -> tuple[OAuthAccessToken, str]:
+    """A new bearer token: 20 characters to find it, 20 more checked against a hash."""
+    code = random_code(OAUTH_TOKEN_LENGTH, ALNUM)
+    record = OAuthAccessToken(
+        application_id=app.id if app is not None else None,
+        authorized_user_id=user.id,
+        scope=" ".join(sorted(scope.value for scope in scopes)),
+        token_name=code[:OAUTH_TOKEN_PREFIX_LENGTH],
+        token_code_hash=hash_token(code[OAUTH_TOKEN_PREFIX_LENGTH:]),
+        name=name,
+        created_by_id=created_by.id if created_by is not None else None,
+        expires_at=utcnow() + dt.timedelta(seconds=lifetime_s),
+    )
+    session.add(record)
+    session.flush()
+    return record, code
