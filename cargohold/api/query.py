@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from cargohold.api import deps
 from cargohold.api.errors import MessageError
-
-_FALSY = {"false", "False", "FALSE", "0", "null", ""}
 
 
 def truthy(request: Request, name: str, default: bool = False) -> bool:
     """Anything but false/False/FALSE/0/null and the empty string is true."""
-    value = request.query_params.get(name)
-    if value is None:
-        return default
-    return value not in _FALSY
+    return deps.truthy(request.query_params.get(name), default)
 
 
 def integer(request: Request, name: str, default: int, help_text: str) -> int:

@@ -102,11 +102,11 @@ def test_user_permission_refusals(cast: Cast) -> None:
         "User does not have permission for repo."
     )
     assert client.get(base + "nosuchuser/transitive").status_code == 404
-    foreign_robot = create_robot(cast.server, cast.users["stranger"].username)
+    foreign_robot, _ = create_robot(cast.server, cast.users["stranger"].username)
     refused = client.put(base + foreign_robot, json={"role": "read"})
     assert refused.status_code == 400
     assert refused.json()["detail"] == f"Cannot add robot {foreign_robot} under namespace {owner}"
-    own_robot = create_robot(cast.server, owner)
+    own_robot, _ = create_robot(cast.server, owner)
     robot = client.put(base + own_robot, json={"role": "write"}).json()
     assert robot["is_robot"] is True and robot["avatar"]["kind"] == "robot"
     assert client.put(base + own_robot, json={"role": "owner"}).status_code == 400
@@ -187,7 +187,7 @@ def test_org_member_flag(cast: Cast, org_setup: dict) -> None:
     member = cast.users["writer"].username
     client.put(base + outsider, json={"role": "read"})
     client.put(base + member, json={"role": "read"})
-    robot = create_robot(cast.server, org_setup["org"])
+    robot, _ = create_robot(cast.server, org_setup["org"])
     client.put(base + robot, json={"role": "read"})
     listed = client.get(base).json()["permissions"]
     assert listed[outsider]["is_org_member"] is False

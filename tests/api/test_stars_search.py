@@ -134,7 +134,7 @@ def test_repository_search_shows_only_readable(cast: Cast) -> None:
 
 def test_entity_search(cast: Cast) -> None:
     owner = cast.owner.username
-    robot = create_robot(cast.server, owner, "finder")
+    robot, _ = create_robot(cast.server, owner, "finder")
     client = cast.clients["owner"]
     people = client.get(f"/api/v1/entities/{owner[:6]}?namespace={owner}").json()["results"]
     assert owner in {entry["name"] for entry in people}
@@ -149,7 +149,7 @@ def test_entity_search(cast: Cast) -> None:
     assert robot not in {entry["name"] for entry in other.json()["results"]}
 
     org = create_organization(cast.server, cast.owner)
-    org_robot = create_robot(cast.server, org, "orgbot")
+    org_robot, _ = create_robot(cast.server, org, "orgbot")
     with_teams = client.get(
         f"/api/v1/entities/o?namespace={org}&includeTeams=true&includeOrgs=true"
     ).json()["results"]

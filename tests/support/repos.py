@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from cargohold.db.models.accounts import User
 from cargohold.db.models.registry import RepositoryPermission, Role
-from cargohold.domain import repositories
+from cargohold.domain import repositories, robots
 from tests.support.accounts import (
     ALL_SCOPES,
     TestUser,
@@ -46,11 +46,12 @@ def grant(server: LiveServer, path: str, username: str, role: str) -> None:
         session.add(RepositoryPermission(repository_id=repo.id, user_id=user_id, role=Role(role)))
 
 
-def create_robot(server: LiveServer, owner: str, short: str | None = None) -> str:
-    name = f"{owner}+{short or unique('bot')}"
+def create_robot(server: LiveServer, owner: str, short: str | None = None) -> tuple[str, str]:
+    """A robot of `owner` and its token."""
     with server.db() as session:
-        session.add(User(username=name, email=None, robot=True, verified=True))
-    return name
+        namespace = session.scalar(select(User).where(User.username == owner))
+        made = robots.create_robot(session, server.settings, namespace, short or unique("bot"))
+        return made.user.username, made.token
 
 
 def make_cast(server: LiveServer) -> Cast:
