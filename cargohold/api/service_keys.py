@@ -1,0 +1,265 @@
+"""Superuser management of service keys: list, create, read, update, delete, approve."""
+
+from __future__ import annotations
+
+import json
+from email.utils import format_datetime
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
+
+from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip, require_fresh_login
+from cargohold.api.errors import MessageError, invalid_request, not_found
+from cargohold.api.routing import ApiRouter
+from cargohold.api.superuser_access import (
+    require_superuser,
+    require_superuser_feature,
+    require_superuser_reader,
+)
+from cargohold.api.superuser_views import superuser_user_views
+from cargohold.config import Settings
+from cargohold.db.models.keys import ServiceKey
+from cargohold.domain import service_key_admin as admin
+from cargohold.domain.audit import log_action
+
+router = ApiRouter(tags=["superuser"])
+
+
+class SortedJSONResponse(JSONResponse):
+    """Keys in alphabetical order, as Quay's jsonify renders these views."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _http_date(value) -> str | None:
+    return format_datetime(value, usegmt=True) if value is not None else None
+
+
+def _key_views(db: Session, settings: Settings, keys: list[ServiceKey]) -> list[dict[str, Any]]:
+    approvers = [k.approval.approver for k in keys if k.approval and k.approval.approver]
+    approver_views = superuser_user_views(db, settings, approvers)
+    views = []
+    for key in keys:
+        approval = None
+        if key.approval is not None:
+            approver = key.approval.approver
+            approval = {
+                "approval_type": key.approval.approval_type,
+                "approved_date": _http_date(key.approval.approved_date),
+                "approver": approver_views[approver.id] if approver is not None else None,
+                "notes": key.approval.notes,
+            }
+        views.append(
+            {
+                "approval": approval,
+                "created_date": _http_date(key.created_date),
+                "expiration_date": _http_date(key.expiration_date),
+                "jwk": admin.jwk_of(key),
+                "kid": key.kid,
+                "metadata": admin.metadata_of(key),
+                "name": key.name,
+                "rotation_duration": key.rotation_duration,
+                "service": key.service,
+            }
+        )
+    return views
+
+
+def _domain_call(function, *args, **kwargs):
+    try:
+        return function(*args, **kwargs)
+    except admin.ServiceKeyError as exc:
+        raise invalid_request(str(exc)) from exc
+    except admin.ServiceKeyModelError as exc:
+        raise MessageError(400, str(exc)) from exc
+
+
+def _key(db: Session, settings: Settings, kid: str) -> ServiceKey:
+    key = admin.get_key(db, settings, kid)
+    if key is None:
+        raise not_found()
+    return key
+
+
+def _audit(db: Session, kind: str, auth, request: Request, **metadata) -> None:
+    log_action(db, kind, namespace=None, auth=auth, ip=client_ip(request), metadata=metadata)
+
+
+def _check_create_body(body: dict[str, Any]) -> None:
+    for field in ("service", "expiration"):
+        if field not in body:
+            raise invalid_request(f"'{field}' is a required property")
+    expected = {"service": str, "name": str, "notes": str, "metadata": dict}
+    for field, kind in expected.items():
+        if field in body and not isinstance(body[field], kind):
+            raise invalid_request(f"{body[field]!r} is not of type '{kind.__name__}'")
+    _check_expiration_type(body)
+
+
+def _check_expiration_type(body: dict[str, Any]) -> None:
+    value = body.get("expiration")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise invalid_request(f"{value!r} is not of type 'number', 'null'")
+
+
+@router.get("/api/v1/superuser/keys", operation_id="listServiceKeys")
+def list_service_keys(db: DbDep, auth: AuthDep, settings: SettingsDep) -> Response:
+    require_superuser_feature(settings)
+    require_superuser_reader(auth)
+    return SortedJSONResponse({"keys": _key_views(db, settings, admin.list_keys(db, settings))})
+
+
+@router.post("/api/v1/superuser/keys", operation_id="createServiceKey")
+def create_service_key(
+    body: JsonBody, request: Request, db: DbDep, auth: AuthDep, settings: SettingsDep
+) -> Response:
+    """Answers 200 (not 201): Quay's UI and tests expect that."""
+    require_superuser_feature(settings)
+    require_fresh_login(auth, settings)
+    _check_create_body(body)
+    user = require_superuser(auth)
+    created = _domain_call(
+        admin.create_by_superuser,
+        db,
+        settings,
+        service=body["service"],
+        name=body.get("name") or "",
+        metadata=body.get("metadata") or {},
+        notes=body.get("notes") or "",
+        expiration=_domain_call(admin.expiration_from_unix, body["expiration"]),
+        approver=user,
+        ip=client_ip(request),
+    )
+    key = created.key
+    metadata = {
+        "kid": key.kid,
+        "preshared": True,
+        "service": key.service,
+        "name": key.name,
+        "expiration_date": admin.unix_seconds(key.expiration_date),
+        "auto_approved": True,
+    }
+    _audit(db, "service_key_create", auth, request, **metadata)
+    _audit(db, "service_key_approve", auth, request, **metadata)
+    db.commit()
+    return SortedJSONResponse(
+        {
+            "kid": key.kid,
+            "name": key.name,
+            "service": key.service,
+            "public_key": created.public_pem,
+            "private_key": created.private_pem,
+        }
+    )
+
+
+@router.get("/api/v1/superuser/keys/{kid}", operation_id="getServiceKey")
+def get_service_key(kid: str, db: DbDep, auth: AuthDep, settings: SettingsDep) -> Response:
+    require_superuser_feature(settings)
+    require_superuser_reader(auth)
+    return SortedJSONResponse(_key_views(db, settings, [_key(db, settings, kid)])[0])
+
+
+@router.put("/api/v1/superuser/keys/{kid}", operation_id="updateServiceKey")
+def update_service_key(
+    kid: str,
+    body: JsonBody,
+    request: Request,
+    db: DbDep,
+    auth: AuthDep,
+    settings: SettingsDep,
+) -> Response:
+    require_superuser_feature(settings)
+    require_fresh_login(auth, settings)
+    for field, kind in (("name", str), ("metadata", dict)):
+        if field in body and not isinstance(body[field], kind):
+            raise invalid_request(f"{body[field]!r} is not of type '{kind.__name__}'")
+    _check_expiration_type(body)
+    require_superuser(auth)
+    key = _key(db, settings, kid)
+    if "expiration" in body:
+        expiration = _domain_call(admin.expiration_from_unix, body["expiration"])
+        previous = _domain_call(admin.change_expiration, key, expiration)
+        _audit(
+            db,
+            "service_key_extend",
+            auth,
+            request,
+            kid=key.kid,
+            service=key.service,
+            name=body.get("name", key.name),
+            expiration_date=admin.unix_seconds(expiration),
+            old_expiration_date=admin.unix_seconds(previous),
+        )
+        # Quay commits the new expiration before looking at the name.
+        db.commit()
+    if "name" in body or "metadata" in body:
+        _domain_call(admin.change_details, key, body.get("name"), body.get("metadata"))
+        _audit(
+            db,
+            "service_key_modify",
+            auth,
+            request,
+            kid=key.kid,
+            service=key.service,
+            name=key.name,
+            expiration_date=admin.unix_seconds(key.expiration_date),
+        )
+        db.commit()
+    return SortedJSONResponse(_key_views(db, settings, [_key(db, settings, kid)])[0])
+
+
+@router.delete("/api/v1/superuser/keys/{kid}", operation_id="deleteServiceKey")
+def delete_service_key(
+    kid: str, request: Request, db: DbDep, auth: AuthDep, settings: SettingsDep
+) -> Response:
+    require_superuser_feature(settings)
+    require_fresh_login(auth, settings)
+    require_superuser(auth)
+    key = _key(db, settings, kid)
+    metadata = {
+        "kid": key.kid,
+        "service": key.service,
+        "name": key.name,
+        "created_date": admin.unix_seconds(key.created_date),
+        "expiration_date": admin.unix_seconds(key.expiration_date),
+    }
+    admin.delete_key(db, settings, key)
+    _audit(db, "service_key_delete", auth, request, **metadata)
+    db.commit()
+    return Response(status_code=204)
+
+
+@router.post("/api/v1/superuser/approvedkeys/{kid}", operation_id="approveServiceKey")
+def approve_service_key(
+    kid: str,
+    body: JsonBody,
+    request: Request,
+    db: DbDep,
+    auth: AuthDep,
+    settings: SettingsDep,
+) -> Response:
+    """201 with an empty body, also when the key was already approved."""
+    require_superuser_feature(settings)
+    require_fresh_login(auth, settings)
+    notes = body.get("notes", "")
+    if not isinstance(notes, str):
+        raise invalid_request(f"{notes!r} is not of type 'string'")
+    user = require_superuser(auth)
+    key = _key(db, settings, kid)
+    if admin.approve(db, key, user, notes):
+        _audit(
+            db,
+            "service_key_approve",
+            auth,
+            request,
+            kid=key.kid,
+            service=key.service,
+            name=key.name,
+            expiration_date=admin.unix_seconds(key.expiration_date),
+        )
+        db.commit()
+    return Response(status_code=201)

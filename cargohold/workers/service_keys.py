@@ -1,0 +1,24 @@
+"""Rotates the registry's own signing key before it stops being usable."""
+
+from __future__ import annotations
+
+import logging
+
+from cargohold.db.base import transaction
+from cargohold.domain.service_key_admin import rotate_instance_key_if_due
+from cargohold.workers.runner import WorkerContext, register
+
+log = logging.getLogger(__name__)
+
+
+@register("service_key_rotation")
+def rotate_instance_key(context: WorkerContext) -> float:
+    """Every INSTANCE_SERVICE_KEY_REFRESH minutes, make sure a signing key outlives the next run."""
+    period_s = context.settings.INSTANCE_SERVICE_KEY_REFRESH * 60
+    if context.settings.REGISTRY_STATE == "readonly":
+        return period_s
+    with transaction(context.session_factory) as session:
+        rotated = rotate_instance_key_if_due(session, context.settings, period_s)
+    if rotated:
+        log.info("created a new instance service key")
+    return period_s
