@@ -26,7 +26,7 @@ from cargohold.api.routing import ApiRouter, json_body_schema
 from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.accounts import User
-from cargohold.domain import organizations
+from cargohold.domain import organizations, quota
 from cargohold.domain.accounts import AccountError
 from cargohold.domain.permissions import can_admin_organization, team_role_in_namespace
 
@@ -86,6 +86,10 @@ def organization_view(
             for s in summaries
         }
         view["ordered_teams"] = [s.team.name for s in summaries]
+    if quota.quota_fields_enabled(settings) and (
+        is_admin or is_member or auth.is_global_readonly_superuser or auth.has_superuser_full_access
+    ):
+        view.update(quota.namespace_quota_fields(db, settings, [org.id])[org.id])
     if is_admin:
         view["invoice_email"] = org.invoice_email
         view["invoice_email_address"] = org.invoice_email_address

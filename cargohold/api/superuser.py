@@ -4,18 +4,130 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi.responses import JSONResponse
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from cargohold.api.deps import AuthDep, DbDep, SettingsDep, require_fresh_login
+from cargohold.api.deps import (
+    AuthDep,
+    DbDep,
+    JsonBody,
+    SettingsDep,
+    client_ip,
+    require_fresh_login,
+)
+from cargohold.api.errors import MessageError, invalid_request, not_found
+from cargohold.api.paging import encode_page_token, start_id
 from cargohold.api.routing import ApiRouter
 from cargohold.api.superuser_access import (
     require_superuser,
     require_superuser_feature,
     require_superuser_reader,
 )
+from cargohold.api.superuser_views import organization_views
+from cargohold.db.models.accounts import User
+from cargohold.domain import organizations
 from cargohold.domain import quota as quotas
+from cargohold.domain.audit import log_action
+from cargohold.domain.superuser import NameTaken, RenameError, rename_namespace
 
 router = ApiRouter(tags=["superuser"])
+
+MAX_PAGE_LIMIT = 100
+
+
+def _page_limit(request: Request) -> int | None:
+    raw = request.query_params.get("limit")
+    if raw is None:
+        return None
+    try:
+        limit = int(raw)
+    except ValueError as exc:
+        raise MessageError(400, {"limit": "invalid literal for int() with base 10"}) from exc
+    if limit > MAX_PAGE_LIMIT:
+        raise invalid_request("Page limit cannot be above 100")
+    return limit
+
+
+@router.get("/api/v1/superuser/organizations/", operation_id="listAllOrganizations")
+def list_all_organizations(
+    request: Request, db: DbDep, auth: AuthDep, settings: SettingsDep
+) -> Any:
+    require_superuser_feature(settings)
+    require_fresh_login(auth, settings)
+    require_superuser_reader(auth)
+    limit = _page_limit(request)
+    query = (
+        select(User).where(User.organization.is_(True), User.deleted.is_(False)).order_by(User.id)
+    )
+    if limit is None:
+        return {"organizations": organization_views(db, settings, list(db.scalars(query)))}
+    first = start_id(settings, request.query_params.get("next_page"))
+    rows = list(db.scalars(query.where(User.id >= first).limit(max(limit, 0) + 1)))
+    page, rest = rows[: max(limit, 0)], rows[max(limit, 0) :]
+    body: dict[str, Any] = {"organizations": organization_views(db, settings, page)}
+    if rest:
+        body["next_page"] = encode_page_token(settings, {"start_id": rest[0].id})
+    return body
+
+
+def _organization(db: Session, name: str) -> User:
+    org = organizations.get_organization(db, name)
+    if org is None:
+        raise not_found()
+    return org
+
+
+@router.put("/api/v1/superuser/organizations/{name}", operation_id="changeOrganization")
+def change_organization(
+    name: str,
+    body: JsonBody,
+    request: Request,
+    db: DbDep,
+    auth: AuthDep,
+    settings: SettingsDep,
+) -> Any:
+    """Renames only: Quay's superuser endpoint ignores every other field."""
+    require_superuser_feature(settings)
+    require_fresh_login(auth, settings)
+    new_name = body.get("name")
+    if new_name is not None and not isinstance(new_name, str):
+        raise invalid_request(f"{new_name!r} is not of type 'string'")
+    user = require_superuser(auth)
+    org = _organization(db, name)
+    log_action(
+        db,
+        "org_change_name",
+        namespace=org,
+        auth=auth,
+        ip=client_ip(request),
+        metadata={"old_name": name, "new_name": new_name, "superuser": user.username},
+    )
+    if new_name is not None and new_name != name:
+        try:
+            rename_namespace(db, org, new_name)
+        except RenameError as exc:
+            raise MessageError(400, str(exc)) from exc
+        except (NameTaken, IntegrityError) as exc:
+            raise invalid_request("A user or organization with this name already exists") from exc
+    db.commit()
+    return organization_views(db, settings, [org])[0]
+
+
+@router.delete("/api/v1/superuser/organizations/{name}", operation_id="deleteOrganization")
+def delete_organization(
+    name: str, request: Request, db: DbDep, auth: AuthDep, settings: SettingsDep
+) -> Response:
+    """Forced deletion: no grace period, no sole-admin check; GC reclaims the content."""
+    require_superuser_feature(settings)
+    require_fresh_login(auth, settings)
+    require_superuser(auth)
+    org = _organization(db, name)
+    organizations.delete_organization(db, org, auth=auth, ip=client_ip(request))
+    db.commit()
+    return Response(status_code=204)
 
 
 @router.get("/api/v1/superuser/registrysize/", operation_id="getRegistrySize")

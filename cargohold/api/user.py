@@ -35,7 +35,7 @@ from cargohold.auth.secrets import SecretBox, random_code
 from cargohold.auth.sessions import clear_session, start_login
 from cargohold.config import Settings
 from cargohold.db.models.accounts import TEAM_ROLE_RANK, OAuthApplication, TeamRole, User
-from cargohold.domain import accounts
+from cargohold.domain import accounts, quota
 from cargohold.domain.access_tokens import issue_access_token
 from cargohold.domain.audit import log_action
 
@@ -78,6 +78,8 @@ def user_view(db: Session, settings: Settings, auth: AuthContext, user: User) ->
                 "has_password_set": user.password_hash is not None,
             }
         )
+    if is_admin and quota.quota_fields_enabled(settings):
+        view.update(quota.namespace_quota_fields(db, settings, [user.id])[user.id])
     if is_self and auth.can_read_self():
         view["organizations"] = _organizations(db, settings, auth, user, is_admin)
     if auth.is_superuser:

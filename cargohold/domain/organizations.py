@@ -20,6 +20,7 @@ from cargohold.db.models.accounts import (
     User,
 )
 from cargohold.db.models.registry import Repository, RepositoryPermission
+from cargohold.domain import quota
 from cargohold.domain.accounts import AccountError, validate_username
 from cargohold.domain.audit import log_action
 from cargohold.domain.queue import enqueue
@@ -249,6 +250,7 @@ def mark_namespace_deleted(session: Session, namespace: User) -> None:
     session.execute(
         delete(User).where(User.id.in_(robots)).execution_options(synchronize_session=False)
     )
+    quota.delete_namespace_quota(session, namespace.id)
     session.execute(
         update(Repository)
         .where(Repository.namespace_user_id == namespace.id)

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from cargohold.db.models.accounts import User
 from cargohold.domain.accounts import NAME_RE, namespace_taken
+from cargohold.domain.organizations import name_pending_deletion
 
 
 class RenameError(Exception):
@@ -24,7 +25,7 @@ def rename_namespace(session: Session, namespace: User, new_name: str) -> None:
             f"Invalid username {new_name}: Namespace must match expression "
             f"{NAME_RE.pattern} and be between 2 and 255 characters"
         )
-    if namespace_taken(session, new_name):
+    if namespace_taken(session, new_name) or name_pending_deletion(session, new_name):
         raise NameTaken()
     prefix = namespace.username + "+"
     robots = session.scalars(
