@@ -13,6 +13,7 @@ from cargohold import web
 from cargohold.api.errors import install_error_handlers
 from cargohold.config import Settings
 from cargohold.db.base import make_engine, make_session_factory
+from cargohold.registry.app import RegistryApp, RegistryDispatch
 from cargohold.storage import make_store
 from cargohold.workers.runner import WorkerContext, WorkerPool
 
@@ -63,6 +64,7 @@ def create_app(settings: Settings, *, run_workers: bool = False) -> FastAPI:
         yield
         if pool is not None:
             pool.stop()
+        registry.close()
         engine.dispose()
 
     app = FastAPI(
@@ -80,6 +82,8 @@ def create_app(settings: Settings, *, run_workers: bool = False) -> FastAPI:
     app.state.store = store
     app.state.worker_context = worker_context
     install_error_handlers(app)
+    registry = RegistryApp(settings, session_factory, store)
+    app.add_middleware(RegistryDispatch, registry=registry)
     for module_name in ROUTER_MODULES:
         app.include_router(importlib.import_module(module_name).router)
     web.mount(app)

@@ -26,7 +26,6 @@ from cargohold.db.models.registry import (
     Manifest,
     ManifestBlob,
     ManifestChild,
-    Repository,
     Tag,
 )
 from cargohold.domain import blobs
@@ -258,7 +257,7 @@ def get_reachable_manifest(
     )
 
 
-def store_manifest(session: Session, repository: Repository, parsed: ParsedManifest) -> Manifest:
+def store_manifest(session: Session, repository_id: int, parsed: ParsedManifest) -> Manifest:
     """Store a validated manifest with its blob and child references (idempotent by digest).
 
     Raises ManifestError(BLOB_UNKNOWN) naming the first referenced blob or child the
@@ -266,7 +265,7 @@ def store_manifest(session: Session, repository: Repository, parsed: ParsedManif
     """
     begin_write(session)
     wanted = parsed.blob_descriptors
-    found = blobs.repository_blobs(session, repository.id, [d.digest for d in wanted])
+    found = blobs.repository_blobs(session, repository_id, [d.digest for d in wanted])
     for descriptor in wanted:
         blob = found.get(descriptor.digest)
         if blob is None:
@@ -285,7 +284,7 @@ def store_manifest(session: Session, repository: Repository, parsed: ParsedManif
         child_ids = dict(
             session.execute(
                 select(Manifest.digest, Manifest.id).where(
-                    Manifest.repository_id == repository.id, Manifest.digest.in_(child_digests)
+                    Manifest.repository_id == repository_id, Manifest.digest.in_(child_digests)
                 )
             ).all()
         )
@@ -296,13 +295,13 @@ def store_manifest(session: Session, repository: Repository, parsed: ParsedManif
                     "manifest blob unknown to registry",
                     {"digest": child.digest},
                 )
-    existing = get_manifest(session, repository.id, parsed.digest)
+    existing = get_manifest(session, repository_id, parsed.digest)
     if existing is not None:
-        blobs.mark_referenced(session, repository.id, (b.id for b in found.values()))
+        blobs.mark_referenced(session, repository_id, (b.id for b in found.values()))
         return existing
     config_size = parsed.config.size if parsed.config is not None else 0
     manifest = Manifest(
-        repository_id=repository.id,
+        repository_id=repository_id,
         digest=parsed.digest,
         media_type=parsed.media_type,
         manifest_bytes=parsed.raw,
@@ -320,12 +319,12 @@ def store_manifest(session: Session, repository: Repository, parsed: ParsedManif
             session.add(manifest)
             session.flush()
             session.add_all(
-                ManifestBlob(repository_id=repository.id, manifest_id=manifest.id, blob_id=b.id)
+                ManifestBlob(repository_id=repository_id, manifest_id=manifest.id, blob_id=b.id)
                 for b in found.values()
             )
             session.add_all(
                 ManifestChild(
-                    repository_id=repository.id,
+                    repository_id=repository_id,
                     manifest_id=manifest.id,
                     child_manifest_id=child_id,
                 )
@@ -333,11 +332,11 @@ def store_manifest(session: Session, repository: Repository, parsed: ParsedManif
             )
             session.flush()
     except IntegrityError:
-        existing = get_manifest(session, repository.id, parsed.digest)
+        existing = get_manifest(session, repository_id, parsed.digest)
         if existing is None:
             raise
         return existing
-    blobs.mark_referenced(session, repository.id, (b.id for b in found.values()))
+    blobs.mark_referenced(session, repository_id, (b.id for b in found.values()))
     return manifest
 
 

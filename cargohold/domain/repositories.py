@@ -6,6 +6,7 @@ import datetime as dt
 import re
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import Select, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -279,3 +280,42 @@ def find_or_create_repository(
         if existing is None:
             raise
         return existing
+
+
+@dataclass(frozen=True)
+class RepositoryRef:
+    """The few columns the registry's request path needs, without loading ORM objects."""
+
+    id: int
+    namespace_id: int
+    public: bool
+    state: int
+    kind: str
+
+
+def repository_ref_columns():
+    return (
+        Repository.id,
+        Repository.namespace_user_id,
+        Repository.public,
+        Repository.state,
+        Repository.kind,
+    )
+
+
+def live_repository_clause(namespace_name: str, name: str):
+    return (
+        User.username == namespace_name,
+        User.deleted.is_(False),
+        Repository.name == name,
+        Repository.deleted.is_(False),
+    )
+
+
+def find_repository_ref(session: Session, namespace_name: str, name: str) -> RepositoryRef | None:
+    row = session.execute(
+        select(*repository_ref_columns())
+        .join(User, User.id == Repository.namespace_user_id)
+        .where(*live_repository_clause(namespace_name, name))
+    ).first()
+    return None if row is None else RepositoryRef(*row)

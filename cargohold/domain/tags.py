@@ -22,7 +22,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cargohold.db.base import begin_write, is_postgres
-from cargohold.db.models.registry import Manifest, Tag
+from cargohold.db.models.accounts import User
+from cargohold.db.models.registry import Manifest, Repository, Tag
+from cargohold.domain import repositories
+from cargohold.domain.repositories import RepositoryRef
 
 TAG_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 TEMP_TAG_PREFIX = "$temp-"
@@ -247,3 +250,42 @@ def list_tag_names(
         query = query.where(Tag.name > after)
     names = list(session.scalars(query.order_by(Tag.name).limit(limit + 1)).all())
     return names[:limit], len(names) > limit
+
+
+def pull_by_tag(
+    session: Session, namespace_name: str, repository_name: str, name: str, now: int
+) -> tuple[RepositoryRef | None, TaggedManifest | None]:
+    """The repository and the manifest its alive tag points at, in one query."""
+    alive_tag = (
+        select(Tag.manifest_id)
+        .where(
+            Tag.repository_id == Repository.id,
+            Tag.name == name,
+            Tag.hidden.is_(False),
+            alive_at(now),
+        )
+        .order_by(Tag.lifetime_start_ms.desc())
+        .limit(1)
+        .correlate(Repository)
+        .scalar_subquery()
+    )
+    row = session.execute(
+        select(
+            *repositories.repository_ref_columns(),
+            Manifest.id,
+            Manifest.digest,
+            Manifest.media_type,
+            Manifest.manifest_bytes,
+            Manifest.subject_digest,
+        )
+        .select_from(Repository)
+        .join(User, User.id == Repository.namespace_user_id)
+        .outerjoin(Manifest, Manifest.id == alive_tag)
+        .where(*repositories.live_repository_clause(namespace_name, repository_name))
+    ).first()
+    if row is None:
+        return None, None
+    ref = RepositoryRef(*row[:5])
+    if row[5] is None:
+        return ref, None
+    return ref, TaggedManifest(ref.id, *row[5:])

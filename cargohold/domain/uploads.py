@@ -19,7 +19,7 @@ import uuid as uuid_module
 from collections import OrderedDict
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from cargohold.db.base import utcnow
@@ -154,16 +154,11 @@ class Appender:
         self._writer.write(data)
         self.received += len(data)
 
-    def finish(self) -> None:
-        """Make the bytes durable and record them on the row (the caller commits)."""
+    def finish(self) -> dict[str, Any]:
+        """Make the bytes durable; returns the driver state to record (record_progress)."""
         state = self._writer.close()
         self._open = False
-        upload = self.upload
-        upload.byte_count = self.start + self.received
-        upload.chunk_count += 1
-        upload.storage_metadata = json.dumps(state)
-        upload.updated = utcnow()
-        _hashers.put(upload.uuid, upload.byte_count, self._hasher)
+        return state
 
     def abort(self) -> None:
         if self._open:
@@ -173,6 +168,31 @@ class Appender:
     @property
     def hasher(self):
         return self._hasher
+
+
+def record_progress(session: Session, appender: Appender, state: dict[str, Any]) -> None:
+    """Record a finished append on the session's row, unless another request moved it on.
+
+    The caller commits. Raises UploadInvalid when the row no longer starts where the append
+    did (two requests appended to one session at once).
+    """
+    upload = appender.upload
+    new_count = appender.start + appender.received
+    result = session.execute(
+        update(BlobUpload)
+        .where(BlobUpload.id == upload.id, BlobUpload.byte_count == appender.start)
+        .values(
+            byte_count=new_count,
+            chunk_count=BlobUpload.chunk_count + 1,
+            storage_metadata=json.dumps(state),
+            updated=utcnow(),
+        )
+    )
+    if result.rowcount != 1:
+        raise UploadInvalid("the upload was changed by another request")
+    upload.byte_count = new_count
+    upload.storage_metadata = json.dumps(state)
+    _hashers.put(upload.uuid, new_count, appender.hasher)
 
 
 def open_appender(store: BlobStore, upload: BlobUpload, range_start: int | None) -> Appender:

@@ -39,7 +39,7 @@ def _upload(session, store, repo_id: int, data: bytes, pieces: int = 3):
     for start in range(0, len(data), step):
         appender = uploads.open_appender(store, upload, start)
         appender.write(data[start : start + step])
-        appender.finish()
+        uploads.record_progress(session, appender, appender.finish())
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     return uploads.complete_upload(session, store, upload, digest)
 
@@ -50,7 +50,7 @@ def test_chunked_upload_survives_a_lost_hasher(server, store, repo_id):
         upload = uploads.start_upload(session, store, repo_id)
         appender = uploads.open_appender(store, upload, 0)
         appender.write(data[:5000])
-        appender.finish()
+        uploads.record_progress(session, appender, appender.finish())
         upload_uuid = upload.uuid
     # Another process would not have the running hash: drop ours.
     uploads._hashers.forget(upload_uuid)
@@ -60,7 +60,7 @@ def test_chunked_upload_survives_a_lost_hasher(server, store, repo_id):
             uploads.open_appender(store, upload, 4000)
         appender = uploads.open_appender(store, upload, 5000)
         appender.write(data[5000:])
-        appender.finish()
+        uploads.record_progress(session, appender, appender.finish())
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         blob = uploads.complete_upload(session, store, upload, digest)
         assert blob.size == len(data)
@@ -75,7 +75,7 @@ def test_digest_mismatch_cancels_the_session(server, store, repo_id):
         upload = uploads.start_upload(session, store, repo_id)
         appender = uploads.open_appender(store, upload, None)
         appender.write(b"abc")
-        appender.finish()
+        uploads.record_progress(session, appender, appender.finish())
         wrong = "sha256:" + "0" * 64
         with pytest.raises(uploads.DigestMismatch):
             uploads.complete_upload(session, store, upload, wrong)
@@ -119,22 +119,20 @@ def test_manifest_validation(server, store, repo_id):
     assert info.value.kind == manifests.ManifestError.UNSUPPORTED
     with server.db() as session:
         parsed = _image(session, store, repo_id, b"one")
-        repo = session.get(repositories.Repository, repo_id)
         missing = json.loads(parsed.raw)
         missing["layers"][0]["digest"] = "sha256:" + "1" * 64
         bad = manifests.parse_manifest(json.dumps(missing).encode(), manifests.OCI_MANIFEST)
         with pytest.raises(manifests.ManifestError) as info:
-            manifests.store_manifest(session, repo, bad)
+            manifests.store_manifest(session, repo_id, bad)
         assert info.value.kind == manifests.ManifestError.BLOB_UNKNOWN
-        stored = manifests.store_manifest(session, repo, parsed)
-        assert manifests.store_manifest(session, repo, parsed).id == stored.id
+        stored = manifests.store_manifest(session, repo_id, parsed)
+        assert manifests.store_manifest(session, repo_id, parsed).id == stored.id
 
 
 def test_tag_history_moves_and_deletes(server, store, repo_id):
     with server.db() as session:
-        repo = session.get(repositories.Repository, repo_id)
-        first = manifests.store_manifest(session, repo, _image(session, store, repo_id, b"a"))
-        second = manifests.store_manifest(session, repo, _image(session, store, repo_id, b"b"))
+        first = manifests.store_manifest(session, repo_id, _image(session, store, repo_id, b"a"))
+        second = manifests.store_manifest(session, repo_id, _image(session, store, repo_id, b"b"))
         tags.set_tag(session, repo_id, "latest", first.id, keep_same=True)
         tags.set_tag(session, repo_id, "latest", first.id, keep_same=True)  # no new row
         new, previous = tags.set_tag(session, repo_id, "latest", second.id, keep_same=True)
@@ -155,9 +153,8 @@ def test_tag_history_moves_and_deletes(server, store, repo_id):
 
 def test_concurrent_pushes_of_one_tag_leave_one_alive_row(server, store, repo_id):
     with server.db() as session:
-        repo = session.get(repositories.Repository, repo_id)
         ids = [
-            manifests.store_manifest(session, repo, _image(session, store, repo_id, p)).id
+            manifests.store_manifest(session, repo_id, _image(session, store, repo_id, p)).id
             for p in (b"x", b"y")
         ]
     errors: list[BaseException] = []

@@ -1,0 +1,341 @@
+"""Blobs and blob uploads: pulls with Range, monolithic and chunked pushes, mounts, deletes."""
+
+from __future__ import annotations
+
+import re
+
+from cargohold.domain import blobs, repositories, uploads
+from cargohold.registry.context import Registry, RepoPath
+from cargohold.registry.errors import RegistryError
+from cargohold.registry.http import Request, send, send_stream
+from cargohold.registry.tokens import Identity
+from cargohold.storage.base import BlobNotFound
+
+_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_CONTENT_RANGE_RE = re.compile(r"^(?:bytes[= ])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
+
+
+def _check_digest(digest: str) -> None:
+    if not blobs.is_valid_digest(digest):
+        raise RegistryError("DIGEST_INVALID", "invalid digest", {"digest": digest})
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """[start, end) for a single `bytes=` range; None for the whole blob."""
+    if not header:
+        return None
+    match = _RANGE_RE.match(header.strip())
+    unsatisfiable = RegistryError(
+        "RANGE_INVALID", status=416, headers={"Content-Range": f"bytes */{size}"}
+    )
+    if match is None or (not match.group(1) and not match.group(2)):
+        raise unsatisfiable
+    if not match.group(1):
+        suffix = int(match.group(2))
+        return max(0, size - suffix), size
+    start = int(match.group(1))
+    end = int(match.group(2)) + 1 if match.group(2) else size
+    end = min(end, size)
+    if start >= size or start >= end:
+        raise unsatisfiable
+    return start, end
+
+
+async def get_blob(reg: Registry, request: Request, send_fn, path: RepoPath, digest: str) -> None:
+    head = request.method == "HEAD"
+    identity = await reg.access(request, path, "pull")
+    _check_digest(digest)
+
+    def lookup() -> int:
+        with reg.session_factory() as session:
+            repo = reg.repository(session, path, identity, "pull")
+            blob = blobs.repository_blob(session, repo.id, digest)
+            if blob is None:
+                raise RegistryError("BLOB_UNKNOWN", detail={"digest": digest})
+            return blob.size
+
+    size = await reg.run(lookup)
+    headers = {
+        "Docker-Content-Digest": digest,
+        "ETag": f'"{digest}"',
+        "Accept-Ranges": "bytes",
+        "Cache-Control": "max-age=31536000",
+    }
+    if head:
+        await send(
+            send_fn,
+            200,
+            b"",
+            headers,
+            content_type="application/octet-stream",
+            head=True,
+            content_length=size,
+        )
+        return
+    url = reg.store.blob_download_url(digest)
+    if url is not None:
+        await send(send_fn, 307, b"", {**headers, "Location": url})
+        return
+    window = _byte_range(request.header(b"range"), size)
+    start, end = window if window is not None else (0, size)
+    try:
+        chunks = await reg.run(reg.store.read_blob, digest, start, end)
+    except BlobNotFound as exc:
+        raise RegistryError("BLOB_UNKNOWN", detail={"digest": digest}) from exc
+    status = 200
+    if window is not None:
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    await send_stream(
+        send_fn,
+        reg.executor,
+        status,
+        headers,
+        end - start,
+        chunks,
+        content_type="application/octet-stream",
+    )
+
+
+async def delete_blob(
+    reg: Registry, request: Request, send_fn, path: RepoPath, digest: str
+) -> None:
+    identity = await reg.access(request, path, "push")
+    _check_digest(digest)
+
+    def remove() -> None:
+        with reg.session_factory() as session:
+            repo = reg.repository(session, path, identity, "push")
+            if not blobs.unlink_blob(session, repo.id, digest):
+                raise RegistryError("BLOB_UNKNOWN", detail={"digest": digest})
+            session.commit()
+
+    await reg.run(remove)
+    await send(send_fn, 202)
+
+
+def _upload_headers(path: RepoPath, upload_uuid: str, byte_count: int) -> dict[str, str]:
+    return {
+        "Location": f"/v2/{path.full}/blobs/uploads/{upload_uuid}",
+        "Range": f"0-{max(byte_count - 1, 0)}",
+        "Docker-Upload-UUID": upload_uuid,
+    }
+
+
+def _blob_created(path: RepoPath, digest: str) -> dict[str, str]:
+    return {"Location": f"/v2/{path.full}/blobs/{digest}", "Docker-Content-Digest": digest}
+
+
+def _has_body(request: Request) -> bool:
+    length = request.content_length
+    if length is not None:
+        return length > 0
+    return "chunked" in (request.header(b"transfer-encoding") or "").lower()
+
+
+def _content_range_start(request: Request) -> int | None:
+    header = request.header(b"content-range")
+    if not header:
+        return None
+    match = _CONTENT_RANGE_RE.match(header.strip())
+    if match is None:
+        raise RegistryError("RANGE_INVALID", "invalid Content-Range", status=416)
+    start, end = int(match.group(1)), int(match.group(2))
+    length = request.content_length
+    if end < start or (length is not None and length != end - start + 1):
+        raise RegistryError("RANGE_INVALID", "Content-Range does not match the body", status=416)
+    return start
+
+
+async def _append(
+    reg: Registry, request: Request, path: RepoPath, appender: uploads.Appender
+) -> None:
+    """Stream the request body into the session and record it; on failure undo the bytes."""
+    try:
+        received = await request.stream_body(reg.executor, appender.write)
+    except BaseException:
+        await reg.run(appender.abort)
+        raise
+    expected = request.content_length
+    if expected is not None and received != expected:
+        await reg.run(appender.abort)
+        raise RegistryError("SIZE_INVALID", detail={"expected": expected, "received": received})
+
+    def record() -> None:
+        state = appender.finish()
+        with reg.session_factory() as session:
+            try:
+                uploads.record_progress(session, appender, state)
+            except uploads.UploadInvalid as exc:
+                raise RegistryError("BLOB_UPLOAD_INVALID", str(exc)) from exc
+            session.commit()
+
+    await reg.run(record)
+
+
+def _open_session(
+    reg: Registry, path: RepoPath, identity: Identity, upload_uuid: str, start: int | None
+) -> uploads.Appender:
+    with reg.session_factory() as session:
+        repo = reg.repository(session, path, identity, "push")
+        upload = uploads.get_upload(session, repo.id, upload_uuid)
+        if upload is None:
+            raise RegistryError("BLOB_UPLOAD_UNKNOWN", detail={"uuid": upload_uuid})
+        try:
+            return uploads.open_appender(reg.store, upload, start)
+        except uploads.RangeMismatch as exc:
+            raise RegistryError(
+                "RANGE_INVALID",
+                str(exc),
+                status=416,
+                headers=_upload_headers(path, upload_uuid, upload.byte_count),
+            ) from exc
+        except uploads.UploadInvalid as exc:
+            raise RegistryError("BLOB_UPLOAD_INVALID", str(exc)) from exc
+
+
+def _complete(
+    reg: Registry,
+    path: RepoPath,
+    identity: Identity,
+    upload_uuid: str,
+    digest: str,
+    appender: uploads.Appender | None,
+) -> None:
+    with reg.session_factory() as session:
+        repo = reg.repository(session, path, identity, "push")
+        upload = uploads.get_upload(session, repo.id, upload_uuid)
+        if upload is None:
+            raise RegistryError("BLOB_UPLOAD_UNKNOWN", detail={"uuid": upload_uuid})
+        try:
+            uploads.complete_upload(
+                session,
+                reg.store,
+                upload,
+                digest,
+                sha256_hasher=appender.hasher if appender is not None else None,
+            )
+        except uploads.DigestMismatch as exc:
+            # The session was cancelled: keep that, then report the mismatch.
+            session.commit()
+            raise RegistryError("DIGEST_INVALID", str(exc), {"digest": digest}) from exc
+        except uploads.UploadInvalid as exc:
+            raise RegistryError("BLOB_UPLOAD_INVALID", str(exc)) from exc
+        session.commit()
+
+
+async def start_upload(reg: Registry, request: Request, send_fn, path: RepoPath) -> None:
+    identity = await reg.access(request, path, "push")
+    mount = request.arg("mount")
+    source = request.arg("from")
+    digest = request.arg("digest")
+    if mount and source and blobs.is_valid_digest(mount):
+        mounted = await reg.run(_mount, reg, path, identity, mount, source)
+        if mounted:
+            await send(send_fn, 201, b"", _blob_created(path, mount))
+            return
+    if digest is not None:
+        _check_digest(digest)
+
+    def begin() -> tuple[str, uploads.Appender | None]:
+        with reg.session_factory() as session:
+            repo = reg.repository(session, path, identity, "push")
+            upload = uploads.start_upload(session, reg.store, repo.id)
+            session.commit()
+            appender = uploads.open_appender(reg.store, upload, 0) if digest else None
+            return upload.uuid, appender
+
+    upload_uuid, appender = await reg.run(begin)
+    if digest is None:
+        await send(send_fn, 202, b"", _upload_headers(path, upload_uuid, 0))
+        return
+    assert appender is not None
+    await _append(reg, request, path, appender)
+    await reg.run(_complete, reg, path, identity, upload_uuid, digest, appender)
+    await send(send_fn, 201, b"", _blob_created(path, digest))
+
+
+def _mount(reg: Registry, path: RepoPath, identity: Identity, digest: str, source: str) -> bool:
+    try:
+        source_path = reg.repo_path(source)
+    except RegistryError:
+        return False
+    with reg.session_factory() as session:
+        repo = reg.repository(session, path, identity, "push")
+        source_ref = repositories.find_repository_ref(
+            session, source_path.namespace, source_path.name
+        )
+        if source_ref is None:
+            return False
+        readable = identity.may(source_path.full, "pull") or (
+            source_ref.public and reg.settings.FEATURE_ANONYMOUS_ACCESS
+        )
+        if not readable:
+            return False
+        if blobs.mount_blob(session, source_ref.id, repo.id, digest) is None:
+            return False
+        session.commit()
+        return True
+
+
+async def patch_upload(
+    reg: Registry, request: Request, send_fn, path: RepoPath, upload_uuid: str
+) -> None:
+    identity = await reg.access(request, path, "push")
+    start = _content_range_start(request)
+    appender = await reg.run(_open_session, reg, path, identity, upload_uuid, start)
+    await _append(reg, request, path, appender)
+    total = appender.start + appender.received
+    await send(send_fn, 202, b"", _upload_headers(path, upload_uuid, total))
+
+
+async def put_upload(
+    reg: Registry, request: Request, send_fn, path: RepoPath, upload_uuid: str
+) -> None:
+    identity = await reg.access(request, path, "push")
+    digest = request.arg("digest")
+    if not digest:
+        raise RegistryError("DIGEST_INVALID", "digest parameter is missing")
+    _check_digest(digest)
+    appender = None
+    if _has_body(request):
+        start = _content_range_start(request)
+        appender = await reg.run(_open_session, reg, path, identity, upload_uuid, start)
+        await _append(reg, request, path, appender)
+    await reg.run(_complete, reg, path, identity, upload_uuid, digest, appender)
+    await send(send_fn, 201, b"", _blob_created(path, digest))
+
+
+async def upload_status(
+    reg: Registry, request: Request, send_fn, path: RepoPath, upload_uuid: str
+) -> None:
+    identity = await reg.access(request, path, "push")
+
+    def lookup() -> int:
+        with reg.session_factory() as session:
+            repo = reg.repository(session, path, identity, "push")
+            upload = uploads.get_upload(session, repo.id, upload_uuid)
+            if upload is None:
+                raise RegistryError("BLOB_UPLOAD_UNKNOWN", detail={"uuid": upload_uuid})
+            return upload.byte_count
+
+    count = await reg.run(lookup)
+    await send(send_fn, 204, b"", _upload_headers(path, upload_uuid, count))
+
+
+async def cancel_upload(
+    reg: Registry, request: Request, send_fn, path: RepoPath, upload_uuid: str
+) -> None:
+    identity = await reg.access(request, path, "push")
+
+    def cancel() -> None:
+        with reg.session_factory() as session:
+            repo = reg.repository(session, path, identity, "push")
+            upload = uploads.get_upload(session, repo.id, upload_uuid)
+            if upload is None:
+                raise RegistryError("BLOB_UPLOAD_UNKNOWN", detail={"uuid": upload_uuid})
+            uploads.cancel_upload(session, reg.store, upload)
+            session.commit()
+
+    await reg.run(cancel)
+    await send(send_fn, 204)

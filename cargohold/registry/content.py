@@ -1,0 +1,286 @@
+"""Manifests, tag listing, referrers and the catalog."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+from sqlalchemy import select
+
+from cargohold.api.paging import encode_page_token, start_id
+from cargohold.db.models.accounts import User
+from cargohold.domain import blobs, manifests, repositories, tags
+from cargohold.registry.context import Registry, RepoPath
+from cargohold.registry.errors import RegistryError
+from cargohold.registry.http import Request, send, send_json
+
+PAGE_SIZE = 100
+
+
+def _is_digest_reference(reference: str) -> bool:
+    return ":" in reference
+
+
+def _check_digest(digest: str) -> None:
+    if not blobs.is_valid_digest(digest):
+        raise RegistryError("DIGEST_INVALID", "invalid digest", {"digest": digest})
+
+
+def _page_size(request: Request) -> int:
+    raw = request.arg("n")
+    if raw is None or raw == "":
+        return PAGE_SIZE
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise RegistryError("INVALID_REQUEST", "n must be a number") from exc
+    if value < 0:
+        raise RegistryError("INVALID_REQUEST", "n must not be negative")
+    return min(value, PAGE_SIZE)
+
+
+async def get_manifest(reg: Registry, request: Request, send_fn, path: RepoPath, ref: str) -> None:
+    head = request.method == "HEAD"
+    identity = await reg.access(request, path, "pull")
+    now = tags.now_ms()
+    if _is_digest_reference(ref):
+        _check_digest(ref)
+
+        def by_digest():
+            with reg.session_factory() as session:
+                repo = reg.repository(session, path, identity, "pull")
+                manifest = manifests.get_reachable_manifest(session, repo.id, ref, now)
+                if manifest is None:
+                    raise RegistryError("MANIFEST_UNKNOWN", detail={"digest": ref})
+                return repo, manifest.digest, manifest.media_type, manifest.manifest_bytes
+
+        repo, digest, media_type, raw = await reg.run(by_digest)
+        log_key = {"manifest_digest": digest}
+    else:
+        if not tags.is_valid_tag_name(ref):
+            raise RegistryError("MANIFEST_UNKNOWN", detail={"tag": ref})
+
+        def by_tag():
+            with reg.session_factory() as session:
+                found, tagged = tags.pull_by_tag(session, path.namespace, path.name, ref, now)
+                repo = reg.check_repository(found, path, identity, "pull")
+                if tagged is None:
+                    if tags.has_history(session, repo.id, ref):
+                        raise RegistryError(
+                            "TAG_EXPIRED",
+                            f"Tag {ref} was deleted or has expired. To pull, revive via time "
+                            "machine",
+                        )
+                    raise RegistryError("MANIFEST_UNKNOWN", detail={"tag": ref})
+                return repo, tagged.digest, tagged.media_type, tagged.manifest_bytes
+
+        repo, digest, media_type, raw = await reg.run(by_tag)
+        log_key = {"tag": ref, "manifest_digest": digest}
+    if not head:
+        reg.record_pull(repo, path, identity, request, {**log_key, "mediaType": media_type})
+    await send(
+        send_fn,
+        200,
+        raw,
+        {"Docker-Content-Digest": digest, "ETag": f'"{digest}"'},
+        content_type=media_type,
+        head=head,
+    )
+
+
+async def put_manifest(reg: Registry, request: Request, send_fn, path: RepoPath, ref: str) -> None:
+    identity = await reg.access(request, path, "push")
+    by_digest = _is_digest_reference(ref)
+    if by_digest:
+        _check_digest(ref)
+    elif not tags.is_valid_tag_name(ref):
+        raise RegistryError("TAG_INVALID", "invalid tag name", {"tag": ref})
+    body = await request.read_body(manifests.MAX_MANIFEST_BYTES)
+    if body is None:
+        raise RegistryError("SIZE_INVALID", "manifest is too large", status=413)
+    content_type = request.header(b"content-type")
+
+    def store():
+        digest = manifests.digest_of(body, ref.split(":", 1)[0]) if by_digest else None
+        try:
+            parsed = manifests.parse_manifest(body, content_type, digest=digest)
+        except manifests.ManifestError as exc:
+            raise _manifest_error(exc) from exc
+        if by_digest and parsed.digest != ref:
+            raise RegistryError("DIGEST_INVALID", detail={"digest": ref})
+        with reg.session_factory() as session:
+            repo = reg.repository(session, path, identity, "push")
+            try:
+                manifest = manifests.store_manifest(session, repo.id, parsed)
+                if by_digest:
+                    # Referrers pushed by digest stay until deleted; other pushes by digest
+                    # are kept for a while so that an index or a tag can adopt them.
+                    lifetime = (
+                        None
+                        if parsed.subject is not None
+                        else reg.settings.PUSH_TEMP_TAG_EXPIRATION_SEC
+                    )
+                    tags.create_temp_tag(session, repo.id, manifest.id, lifetime)
+                    log_key = {"manifest_digest": parsed.digest}
+                else:
+                    tags.set_tag(session, repo.id, ref, manifest.id, keep_same=True)
+                    log_key = {"tag": ref, "manifest_digest": parsed.digest}
+            except manifests.ManifestError as exc:
+                raise _manifest_error(exc) from exc
+            except tags.TagImmutable as exc:
+                raise RegistryError(
+                    "TAG_IMMUTABLE", detail={"message": f"tag {exc.name} is immutable"}
+                ) from exc
+            reg.audit(
+                session,
+                "push_repo",
+                repo,
+                path,
+                identity,
+                request,
+                {**log_key, "mediaType": parsed.media_type},
+            )
+            session.commit()
+        return parsed
+
+    parsed = await reg.run(store)
+    headers = {
+        "Location": f"/v2/{path.full}/manifests/{parsed.digest}",
+        "Docker-Content-Digest": parsed.digest,
+    }
+    if parsed.subject is not None:
+        headers["OCI-Subject"] = parsed.subject.digest
+    await send(send_fn, 201, b"", headers)
+
+
+def _manifest_error(exc: manifests.ManifestError) -> RegistryError:
+    if exc.kind == manifests.ManifestError.BLOB_UNKNOWN:
+        return RegistryError("MANIFEST_BLOB_UNKNOWN", exc.message, exc.detail)
+    if exc.kind == manifests.ManifestError.UNSUPPORTED:
+        return RegistryError("MANIFEST_INVALID", exc.message, exc.detail, status=415)
+    return RegistryError("MANIFEST_INVALID", exc.message, {"message": exc.message})
+
+
+async def delete_manifest(
+    reg: Registry, request: Request, send_fn, path: RepoPath, ref: str
+) -> None:
+    identity = await reg.access(request, path, "push")
+    by_digest = _is_digest_reference(ref)
+    if by_digest:
+        _check_digest(ref)
+
+    def remove():
+        with reg.session_factory() as session:
+            repo = reg.repository(session, path, identity, "push")
+            try:
+                if by_digest:
+                    manifest = manifests.get_manifest(session, repo.id, ref)
+                    ended = (
+                        tags.end_tags_for_manifest(session, repo.id, manifest.id)
+                        if manifest is not None
+                        else []
+                    )
+                    names = [row.name for row in ended if not row.hidden]
+                else:
+                    ended_tag = tags.delete_tag(session, repo.id, ref)
+                    ended = [ended_tag] if ended_tag is not None else []
+                    names = [ref] if ended else []
+            except tags.TagImmutable as exc:
+                raise RegistryError(
+                    "TAG_IMMUTABLE", detail={"message": f"tag {exc.name} is immutable"}
+                ) from exc
+            if not ended:
+                raise RegistryError("MANIFEST_UNKNOWN", detail={"reference": ref})
+            digest = ref if by_digest else ended[0].manifest.digest
+            for name in names or [None]:
+                reg.audit(
+                    session,
+                    "delete_tag",
+                    repo,
+                    path,
+                    identity,
+                    request,
+                    {"tag": name, "digest": digest},
+                )
+            session.commit()
+
+    await reg.run(remove)
+    await send(send_fn, 202)
+
+
+async def list_tags(reg: Registry, request: Request, send_fn, path: RepoPath) -> None:
+    identity = await reg.access(request, path, "pull")
+    limit = _page_size(request)
+    last = request.arg("last") or None
+
+    def fetch():
+        with reg.session_factory() as session:
+            repo = reg.repository(session, path, identity, "pull")
+            if limit == 0:
+                return [], False
+            return tags.list_tag_names(session, repo.id, limit=limit, after=last)
+
+    names, more = await reg.run(fetch)
+    headers = {}
+    if more:
+        headers["Link"] = (
+            f'</v2/{path.full}/tags/list?n={limit}&last={quote(names[-1])}>; rel="next"'
+        )
+    await send_json(send_fn, 200, {"name": path.full, "tags": names}, headers)
+
+
+async def list_referrers(
+    reg: Registry, request: Request, send_fn, path: RepoPath, digest: str
+) -> None:
+    identity = await reg.access(request, path, "pull")
+    _check_digest(digest)
+    artifact_type = request.arg("artifactType") or None
+
+    def fetch():
+        with reg.session_factory() as session:
+            repo = reg.repository(session, path, identity, "pull")
+            return manifests.list_referrers(session, repo.id, digest, tags.now_ms(), artifact_type)
+
+    found = await reg.run(fetch)
+    index = {
+        "schemaVersion": 2,
+        "mediaType": manifests.OCI_INDEX,
+        "manifests": [referrer.descriptor() for referrer in found],
+    }
+    headers = {"OCI-Filters-Applied": "artifactType"} if artifact_type else {}
+    await send(send_fn, 200, json.dumps(index).encode(), headers, content_type=manifests.OCI_INDEX)
+
+
+async def catalog(reg: Registry, request: Request, send_fn) -> None:
+    identity = await reg.identity(request)
+    limit = _page_size(request) or PAGE_SIZE
+    token = request.arg("next_page") or request.arg("last")
+    settings = reg.settings
+    if identity.is_anonymous and not settings.FEATURE_PUBLIC_CATALOG:
+        await send_json(send_fn, 200, {"repositories": []})
+        return
+
+    def fetch():
+        with reg.session_factory() as session:
+            user = None
+            if identity.username is not None:
+                user = session.scalar(select(User).where(User.username == identity.username))
+                if user is None or not user.enabled:
+                    return [], None
+            see_everything = user is not None and user.username in (
+                settings.GLOBAL_READONLY_SUPER_USERS
+            )
+            query = repositories.visible_repositories(
+                user, include_public=settings.FEATURE_PUBLIC_CATALOG, see_everything=see_everything
+            )
+            rows, next_id = repositories.page_by_id(
+                session, query, start_id(settings, token), limit
+            )
+            return [row.full_name for row in rows], next_id
+
+    names, next_id = await reg.run(fetch)
+    headers = {}
+    if next_id is not None:
+        next_token = quote(encode_page_token(settings, {"start_id": next_id}))
+        headers["Link"] = f'</v2/_catalog?n={limit}&next_page={next_token}>; rel="next"'
+    await send_json(send_fn, 200, {"repositories": names}, headers)

@@ -1,0 +1,205 @@
+"""What every /v2 handler shares: settings, database, storage, keys, and the access checks."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from cargohold.config import Settings
+from cargohold.db.models.accounts import User
+from cargohold.db.models.registry import RepositoryState
+from cargohold.domain import repositories
+from cargohold.domain.audit import log_action_by_ids
+from cargohold.domain.repositories import RepositoryRef
+from cargohold.domain.service_keys import KeyRing
+from cargohold.registry.errors import PlainError, RegistryError
+from cargohold.registry.http import Request
+from cargohold.registry.pull_log import PullLog
+from cargohold.registry.tokens import ANONYMOUS, Identity, TokenError, TokenVerifier
+from cargohold.storage.base import BlobStore
+
+T = TypeVar("T")
+_NAMESPACE_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+READ_ONLY_MESSAGE = (
+    "System is currently read-only. Pulls will succeed but all write operations are "
+    "currently suspended."
+)
+
+
+@dataclass(frozen=True)
+class RepoPath:
+    namespace: str
+    name: str
+
+    @property
+    def full(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+class Registry:
+    def __init__(
+        self, settings: Settings, session_factory: sessionmaker[Session], store: BlobStore
+    ) -> None:
+        self.settings = settings
+        self.session_factory = session_factory
+        self.store = store
+        self.keys = KeyRing(settings, session_factory)
+        self.verifier = TokenVerifier(self.keys, settings)
+        self.pull_log = PullLog(session_factory)
+        self.executor = ThreadPoolExecutor(max_workers=48, thread_name_prefix="registry")
+        self.realm = f"{settings.server_url}/v2/auth"
+        self.service = settings.SERVER_HOSTNAME
+
+    def close(self) -> None:
+        self.pull_log.close()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(fn, *args))
+
+    # --- names -------------------------------------------------------------------------
+    def repo_path(self, raw: str) -> RepoPath:
+        namespace, _, name = raw.partition("/")
+        if (
+            not name
+            or not (2 <= len(namespace) <= 255)
+            or not _NAMESPACE_RE.match(namespace)
+            or not repositories.valid_repository_name(
+                name, self.settings.FEATURE_EXTENDED_REPOSITORY_NAMES
+            )
+        ):
+            raise RegistryError("NAME_INVALID", f"Invalid repository name: {raw}")
+        return RepoPath(namespace, name)
+
+    # --- authentication ----------------------------------------------------------------
+    def challenge(self, scope: str | None = None) -> dict[str, str]:
+        value = f'Bearer realm="{self.realm}",service="{self.service}"'
+        if scope:
+            value += f',scope="{scope}"'
+        return {"WWW-Authenticate": value}
+
+    def unauthorized(self, path: RepoPath, actions: str) -> RegistryError:
+        return RegistryError(
+            "UNAUTHORIZED",
+            detail=[
+                {"Type": "repository", "Name": path.full, "Action": a} for a in actions.split(",")
+            ],
+            headers=self.challenge(f"repository:{path.full}:{actions}"),
+        )
+
+    async def identity(self, request: Request, path: RepoPath | None = None) -> Identity:
+        header = request.header(b"authorization")
+        if not header:
+            return ANONYMOUS
+        scheme, _, token = header.partition(" ")
+        scope = f"repository:{path.full}:pull" if path is not None else None
+        if scheme.lower() != "bearer" or not token:
+            raise PlainError(401, {"error": "Invalid bearer token format"}, self.challenge(scope))
+        try:
+            return self.verifier.verify_cached(token) or await self.run(self.verifier.verify, token)
+        except TokenError as exc:
+            raise PlainError(401, {"error": str(exc)}, self.challenge(scope)) from exc
+
+    async def access(self, request: Request, path: RepoPath, action: str) -> Identity:
+        """The caller, when its token grants `action` (anonymous pulls are checked later)."""
+        identity = await self.identity(request, path)
+        if action == "pull":
+            if not identity.is_anonymous and not identity.may(path.full, "pull"):
+                raise self.unauthorized(path, "pull")
+            return identity
+        if not identity.may(path.full, action):
+            raise self.unauthorized(path, "pull,push" if action == "push" else action)
+        if self.settings.REGISTRY_STATE == "readonly":
+            raise RegistryError(
+                "DENIED", READ_ONLY_MESSAGE, status=405, extra={"is_readonly": True}
+            )
+        return identity
+
+    def check_repository(
+        self, ref: RepositoryRef | None, path: RepoPath, identity: Identity, action: str
+    ) -> RepositoryRef:
+        """The repository, once the caller may act on it; 401 for callers without a grant."""
+        if identity.is_anonymous and (
+            ref is None
+            or not ref.public
+            or action != "pull"
+            or not self.settings.FEATURE_ANONYMOUS_ACCESS
+        ):
+            raise self.unauthorized(path, action if action == "pull" else "pull,push")
+        if ref is None:
+            raise RegistryError("NAME_UNKNOWN", "repository not found", {"name": path.full})
+        if ref.kind != "image":
+            raise RegistryError(
+                "UNSUPPORTED",
+                f"This repository is for managing {ref.kind} and not container images.",
+            )
+        if action == "push" and ref.state != RepositoryState.NORMAL:
+            raise self.unauthorized(path, "pull,push")
+        return ref
+
+    def repository(
+        self, session: Session, path: RepoPath, identity: Identity, action: str
+    ) -> RepositoryRef:
+        ref = repositories.find_repository_ref(session, path.namespace, path.name)
+        return self.check_repository(ref, path, identity, action)
+
+    # --- audit -------------------------------------------------------------------------
+    def audit(
+        self,
+        session: Session,
+        kind: str,
+        ref: RepositoryRef,
+        path: RepoPath,
+        identity: Identity,
+        request: Request,
+        metadata: dict[str, Any],
+    ) -> None:
+        performer_id = None
+        if identity.username:
+            performer_id = session.scalar(select(User.id).where(User.username == identity.username))
+        log_action_by_ids(
+            session,
+            kind,
+            namespace_id=ref.namespace_id,
+            performer_id=performer_id,
+            repository_id=ref.id,
+            ip=request.client_ip,
+            metadata={
+                "repo": path.name,
+                "namespace": path.namespace,
+                "useragent": request.header(b"user-agent"),
+                "entity_kind": identity.kind,
+                **metadata,
+            },
+        )
+
+    def record_pull(
+        self,
+        ref: RepositoryRef,
+        path: RepoPath,
+        identity: Identity,
+        request: Request,
+        metadata: dict[str, Any],
+    ) -> None:
+        self.pull_log.record(
+            namespace_id=ref.namespace_id,
+            repository_id=ref.id,
+            username=identity.username,
+            ip=request.client_ip,
+            metadata={
+                "repo": path.name,
+                "namespace": path.namespace,
+                "useragent": request.header(b"user-agent"),
+                "entity_kind": identity.kind,
+                **metadata,
+            },
+        )
