@@ -158,6 +158,8 @@ def _resolve_media_type(content_type: str | None, document: dict[str, Any]) -> s
             return declared
         # An OCI manifest may leave out mediaType; tell image from index by shape.
         return OCI_INDEX if "manifests" in document else OCI_MANIFEST
+    if header not in SUPPORTED_TYPES:
+        return header
     if declared and declared != header:
         raise _invalid(f"mediaType {declared} does not match Content-Type {header}")
     return header
