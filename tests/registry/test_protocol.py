@@ -9,6 +9,7 @@ import pytest
 
 from cargohold.db.models.audit import LogEntry
 from cargohold.db.models.registry import BlobUpload, Tag
+from cargohold.domain import repositories
 from tests.support.accounts import unique
 from tests.support.registry import (
     DOCKER_MANIFEST,
@@ -221,7 +222,8 @@ def test_manifest_by_tag_digest_head_and_delete(pusher, repo, server):
     _error(pusher.get(f"/v2/{repo}/manifests/{image.digest}"), 404, "MANIFEST_UNKNOWN")
     with server.db() as session:
         kinds = [entry.kind for entry in session.query(LogEntry).all()]
-        rows = session.query(Tag).filter_by(name="v1").all()
+        repository = repositories.find_repository(session, *repo.split("/", 1))
+        rows = session.query(Tag).filter_by(repository_id=repository.id, name="v1").all()
     assert "push_repo" in kinds and "delete_tag" in kinds
     assert rows and all(row.lifetime_end_ms is not None for row in rows)
     # Re-pushing brings it back; deleting by digest ends every tag on it.
