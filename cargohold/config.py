@@ -114,6 +114,8 @@ class Settings(BaseModel):
     FEATURE_EDIT_QUOTA: bool = True
     FEATURE_VERIFY_QUOTA: bool = True
     FEATURE_CHANGE_TAG_EXPIRATION: bool = True
+    FEATURE_GARBAGE_COLLECTION: bool = True
+    GARBAGE_COLLECTION_FREQUENCY: int = 30
     FEATURE_REFERRERS_API: bool = True
     FEATURE_GENERAL_OCI_SUPPORT: bool = True
     FEATURE_USER_INITIALIZE: bool = True

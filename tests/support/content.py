@@ -10,8 +10,8 @@ import secrets
 from sqlalchemy import select
 
 from cargohold.db.models.accounts import User
-from cargohold.db.models.registry import Manifest, ManifestChild, Repository
-from cargohold.domain import repositories, tag_history
+from cargohold.db.models.registry import Manifest, ManifestBlob, ManifestChild, Repository
+from cargohold.domain import blobs, repositories, tag_history
 from cargohold.storage import make_store
 from tests.support.server import LiveServer
 
@@ -125,3 +125,41 @@ def tag_manifest(server: LiveServer, path: str, name: str, digest: str) -> None:
         repo = _repository(session, path)
         manifest = tag_history.find_manifest(session, repo, digest)
         tag_history.retarget(session, repo, name, manifest)
+
+
+def add_stored_manifest(server: LiveServer, path: str, layers: list[bytes]) -> str:
+    """An image whose layers are real blobs in storage, linked as a push links them."""
+    store = make_store(server.settings)
+    descriptors = []
+    for data in layers:
+        digest = sha256(data)
+        store.put_blob(digest, data)
+        descriptors.append({"mediaType": OCI_LAYER, "digest": digest, "size": len(data)})
+    body = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": descriptors[0]["digest"], "size": 1},
+            "layers": descriptors,
+        }
+    ).encode()
+    digest = sha256(body)
+    with server.db() as session:
+        repo = _repository(session, path)
+        manifest = Manifest(
+            repository_id=repo.id,
+            digest=digest,
+            media_type=OCI_MANIFEST,
+            manifest_bytes=body,
+            config_media_type=OCI_CONFIG,
+            layers_compressed_size=sum(len(data) for data in layers),
+        )
+        session.add(manifest)
+        session.flush()
+        for descriptor in descriptors:
+            blob = blobs.ensure_blob(session, descriptor["digest"], descriptor["size"])
+            blobs.link_blob(session, repo.id, blob, expires_at=None)
+            session.add(
+                ManifestBlob(repository_id=repo.id, manifest_id=manifest.id, blob_id=blob.id)
+            )
+    return digest
