@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from sqlalchemy import case, delete, exists, select, update
+from sqlalchemy import BigInteger, case, cast, delete, exists, literal, select, update
 from sqlalchemy.orm import Session
 
 from cargohold.config import Settings
@@ -52,7 +52,9 @@ class Collected:
 
 def expired_tag_rows(session: Session, at_ms: int) -> dict[int, list[int]]:
     """Tag rows past their namespace's window, by repository (one batch)."""
-    window_ms = case((Tag.hidden.is_(True), 0), else_=User.tag_expiration_s * 1000)
+    window_ms = case(
+        (Tag.hidden.is_(True), 0), else_=cast(User.tag_expiration_s, BigInteger) * 1000
+    )
     rows = session.execute(
         select(Tag.repository_id, Tag.id)
         .join(Repository, Repository.id == Tag.repository_id)
@@ -60,7 +62,7 @@ def expired_tag_rows(session: Session, at_ms: int) -> dict[int, list[int]]:
         .where(
             Tag.lifetime_end_ms.is_not(None),
             Tag.immutable.is_(False),
-            Tag.lifetime_end_ms <= at_ms - window_ms,
+            Tag.lifetime_end_ms <= literal(at_ms, BigInteger) - window_ms,
         )
         .limit(BATCH)
     ).all()
