@@ -15,10 +15,10 @@ from cargohold.api.deps import (
     client_ip,
     require_fresh_login,
     require_user,
-    truthy,
     validate_body,
 )
 from cargohold.api.errors import NOT_FOUND_TEXT, MessageError, not_found, unauthorized
+from cargohold.api.query import truthy
 from cargohold.api.routing import ApiRouter
 from cargohold.api.views import format_date
 from cargohold.auth.context import AuthContext
@@ -58,11 +58,11 @@ def _caller(settings: Settings, auth: AuthContext) -> User:
 
 @router.get("/api/v1/user/apptoken", operation_id="listAppTokens")
 def list_app_tokens(
-    db: DbDep, settings: SettingsDep, auth: AuthDep, expiring: str | None = None
+    request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
 ) -> dict[str, Any]:
     """The caller's tokens, without their codes."""
     user = _caller(settings, auth)
-    only_expiring = truthy(expiring, False) if expiring is not None else None
+    only_expiring = truthy(request, "expiring") if "expiring" in request.query_params else None
     tokens = app_tokens.list_tokens(db, settings, user, only_expiring=bool(only_expiring))
     return {
         "tokens": [_token_view(settings, token, with_code=False) for token in tokens],

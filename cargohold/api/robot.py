@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from sqlalchemy.orm import Session
 
+from cargohold.api.avatar import team_avatar
 from cargohold.api.deps import (
     AuthDep,
     DbDep,
@@ -16,12 +17,12 @@ from cargohold.api.deps import (
     SettingsDep,
     client_ip,
     require_user,
-    truthy,
     validate_body,
 )
 from cargohold.api.errors import data_model_error, invalid_request, unauthorized
+from cargohold.api.query import truthy
 from cargohold.api.routing import ApiRouter
-from cargohold.api.views import avatar, format_date
+from cargohold.api.views import format_date
 from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.accounts import User
@@ -73,7 +74,7 @@ def _robot_list(
         }
         if with_permissions:
             item["teams"] = [
-                {"name": team.name, "avatar": avatar(settings, team.name, team.name, "team")}
+                {"name": team.name, "avatar": team_avatar(settings, team.name)}
                 for team in teams[robot.user.id]
             ]
             item["repositories"] = sorted(
@@ -195,11 +196,10 @@ def _user_admin(auth: AuthContext) -> User:
 
 @router.get("/api/v1/user/robots", operation_id="getUserRobots")
 def get_user_robots(
+    request: Request,
     db: DbDep,
     settings: SettingsDep,
     auth: AuthDep,
-    permissions: str | None = None,
-    token: str | None = None,
     limit: int | None = None,
 ) -> dict[str, Any]:
     """The caller's robots; tokens unless `token=false`, teams and repositories with `permissions`."""
@@ -208,8 +208,8 @@ def get_user_robots(
         db,
         settings,
         user,
-        with_tokens=truthy(token, True),
-        with_permissions=truthy(permissions, False),
+        with_tokens=truthy(request, "token", True),
+        with_permissions=truthy(request, "permissions"),
         limit=limit,
     )
 
@@ -294,11 +294,10 @@ def _org_admin(db: Session, auth: AuthContext, orgname: str) -> User:
 @router.get("/api/v1/organization/{orgname}/robots", operation_id="getOrgRobots")
 def get_org_robots(
     orgname: str,
+    request: Request,
     db: DbDep,
     settings: SettingsDep,
     auth: AuthDep,
-    permissions: str | None = None,
-    token: str | None = None,
     limit: int | None = None,
 ) -> dict[str, Any]:
     """An organization's robots: members see names, admins also tokens and permissions."""
@@ -313,8 +312,8 @@ def get_org_robots(
         db,
         settings,
         org,
-        with_tokens=truthy(token, True) and is_admin,
-        with_permissions=truthy(permissions, False) and (is_admin or readonly),
+        with_tokens=truthy(request, "token", True) and is_admin,
+        with_permissions=truthy(request, "permissions") and (is_admin or readonly),
         limit=limit,
     )
 

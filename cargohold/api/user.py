@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 from sqlalchemy.orm import Session
 
+from cargohold.api.avatar import avatar, user_avatar
 from cargohold.api.deps import (
     AuthDep,
     DbDep,
@@ -28,7 +29,6 @@ from cargohold.api.errors import (
     unauthorized,
 )
 from cargohold.api.routing import ApiRouter
-from cargohold.api.views import avatar
 from cargohold.auth.context import AuthContext, AuthKind, Scope
 from cargohold.auth.credentials import context_for, encrypt_password
 from cargohold.auth.secrets import SecretBox, random_code
@@ -53,7 +53,7 @@ def user_view(db: Session, settings: Settings, auth: AuthContext, user: User) ->
     view: dict[str, Any] = {
         "anonymous": False,
         "username": user.username,
-        "avatar": avatar(settings, user.username, user.email, "user"),
+        "avatar": user_avatar(settings, user),
     }
     is_self = auth.user is not None and auth.user.id == user.id
     is_admin = is_self and auth.can_admin_self()
