@@ -38,6 +38,7 @@ ROUTER_MODULES = [
     "cargohold.api.organization",
     "cargohold.api.applications",
     "cargohold.api.oauth",
+    "cargohold.api.superuser_users",
     "cargohold.api.tag",
     "cargohold.api.trigger",
     "cargohold.api.build",

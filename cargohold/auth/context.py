@@ -102,11 +102,11 @@ class AuthContext:
 
     @property
     def is_global_readonly_superuser(self) -> bool:
+        """Read-only superusers read everything whatever their token's scopes (Quay's rule)."""
         return (
             self.user is not None
             and not self.user.robot
             and self.user.username in self.readonly_superuser_names
-            and self._may_use_superuser_powers
         )
 
     @property

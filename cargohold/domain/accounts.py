@@ -267,3 +267,24 @@ def rename_user(session: Session, user: User, new_name: str) -> str:
         robot.username = new_name + robot.username[len(old) :]
     user.username = new_name
     return old
+
+
+def list_users(
+    session: Session, *, include_disabled: bool, start_id: int = 0, limit: int | None = None
+) -> list[User]:
+    """Person accounts in id order from `start_id`; without `include_disabled` only enabled ones."""
+    query = (
+        select(User)
+        .where(
+            User.organization.is_(False),
+            User.robot.is_(False),
+            User.deleted.is_(False),
+            User.id >= start_id,
+        )
+        .order_by(User.id)
+    )
+    if not include_disabled:
+        query = query.where(User.enabled.is_(True))
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query).all())
