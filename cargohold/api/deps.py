@@ -219,3 +219,13 @@ def validate_body(model: type[Model], raw: dict[str, Any]) -> Model:
         return model.model_validate(raw)
     except ValidationError as exc:
         raise invalid_request(_schema_message(exc.errors()[0])) from exc
+
+
+_FALSY = {"false", "False", "FALSE", "0", "null", ""}
+
+
+def truthy(value: str | None, default: bool) -> bool:
+    """Quay's boolean query parameters: anything but false/0/null/empty is true."""
+    if value is None:
+        return default
+    return value not in _FALSY
