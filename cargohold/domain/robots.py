@@ -128,7 +128,8 @@ def list_robots(session: Session, namespace: User, limit: int | None = None) -> 
     """The namespace's robots, most recently used first."""
     query = _robot_query(namespace).order_by(User.last_accessed.desc().nulls_last(), User.username)
     if limit is not None:
-        query = query.limit(max(limit, 0))
+        # Databases take 64-bit limits at most; anything larger means "all of them".
+        query = query.limit(min(max(limit, 0), 2**63 - 1))
     return [Robot(user, record) for user, record in session.execute(query).all()]
 
 
