@@ -173,7 +173,9 @@ def collect(session: Session, settings: Settings) -> Collected:
     for repository_id in changed:
         repository = session.get(Repository, repository_id)
         if repository is not None and not repository.deleted:
-            quota.record_manifest_change(session, settings, repository)
+            quota.record_manifest_change(
+                session, settings, repository.namespace_user_id, repository.id
+            )
     deleted = session.scalars(
         select(Repository).where(Repository.deleted.is_(True)).limit(10)
     ).all()

@@ -404,34 +404,34 @@ def _store_repository_size(session: Session, repository_id: int, size: int) -> N
     row.backfill_complete = True
 
 
-def _invalidate(session: Session, repository: Repository) -> None:
+def _invalidate(session: Session, namespace_id: int, repository_id: int) -> None:
     values = {"size_bytes": 0, "backfill_start_ms": None, "backfill_complete": False}
     session.execute(
-        update(RepositorySize).where(RepositorySize.repository_id == repository.id).values(values)
+        update(RepositorySize).where(RepositorySize.repository_id == repository_id).values(values)
     )
     session.execute(
-        update(NamespaceSize)
-        .where(NamespaceSize.namespace_id == repository.namespace_user_id)
-        .values(values)
+        update(NamespaceSize).where(NamespaceSize.namespace_id == namespace_id).values(values)
     )
 
 
-def record_manifest_change(session: Session, settings: Settings, repository: Repository) -> None:
-    """Call inside the transaction that added or removed manifests (or their blobs).
+def record_manifest_change(
+    session: Session, settings: Settings, namespace_id: int, repository_id: int
+) -> None:
+    """Call inside the transaction that added or removed manifests of a repository.
 
     With quota management off the cached totals are reset instead, so that they are
     recomputed by the backfill worker when it is turned back on.
     """
     if not settings.FEATURE_QUOTA_MANAGEMENT:
         if settings.QUOTA_INVALIDATE_TOTALS:
-            _invalidate(session, repository)
+            _invalidate(session, namespace_id, repository_id)
         return
-    namespace = session.get(User, repository.namespace_user_id)
+    namespace = session.get(User, namespace_id)
     if namespace is None or not _tracked(namespace):
         return
     session.flush()
-    _store_repository_size(session, repository.id, compute_repository_size(session, repository.id))
-    _store_namespace_size(session, namespace.id, compute_namespace_size(session, namespace.id))
+    _store_repository_size(session, repository_id, compute_repository_size(session, repository_id))
+    _store_namespace_size(session, namespace_id, compute_namespace_size(session, namespace_id))
 
 
 def recalculate_namespace(session: Session, namespace: User) -> int:
@@ -517,20 +517,25 @@ def _in_progress_bytes(session: Session, repository_id: int) -> int:
     return int(total or 0)
 
 
-def check_upload_start(session: Session, settings: Settings, repository: Repository) -> None:
-    """Before a blob upload (or cross-repository mount) starts: namespace usage alone."""
-    if not enforcement_enabled(settings):
-        return
-    usage = namespace_usage(session, repository.namespace_user_id)
-    if (
-        evaluate(session, settings, repository.namespace_user_id, usage).severity
-        is QuotaLimitType.REJECT
-    ):
+def _refuse_if_rejected(
+    session: Session, settings: Settings, namespace_id: int, usage: int
+) -> None:
+    if evaluate(session, settings, namespace_id, usage).severity is QuotaLimitType.REJECT:
         raise QuotaExceeded()
 
 
+def check_upload_start(session: Session, settings: Settings, namespace_id: int) -> None:
+    """Before a blob upload (or cross-repository mount) starts: namespace usage alone."""
+    if enforcement_enabled(settings):
+        _refuse_if_rejected(session, settings, namespace_id, namespace_usage(session, namespace_id))
+
+
 def check_upload_data(
-    session: Session, settings: Settings, repository: Repository, incoming_bytes: int = 0
+    session: Session,
+    settings: Settings,
+    namespace_id: int,
+    repository_id: int,
+    incoming_bytes: int = 0,
 ) -> None:
     """Before a chunk or the final piece of an upload is accepted.
 
@@ -540,31 +545,22 @@ def check_upload_data(
     if not enforcement_enabled(settings):
         return
     usage = (
-        namespace_usage(session, repository.namespace_user_id)
-        + _in_progress_bytes(session, repository.id)
+        namespace_usage(session, namespace_id)
+        + _in_progress_bytes(session, repository_id)
         + max(incoming_bytes, 0)
     )
-    if (
-        evaluate(session, settings, repository.namespace_user_id, usage).severity
-        is QuotaLimitType.REJECT
-    ):
-        raise QuotaExceeded()
+    _refuse_if_rejected(session, settings, namespace_id, usage)
 
 
-def check_manifest(session: Session, settings: Settings, repository: Repository) -> None:
+def check_manifest(session: Session, settings: Settings, namespace_id: int) -> None:
     """Inside the manifest-push transaction, after the manifest and its blob links were added.
 
     Raising makes the caller roll the whole push back, so a refused manifest leaves nothing.
     """
-    if not enforcement_enabled(settings):
-        return
-    session.flush()
-    usage = compute_namespace_size(session, repository.namespace_user_id)
-    if (
-        evaluate(session, settings, repository.namespace_user_id, usage).severity
-        is QuotaLimitType.REJECT
-    ):
-        raise QuotaExceeded()
+    if enforcement_enabled(settings):
+        session.flush()
+        usage = compute_namespace_size(session, namespace_id)
+        _refuse_if_rejected(session, settings, namespace_id, usage)
 
 
 # --- registry size -------------------------------------------------------------------------

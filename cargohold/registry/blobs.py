@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import re
 
-from cargohold.domain import blobs, repositories, uploads
+from sqlalchemy.orm import Session
+
+from cargohold.db.models.registry import BlobUpload
+from cargohold.domain import blobs, quota, repositories, uploads
+from cargohold.domain.repositories import RepositoryRef
 from cargohold.registry.context import Registry, RepoPath
 from cargohold.registry.errors import RegistryError
 from cargohold.registry.http import Request, send, send_stream
@@ -133,6 +137,22 @@ def _has_body(request: Request) -> bool:
     return "chunked" in (request.header(b"transfer-encoding") or "").lower()
 
 
+def _quota_denied() -> RegistryError:
+    return RegistryError("DENIED", quota.QUOTA_EXCEEDED_MESSAGE)
+
+
+def _check_upload_quota(
+    reg: Registry, session: Session, repo: RepositoryRef, upload: BlobUpload, incoming: int
+) -> None:
+    """Refuse data that would take the namespace over a Reject limit, dropping the upload."""
+    try:
+        quota.check_upload_data(session, reg.settings, repo.namespace_id, repo.id, incoming)
+    except quota.QuotaExceeded as exc:
+        uploads.cancel_upload(session, reg.store, upload)
+        session.commit()
+        raise _quota_denied() from exc
+
+
 def _content_range_start(request: Request) -> int | None:
     header = request.header(b"content-range")
     if not header:
@@ -174,13 +194,19 @@ async def _append(
 
 
 def _open_session(
-    reg: Registry, path: RepoPath, identity: Identity, upload_uuid: str, start: int | None
+    reg: Registry,
+    path: RepoPath,
+    identity: Identity,
+    upload_uuid: str,
+    start: int | None,
+    incoming: int,
 ) -> uploads.Appender:
     with reg.session_factory() as session:
         repo = reg.repository(session, path, identity, "push")
         upload = uploads.get_upload(session, repo.id, upload_uuid)
         if upload is None:
             raise RegistryError("BLOB_UPLOAD_UNKNOWN", detail={"uuid": upload_uuid})
+        _check_upload_quota(reg, session, repo, upload, incoming)
         try:
             return uploads.open_appender(reg.store, upload, start)
         except uploads.RangeMismatch as exc:
@@ -207,6 +233,7 @@ def _complete(
         upload = uploads.get_upload(session, repo.id, upload_uuid)
         if upload is None:
             raise RegistryError("BLOB_UPLOAD_UNKNOWN", detail={"uuid": upload_uuid})
+        _check_upload_quota(reg, session, repo, upload, 0)
         try:
             uploads.complete_upload(
                 session,
@@ -240,6 +267,18 @@ async def start_upload(reg: Registry, request: Request, send_fn, path: RepoPath)
     def begin() -> tuple[str, uploads.Appender | None]:
         with reg.session_factory() as session:
             repo = reg.repository(session, path, identity, "push")
+            try:
+                quota.check_upload_start(session, reg.settings, repo.namespace_id)
+                if digest:
+                    quota.check_upload_data(
+                        session,
+                        reg.settings,
+                        repo.namespace_id,
+                        repo.id,
+                        request.content_length or 0,
+                    )
+            except quota.QuotaExceeded as exc:
+                raise _quota_denied() from exc
             upload = uploads.start_upload(session, reg.store, repo.id)
             session.commit()
             appender = uploads.open_appender(reg.store, upload, 0) if digest else None
@@ -267,6 +306,10 @@ def _mount(reg: Registry, path: RepoPath, identity: Identity, digest: str, sourc
         )
         if source_ref is None:
             return False
+        try:
+            quota.check_upload_start(session, reg.settings, repo.namespace_id)
+        except quota.QuotaExceeded as exc:
+            raise _quota_denied() from exc
         readable = identity.may(source_path.full, "pull") or (
             source_ref.public and reg.settings.FEATURE_ANONYMOUS_ACCESS
         )
@@ -283,7 +326,9 @@ async def patch_upload(
 ) -> None:
     identity = await reg.access(request, path, "push")
     start = _content_range_start(request)
-    appender = await reg.run(_open_session, reg, path, identity, upload_uuid, start)
+    appender = await reg.run(
+        _open_session, reg, path, identity, upload_uuid, start, request.content_length or 0
+    )
     await _append(reg, request, path, appender)
     total = appender.start + appender.received
     await send(send_fn, 202, b"", _upload_headers(path, upload_uuid, total))
@@ -300,7 +345,9 @@ async def put_upload(
     appender = None
     if _has_body(request):
         start = _content_range_start(request)
-        appender = await reg.run(_open_session, reg, path, identity, upload_uuid, start)
+        appender = await reg.run(
+            _open_session, reg, path, identity, upload_uuid, start, request.content_length or 0
+        )
         await _append(reg, request, path, appender)
     await reg.run(_complete, reg, path, identity, upload_uuid, digest, appender)
     await send(send_fn, 201, b"", _blob_created(path, digest))

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from cargohold.api.paging import encode_page_token, start_id
 from cargohold.db.models.accounts import User
-from cargohold.domain import blobs, manifests, repositories, tags
+from cargohold.domain import blobs, manifests, quota, repositories, tags
 from cargohold.registry.context import Registry, RepoPath
 from cargohold.registry.errors import RegistryError
 from cargohold.registry.http import Request, send, send_json
@@ -112,6 +112,10 @@ async def put_manifest(reg: Registry, request: Request, send_fn, path: RepoPath,
             repo = reg.repository(session, path, identity, "push")
             try:
                 manifest = manifests.store_manifest(session, repo.id, parsed)
+                quota.record_manifest_change(session, reg.settings, repo.namespace_id, repo.id)
+                if not by_digest:
+                    # Quay checks at the tag push: an index's children are pushed by digest.
+                    quota.check_manifest(session, reg.settings, repo.namespace_id)
                 if by_digest:
                     # Referrers pushed by digest stay until deleted; other pushes by digest
                     # are kept for a while so that an index or a tag can adopt them.
@@ -127,6 +131,9 @@ async def put_manifest(reg: Registry, request: Request, send_fn, path: RepoPath,
                     log_key = {"tag": ref, "manifest_digest": parsed.digest}
             except manifests.ManifestError as exc:
                 raise _manifest_error(exc) from exc
+            except quota.QuotaExceeded as exc:
+                # Nothing is committed: the manifest and its tag disappear with the transaction.
+                raise RegistryError("DENIED", quota.QUOTA_EXCEEDED_MESSAGE) from exc
             except tags.TagImmutable as exc:
                 raise RegistryError(
                     "TAG_IMMUTABLE", detail={"message": f"tag {exc.name} is immutable"}

@@ -57,9 +57,9 @@ def test_usage_counts_distinct_blobs_and_follows_manifest_changes(
             for k, s in (("config", 100), ("shared", 1000), ("own", 10))
         )
         _manifest(session, first, f"{name}-m1", [config, shared])
-        quotas.record_manifest_change(session, settings, first)
+        quotas.record_manifest_change(session, settings, org.id, first.id)
         second_manifest = _manifest(session, second, f"{name}-m2", [shared, own])
-        quotas.record_manifest_change(session, settings, second)
+        quotas.record_manifest_change(session, settings, org.id, second.id)
         ids = (org.id, first.id, second.id)
 
     with server.db() as session:
@@ -78,7 +78,7 @@ def test_usage_counts_distinct_blobs_and_follows_manifest_changes(
         # Removing the second manifest frees only the blob nothing else references.
         session.delete(session.get(Manifest, second_manifest.id))
         session.flush()
-        quotas.record_manifest_change(session, settings, session.get(Repository, second_id))
+        quotas.record_manifest_change(session, settings, org_id, second_id)
     with server.db() as session:
         assert quotas.namespace_usage(session, org_id) == 1100
         # And a recalculation from scratch agrees with the incremental totals.
@@ -104,7 +104,7 @@ def test_reject_limits_refuse_uploads_and_manifests(server: LiveServer, user: Te
         )
         layer = _blob(session, f"{name}-layer", 600)
         _manifest(session, repo, f"{name}-m", [layer])
-        quotas.record_manifest_change(session, settings, repo)
+        quotas.record_manifest_change(session, settings, org.id, repo.id)
         repo_id = repo.id
 
     with server.db() as session:
@@ -112,15 +112,21 @@ def test_reject_limits_refuse_uploads_and_manifests(server: LiveServer, user: Te
         verdict = quotas.evaluate(session, settings, repo.namespace_user_id, 600)
         assert verdict.severity is QuotaLimitType.WARNING
         assert verdict.threshold_bytes == 500
-        quotas.check_upload_start(session, settings, repo)
-        quotas.check_upload_data(session, settings, repo, incoming_bytes=199)
+        quotas.check_upload_start(session, settings, repo.namespace_user_id)
+        quotas.check_upload_data(
+            session, settings, repo.namespace_user_id, repo.id, incoming_bytes=199
+        )
         with pytest.raises(quotas.QuotaExceeded):
-            quotas.check_upload_data(session, settings, repo, incoming_bytes=200)
+            quotas.check_upload_data(
+                session, settings, repo.namespace_user_id, repo.id, incoming_bytes=200
+            )
         # Bytes of uploads in progress in the repository count too.
         session.add(BlobUpload(repository_id=repo.id, byte_count=150))
         session.flush()
         with pytest.raises(quotas.QuotaExceeded):
-            quotas.check_upload_data(session, settings, repo, incoming_bytes=50)
+            quotas.check_upload_data(
+                session, settings, repo.namespace_user_id, repo.id, incoming_bytes=50
+            )
         session.rollback()
 
     with server.db() as session:
@@ -128,7 +134,7 @@ def test_reject_limits_refuse_uploads_and_manifests(server: LiveServer, user: Te
         big = _blob(session, f"{name}-big", 300)
         _manifest(session, repo, f"{name}-m2", [big])
         with pytest.raises(quotas.QuotaExceeded):
-            quotas.check_manifest(session, settings, repo)
+            quotas.check_manifest(session, settings, repo.namespace_user_id)
         session.rollback()
     with server.db() as session:
         repo = session.get(Repository, repo_id)
