@@ -199,6 +199,8 @@ def _change_immutability(
     if tag is None:
         raise not_found()
     previous = bool(tag.immutable)
+    if previous == raw:
+        return
     if previous and not raw and not permissions.can_admin_repository(db, auth, repo):
         raise unauthorized(auth)
     if raw and not previous and tag.lifetime_end_ms is not None:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from cargohold.db.models.audit import LogEntry
 from tests.support.accounts import ALL_SCOPES, bearer_client, create_user, issue_token
 from tests.support.content import add_index, add_manifest, make_repository, tag_manifest
-from tests.support.repos import Cast, share
+from tests.support.repos import Cast, grant, share
 from tests.support.server import LiveServer
 
 TAG_KEYS = {
@@ -293,3 +293,40 @@ def test_time_machine_expiry(server_factory) -> None:
         assert alive.status_code == 200
         assert tags(client, path, "onlyActiveTags=true").json()["tags"] == []
         assert last_audit(live, "permanently_delete_tag")["tag"] == "v"
+
+
+def test_immutable_tags(server_factory) -> None:
+    live = server_factory({"FEATURE_IMMUTABLE_TAGS": True})
+    owner = create_user(live)
+    writer = create_user(live)
+    path = make_repository(live, owner.username)
+    grant(live, path, writer.username, "write")
+    m1, m2 = add_manifest(live, path), add_manifest(live, path)
+    tag_manifest(live, path, "v", m1)
+    tag_manifest(live, path, "other", m2)
+    url = f"/api/v1/repository/{path}/tag"
+    with (
+        bearer_client(live, issue_token(live, owner.username, ALL_SCOPES)) as admin_client,
+        bearer_client(live, issue_token(live, writer.username, ALL_SCOPES)) as client,
+    ):
+        assert all(row["immutable"] is False for row in tags(client, path).json()["tags"])
+        assert client.put(f"{url}/v", json={"immutable": True}).status_code == 201
+        assert client.put(f"{url}/v", json={"immutable": True}).status_code == 201
+        entry = last_audit(live, "change_tag_immutability")
+        assert entry["immutable"] is True and entry["previous_immutable"] is False
+        current = tags(client, path, "specificTag=v").json()["tags"]
+        assert current[0]["immutable"] is True
+        for response in (
+            client.delete(f"{url}/v"),
+            client.put(f"{url}/v", json={"manifest_digest": m2}),
+            client.post(f"{url}/v/restore", json={"manifest_digest": m2}),
+        ):
+            assert response.status_code == 409
+            assert response.json()["error_type"] == "tag_immutable"
+            assert response.json()["title"] == "tag_immutable"
+        assert client.put(f"{url}/v", json={"immutable": False}).status_code == 403
+        assert client.put(f"{url}/ghost", json={"immutable": True}).status_code == 404
+        assert admin_client.put(f"{url}/v", json={"immutable": False}).status_code == 201
+        assert client.put(f"{url}/v", json={"manifest_digest": m2}).status_code == 201
+        active = tags(client, path, "specificTag=v&onlyActiveTags=true").json()["tags"]
+        assert [row["manifest_digest"] for row in active] == [m2]
