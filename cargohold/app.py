@@ -47,6 +47,8 @@ ROUTER_MODULES = [
     "cargohold.api.permission",
     "cargohold.api.star",
     "cargohold.api.search",
+    # Late, because /repository/{repository:path}/logs also matches longer .../logs paths.
+    "cargohold.api.logs",
     "cargohold.api.repository",
 ]
 

@@ -288,3 +288,8 @@ def list_users(
     if limit is not None:
         query = query.limit(limit)
     return list(session.scalars(query).all())
+
+
+def get_account(session: Session, name: str) -> User | None:
+    """Any account by name: person, organization or robot (`ns+short`)."""
+    return session.scalar(select(User).where(User.username == name))

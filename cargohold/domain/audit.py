@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from cargohold.auth.context import AuthContext
@@ -70,3 +72,87 @@ def log_action_by_ids(
     )
     session.add(entry)
     return entry
+
+
+# Service-key entries belong to the installation, not to a user's own history.
+SERVICE_KEY_KINDS = (
+    "service_key_create",
+    "service_key_approve",
+    "service_key_delete",
+    "service_key_modify",
+    "service_key_extend",
+    "service_key_rotate",
+)
+
+
+@dataclass
+class LogFilter:
+    """Which entries a log listing shows: a window plus optional namespace/repository/performer."""
+
+    start: dt.datetime
+    end: dt.datetime
+    account_id: int | None = None
+    repository_id: int | None = None
+    performer_id: int | None = None
+    exclude_kinds: tuple[str, ...] = ()
+
+    def apply(self, query: Select) -> Select:
+        query = query.where(LogEntry.datetime >= self.start, LogEntry.datetime < self.end)
+        if self.account_id is not None:
+            query = query.where(LogEntry.account_id == self.account_id)
+        if self.repository_id is not None:
+            query = query.where(LogEntry.repository_id == self.repository_id)
+        if self.performer_id is not None:
+            query = query.where(LogEntry.performer_id == self.performer_id)
+        if self.exclude_kinds:
+            query = query.where(LogEntry.kind.not_in(self.exclude_kinds))
+        return query
+
+
+def list_entries(
+    session: Session,
+    log_filter: LogFilter,
+    *,
+    before: tuple[dt.datetime, int] | None,
+    limit: int,
+) -> list[LogEntry]:
+    """Newest first; `before` is the (datetime, id) of the last entry already shown."""
+    query = log_filter.apply(select(LogEntry))
+    if before is not None:
+        when, entry_id = before
+        query = query.where(
+            or_(
+                LogEntry.datetime < when,
+                and_(LogEntry.datetime == when, LogEntry.id < entry_id),
+            )
+        )
+    query = query.order_by(LogEntry.datetime.desc(), LogEntry.id.desc()).limit(limit)
+    return list(session.scalars(query).all())
+
+
+def accounts_by_id(session: Session, ids: set[int]) -> dict[int, User]:
+    """Performers and namespaces of a page of entries, in one query."""
+    if not ids:
+        return {}
+    return {user.id: user for user in session.scalars(select(User).where(User.id.in_(ids)))}
+
+
+def aggregate_entries(session: Session, log_filter: LogFilter) -> list[tuple[str, dt.date, int]]:
+    """(kind, day, count) for every kind and UTC day with entries in the window."""
+    day = func.date(LogEntry.datetime)
+    query = log_filter.apply(
+        select(LogEntry.kind, day, func.count()).group_by(LogEntry.kind, day)
+    ).order_by(day, LogEntry.kind)
+    result = []
+    for kind, value, count in session.execute(query).all():
+        when = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+        result.append((kind, when, int(count)))
+    return result
+
+
+def entry_metadata(entry: LogEntry) -> dict[str, Any]:
+    try:
+        value = json.loads(entry.metadata_json or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,308 @@
+"""Audit log listings for a user, an organization, a repository and the whole installation.
+
+Every listing takes Quay's `starttime`/`endtime` window (MM/DD/YYYY, UTC, end day included),
+shows 20 entries per page newest first and hands out an opaque `next_page` cursor.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy.orm import Session
+
+from cargohold.api.avatar import user_avatar
+from cargohold.api.deps import AuthDep, DbDep, SettingsDep, require_fresh_login, require_user
+from cargohold.api.errors import BAD_REQUEST_TEXT, MessageError, not_found, unauthorized
+from cargohold.api.paging import decode_page_token, encode_page_token
+from cargohold.api.repo_access import require_repository
+from cargohold.api.routing import ApiRouter
+from cargohold.api.superuser_access import require_superuser_feature, require_superuser_reader
+from cargohold.api.views import format_date
+from cargohold.auth.context import AuthContext
+from cargohold.config import Settings
+from cargohold.db.base import utcnow
+from cargohold.db.models.accounts import User
+from cargohold.db.models.audit import LogEntry
+from cargohold.db.models.registry import Role
+from cargohold.domain import accounts, audit, permissions
+
+router = ApiRouter(tags=["logs"])
+
+PAGE_SIZE = 20
+MAX_AGGREGATE_WINDOW = dt.timedelta(days=32)
+ONE_DAY = dt.timedelta(days=1)
+
+
+def _parse_day(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        return dt.datetime.strptime(value, "%m/%d/%Y").replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
+
+
+def log_window(request: Request) -> tuple[dt.datetime, dt.datetime]:
+    """[start, end) as Quay computes it: defaults of the last day, the end day included."""
+    now = utcnow()
+    start = _parse_day(request.query_params.get("starttime")) or now - ONE_DAY
+    end = (_parse_day(request.query_params.get("endtime")) or now) + ONE_DAY
+    if end < start:
+        raise MessageError(400, BAD_REQUEST_TEXT)
+    return start, end
+
+
+def _performer_id(db: Session, request: Request) -> int | None | bool:
+    """The `performer` filter: an account id, None for no filter, False for an unknown name."""
+    name = request.query_params.get("performer")
+    if not name:
+        return None
+    account = accounts.get_account(db, name)
+    return account.id if account is not None else False
+
+
+def _account_view(settings: Settings, account: User) -> dict[str, Any]:
+    return {
+        "kind": "user",
+        "name": account.username,
+        "is_robot": account.robot,
+        "avatar": user_avatar(settings, account),
+    }
+
+
+def _namespace_view(settings: Settings, account: User) -> dict[str, Any]:
+    kind = "org" if account.organization else "user"
+    return {
+        "kind": kind,
+        "name": account.username,
+        "avatar": user_avatar(settings, account, kind),
+    }
+
+
+def _entry_view(
+    settings: Settings, entry: LogEntry, known: dict[int, User], with_namespace: bool
+) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "kind": entry.kind,
+        "metadata": audit.entry_metadata(entry),
+        "ip": entry.ip,
+        "datetime": format_date(entry.datetime),
+    }
+    performer = known.get(entry.performer_id) if entry.performer_id is not None else None
+    if performer is not None:
+        view["performer"] = _account_view(settings, performer)
+    if with_namespace and entry.account_id is not None:
+        namespace = known.get(entry.account_id)
+        if namespace is not None:
+            view["namespace"] = _namespace_view(settings, namespace)
+    return view
+
+
+def _cursor(settings: Settings, token: str | None) -> tuple[dt.datetime, int] | None:
+    position = decode_page_token(settings, token) or {}
+    when, entry_id = position.get("log_datetime"), position.get("log_id")
+    if not isinstance(when, str) or not isinstance(entry_id, int):
+        return None
+    try:
+        return dt.datetime.fromisoformat(when), entry_id
+    except ValueError:
+        return None
+
+
+def _window_body(start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
+    return {"start_time": format_date(start), "end_time": format_date(end)}
+
+
+def _list(
+    request: Request,
+    db: Session,
+    settings: Settings,
+    *,
+    account_id: int | None = None,
+    repository_id: int | None = None,
+    exclude_kinds: tuple[str, ...] = (),
+    with_performer_filter: bool = False,
+    with_namespace: bool = False,
+) -> dict[str, Any]:
+    start, end = log_window(request)
+    body = _window_body(start, end)
+    performer_id = _performer_id(db, request) if with_performer_filter else None
+    if performer_id is False:
+        return {**body, "logs": []}
+    log_filter = audit.LogFilter(
+        start=start,
+        end=end,
+        account_id=account_id,
+        repository_id=repository_id,
+        performer_id=performer_id or None,
+        exclude_kinds=exclude_kinds,
+    )
+    before = _cursor(settings, request.query_params.get("next_page"))
+    entries = audit.list_entries(db, log_filter, before=before, limit=PAGE_SIZE + 1)
+    more = len(entries) > PAGE_SIZE
+    entries = entries[:PAGE_SIZE]
+    ids = {entry.performer_id for entry in entries if entry.performer_id is not None}
+    if with_namespace:
+        ids |= {entry.account_id for entry in entries if entry.account_id is not None}
+    known = audit.accounts_by_id(db, ids)
+    body["logs"] = [_entry_view(settings, entry, known, with_namespace) for entry in entries]
+    if more:
+        last = entries[-1]
+        body["next_page"] = encode_page_token(
+            settings, {"log_datetime": last.datetime.isoformat(), "log_id": last.id}
+        )
+    return body
+
+
+def _aggregate(
+    request: Request,
+    db: Session,
+    *,
+    account_id: int | None = None,
+    repository_id: int | None = None,
+    exclude_kinds: tuple[str, ...] = (),
+    with_performer_filter: bool = False,
+) -> dict[str, Any]:
+    start, end = log_window(request)
+    if end - start > MAX_AGGREGATE_WINDOW:
+        raise MessageError(400, "Invalid date range for logs")
+    performer_id = _performer_id(db, request) if with_performer_filter else None
+    if performer_id is False:
+        return {"aggregated": []}
+    log_filter = audit.LogFilter(
+        start=start,
+        end=end,
+        account_id=account_id,
+        repository_id=repository_id,
+        performer_id=performer_id or None,
+        exclude_kinds=exclude_kinds,
+    )
+    return {
+        "aggregated": [
+            {
+                "kind": kind,
+                "count": count,
+                "datetime": format_date(dt.datetime.combine(day, dt.time(), dt.UTC)),
+            }
+            for kind, day, count in audit.aggregate_entries(db, log_filter)
+        ]
+    }
+
+
+# The caller's own namespace.
+
+
+def _user_admin(auth: AuthContext) -> User:
+    user = require_user(auth)
+    if not auth.can_admin_self():
+        raise unauthorized(auth)
+    return user
+
+
+@router.get("/api/v1/user/logs", operation_id="listUserLogs")
+def list_user_logs(
+    request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
+) -> dict[str, Any]:
+    """Entries of the caller's namespace (service-key entries left out)."""
+    user = _user_admin(auth)
+    return _list(
+        request,
+        db,
+        settings,
+        account_id=user.id,
+        exclude_kinds=audit.SERVICE_KEY_KINDS,
+        with_performer_filter=True,
+    )
+
+
+@router.get("/api/v1/user/aggregatelogs", operation_id="getAggregateUserLogs")
+def aggregate_user_logs(request: Request, db: DbDep, auth: AuthDep) -> dict[str, Any]:
+    user = _user_admin(auth)
+    return _aggregate(
+        request,
+        db,
+        account_id=user.id,
+        exclude_kinds=audit.SERVICE_KEY_KINDS,
+        with_performer_filter=True,
+    )
+
+
+# Organizations (any namespace the caller administers).
+
+
+def _administered_namespace(db: Session, auth: AuthContext, orgname: str) -> User:
+    namespace = accounts.get_namespace(db, orgname)
+    if auth.is_global_readonly_superuser:
+        if namespace is None:
+            raise not_found()
+        return namespace
+    if namespace is None:
+        if auth.has_superuser_full_access:
+            raise not_found()
+        raise unauthorized(auth)
+    if not permissions.can_admin_organization(db, auth, namespace):
+        raise unauthorized(auth)
+    return namespace
+
+
+@router.get("/api/v1/organization/{orgname}/logs", operation_id="listOrgLogs")
+def list_org_logs(
+    orgname: str, request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
+) -> dict[str, Any]:
+    """Entries of an organization, its repositories included."""
+    namespace = _administered_namespace(db, auth, orgname)
+    return _list(request, db, settings, account_id=namespace.id, with_performer_filter=True)
+
+
+@router.get("/api/v1/organization/{orgname}/aggregatelogs", operation_id="getAggregateOrgLogs")
+def aggregate_org_logs(orgname: str, request: Request, db: DbDep, auth: AuthDep) -> dict[str, Any]:
+    namespace = _administered_namespace(db, auth, orgname)
+    return _aggregate(request, db, account_id=namespace.id, with_performer_filter=True)
+
+
+# Repositories.
+
+
+@router.get("/api/v1/repository/{repository:path}/logs", operation_id="listRepoLogs")
+def list_repo_logs(
+    repository: str, request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
+) -> dict[str, Any]:
+    """Entries about one repository (repository admins, read-only superusers)."""
+    repo = require_repository(db, auth, repository, Role.admin, superuser_read=True)
+    return _list(request, db, settings, repository_id=repo.id)
+
+
+@router.get(
+    "/api/v1/repository/{repository:path}/aggregatelogs", operation_id="getAggregateRepoLogs"
+)
+def aggregate_repo_logs(
+    repository: str, request: Request, db: DbDep, auth: AuthDep
+) -> dict[str, Any]:
+    repo = require_repository(db, auth, repository, Role.admin, superuser_read=True)
+    return _aggregate(request, db, repository_id=repo.id)
+
+
+# The whole installation.
+
+
+@router.get("/api/v1/superuser/logs", operation_id="listAllLogs")
+def list_all_logs(
+    request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
+) -> dict[str, Any]:
+    """Every entry, each with its namespace."""
+    require_superuser_feature(settings)
+    require_fresh_login(auth, settings)
+    require_superuser_reader(auth)
+    return _list(request, db, settings, with_namespace=True)
+
+
+@router.get("/api/v1/superuser/aggregatelogs", operation_id="getAllAggregateLogs")
+def aggregate_all_logs(
+    request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
+) -> dict[str, Any]:
+    require_superuser_feature(settings)
+    require_fresh_login(auth, settings)
+    require_superuser_reader(auth)
+    return _aggregate(request, db)
