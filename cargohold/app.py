@@ -30,6 +30,7 @@ ROUTER_MODULES = [
     "cargohold.api.team",
     "cargohold.api.members",
     "cargohold.api.prototype",
+    "cargohold.api.user_notification",
     "cargohold.api.error_types",
     "cargohold.api.signin",
     "cargohold.api.user",

@@ -19,6 +19,7 @@ from cargohold.config import Settings
 from cargohold.db.models.accounts import Team, TeamMember, TeamMemberInvite, TeamRole, User
 from cargohold.db.models.prototypes import PermissionPrototype
 from cargohold.db.models.registry import Repository, RepositoryPermission, Role
+from cargohold.domain import notifications
 from cargohold.domain.accounts import EMAIL_RE, NAME_RE
 from cargohold.domain.audit import log_action
 from cargohold.domain.email import OutgoingEmail, queue_email
@@ -248,7 +249,19 @@ def add_or_invite_member(
         and requires_invite(settings)
         and not is_in_organization(session, organization, account)
     ):
-        _create_invite(session, settings, actor, team, user=account, email=None)
+        code = _create_invite(session, settings, actor, team, user=account, email=None)
+        notifications.notify(
+            session,
+            settings,
+            account,
+            notifications.TEAM_INVITE,
+            {
+                "inviter": _inviter_name(settings, actor),
+                "org": organization.username,
+                "team": team.name,
+            },
+            secret=("code", code),
+        )
         _log(
             session,
             actor,
@@ -292,7 +305,7 @@ def _create_invite(
     *,
     user: User | None,
     email: str | None,
-) -> None:
+) -> str:
     code = f"{INVITE_CODE_PREFIX}{uuid.uuid4()}"
     session.add(
         TeamMemberInvite(
@@ -314,12 +327,17 @@ def _create_invite(
             team.name,
             user.username if user else email,
         )
+    return code
+
+
+def _inviter_name(settings: Settings, actor: Actor) -> str:
+    return actor.user.username if actor.user else settings.REGISTRY_TITLE_SHORT
 
 
 def _invite_message(
     settings: Settings, actor: Actor, team: Team, recipient: str, code: str
 ) -> OutgoingEmail:
-    inviter = actor.user.username if actor.user else settings.REGISTRY_TITLE_SHORT
+    inviter = _inviter_name(settings, actor)
     link = f"{settings.server_url}/confirminvite?code={code}"
     text = (
         f"{inviter} invited you to join the team {team.name} of the organization "
@@ -345,6 +363,13 @@ def remove_member(session: Session, actor: Actor, team: Team, account: User) -> 
     if invites:
         for invite in invites:
             session.delete(invite)
+        notifications.delete_matching(
+            session,
+            account,
+            notifications.TEAM_INVITE,
+            org=organization.username,
+            team=team.name,
+        )
         _log(
             session,
             actor,
@@ -467,6 +492,9 @@ def accept_invite(session: Session, actor: Actor, code: str) -> Team:
             )
         joined.add(team.id)
         session.delete(pending)
+    notifications.delete_matching(
+        session, user, notifications.TEAM_INVITE, org=organization.username
+    )
     session.flush()
     return invite.team
 
@@ -479,6 +507,13 @@ def decline_invite(session: Session, actor: Actor, code: str) -> None:
     team = invite.team
     inviter = invite.inviter.username if invite.inviter else None
     session.delete(invite)
+    notifications.delete_matching(
+        session,
+        user,
+        notifications.TEAM_INVITE,
+        org=team.organization.username,
+        team=team.name,
+    )
     _log(
         session,
         actor,

@@ -338,3 +338,51 @@ def test_superusers_with_full_access_and_read_only(
     assert missing_org.json() == {"message": "Organization does not exist: noorg"}
     assert admin.get("/api/v1/organization/noorg/team/x/members").status_code == 404
     assert auditor.get("/api/v1/organization/noorg/members").status_code == 404
+
+
+def test_invitee_sees_the_invite_as_a_notification(
+    mail_server: LiveServer, smtp: SmtpServer, world: OrgWorld
+) -> None:
+    owner = world.client("owner")
+    outsider = world.client("outsider")
+    for team in ("readers", "owners"):
+        owner.put(f"/api/v1/organization/{world.org}/team/{team}/members/{world.outsider.username}")
+    listing = outsider.get("/api/v1/user/notifications", params={"limit": 1})
+    assert listing.status_code == 200
+    body = listing.json()
+    assert body["additional"] is True
+    (newest,) = body["notifications"]
+    assert newest["kind"] == "org_team_invite"
+    assert newest["organization"] is None
+    assert newest["dismissed"] is False
+    assert re.match(r"\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} -0000$", newest["created"])
+    code = newest["metadata"].pop("code")
+    assert newest["metadata"] == {
+        "inviter": world.owner.username,
+        "org": world.org,
+        "team": "owners",
+    }
+    deadline = time.monotonic() + 30
+    while len(smtp.messages_for(world.outsider.email)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    codes = {_invite_code(m.text, mail_server) for m in smtp.messages_for(world.outsider.email)}
+    assert code in codes
+    assert code.startswith("urn:teaminvite:")
+    second_page = outsider.get("/api/v1/user/notifications", params={"limit": 1, "page": 2}).json()
+    assert second_page["additional"] is False
+    assert second_page["notifications"][0]["metadata"]["team"] == "readers"
+
+    path = f"/api/v1/user/notifications/{newest['id']}"
+    assert outsider.get(path).json()["id"] == newest["id"]
+    assert world.client("reader").get(path).status_code == 404
+    assert world.client("anonymous").get("/api/v1/user/notifications").status_code == 401
+    dismissed = outsider.put(path, json={"dismissed": True})
+    assert dismissed.status_code == 200 and dismissed.json()["dismissed"] is True
+    assert outsider.put(path, json={"dismissed": "yes"}).status_code == 400
+    remaining = outsider.get("/api/v1/user/notifications").json()["notifications"]
+    assert [n["metadata"]["team"] for n in remaining] == ["readers"]
+
+    # The code in the notification works; accepting clears the organization's invitations.
+    assert outsider.put(f"/api/v1/teaminvite/{code}").json() == {"org": world.org, "team": "owners"}
+    assert outsider.get("/api/v1/user/notifications").json()["notifications"] == []
+    assert outsider.get(path).status_code == 404

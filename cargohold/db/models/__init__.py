@@ -1,5 +1,25 @@
 """Every model module, imported so that the metadata knows all tables."""
 
-from cargohold.db.models import accounts, audit, builds, keys, prototypes, queue, quota, registry
+from cargohold.db.models import (
+    accounts,
+    audit,
+    builds,
+    keys,
+    notifications,
+    prototypes,
+    queue,
+    quota,
+    registry,
+)
 
-__all__ = ["accounts", "audit", "builds", "keys", "prototypes", "queue", "quota", "registry"]
+__all__ = [
+    "accounts",
+    "audit",
+    "builds",
+    "keys",
+    "notifications",
+    "prototypes",
+    "queue",
+    "quota",
+    "registry",
+]
