@@ -13,12 +13,14 @@ log = logging.getLogger(__name__)
 
 @register("service_key_rotation")
 def rotate_instance_key(context: WorkerContext) -> float:
-    """Every INSTANCE_SERVICE_KEY_REFRESH minutes, make sure a signing key outlives the next run."""
-    period_s = context.settings.INSTANCE_SERVICE_KEY_REFRESH * 60
+    """Runs twice per INSTANCE_SERVICE_KEY_REFRESH and makes a new key when the current one
+    has less than half that period of signing left, so a fresh key is always ready in time.
+    """
+    half_period_s = context.settings.INSTANCE_SERVICE_KEY_REFRESH * 30
     if context.settings.REGISTRY_STATE == "readonly":
-        return period_s
+        return half_period_s
     with transaction(context.session_factory) as session:
-        rotated = rotate_instance_key_if_due(session, context.settings, period_s)
+        rotated = rotate_instance_key_if_due(session, context.settings, half_period_s)
     if rotated:
         log.info("created a new instance service key")
-    return period_s
+    return half_period_s
