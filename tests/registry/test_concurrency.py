@@ -1,0 +1,132 @@
+"""Concurrent pushes, interrupted uploads and uploads that outlive the server process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+
+import pytest
+
+from cargohold.db.models.registry import Blob, BlobUpload, Tag
+from cargohold.domain import repositories
+from tests.support.accounts import create_user, unique
+from tests.support.registry import (
+    make_image,
+    make_repository,
+    pull_push,
+    push_blob,
+    push_image,
+    sha256,
+    token_for,
+    v2_client,
+)
+
+
+def _together(*actions):
+    """Run the callables at the same moment; re-raise the first failure."""
+    barrier = threading.Barrier(len(actions))
+    results: list = [None] * len(actions)
+    errors: list[BaseException] = []
+
+    def runner(index, action):
+        try:
+            barrier.wait()
+            results[index] = action()
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=runner, args=(i, a)) for i, a in enumerate(actions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def test_two_clients_push_the_same_blob_and_tag(server, owner, repo):
+    token = token_for(server, (owner.username, owner.password), pull_push(repo))
+    data = os.urandom(3 * 1024 * 1024)
+    first, second = make_image(), make_image()
+    with v2_client(server, token) as a, v2_client(server, token) as b:
+        digests = _together(lambda: push_blob(a, repo, data), lambda: push_blob(b, repo, data))
+        assert digests == [sha256(data), sha256(data)]
+        assert a.get(f"/v2/{repo}/blobs/{sha256(data)}").content == data
+        for round_ in range(3):
+            responses = _together(
+                lambda: push_image(a, repo, first, "race"),
+                lambda: push_image(b, repo, second, "race"),
+            )
+            assert [r.status_code for r in responses] == [201, 201], round_
+            winner = a.get(f"/v2/{repo}/manifests/race").content
+            assert winner in (first.manifest, second.manifest)
+    with server.db() as session:
+        assert session.query(Blob).filter_by(digest=sha256(data)).count() == 1
+        repository = repositories.find_repository(session, *repo.split("/", 1))
+        rows = session.query(Tag).filter_by(repository_id=repository.id, name="race").all()
+        alive = [row for row in rows if row.lifetime_end_ms is None]
+        assert len(alive) == 1
+        assert winner == (
+            first.manifest if alive[0].manifest.digest == first.digest else second.manifest
+        )
+
+
+def test_killed_client_leaves_nothing_visible(server, owner, repo, pusher):
+    started = pusher.post(f"/v2/{repo}/blobs/uploads/")
+    location = started.headers["location"]
+    data = os.urandom(1024 * 1024)
+    digest = sha256(data)
+    # A client that announces a monolithic body, sends part of it, then dies.
+    token = pusher.headers["authorization"]
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        head = (
+            f"PUT {location}?digest={digest} HTTP/1.1\r\nHost: {server.host}\r\n"
+            f"Authorization: {token}\r\nContent-Length: {len(data)}\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        sock.sendall(head + data[: len(data) // 2])
+    assert pusher.head(f"/v2/{repo}/blobs/{digest}").status_code == 404
+    status = pusher.get(location)
+    assert status.status_code == 204
+    assert status.headers["range"] == "0-0"
+    with server.db() as session:
+        assert session.query(Blob).filter_by(digest=digest).count() == 0
+    # The session is still usable from where it really stood.
+    done = pusher.put(location, params={"digest": digest}, content=data)
+    assert done.status_code == 201
+    assert pusher.get(f"/v2/{repo}/blobs/{digest}").content == data
+
+
+@pytest.fixture
+def private_server(server_factory):
+    return server_factory()
+
+
+def test_upload_session_survives_a_server_restart(private_server):
+    live = private_server
+    user = create_user(live, unique("restart"))
+    path = make_repository(live, user.username, unique("repo"), public=False)
+    token = token_for(live, (user.username, user.password), pull_push(path))
+    data = os.urandom(2 * 1024 * 1024)
+    with v2_client(live, token) as client:
+        location = client.post(f"/v2/{path}/blobs/uploads/").headers["location"]
+        half = len(data) // 2
+        first = client.patch(
+            location, content=data[:half], headers={"Content-Range": f"0-{half - 1}"}
+        )
+        assert first.status_code == 202
+    live.stop()
+    live.start()
+    token = token_for(live, (user.username, user.password), pull_push(path))
+    with v2_client(live, token) as client:
+        assert client.get(location).headers["range"] == f"0-{half - 1}"
+        rest = client.patch(
+            location, content=data[half:], headers={"Content-Range": f"{half}-{len(data) - 1}"}
+        )
+        assert rest.status_code == 202
+        assert client.put(location, params={"digest": sha256(data)}).status_code == 201
+        assert client.get(f"/v2/{path}/blobs/{sha256(data)}").content == data
+    with live.db() as session:
+        assert session.query(BlobUpload).count() == 0
