@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import threading
 
+import httpx
 import pytest
 
 from cargohold.db.models.registry import Blob, BlobUpload, Tag
@@ -130,3 +132,47 @@ def test_upload_session_survives_a_server_restart(private_server):
         assert client.get(f"/v2/{path}/blobs/{sha256(data)}").content == data
     with live.db() as session:
         assert session.query(BlobUpload).count() == 0
+
+
+def _rss_kib(pid: int, field: str) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError(f"{field} missing")
+
+
+@pytest.mark.slow
+def test_two_gib_blob_streams_in_bounded_memory(private_server):
+    live = private_server
+    user = create_user(live, unique("big"))
+    path = make_repository(live, user.username, unique("big"), public=False)
+    block = os.urandom(1024 * 1024)
+    blocks = 2048
+    hasher = hashlib.sha256()
+    for _ in range(blocks):
+        hasher.update(block)
+    digest = "sha256:" + hasher.hexdigest()
+    pid = live.process.pid
+    before = _rss_kib(pid, "VmRSS")
+    token = token_for(live, (user.username, user.password), pull_push(path))
+    with v2_client(live, token) as client:
+        client.timeout = httpx.Timeout(600)
+        response = client.post(
+            f"/v2/{path}/blobs/uploads/",
+            params={"digest": digest},
+            content=(block for _ in range(blocks)),
+            headers={"Content-Length": str(len(block) * blocks)},
+        )
+        assert response.status_code == 201, response.text
+        pulled = hashlib.sha256()
+        size = 0
+        with client.stream("GET", f"/v2/{path}/blobs/{digest}") as stream:
+            assert stream.status_code == 200
+            for piece in stream.iter_bytes(1024 * 1024):
+                pulled.update(piece)
+                size += len(piece)
+    assert size == len(block) * blocks
+    assert "sha256:" + pulled.hexdigest() == digest
+    peak = _rss_kib(pid, "VmHWM")
+    assert peak - before < 64 * 1024, f"RSS grew by {(peak - before) // 1024} MiB"
