@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from cargohold.config import Settings
@@ -382,23 +383,47 @@ def _tracked(namespace: User) -> bool:
     return not namespace.robot and namespace.enabled and not namespace.deleted
 
 
+def _size_row(session: Session, model, key, value: int, **create):
+    """The size row for a key, created if missing; a concurrent push creating it first wins."""
+    row = session.scalar(select(model).where(key == value))
+    if row is not None:
+        return row
+    try:
+        with session.begin_nested():
+            row = model(**create)
+            session.add(row)
+            session.flush()
+        return row
+    except IntegrityError:
+        row = session.scalar(select(model).where(key == value))
+        if row is None:
+            raise
+        return row
+
+
 def _store_namespace_size(session: Session, namespace_id: int, size: int) -> None:
-    row = session.scalar(select(NamespaceSize).where(NamespaceSize.namespace_id == namespace_id))
-    if row is None:
-        row = NamespaceSize(namespace_id=namespace_id, backfill_start_ms=_now_ms())
-        session.add(row)
+    row = _size_row(
+        session,
+        NamespaceSize,
+        NamespaceSize.namespace_id,
+        namespace_id,
+        namespace_id=namespace_id,
+        backfill_start_ms=_now_ms(),
+    )
     row.size_bytes = size
     row.backfill_start_ms = row.backfill_start_ms or _now_ms()
     row.backfill_complete = True
 
 
 def _store_repository_size(session: Session, repository_id: int, size: int) -> None:
-    row = session.scalar(
-        select(RepositorySize).where(RepositorySize.repository_id == repository_id)
+    row = _size_row(
+        session,
+        RepositorySize,
+        RepositorySize.repository_id,
+        repository_id,
+        repository_id=repository_id,
+        backfill_start_ms=_now_ms(),
     )
-    if row is None:
-        row = RepositorySize(repository_id=repository_id, backfill_start_ms=_now_ms())
-        session.add(row)
     row.size_bytes = size
     row.backfill_start_ms = row.backfill_start_ms or _now_ms()
     row.backfill_complete = True
