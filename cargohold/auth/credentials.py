@@ -6,7 +6,11 @@ AuthContext on success or raises CredentialsError with the reason Quay reports.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import threading
+import time
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
@@ -176,3 +180,50 @@ def verify_basic(session: Session, settings: Settings, username: str, password: 
     if "+" in username:
         return verify_robot(session, settings, username, password)
     return verify_user_password(session, settings, username, password)
+
+
+class PasswordCheckCache:
+    """Remembers recent successful password checks so that repeated logins skip bcrypt.
+
+    Registry clients log in for every token; bcrypt on each would cap token issuance at a
+    few per second. Entries are keyed by a keyed hash of the credentials (no password is
+    kept) and count only while the user's stored password hash is the one that matched,
+    so a password change takes effect at once.
+    """
+
+    def __init__(self, secret: str, ttl_s: float = 300.0, size: int = 4096) -> None:
+        self._key = hashlib.sha256(b"password-check-cache" + secret.encode()).digest()
+        self._ttl_s = ttl_s
+        self._size = size
+        self._entries: dict[bytes, tuple[int, str, float]] = {}
+        self._lock = threading.Lock()
+
+    def _fingerprint(self, login: str, password: str) -> bytes:
+        return hmac.new(self._key, f"{login}\0{password}".encode(), hashlib.sha256).digest()
+
+    def verify(
+        self, session: Session, settings: Settings, login: str, password: str
+    ) -> AuthContext:
+        fingerprint = self._fingerprint(login, password)
+        entry = self._entries.get(fingerprint)
+        if entry is not None and entry[2] > time.monotonic():
+            user = find_user_by_login(session, login)
+            if (
+                user is not None
+                and user.id == entry[0]
+                and user.password_hash is not None
+                and hmac.compare_digest(user.password_hash, entry[1])
+            ):
+                _check_enabled(user)
+                return context_for(settings, user, AuthKind.BASIC, {Scope.DIRECT_LOGIN})
+        auth = verify_user_password(session, settings, login, password)
+        assert auth.user is not None and auth.user.password_hash is not None
+        with self._lock:
+            if len(self._entries) >= self._size:
+                self._entries.clear()
+            self._entries[fingerprint] = (
+                auth.user.id,
+                auth.user.password_hash,
+                time.monotonic() + self._ttl_s,
+            )
+        return auth

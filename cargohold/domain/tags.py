@@ -240,15 +240,20 @@ def end_tags_for_manifest(session: Session, repository_id: int, manifest_id: int
 
 
 def list_tag_names(
-    session: Session, repository_id: int, *, limit: int, after: str | None = None
+    session: Session, repository_id: int, *, limit: int | None, after: str | None = None
 ) -> tuple[list[str], bool]:
-    """Alive visible tag names sorted by name, after `after`; (names, more exist)."""
+    """Alive visible tag names sorted by name, after `after`; (names, more exist).
+
+    `limit` None lists them all."""
     query = select(Tag.name).where(
         Tag.repository_id == repository_id, Tag.hidden.is_(False), alive_at(now_ms())
     )
     if after is not None:
         query = query.where(Tag.name > after)
-    names = list(session.scalars(query.order_by(Tag.name).limit(limit + 1)).all())
+    query = query.order_by(Tag.name)
+    if limit is None:
+        return list(session.scalars(query).all()), False
+    names = list(session.scalars(query.limit(limit + 1)).all())
     return names[:limit], len(names) > limit
 
 

@@ -84,14 +84,18 @@ async def token(reg: Registry, request: Request, send_fn) -> None:
     elif not raw_scopes:
         raise RegistryError("UNAUTHORIZED", headers=challenge)
 
-    def grant() -> list[dict[str, Any]]:
+    def grant() -> tuple[AuthContext, list[dict[str, Any]]]:
         with reg.session_factory() as session:
             auth: AuthContext
             if credentials is None:
                 auth = anonymous(settings)
             else:
+                username, password = credentials
                 try:
-                    auth = verify_basic(session, settings, *credentials)
+                    if username.startswith("$") or "+" in username:
+                        auth = verify_basic(session, settings, username, password)
+                    else:
+                        auth = reg.passwords.verify(session, settings, username, password)
                 except CredentialsError as exc:
                     raise RegistryError("UNAUTHORIZED", str(exc), headers=challenge) from exc
             access = [

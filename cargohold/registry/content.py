@@ -15,6 +15,9 @@ from cargohold.registry.errors import RegistryError
 from cargohold.registry.http import Request, send, send_json
 
 PAGE_SIZE = 100
+# Quay stops at 100 per page; clients asking for more get it (the OCI contract lets them),
+# and a tag listing without `n` is complete in one response, as distribution's is.
+MAX_PAGE_SIZE = 10_000
 
 
 def _is_digest_reference(reference: str) -> bool:
@@ -26,17 +29,17 @@ def _check_digest(digest: str) -> None:
         raise RegistryError("DIGEST_INVALID", "invalid digest", {"digest": digest})
 
 
-def _page_size(request: Request) -> int:
+def _page_size(request: Request, default: int | None = PAGE_SIZE) -> int | None:
     raw = request.arg("n")
     if raw is None or raw == "":
-        return PAGE_SIZE
+        return default
     try:
         value = int(raw)
     except ValueError as exc:
         raise RegistryError("INVALID_REQUEST", "n must be a number") from exc
     if value < 0:
         raise RegistryError("INVALID_REQUEST", "n must not be negative")
-    return min(value, PAGE_SIZE)
+    return min(value, MAX_PAGE_SIZE)
 
 
 async def get_manifest(reg: Registry, request: Request, send_fn, path: RepoPath, ref: str) -> None:
@@ -217,7 +220,7 @@ async def delete_manifest(
 
 async def list_tags(reg: Registry, request: Request, send_fn, path: RepoPath) -> None:
     identity = await reg.access(request, path, "pull")
-    limit = _page_size(request)
+    limit = _page_size(request, default=None)
     last = request.arg("last") or None
 
     def fetch():
@@ -261,6 +264,7 @@ async def list_referrers(
 async def catalog(reg: Registry, request: Request, send_fn) -> None:
     identity = await reg.identity(request)
     limit = _page_size(request) or PAGE_SIZE
+    limit = min(limit, PAGE_SIZE)
     token = request.arg("next_page") or request.arg("last")
     settings = reg.settings
     if identity.is_anonymous and not settings.FEATURE_PUBLIC_CATALOG:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from cargohold.auth.credentials import PasswordCheckCache
 from cargohold.config import Settings
 from cargohold.db.models.accounts import User
 from cargohold.db.models.registry import RepositoryState
@@ -52,6 +53,7 @@ class Registry:
         self.session_factory = session_factory
         self.store = store
         self.keys = KeyRing(settings, session_factory)
+        self.passwords = PasswordCheckCache(settings.SECRET_KEY)
         self.verifier = TokenVerifier(self.keys, settings)
         self.pull_log = PullLog(session_factory)
         self.executor = ThreadPoolExecutor(max_workers=48, thread_name_prefix="registry")

@@ -9,6 +9,7 @@ import jwt
 import pytest
 from sqlalchemy import select
 
+from cargohold.auth.secrets import hash_password
 from cargohold.db.models.accounts import User
 from cargohold.db.models.keys import ServiceKey
 from cargohold.db.models.registry import Repository, RepositoryPermission, Role
@@ -250,3 +251,15 @@ def test_disabled_namespace_is_denied(server):
     )
     assert response.status_code == 405
     assert response.json()["errors"][0]["code"] == "DENIED"
+
+
+def test_password_change_takes_effect_at_once(server):
+    user = create_user(server, unique("changer"))
+    scope = "repository:a/b:pull"
+    assert get_token(server, (user.username, user.password), scope).status_code == 200
+    assert get_token(server, (user.username, user.password), scope).status_code == 200
+    with server.db() as session:
+        session.get(User, user.id).password_hash = hash_password("a-new-password")
+    assert get_token(server, (user.username, user.password), scope).status_code == 401
+    assert get_token(server, (user.username, "a-new-password"), scope).status_code == 200
+    assert get_token(server, (user.username, "wrong-password"), scope).status_code == 401
