@@ -15,7 +15,7 @@ def sign_in(page: Page, server: LiveServer, username: str, password: str) -> Non
     page.get_by_label("Username or email").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("link", name=username)).to_be_visible()
+    expect(page.get_by_role("link", name=username, exact=True)).to_be_visible()
 
 
 def test_sign_up_then_create_org_team_robot_and_repository(page: Page, server: LiveServer) -> None:
@@ -26,7 +26,7 @@ def test_sign_up_then_create_org_team_robot_and_repository(page: Page, server: L
     page.get_by_label("Email").fill(f"{username}@example.com")
     page.get_by_label("Password (at least 8 characters)").fill("correct-horse")
     page.get_by_role("button", name="Create account").click()
-    expect(page.get_by_role("link", name=username)).to_be_visible()
+    expect(page.get_by_role("link", name=username, exact=True)).to_be_visible()
 
     page.get_by_role("link", name="Create organization").click()
     page.get_by_label("Name", exact=True).fill(org)

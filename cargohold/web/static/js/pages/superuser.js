@@ -112,18 +112,21 @@ async function quotasTab(namespace) {
       const quota = (quotas || [])[0];
       const parts = [h("h2", {}, `Quota of ${name}`)];
       if (quota) {
+        // Limits live under the organization quota path (superusers may use it); users have none.
+        const limitBase = kind === "user" ? null : `organization/${name}/quota/${quota.id}/limit`;
         parts.push(h("p", {}, `Limit: ${formatBytes(quota.limit_bytes)}`),
           table(["Limit type", "Threshold", ""], (quota.limits || []).map((limit) => [limit.type, `${limit.limit_percent}%`,
-            actionButton("Remove", async () => { await del(`${base}/${quota.id}/limit/${limit.id}`); await show(name, kind); }, { class: "secondary" })])),
+            limitBase ? actionButton("Remove", async () => { await del(`${limitBase}/${limit.id}`); await show(name, kind); }, { class: "secondary" }) : ""]),
+          "No limits set."),
           form("inline", [field("New limit in bytes", "limit_bytes", { type: "number", min: 1, required: true })], "Change limit", async (values) => {
             await put(`${base}/${quota.id}`, { limit_bytes: Number(values.get("limit_bytes")) });
             await show(name, kind);
           }),
-          form("inline", [select("Type", "type", [["Warning", "Warning"], ["Reject", "Reject"]], "Reject"),
+          limitBase ? form("inline", [select("Type", "type", [["Warning", "Warning"], ["Reject", "Reject"]], "Reject"),
             field("Threshold %", "threshold_percent", { type: "number", min: 1, max: 100, required: true })], "Add limit", async (values) => {
-            await post(`${base}/${quota.id}/limit`, { type: values.get("type"), threshold_percent: Number(values.get("threshold_percent")) });
+            await post(limitBase, { type: values.get("type"), threshold_percent: Number(values.get("threshold_percent")) });
             await show(name, kind);
-          }),
+          }) : null,
           actionButton("Delete quota", async () => { await del(`${base}/${quota.id}`); await show(name, kind); }, { class: "danger" }));
       } else {
         parts.push(form("inline", [field("Quota in bytes", "limit_bytes", { type: "number", min: 1, required: true })], "Set quota", async (values) => {
