@@ -48,6 +48,7 @@ ROUTER_MODULES = [
     "cargohold.api.permission",
     "cargohold.api.star",
     "cargohold.api.search",
+    "cargohold.api.mirror",
     # Late, because /repository/{repository:path}/logs also matches longer .../logs paths.
     "cargohold.api.logs",
     "cargohold.api.repository",

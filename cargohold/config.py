@@ -133,6 +133,11 @@ class Settings(BaseModel):
     FEATURE_ORG_SHARED_EMAIL: bool = False
     FEATURE_SUPERUSERS_ORG_CREATION_ONLY: bool = False
     DIRECT_OAUTH_CLIENTID_WHITELIST: list[str] = []
+    REPO_MIRROR_INTERVAL: int = 30
+    REPO_MIRROR_SERVER_HOSTNAME: str | None = None
+    REPO_MIRROR_TLS_VERIFY: bool = True
+    FEATURE_SPARSE_INDEX: bool = False
+    SSRF_ALLOWED_HOSTS: list[str] = []
 
     # cargohold's own keys (Quay has no equivalent).
     DATA_DIR: str = DEFAULT_DATA_DIR

@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-apt_install git skopeo buildah podman busybox-static docker-registry uidmap fuse-overlayfs chromium
+apt_install git skopeo buildah podman busybox-static docker-registry apache2-utils uidmap fuse-overlayfs chromium
 ensure_venv "[test]"
 
 source scripts/postgres.sh

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from cargohold.auth.context import AuthContext
 from cargohold.db.models.accounts import TEAM_ROLE_RANK, Team, TeamMember, TeamRole, User
+from cargohold.db.models.mirror import RepoMirrorConfig
 from cargohold.db.models.registry import (
     ROLE_RANK,
     Repository,
@@ -119,6 +120,8 @@ def can_push_to_repository(session: Session, auth: AuthContext, repository: Repo
     """Registry pushes also need a repository in NORMAL state (mirrors allow their robot)."""
     if not can_write_repository(session, auth, repository):
         return False
+    if repository.state == RepositoryState.MIRROR:
+        return auth.user is not None and is_mirror_robot(session, repository.id, auth.user.username)
     return repository.state == RepositoryState.NORMAL
 
 
@@ -164,6 +167,20 @@ def can_view_team(session: Session, auth: AuthContext, team: Team) -> bool:
             select(TeamMember.id).where(
                 TeamMember.team_id == team.id, TeamMember.user_id == auth.user.id
             )
+        )
+        is not None
+    )
+
+
+def is_mirror_robot(session: Session, repository_id: int, username: str | None) -> bool:
+    """The robot a mirror pushes its copies as: the only pusher a MIRROR repository takes."""
+    if not username:
+        return False
+    return (
+        session.scalar(
+            select(RepoMirrorConfig.id)
+            .join(User, User.id == RepoMirrorConfig.robot_id)
+            .where(RepoMirrorConfig.repository_id == repository_id, User.username == username)
         )
         is not None
     )

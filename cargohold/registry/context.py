@@ -19,6 +19,7 @@ from cargohold.db.models.accounts import User
 from cargohold.db.models.registry import RepositoryState
 from cargohold.domain import repositories
 from cargohold.domain.audit import log_action_by_ids
+from cargohold.domain.permissions import is_mirror_robot
 from cargohold.domain.repositories import RepositoryRef
 from cargohold.domain.service_keys import KeyRing
 from cargohold.registry.errors import PlainError, RegistryError
@@ -127,9 +128,18 @@ class Registry:
         return identity
 
     def check_repository(
-        self, ref: RepositoryRef | None, path: RepoPath, identity: Identity, action: str
+        self,
+        ref: RepositoryRef | None,
+        path: RepoPath,
+        identity: Identity,
+        action: str,
+        *,
+        mirror_pusher: bool = False,
     ) -> RepositoryRef:
-        """The repository, once the caller may act on it; 401 for callers without a grant."""
+        """The repository, once the caller may act on it; 401 for callers without a grant.
+
+        A MIRROR repository takes pushes only from its mirror robot (`mirror_pusher`).
+        """
         if identity.is_anonymous and (
             ref is None
             or not ref.public
@@ -144,7 +154,7 @@ class Registry:
                 "UNSUPPORTED",
                 f"This repository is for managing {ref.kind} and not container images.",
             )
-        if action == "push" and ref.state != RepositoryState.NORMAL:
+        if action == "push" and ref.state != RepositoryState.NORMAL and not mirror_pusher:
             raise self.unauthorized(path, "pull,push")
         return ref
 
@@ -152,7 +162,13 @@ class Registry:
         self, session: Session, path: RepoPath, identity: Identity, action: str
     ) -> RepositoryRef:
         ref = repositories.find_repository_ref(session, path.namespace, path.name)
-        return self.check_repository(ref, path, identity, action)
+        mirror_pusher = (
+            action == "push"
+            and ref is not None
+            and ref.state == RepositoryState.MIRROR
+            and is_mirror_robot(session, ref.id, identity.username)
+        )
+        return self.check_repository(ref, path, identity, action, mirror_pusher=mirror_pusher)
 
     # --- audit -------------------------------------------------------------------------
     def audit(
