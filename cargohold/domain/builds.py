@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from cargohold.auth.context import AuthContext
@@ -521,6 +521,38 @@ def cancel_build(
     )
     session.commit()
     return True
+
+
+def expire_lost_builds(session: Session) -> int:
+    """Running builds whose worker vanished with no retry left end as internal errors."""
+    now = utcnow()
+    lost = session.scalars(
+        select(RepositoryBuild.id)
+        .outerjoin(QueueItem, QueueItem.id == RepositoryBuild.queue_id)
+        .where(
+            RepositoryBuild.phase.not_in(TERMINAL_PHASES | {WAITING}),
+            or_(
+                QueueItem.id.is_(None),
+                and_(
+                    QueueItem.retries_remaining <= 0,
+                    QueueItem.available.is_(False),
+                    QueueItem.processing_expires < now,
+                ),
+            ),
+        )
+    ).all()
+    for build_id in lost:
+        if set_phase(session, build_id, INTERNAL_ERROR):
+            session.execute(
+                QueueItem.__table__.delete().where(
+                    QueueItem.id
+                    == select(RepositoryBuild.queue_id)
+                    .where(RepositoryBuild.id == build_id)
+                    .scalar_subquery()
+                )
+            )
+            session.commit()
+    return len(lost)
 
 
 def current_phase(session: Session, build_id: int) -> str | None:
