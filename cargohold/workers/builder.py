@@ -136,6 +136,7 @@ class BuildJob:
     user_file_digest: str | None
     deploy_key: str | None
     pull_robot: tuple[str, str] | None
+    on_behalf_of: str
     workdir: Path = Path()
     process: subprocess.Popen[str] | None = None
     stop_reason: str | None = None
@@ -174,6 +175,7 @@ class BuildJob:
             user_file_digest=digest,
             deploy_key=deploy_key,
             pull_robot=pull_robot,
+            on_behalf_of=_performer(build, config),
         )
 
     # --- the build, phase by phase --------------------------------------------------------
@@ -497,7 +499,7 @@ class BuildJob:
 
     def _push(self, local_name: str, deadline: float) -> None:
         token = build_tokens.push_token(
-            self.context.settings, _keyring(self.context), self.repository
+            self.context.settings, _keyring(self.context), self.repository, self.on_behalf_of
         )
         source = (
             f"containers-storage:[vfs@{self.workdir / 'storage'}+{self.workdir / 'run'}]"
@@ -581,6 +583,15 @@ class BuildJob:
                     os.killpg(process.pid, signal.SIGKILL)
                 return
             time.sleep(CANCEL_POLL_SECONDS)
+
+
+def _performer(build, config: dict[str, Any]) -> str:
+    """Who a build pushes for: its requester, else its trigger's owner, else the namespace."""
+    if config.get("manual_user"):
+        return config["manual_user"]
+    if build.trigger is not None and build.trigger.connected_user is not None:
+        return build.trigger.connected_user.username
+    return build.repository.namespace_user.username
 
 
 def redact(text: str) -> str:

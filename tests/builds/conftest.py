@@ -9,7 +9,7 @@ from tests.support.accounts import ALL_SCOPES, TestUser, bearer_client, create_u
 from tests.support.server import LiveServer
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def idle_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A server that accepts builds but runs none (BUILD_EXECUTOR: none), for API tests."""
     live = LiveServer(tmp_path_factory.mktemp("idle"), {"BUILD_EXECUTOR": "none"}).start()
@@ -17,12 +17,24 @@ def idle_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     live.destroy()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def owner(idle_server: LiveServer) -> TestUser:
     return create_user(idle_server)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def owner_client(idle_server: LiveServer, owner: TestUser) -> Iterator[httpx.Client]:
     with bearer_client(idle_server, issue_token(idle_server, owner.username, ALL_SCOPES)) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def builder_user(server: LiveServer) -> TestUser:
+    """The account whose repositories the build-running tests use."""
+    return create_user(server)
+
+
+@pytest.fixture(scope="module")
+def client(server: LiveServer, builder_user: TestUser) -> Iterator[httpx.Client]:
+    with bearer_client(server, issue_token(server, builder_user.username, ALL_SCOPES)) as c:
         yield c

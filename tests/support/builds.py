@@ -101,3 +101,27 @@ def wait_for_phase(
 
 def logs(client: httpx.Client, repository: str, build: str) -> list[dict[str, Any]]:
     return client.get(f"/api/v1/repository/{repository}/build/{build}/logs").json()["logs"]
+
+
+def start_trigger(client, repo: str, trigger: str, commit: str) -> dict:
+    response = client.post(
+        f"/api/v1/repository/{repo}/trigger/{trigger}/start", json={"commit_sha": commit}
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def custom_trigger(
+    server, user, client, repo: str, source: str, pull_robot: str | None = None
+) -> str:
+    trigger = setup_custom_trigger(server, user, repo)
+    extra = {"pull_robot": pull_robot} if pull_robot else {}
+    response = activate(
+        client,
+        repo,
+        trigger,
+        {"build_source": source, "dockerfile_path": "/Dockerfile", "context": "/"},
+        **extra,
+    )
+    assert response.status_code == 200, response.text
+    return trigger
