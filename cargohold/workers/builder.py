@@ -28,10 +28,9 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from cargohold.auth.secrets import SecretBox
 from cargohold.db.models.accounts import RobotAccountToken
 from cargohold.db.models.builds import UserFile
-from cargohold.domain import build_tokens, queue, triggers
+from cargohold.domain import build_tokens, queue, robots, triggers
 from cargohold.domain import builds as build_rules
 from cargohold.domain.service_keys import KeyRing
 from cargohold.storage.base import StorageError
@@ -153,12 +152,10 @@ class BuildJob:
         deploy_key = triggers.private_key(settings, build.trigger) if build.trigger else None
         pull_robot = None
         if build.pull_robot is not None:
-            encrypted = session.scalar(
-                select(RobotAccountToken.token_encrypted).where(
-                    RobotAccountToken.robot_id == build.pull_robot.id
-                )
+            record = session.scalar(
+                select(RobotAccountToken).where(RobotAccountToken.robot_id == build.pull_robot.id)
             )
-            secret = SecretBox(settings.DATABASE_SECRET_KEY).decrypt(encrypted or "")
+            secret = robots.read_token(settings, record) if record is not None else None
             if secret is not None:
                 pull_robot = (build.pull_robot.username, secret)
         return cls(

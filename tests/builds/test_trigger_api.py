@@ -109,11 +109,11 @@ def test_activation_rejects_bad_config_and_robots(idle_server, owner, owner_clie
     unknown = activate(owner_client, repo, trigger, CONFIG, pull_robot=f"{owner.username}+ghost")
     assert unknown.status_code == 404
     other = create_user(idle_server)
-    foreign = create_robot(idle_server, other.username)
+    foreign, _ = create_robot(idle_server, other.username)
     assert activate(owner_client, repo, trigger, CONFIG, pull_robot=foreign).status_code == 403
     view = owner_client.get(f"/api/v1/repository/{repo}/trigger/{trigger}").json()
     assert view["is_active"] is False
-    robot = create_robot(idle_server, owner.username)
+    robot, _ = create_robot(idle_server, owner.username)
     done = activate(owner_client, repo, trigger, CONFIG, pull_robot=robot)
     assert done.status_code == 200
     assert done.json()["pull_robot"] == {"name": robot, "kind": "user", "is_robot": True}
