@@ -26,7 +26,7 @@ from cargohold.auth.sessions import (
     save_session,
     start_login,
 )
-from cargohold.domain import accounts
+from cargohold.domain import accounts, teams
 from cargohold.domain.audit import log_action
 
 router = ApiRouter(tags=["user"])
@@ -94,6 +94,8 @@ def signin_user(
         raise _signin_refused(INVALID_CREDENTIALS)
     if not user.enabled:
         raise _signin_refused(USER_DISABLED)
+    if not user.verified and teams.invite_confirms_email(db, body.invite_code, user):
+        db.commit()
     if not user.verified:
         raise _signin_refused(None, needs_verification=True)
     if settings.ACTION_LOG_AUDIT_LOGINS:

@@ -35,7 +35,7 @@ from cargohold.auth.secrets import SecretBox, random_code
 from cargohold.auth.sessions import clear_session, start_login
 from cargohold.config import Settings
 from cargohold.db.models.accounts import TEAM_ROLE_RANK, OAuthApplication, TeamRole, User
-from cargohold.domain import accounts, quota
+from cargohold.domain import accounts, quota, teams
 from cargohold.domain.access_tokens import issue_access_token
 from cargohold.domain.audit import log_action
 
@@ -182,8 +182,9 @@ def create_new_user(
         ip=client_ip(request),
         metadata={"email": body.email, "username": user.username},
     )
+    teams.invite_confirms_email(db, body.invite_code, user)
     db.commit()
-    if settings.FEATURE_MAILING:
+    if not user.verified:
         return {"awaiting_verification": True}
     start_login(response, settings, user.uuid, user.session_token)
     return user_view(db, settings, _session_context(settings, user), user)

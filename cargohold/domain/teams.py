@@ -441,6 +441,20 @@ def _email_matches(user: User, email: str | None) -> bool:
     return bool(user.verified and user.email and email and user.email.lower() == email.lower())
 
 
+def invite_confirms_email(session: Session, code: str | None, user: User) -> bool:
+    """An email invite sent to the user's address proves they own it; marks them verified."""
+    if not code or not code.startswith(INVITE_CODE_PREFIX):
+        return False
+    invite = _find_invite(session, code)
+    if invite is None or invite.user_id is not None or not invite.email or not user.email:
+        return False
+    if invite.email.lower() != user.email.lower():
+        return False
+    user.verified = True
+    session.flush()
+    return True
+
+
 def accept_invite(session: Session, actor: Actor, code: str) -> Team:
     """Join the invite's team, and every other team of that organization the caller is invited to."""
     user = actor.user

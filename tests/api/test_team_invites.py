@@ -10,8 +10,9 @@ import httpx
 import pytest
 
 from cargohold.api.avatar import avatar
-from tests.support.accounts import ALL_SCOPES, bearer_client, create_user, issue_token
+from tests.support.accounts import ALL_SCOPES, bearer_client, create_user, issue_token, unique
 from tests.support.server import LiveServer
+from tests.support.sessions import csrf_client, signin
 from tests.support.smtp import SmtpServer
 from tests.support.teams import (
     OrgWorld,
@@ -386,3 +387,77 @@ def test_invitee_sees_the_invite_as_a_notification(
     assert outsider.put(f"/api/v1/teaminvite/{code}").json() == {"org": world.org, "team": "owners"}
     assert outsider.get("/api/v1/user/notifications").json()["notifications"] == []
     assert outsider.get(path).status_code == 404
+
+
+def test_signing_up_with_an_email_invite_confirms_the_address(
+    mail_server: LiveServer, smtp: SmtpServer, world: OrgWorld
+) -> None:
+    owner = world.client("owner")
+    newcomer = unique("newbie")
+    address = f"{newcomer}@example.net"
+    assert (
+        owner.put(f"/api/v1/organization/{world.org}/team/readers/invite/{address}").status_code
+        == 200
+    )
+    code = _invite_code(smtp.wait_for(address).text, mail_server)
+    with csrf_client(mail_server) as browser:
+        plain = browser.post(
+            "/api/v1/user/",
+            json={
+                "username": unique("plain"),
+                "password": "password123",
+                "email": f"{unique('p')}@example.net",
+            },
+        )
+        assert plain.json() == {"awaiting_verification": True}
+        created = browser.post(
+            "/api/v1/user/",
+            json={
+                "username": newcomer,
+                "password": "password123",
+                "email": address,
+                "invite_code": code,
+            },
+        )
+        assert created.status_code == 200, created.text
+        assert created.json()["username"] == newcomer
+        assert created.json()["verified"] is True
+        browser.headers["X-CSRF-Token"] = created.headers["X-Next-CSRF-Token"]
+        # Signed in straight away, the newcomer accepts the invitation in the same session.
+        assert browser.put(f"/api/v1/teaminvite/{code}").json() == {
+            "org": world.org,
+            "team": "readers",
+        }
+    assert newcomer in team_member_names(mail_server, world.org, "readers")
+
+
+def test_signing_in_with_an_email_invite_confirms_the_address(
+    mail_server: LiveServer, smtp: SmtpServer, world: OrgWorld
+) -> None:
+    username = unique("late")
+    address = f"{username}@example.net"
+    with csrf_client(mail_server) as browser:
+        signup = browser.post(
+            "/api/v1/user/",
+            json={"username": username, "password": "password123", "email": address},
+        )
+        assert signup.json() == {"awaiting_verification": True}
+        refused = signin(browser, username, "password123")
+        assert refused.status_code == 403
+        assert refused.json()["needsEmailVerification"] is True
+        other = "elsewhere@example.net"
+        world.client("owner").put(f"/api/v1/organization/{world.org}/team/readers/invite/{other}")
+        other_code = _invite_code(smtp.wait_for(other).text, mail_server)
+        wrong = browser.post(
+            "/api/v1/signin",
+            json={"username": username, "password": "password123", "invite_code": other_code},
+        )
+        assert wrong.status_code == 403
+        world.client("owner").put(f"/api/v1/organization/{world.org}/team/readers/invite/{address}")
+        code = _invite_code(smtp.wait_for(address).text, mail_server)
+        accepted = browser.post(
+            "/api/v1/signin",
+            json={"username": username, "password": "password123", "invite_code": code},
+        )
+        assert accepted.status_code == 200
+        assert accepted.json() == {"success": True}
