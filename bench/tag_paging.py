@@ -20,7 +20,7 @@ from tests.support.content import add_manifest, make_repository
 from tests.support.server import LiveServer
 
 TAG_COUNT = 10_000
-ROUNDS = 20
+ROUNDS = 50
 
 
 def main() -> None:

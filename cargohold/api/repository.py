@@ -14,12 +14,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip, validate_body
-from cargohold.api.errors import ApiError, MessageError, invalid_request, not_found, unauthorized
+from cargohold.api.errors import (
+    BAD_REQUEST_TEXT,
+    ApiError,
+    MessageError,
+    invalid_request,
+    not_found,
+    unauthorized,
+)
 from cargohold.api.paging import encode_page_token, start_id
 from cargohold.api.query import truthy
 from cargohold.api.repo_access import format_ms, require_repository
 from cargohold.api.routing import ApiRouter
 from cargohold.auth.context import AuthContext
+from cargohold.db.models.accounts import User
 from cargohold.db.models.registry import Repository, RepositoryState, Role, Star
 from cargohold.domain import permissions, quota, repositories, tag_history
 from cargohold.domain.accounts import get_namespace
@@ -79,7 +87,7 @@ def _sees_everything(auth: AuthContext) -> bool:
     return auth.is_global_readonly_superuser or auth.has_superuser_full_access
 
 
-def _list_caller(auth: AuthContext):
+def _list_caller(auth: AuthContext) -> User | None:
     """The user whose grants widen the list; a token without repository scopes has none."""
     if auth.user is None or auth.repo_role_cap() is None:
         return None
@@ -101,9 +109,7 @@ def list_repositories(
     caller = _list_caller(auth)
     if starred:
         if auth.user is None:
-            raise MessageError(
-                400, "The browser (or proxy) sent a request that this server could not understand."
-            )
+            raise MessageError(400, BAD_REQUEST_TEXT)
         query = repositories.visible_repositories(
             caller, include_public=True, see_everything=_sees_everything(auth)
         ).where(Repository.id.in_(select(Star.repository_id).where(Star.user_id == auth.user.id)))

@@ -9,11 +9,10 @@ garbage collection.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, joinedload
 
 from cargohold.config import parse_duration
@@ -21,12 +20,6 @@ from cargohold.db.base import is_postgres
 from cargohold.db.models.registry import Manifest, ManifestChild, ManifestLabel, Repository, Tag
 from cargohold.domain import manifests, tags
 
-MANIFEST_LIST_TYPES = frozenset(
-    {
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-        "application/vnd.oci.image.index.v1+json",
-    }
-)
 EXPIRATION_MIN_S = 3600
 EXPIRATION_MAX_S = 104 * 7 * 24 * 3600
 EXPIRES_AFTER_LABEL = "quay.expires-after"
@@ -40,16 +33,12 @@ class TagImmutable(TagError):
     pass
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _alive(at_ms: int):
-    return or_(Tag.lifetime_end_ms.is_(None), Tag.lifetime_end_ms > at_ms)
+now_ms = tags.now_ms
+_alive = tags.alive_at
 
 
 def is_manifest_list(manifest: Manifest) -> bool:
-    return manifest.media_type in MANIFEST_LIST_TYPES
+    return manifest.media_type in manifests.INDEX_TYPES
 
 
 def alive_tag(session: Session, repository: Repository, name: str) -> Tag | None:
