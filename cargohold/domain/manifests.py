@@ -37,7 +37,6 @@ DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_IMAGE_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_EMPTY = "application/vnd.oci.empty.v1+json"
 
 IMAGE_TYPES = frozenset({DOCKER_SCHEMA2, OCI_MANIFEST})
 INDEX_TYPES = frozenset({DOCKER_LIST, OCI_INDEX})

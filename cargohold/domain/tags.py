@@ -66,47 +66,6 @@ class TaggedManifest:
     subject_digest: str | None
 
 
-def resolve_tag(session: Session, repository_id: int, name: str, now: int) -> TaggedManifest | None:
-    row = session.execute(
-        select(
-            Manifest.id,
-            Manifest.digest,
-            Manifest.media_type,
-            Manifest.manifest_bytes,
-            Manifest.subject_digest,
-        )
-        .join(Tag, Tag.manifest_id == Manifest.id)
-        .where(
-            Tag.repository_id == repository_id,
-            Tag.name == name,
-            Tag.hidden.is_(False),
-            alive_at(now),
-        )
-        .order_by(Tag.lifetime_start_ms.desc())
-        .limit(1)
-    ).first()
-    if row is None:
-        return None
-    return TaggedManifest(repository_id, row[0], row[1], row[2], row[3], row[4])
-
-
-def get_alive_tag(
-    session: Session, repository_id: int, name: str, now: int | None = None
-) -> Tag | None:
-    """The visible alive row of a tag name."""
-    return session.scalar(
-        select(Tag)
-        .where(
-            Tag.repository_id == repository_id,
-            Tag.name == name,
-            Tag.hidden.is_(False),
-            alive_at(now_ms() if now is None else now),
-        )
-        .order_by(Tag.lifetime_start_ms.desc())
-        .limit(1)
-    )
-
-
 def has_history(session: Session, repository_id: int, name: str) -> bool:
     """Whether the name has (ended) visible rows: pulling it is TAG_EXPIRED, not unknown."""
     return (

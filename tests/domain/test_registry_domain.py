@@ -11,7 +11,7 @@ import pytest
 
 from cargohold.db.models.accounts import User
 from cargohold.db.models.keys import ServiceKey
-from cargohold.db.models.registry import Tag
+from cargohold.db.models.registry import Repository, Tag
 from cargohold.domain import blobs, manifests, repositories, service_keys, tags, uploads
 from cargohold.storage.local import LocalStorage
 from tests.support.accounts import create_user, unique
@@ -139,10 +139,16 @@ def test_tag_history_moves_and_deletes(server, store, repo_id):
         assert previous is not None and previous.manifest_id == first.id
         assert previous.lifetime_end_ms == new.lifetime_start_ms
         now = tags.now_ms()
-        assert tags.resolve_tag(session, repo_id, "latest", now).digest == second.digest
+        repo = session.get(Repository, repo_id)
+        namespace = repo.namespace_user.username
+
+        def pulled():
+            return tags.pull_by_tag(session, namespace, repo.name, "latest", tags.now_ms())[1]
+
+        assert pulled().digest == second.digest
         assert manifests.get_reachable_manifest(session, repo_id, first.digest, now) is None
         assert tags.delete_tag(session, repo_id, "latest") is not None
-        assert tags.resolve_tag(session, repo_id, "latest", tags.now_ms()) is None
+        assert pulled() is None
         assert tags.has_history(session, repo_id, "latest")
         rows = session.query(Tag).filter_by(repository_id=repo_id, name="latest").all()
         assert len(rows) == 2 and all(r.lifetime_end_ms is not None for r in rows)
