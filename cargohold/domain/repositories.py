@@ -275,7 +275,7 @@ def find_or_create_repository(
             return create_repository(
                 session, namespace, name, public=public, description=None, creator=creator
             )
-    except IntegrityError:
+    except (IntegrityError, RepositoryError):
         existing = find_repository(session, namespace.username, name)
         if existing is None:
             raise

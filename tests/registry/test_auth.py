@@ -189,7 +189,7 @@ def test_anonymous_pull_of_public_repository(server, owner, pusher, repo):
     response = httpx_get(server, f"/v2/{public}/manifests/latest")
     assert response.status_code == 200
     assert response.content == image.manifest
-    blob = httpx_get(server, f"/v2/{public}/blobs/{image.layers[0].digest}")
+    blob = httpx_get(server, f"/v2/{public}/blobs/{image.layers[0].digest}", follow_redirects=True)
     assert blob.content == image.layers[0].data
     # Anonymous callers may not push, even to public repositories.
     push = httpx.post(f"{server.url}/v2/{public}/blobs/uploads/", timeout=30)

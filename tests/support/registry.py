@@ -47,7 +47,8 @@ def token_for(server: LiveServer, auth: tuple[str, str] | None, *scopes: str) ->
 
 def v2_client(server: LiveServer, token: str | None = None) -> httpx.Client:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.Client(base_url=server.url, headers=headers, timeout=60)
+    # Blob GETs may redirect to storage (presigned S3 URLs); httpx drops the token there.
+    return httpx.Client(base_url=server.url, headers=headers, timeout=60, follow_redirects=True)
 
 
 def pull_push(repo: str) -> str:
