@@ -8,6 +8,7 @@ of a repository are added or removed, and can be recomputed from scratch at any 
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterable
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from cargohold.config import Settings
 from cargohold.db.models.accounts import User
+from cargohold.db.models.notifications import UserNotification
 from cargohold.db.models.quota import (
     NamespaceQuota,
     NamespaceSize,
@@ -29,10 +31,13 @@ from cargohold.db.models.quota import (
     RepositorySize,
 )
 from cargohold.db.models.registry import Blob, BlobUpload, ManifestBlob, Repository
+from cargohold.domain import notifications
 
 MAX_LIMIT_BYTES = 2**63 - 1
 QUOTA_EXCEEDED_MESSAGE = "Quota has been exceeded on namespace"
 LIMIT_FORMAT_MESSAGE = "Invalid limit format, use a number followed by a unit (e.g. 1GiB)"
+QUOTA_WARNING_KIND = "quota_warning"
+QUOTA_ERROR_KIND = "quota_error"
 THRESHOLD_MESSAGE = "Quota limit threshold must be between 1 and 100"
 TYPE_MESSAGE = "Quota type must be one of [Warning, Reject]"
 
@@ -59,8 +64,9 @@ class QuotaModelError(Exception):
 class QuotaExceeded(Exception):
     """A push would take the namespace over a Reject limit."""
 
-    def __init__(self) -> None:
+    def __init__(self, namespace_id: int) -> None:
         super().__init__(QUOTA_EXCEEDED_MESSAGE)
+        self.namespace_id = namespace_id
 
 
 def quota_api_enabled(settings: Settings) -> bool:
@@ -546,7 +552,7 @@ def _refuse_if_rejected(
     session: Session, settings: Settings, namespace_id: int, usage: int
 ) -> None:
     if evaluate(session, settings, namespace_id, usage).severity is QuotaLimitType.REJECT:
-        raise QuotaExceeded()
+        raise QuotaExceeded(namespace_id)
 
 
 def check_upload_start(session: Session, settings: Settings, namespace_id: int) -> None:
@@ -581,11 +587,43 @@ def check_manifest(session: Session, settings: Settings, namespace_id: int) -> N
     """Inside the manifest-push transaction, after the manifest and its blob links were added.
 
     Raising makes the caller roll the whole push back, so a refused manifest leaves nothing.
+    Crossing a Warning limit lets the push through and tells the namespace's admins.
     """
-    if enforcement_enabled(settings):
-        session.flush()
-        usage = compute_namespace_size(session, namespace_id)
-        _refuse_if_rejected(session, settings, namespace_id, usage)
+    if not enforcement_enabled(settings):
+        return
+    session.flush()
+    usage = compute_namespace_size(session, namespace_id)
+    severity = evaluate(session, settings, namespace_id, usage).severity
+    if severity is QuotaLimitType.REJECT:
+        raise QuotaExceeded(namespace_id)
+    if severity is QuotaLimitType.WARNING:
+        _notify_admins(session, settings, namespace_id, QUOTA_WARNING_KIND, {})
+
+
+def notify_refusal(session: Session, settings: Settings, exc: QuotaExceeded) -> None:
+    """Tell the namespace's admins a push was refused (the caller commits)."""
+    _notify_admins(session, settings, exc.namespace_id, QUOTA_ERROR_KIND, {"severity": "Reject"})
+
+
+def _notify_admins(
+    session: Session, settings: Settings, namespace_id: int, kind: str, extra: dict[str, Any]
+) -> None:
+    """One notification on the namespace (shown to a user, or to every admin of an
+    organization), not repeated while an identical one is still undismissed."""
+    namespace = session.get(User, namespace_id)
+    if namespace is None:
+        return
+    metadata = {**extra, "namespace": namespace.username}
+    existing = session.scalars(
+        select(UserNotification.metadata_json).where(
+            UserNotification.target_id == namespace_id,
+            UserNotification.kind == kind,
+            UserNotification.dismissed.is_(False),
+        )
+    )
+    if any(json.loads(raw) == metadata for raw in existing):
+        return
+    notifications.notify(session, settings, namespace, kind, metadata)
 
 
 # --- registry size -------------------------------------------------------------------------

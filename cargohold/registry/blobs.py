@@ -137,7 +137,10 @@ def _has_body(request: Request) -> bool:
     return "chunked" in (request.header(b"transfer-encoding") or "").lower()
 
 
-def _quota_denied() -> RegistryError:
+def _quota_denied(reg: Registry, session: Session, exc: quota.QuotaExceeded) -> RegistryError:
+    """Record the refusal for the namespace's admins; the caller raises the error."""
+    quota.notify_refusal(session, reg.settings, exc)
+    session.commit()
     return RegistryError("DENIED", quota.QUOTA_EXCEEDED_MESSAGE)
 
 
@@ -149,8 +152,7 @@ def _check_upload_quota(
         quota.check_upload_data(session, reg.settings, repo.namespace_id, repo.id, incoming)
     except quota.QuotaExceeded as exc:
         uploads.cancel_upload(session, reg.store, upload)
-        session.commit()
-        raise _quota_denied() from exc
+        raise _quota_denied(reg, session, exc) from exc
 
 
 def _content_range_start(request: Request) -> int | None:
@@ -278,7 +280,7 @@ async def start_upload(reg: Registry, request: Request, send_fn, path: RepoPath)
                         request.content_length or 0,
                     )
             except quota.QuotaExceeded as exc:
-                raise _quota_denied() from exc
+                raise _quota_denied(reg, session, exc) from exc
             upload = uploads.start_upload(session, reg.store, repo.id)
             session.commit()
             appender = uploads.open_appender(reg.store, upload, 0) if digest else None
@@ -309,7 +311,7 @@ def _mount(reg: Registry, path: RepoPath, identity: Identity, digest: str, sourc
         try:
             quota.check_upload_start(session, reg.settings, repo.namespace_id)
         except quota.QuotaExceeded as exc:
-            raise _quota_denied() from exc
+            raise _quota_denied(reg, session, exc) from exc
         readable = identity.may(source_path.full, "pull") or (
             source_ref.public and reg.settings.FEATURE_ANONYMOUS_ACCESS
         )

@@ -135,7 +135,11 @@ async def put_manifest(reg: Registry, request: Request, send_fn, path: RepoPath,
             except manifests.ManifestError as exc:
                 raise _manifest_error(exc) from exc
             except quota.QuotaExceeded as exc:
-                # Nothing is committed: the manifest and its tag disappear with the transaction.
+                # The manifest and its tag go with the rolled-back transaction; only the
+                # admins' notification is kept.
+                session.rollback()
+                quota.notify_refusal(session, reg.settings, exc)
+                session.commit()
                 raise RegistryError("DENIED", quota.QUOTA_EXCEEDED_MESSAGE) from exc
             except tags.TagImmutable as exc:
                 raise RegistryError(

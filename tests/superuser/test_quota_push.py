@@ -112,6 +112,12 @@ class QuotaOrg:
             report = client.get(f"/api/v1/organization/{self.name}").json()["quota_report"]
         return report["quota_bytes"]
 
+    def notifications(self) -> list[tuple[str, dict]]:
+        token = issue_token(self.server, self.owner.username, ALL_SCOPES)
+        with bearer_client(self.server, token) as client:
+            listed = client.get("/api/v1/user/notifications", params={"limit": 50}).json()
+        return [(item["kind"], item["metadata"]) for item in listed["notifications"]]
+
     def client(self, repo: str) -> httpx.Client:
         auth = (self.owner.username, self.owner.password)
         return v2_client(self.server, token_for(self.server, auth, pull_push(repo)))
@@ -222,8 +228,18 @@ def test_each_push_step_enforces_the_limit(
         assert blocked.json() == DENIED
         assert org.uploads_in_progress() == 0
 
-        # Raising the limit lets the refused manifest through.
+        # Every refusal told the organization's admins, once.
+        assert org.notifications() == [
+            ("quota_error", {"severity": "Reject", "namespace": org.name})
+        ]
+
+        # Raising the limit lets the refused manifest through; a crossed Warning only tells.
         org.set_limit(used + 1_000_000)
+        warning = org.admin.post(
+            f"/api/v1/organization/{org.name}/quota/{org.quota_id}/limit",
+            json={"type": "Warning", "threshold_percent": 10},
+        )
+        assert warning.status_code == 201
         accepted = client.put(
             f"/v2/{repo}/manifests/big",
             content=image.manifest,
@@ -231,3 +247,4 @@ def test_each_push_step_enforces_the_limit(
         )
         assert accepted.status_code == 201
         assert org.usage() == _size(base_image, image)
+        assert ("quota_warning", {"namespace": org.name}) in org.notifications()
