@@ -523,7 +523,7 @@ def cancel_build(
     return True
 
 
-def expire_lost_builds(session: Session) -> int:
+def expire_lost_builds(session: Session, settings: Settings) -> int:
     """Running builds whose worker vanished with no retry left end as internal errors."""
     now = utcnow()
     lost = session.scalars(
@@ -552,6 +552,7 @@ def expire_lost_builds(session: Session) -> int:
                 )
             )
             session.commit()
+            record_trigger_outcome(session, settings, build_id)
     return len(lost)
 
 

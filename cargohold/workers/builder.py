@@ -90,7 +90,7 @@ def builder(context: WorkerContext) -> float:
     if time.monotonic() - slots.swept > EXPIRY_SWEEP_SECONDS:
         slots.swept = time.monotonic()
         with context.session_factory() as session:
-            build_rules.expire_lost_builds(session)
+            build_rules.expire_lost_builds(session, context.settings)
     if slots.running() >= max(context.settings.BUILD_MAX_CONCURRENT, 1):
         return 1.0
     with context.session_factory() as session:

@@ -240,3 +240,29 @@ def test_delete_keeps_builds_without_their_trigger(idle_server, owner_client, re
     view = owner_client.get(f"/api/v1/repository/{repo}/build/{build['id']}").json()
     assert view["trigger"] is None
     assert "delete_repo_trigger" in _audit_kinds(idle_server, repo)
+
+
+def test_trigger_that_keeps_failing_is_disabled(idle_server, owner_client, repo, active) -> None:
+    from cargohold.db.models.builds import RepositoryBuild
+    from cargohold.domain import builds as build_rules
+
+    trigger, _ = active
+    base = f"/api/v1/repository/{repo}/trigger/{trigger}"
+    settings = idle_server.settings.model_copy(
+        update={"SUCCESSIVE_TRIGGER_FAILURE_DISABLE_THRESHOLD": 2}
+    )
+    started = [
+        owner_client.post(base + "/start", json={"commit_sha": SHA}).json() for _ in range(2)
+    ]
+    for outcome, build in zip(("error", "error"), started, strict=True):
+        with idle_server.db() as session:
+            row = session.scalar(select(RepositoryBuild).where(RepositoryBuild.uuid == build["id"]))
+            assert build_rules.set_phase(session, row.id, outcome)
+            build_rules.record_trigger_outcome(session, settings, row.id)
+        if build is started[0]:
+            assert owner_client.get(base).json()["enabled"] is True
+    view = owner_client.get(base).json()
+    assert view["enabled"] is False
+    assert view["disabled_reason"] == "successive_build_failures"
+    refused = owner_client.post(base + "/start", json={"commit_sha": SHA})
+    assert refused.json()["detail"] == "Trigger is not enabled."
