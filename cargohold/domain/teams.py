@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from cargohold.auth.context import AuthContext
@@ -156,10 +157,17 @@ def save_team(
             organization_id=organization.id, name=name, role=role, description=description or ""
         )
         team.organization = organization
-        session.add(team)
-        session.flush()
-        _log(session, actor, organization, "org_create_team", team=name)
-        return team, True
+        try:
+            with session.begin_nested():
+                session.add(team)
+        except IntegrityError:
+            # Created by a concurrent request: update that team instead.
+            team = get_team(session, organization, name)
+            if team is None:
+                raise
+        else:
+            _log(session, actor, organization, "org_create_team", team=name)
+            return team, True
     if description is not None and description != team.description:
         team.description = description
         _log(
@@ -272,9 +280,14 @@ def add_or_invite_member(
             team=team.name,
         )
         return True
+    already = TeamError(f"User {account.username} is already a member of team {team.name}")
     if is_team_member(session, team, account):
-        raise TeamError(f"User {account.username} is already a member of team {team.name}")
-    session.add(TeamMember(team_id=team.id, user_id=account.id))
+        raise already
+    try:
+        with session.begin_nested():
+            session.add(TeamMember(team_id=team.id, user_id=account.id))
+    except IntegrityError as exc:
+        raise already from exc
     _log(
         session, actor, organization, "org_add_team_member", member=account.username, team=team.name
     )

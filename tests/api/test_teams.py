@@ -508,3 +508,23 @@ def test_organization_roles_decide_repository_rights(server, world: OrgWorld) ->
     assert reader_view.json()["can_write"] is True
     assert reader_view.json()["can_admin"] is False
     assert world.client("outsider").get(f"/api/v1/repository/{world.org}/owned").status_code == 403
+
+
+def test_concurrent_creates_and_adds_never_fail(server, world: OrgWorld) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = issue_token(server, world.owner.username, ALL_SCOPES)
+    team_path = f"/api/v1/organization/{world.org}/team/racers"
+    member_path = f"{team_path}/members/{world.outsider.username}"
+
+    def put(path: str, body: dict | None) -> int:
+        with bearer_client(server, token) as client:
+            return client.put(path, json=body).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        created = list(pool.map(lambda _: put(team_path, {"role": "member"}), range(8)))
+        added = list(pool.map(lambda _: put(member_path, None), range(8)))
+    assert created == [200] * 8
+    assert sorted(added) == [200] + [400] * 7
+    assert len(audit_entries(server, world.org, "org_create_team")) == 1
+    assert team_member_names(server, world.org, "racers") == {world.outsider.username}
