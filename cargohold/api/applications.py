@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from fastapi import Request, Response
-from pydantic import BaseModel, ConfigDict, StrictStr
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from sqlalchemy.orm import Session
 
 from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip, validate_body
-from cargohold.api.errors import not_found
+from cargohold.api.errors import invalid_request, not_found, unauthorized
 from cargohold.api.orgauth import organization_for_admin
 from cargohold.api.routing import ApiRouter, json_body_schema
-from cargohold.auth.context import AuthContext
+from cargohold.auth.context import AuthContext, AuthKind, Scope, parse_scopes
 from cargohold.config import Settings
-from cargohold.db.models.accounts import OAuthApplication, User
+from cargohold.db.models.accounts import OAuthAccessToken, OAuthApplication, User
 from cargohold.domain import oauth
 from cargohold.domain.audit import log_action
 from cargohold.domain.permissions import can_admin_organization
@@ -195,3 +197,108 @@ def reset_client_secret(
     _log(db, "reset_application_client_secret", request, auth, org, app)
     db.commit()
     return application_view(settings, app, is_admin=True)
+
+
+class NewAppToken(BaseModel):
+    model_config = ConfigDict(extra="ignore", title="NewApplicationToken")
+
+    name: StrictStr
+    scope: StrictStr
+    expiration: StrictInt | None = Field(default=None, ge=1)
+
+
+def token_view(token: OAuthAccessToken, code: str | None = None) -> dict[str, Any]:
+    view = {
+        "uuid": token.uuid,
+        "name": token.name,
+        "scope": token.scope,
+        "expires_at": iso_date(token.expires_at),
+        "created": iso_date(token.created),
+        "created_by": token.created_by.username if token.created_by is not None else None,
+        "last_accessed": iso_date(token.last_accessed),
+    }
+    if code is not None:
+        view["token"] = code
+    return view
+
+
+def iso_date(value: dt.datetime | None) -> str | None:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+TOKENS_PATH = "/api/v1/organization/{orgname}/applications/{client_id}/tokens"
+
+
+@router.get(TOKENS_PATH, operation_id="listOrganizationApplicationTokens")
+def list_application_tokens(orgname: str, client_id: str, db: DbDep, auth: AuthDep) -> dict:
+    """Live tokens minted for the application (their secrets are never shown again)."""
+    org = organization_for_admin(db, auth, orgname)
+    app = _app_or_404(db, org, client_id)
+    return {"tokens": [token_view(t) for t in oauth.application_tokens(db, app)]}
+
+
+@router.post(
+    TOKENS_PATH,
+    operation_id="createOrganizationApplicationToken",
+    status_code=201,
+    openapi_extra=json_body_schema(NewAppToken),
+)
+def create_application_token(
+    orgname: str,
+    client_id: str,
+    request: Request,
+    db: DbDep,
+    auth: AuthDep,
+    raw: JsonBody,
+) -> JSONResponse:
+    """Mint a token for the application acting as the caller, with scopes the caller holds."""
+    org = organization_for_admin(db, auth, orgname)
+    app = _app_or_404(db, org, client_id)
+    body = validate_body(NewAppToken, raw)
+    name = body.name.strip()
+    if not 1 <= len(name) <= 255:
+        raise invalid_request("Token name must be between 1 and 255 characters")
+    scopes = parse_scopes(body.scope)
+    if not scopes:
+        raise invalid_request("Invalid scope")
+    caller_scopes = oauth.implied_scopes(auth.scopes) if auth.kind is AuthKind.OAUTH else None
+    if caller_scopes is not None and not set(scopes) <= caller_scopes:
+        raise unauthorized(auth)
+    if Scope.SUPERUSER in scopes and auth.user.username not in auth.superuser_names:
+        raise unauthorized(auth)
+    lifetime = min(body.expiration or oauth.MAX_TOKEN_LIFETIME_S, oauth.MAX_TOKEN_LIFETIME_S)
+    token, code = oauth.issue_access_token(
+        db, app, auth.user, scopes, lifetime_s=lifetime, name=name, created_by=auth.user
+    )
+    token.created_by = auth.user
+    _log(
+        db,
+        "create_oauth_api_token",
+        request,
+        auth,
+        org,
+        app,
+        {"token_name": name, "scope": token.scope},
+    )
+    db.commit()
+    return JSONResponse(token_view(token, code), status_code=201)
+
+
+@router.delete(
+    TOKENS_PATH + "/{token_uuid}",
+    operation_id="revokeOrganizationApplicationToken",
+    status_code=204,
+)
+def revoke_application_token(
+    orgname: str, client_id: str, token_uuid: str, request: Request, db: DbDep, auth: AuthDep
+) -> Response:
+    """Revoke one of the application's tokens at once."""
+    org = organization_for_admin(db, auth, orgname)
+    app = _app_or_404(db, org, client_id)
+    token = oauth.get_application_token(db, app, token_uuid)
+    if token is None:
+        raise not_found()
+    _log(db, "revoke_oauth_api_token", request, auth, org, app, {"token_name": token.name})
+    db.delete(token)
+    db.commit()
+    return Response(status_code=204)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from cargohold.auth.context import Scope, parse_scopes
 from cargohold.auth.credentials import OAUTH_TOKEN_PREFIX_LENGTH
@@ -240,3 +240,49 @@ def issue_access_token(
     session.add(record)
     session.flush()
     return record, code
+
+
+# --- tokens an org admin mints for an application ---------------------------------------
+
+MAX_TOKEN_LIFETIME_S = IMPLICIT_TOKEN_LIFETIME_S
+_IMPLIED = {
+    Scope.REPO_ADMIN: {Scope.REPO_ADMIN, Scope.REPO_WRITE, Scope.REPO_READ},
+    Scope.REPO_WRITE: {Scope.REPO_WRITE, Scope.REPO_READ},
+}
+
+
+def implied_scopes(scopes: frozenset[Scope]) -> set[Scope]:
+    """What a set of scopes covers: repo:admin ⊇ repo:write ⊇ repo:read, the rest only themselves."""
+    covered: set[Scope] = set()
+    for scope in scopes:
+        covered |= _IMPLIED.get(scope, {scope})
+    return covered
+
+
+def application_tokens(session: Session, app: OAuthApplication) -> list[OAuthAccessToken]:
+    """Live tokens of the application minted through the API (named ones), newest first."""
+    now = utcnow()
+    return list(
+        session.scalars(
+            select(OAuthAccessToken)
+            .options(selectinload(OAuthAccessToken.created_by))
+            .where(
+                OAuthAccessToken.application_id == app.id,
+                OAuthAccessToken.name.is_not(None),
+                (OAuthAccessToken.expires_at.is_(None)) | (OAuthAccessToken.expires_at > now),
+            )
+            .order_by(OAuthAccessToken.id.desc())
+        ).all()
+    )
+
+
+def get_application_token(
+    session: Session, app: OAuthApplication, token_uuid: str
+) -> OAuthAccessToken | None:
+    return session.scalar(
+        select(OAuthAccessToken).where(
+            OAuthAccessToken.application_id == app.id,
+            OAuthAccessToken.uuid == token_uuid,
+            OAuthAccessToken.name.is_not(None),
+        )
+    )

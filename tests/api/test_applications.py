@@ -179,3 +179,57 @@ def test_readonly_superuser_sees_apps_without_secrets(server_factory) -> None:
             client.delete(f"/api/v1/organization/{org}/applications/{app['client_id']}").status_code
             == 403
         )
+
+
+def test_application_tokens_lifecycle(server: LiveServer, org: str, app: dict, user_client) -> None:
+    base = f"/api/v1/organization/{org}/applications/{app['client_id']}/tokens"
+    made = user_client.post(
+        base, json={"name": " ci ", "scope": "repo:read org:admin", "expiration": 3600}
+    )
+    assert made.status_code == 201, made.text
+    token = made.json()
+    assert token["name"] == "ci" and len(token["token"]) == 40
+    assert token["scope"] == "org:admin repo:read"
+    assert token["expires_at"].endswith("Z") and token["created_by"]
+    listed = user_client.get(base).json()["tokens"]
+    assert [t["uuid"] for t in listed] == [token["uuid"]]
+    assert "token" not in listed[0]
+    with bearer_client(server, token["token"]) as minted:
+        assert minted.get(f"/api/v1/organization/{org}/applications").status_code == 200
+        assert minted.put(f"/api/v1/organization/{org}", json={}).status_code == 200
+        assert minted.post("/api/v1/organization/", json={"name": "nope" + org}).status_code == 403
+    assert user_client.delete(f"{base}/{token['uuid']}").status_code == 204
+    with bearer_client(server, token["token"]) as revoked:
+        assert revoked.get(f"/api/v1/organization/{org}/applications").status_code == 401
+    assert user_client.get(base).json() == {"tokens": []}
+    assert log_entries(server, "create_oauth_api_token", org)[-1]["token_name"] == "ci"
+    assert log_entries(server, "revoke_oauth_api_token", org)[-1]["token_name"] == "ci"
+
+
+def test_application_token_errors(
+    server: LiveServer, org: str, app: dict, user: TestUser, user_client, stranger, anon_client
+) -> None:
+    base = f"/api/v1/organization/{org}/applications/{app['client_id']}/tokens"
+    for body in (
+        {},
+        {"name": "x"},
+        {"name": "x", "scope": "nope"},
+        {"name": "  ", "scope": "repo:read"},
+    ):
+        assert_api_error(user_client.post(base, json=body), 400, "invalid_request")
+    assert user_client.get(base).json() == {"tokens": []}
+    assert_api_error(user_client.delete(f"{base}/no-such-uuid"), 404, "not_found")
+    assert_api_error(
+        user_client.get(f"/api/v1/organization/{org}/applications/NOSUCH/tokens"), 404, "not_found"
+    )
+    assert_api_error(stranger.get(base), 403, "insufficient_scope")
+    assert_api_error(anon_client.get(base), 401, "invalid_token")
+    assert anon_client.post(base, json={"name": "a", "scope": "repo:read"}).json() == CSRF_FAILED
+    narrow = issue_token(server, user.username, "org:admin repo:read")
+    with bearer_client(server, narrow) as client:
+        beyond = client.post(base, json={"name": "a", "scope": "repo:write"})
+        assert_api_error(beyond, 403, "insufficient_scope")
+        within = client.post(base, json={"name": "a", "scope": "repo:read"})
+        assert within.status_code == 201
+    superuser_scope = user_client.post(base, json={"name": "su", "scope": "super:user"})
+    assert_api_error(superuser_scope, 403, "insufficient_scope")

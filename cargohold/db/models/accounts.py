@@ -198,6 +198,7 @@ class OAuthAccessToken(Base):
 
     application: Mapped[OAuthApplication | None] = relationship()
     authorized_user: Mapped[User] = relationship(foreign_keys=[authorized_user_id])
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
 
 
 class AppSpecificToken(Base):
