@@ -93,9 +93,7 @@ def test_fuzzing_the_foundation_endpoints_finds_no_server_error(server_factory) 
 
 def fuzz_operation(base_url, operation, strategy, tokens, failures: list[str]) -> None:
     @given(case=strategy)
-    @settings(
-        max_examples=6, deadline=None, database=None, suppress_health_check=list(HealthCheck)
-    )
+    @settings(max_examples=6, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     def check(case) -> None:
         for token in tokens:
             response = case.call(base_url=base_url, headers={"Authorization": f"Bearer {token}"})
