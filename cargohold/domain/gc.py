@@ -179,9 +179,12 @@ def collect(session: Session, settings: Settings) -> Collected:
     deleted = session.scalars(
         select(Repository).where(Repository.deleted.is_(True)).limit(10)
     ).all()
+    namespaces = {repository.namespace_user_id for repository in deleted}
     for repository in deleted:
         purge_deleted_repository(session, repository)
         result.repositories += 1
+    for namespace_id in namespaces:
+        quota.record_namespace_change(session, settings, namespace_id)
     collect_blob_links(session)
     session.flush()
     orphans = orphan_blobs(session)

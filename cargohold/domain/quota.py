@@ -465,6 +465,14 @@ def record_manifest_change(
     _store_namespace_size(session, namespace_id, compute_namespace_size(session, namespace_id))
 
 
+def record_namespace_change(session: Session, settings: Settings, namespace_id: int) -> None:
+    """Refresh a namespace's usage after repositories of it were purged."""
+    namespace = session.get(User, namespace_id)
+    if settings.FEATURE_QUOTA_MANAGEMENT and namespace is not None and _tracked(namespace):
+        session.flush()
+        _store_namespace_size(session, namespace_id, compute_namespace_size(session, namespace_id))
+
+
 def recalculate_namespace(session: Session, namespace: User) -> int:
     """Recompute a namespace and each of its repositories from scratch; returns its usage."""
     repository_ids = session.scalars(

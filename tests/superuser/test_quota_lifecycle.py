@@ -44,6 +44,16 @@ def test_garbage_collection_lowers_usage(server: LiveServer) -> None:
     gc.delete_stored_blobs(make_store(server.settings), collected.blob_digests)
     assert _usage(server, owner, org) == sum(len(blob.data) for blob in new.blobs)
 
+    # A deleted repository stops counting once GC purges it.
+    with bearer_client(server, issue_token(server, owner.username, ALL_SCOPES)) as client:
+        assert client.delete(f"/api/v1/repository/{repo}").status_code == 204
+    # Each pass purges a batch of deleted repositories; other tests may have left some.
+    while True:
+        with server.db() as session:
+            if not gc.collect(session, server.settings).repositories:
+                break
+    assert _usage(server, owner, org) == 0
+
 
 def test_quota_api_and_fields_vanish_when_quota_management_is_off(server_factory) -> None:
     live = server_factory({"FEATURE_QUOTA_MANAGEMENT": False})
