@@ -169,7 +169,20 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise invalid_request("Missing JSON body")
     if not isinstance(value, dict):
         raise invalid_request(f"{json.dumps(value)[:100]} is not of type 'object'")
+    if _contains_nul(value):
+        raise invalid_request("Text values must not contain NUL characters.")
     return value
+
+
+def _contains_nul(value: Any) -> bool:
+    """NUL bytes cannot be stored in PostgreSQL text; refuse them up front on every engine."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(item) for item in value)
+    return False
 
 
 JsonBody = Annotated[dict[str, Any], Depends(json_body)]

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cargohold.auth.context import AuthContext
@@ -165,6 +166,18 @@ def install_error_handlers(app: FastAPI) -> None:
         texts = {404: NOT_FOUND_TEXT, 405: METHOD_NOT_ALLOWED_TEXT, 400: BAD_REQUEST_TEXT}
         message = texts.get(exc.status_code, exc.detail)
         return JSONResponse({"message": message}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(DataError)
+    async def _data_error(request: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value the validators let through (a NUL byte, an
+        # out-of-range number): the request was bad, and its transaction is rolled back.
+        log.warning(
+            "database refused a value on %s %s: %s", request.method, request.url.path, exc.orig
+        )
+        body = api_error_body(
+            request, invalid_request("The request contains a value that cannot be stored.")
+        )
+        return JSONResponse(body, status_code=400)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
