@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -16,6 +17,12 @@ router = APIRouter(include_in_schema=False)
 @router.get("/")
 def index() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/confirminvite")
+def confirm_invite(code: str = "") -> RedirectResponse:
+    """The link in team invitation emails opens the invitation page of the UI."""
+    return RedirectResponse(f"/#/confirminvite?code={quote(code, safe='')}", status_code=302)
 
 
 def mount(app: FastAPI) -> None:

@@ -6,6 +6,7 @@ import { accountPage } from "./pages/account.js";
 import { organizationPage, newOrganizationPage } from "./pages/organization.js";
 import { repositoryPage } from "./pages/repository.js";
 import { newRepositoryPage, repositoryListPage } from "./pages/repositories.js";
+import { invitePage } from "./pages/invite.js";
 import { signinPage, signupPage } from "./pages/signin.js";
 import { superuserPage } from "./pages/superuser.js";
 
@@ -63,7 +64,8 @@ function parseHash() {
 
 const routes = {
   "": () => repositoryListPage(session),
-  signin: () => signinPage(session, refresh),
+  signin: (parts, params) => signinPage(session, refresh, params),
+  confirminvite: (parts, params) => invitePage(session, params),
   signup: () => signupPage(session, refresh),
   "new-repository": () => newRepositoryPage(session),
   "new-organization": () => newOrganizationPage(session, refresh),

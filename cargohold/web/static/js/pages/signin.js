@@ -3,7 +3,8 @@
 import { forgetCsrf, post } from "../api.js";
 import { field, form, h } from "../dom.js";
 
-export function signinPage(session, refresh) {
+export function signinPage(session, refresh, params = new URLSearchParams()) {
+  const next = params.get("next");
   return h("section", { class: "card" },
     h("h1", {}, "Sign in"),
     form("stack", [
@@ -11,7 +12,7 @@ export function signinPage(session, refresh) {
       field("Password", "password", { type: "password", autocomplete: "current-password", required: true }),
     ], "Sign in", async (values) => {
       await post("signin", { username: values.get("username"), password: values.get("password") });
-      location.hash = "#/";
+      location.hash = next && next.startsWith("#/") ? next : "#/";
       await refresh();
     }),
     h("p", {}, "No account yet? ", h("a", { href: "#/signup" }, "Create one")));
