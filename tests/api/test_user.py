@@ -551,3 +551,23 @@ def test_user_creation_and_initialize_disabled(server_factory) -> None:
     }
     with csrf_client(live) as client:
         assert client.post("/api/v1/user/", json=body).status_code == 404
+
+
+# POST /api/v1/user/clientkey
+
+
+def test_client_key_is_a_password_substitute(server) -> None:
+    person = create_user(server)
+    with token_client(server, person.username) as client:
+        wrong = client.post("/api/v1/user/clientkey", json={"password": "notmypassword"})
+        assert wrong.status_code == 400
+        assert wrong.json()["detail"] == "Invalid Username or Password"
+        response = client.post("/api/v1/user/clientkey", json={"password": person.password})
+        assert response.status_code == 200
+        key = response.json()["key"]
+        assert person.password not in key
+    with csrf_client(server) as client:
+        assert signin(client, person.username, key).status_code == 200
+    assert len(log_entries(server, person.username, "user_generate_client_key")) == 1
+    with token_client(server, person.username, "user:read") as client:
+        assert client.post("/api/v1/user/clientkey", json={"password": "x"}).status_code == 403
