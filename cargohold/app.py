@@ -34,6 +34,7 @@ ROUTER_MODULES = [
     "cargohold.api.error_types",
     "cargohold.api.signin",
     "cargohold.api.user",
+    "cargohold.api.confirm",
     "cargohold.api.robot",
     "cargohold.api.appspecifictokens",
     "cargohold.api.organization",

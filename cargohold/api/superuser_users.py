@@ -34,6 +34,7 @@ from cargohold.config import Settings
 from cargohold.db.models.accounts import User
 from cargohold.domain import accounts
 from cargohold.domain.audit import log_action
+from cargohold.domain.email_confirmation import send_confirmation
 from cargohold.domain.quota import namespace_quota_fields, quota_fields_enabled
 
 router = ApiRouter(tags=["superuser"])
@@ -143,6 +144,8 @@ def create_install_user(
         ip=client_ip(request),
         metadata={"email": body.email, "username": user.username, "superuser": actor.username},
     )
+    if settings.FEATURE_MAILING:
+        send_confirmation(db, settings, user)
     db.commit()
     return {
         "username": user.username,

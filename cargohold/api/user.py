@@ -38,6 +38,7 @@ from cargohold.db.models.accounts import TEAM_ROLE_RANK, OAuthApplication, TeamR
 from cargohold.domain import accounts, quota, teams
 from cargohold.domain.access_tokens import issue_access_token
 from cargohold.domain.audit import log_action
+from cargohold.domain.email_confirmation import send_confirmation
 
 router = ApiRouter(tags=["user"])
 
@@ -183,9 +184,11 @@ def create_new_user(
         metadata={"email": body.email, "username": user.username},
     )
     teams.invite_confirms_email(db, body.invite_code, user)
-    db.commit()
     if not user.verified:
+        send_confirmation(db, settings, user)
+        db.commit()
         return {"awaiting_verification": True}
+    db.commit()
     start_login(response, settings, user.uuid, user.session_token)
     return user_view(db, settings, _session_context(settings, user), user)
 
@@ -249,8 +252,15 @@ def change_user_details(
                 user.invoice_email_address = address
                 log("user_change_invoicing", {"invoice_email_address": address})
         if body.email is not None and body.email != user.email:
-            old_email = accounts.change_email(db, user, body.email)
-            log("user_change_email", {"email": body.email, "old_email": old_email})
+            if settings.FEATURE_MAILING:
+                # The new address applies once its owner follows the mailed link.
+                accounts.validate_email(body.email)
+                if accounts.email_in_use(db, body.email, exclude=user):
+                    raise accounts.AccountError("E-mail address already used")
+                send_confirmation(db, settings, user, new_email=body.email)
+            else:
+                old_email = accounts.change_email(db, user, body.email)
+                log("user_change_email", {"email": body.email, "old_email": old_email})
         if settings.FEATURE_USER_METADATA:
             changed = {name: getattr(body, name) for name in _METADATA_FIELDS if name in given}
             if changed:

@@ -1,0 +1,45 @@
+"""GET /confirm?code=...: the link mailed to confirm an address (a web route, not /api/v1)."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse
+
+from cargohold.api.deps import DbDep, SettingsDep, client_ip
+from cargohold.api.errors import MessageError
+from cargohold.api.routing import ApiRouter
+from cargohold.auth.sessions import start_login
+from cargohold.domain.accounts import AccountError
+from cargohold.domain.audit import log_action
+from cargohold.domain.email_confirmation import confirm
+
+router = ApiRouter(tags=["user"])
+
+INVALID_CODE = "Invalid confirmation code."
+
+
+@router.get("/confirm", operation_id="confirmEmail")
+def confirm_email(
+    request: Request, db: DbDep, settings: SettingsDep, code: str = ""
+) -> RedirectResponse:
+    """Mark the address verified (or switch to the new one) and sign the user in."""
+    try:
+        result = confirm(db, settings, code) if code else None
+    except AccountError as exc:
+        raise MessageError(400, str(exc)) from exc
+    if result is None:
+        raise MessageError(400, INVALID_CODE)
+    user, old_email = result
+    if old_email is not None:
+        log_action(
+            db,
+            "user_change_email",
+            namespace=user,
+            performer=user,
+            ip=client_ip(request),
+            metadata={"email": user.email, "old_email": old_email},
+        )
+    db.commit()
+    response = RedirectResponse("/user/?tab=settings" if old_email is not None else "/", 302)
+    start_login(response, settings, user.uuid, user.session_token)
+    return response
