@@ -454,7 +454,7 @@ def test_signing_in_with_an_email_invite_confirms_the_address(
         )
         assert wrong.status_code == 403
         world.client("owner").put(f"/api/v1/organization/{world.org}/team/readers/invite/{address}")
-        code = _invite_code(smtp.wait_for(address).text, mail_server)
+        code = _invite_code(smtp.wait_for(address, containing="/confirminvite").text, mail_server)
         accepted = browser.post(
             "/api/v1/signin",
             json={"username": username, "password": "password123", "invite_code": code},

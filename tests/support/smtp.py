@@ -69,12 +69,13 @@ class SmtpServer:
     def release(self) -> None:
         self.handler.gate.set()
 
-    def wait_for(self, recipient: str, timeout: float = 30) -> Received:
-        """The first message delivered to `recipient`, waiting for the email worker."""
+    def wait_for(self, recipient: str, timeout: float = 30, containing: str = "") -> Received:
+        """The first message delivered to `recipient` (whose text holds `containing`), waiting
+        for the email worker."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for received in self.handler.received:
-                if recipient in received.recipients:
+                if recipient in received.recipients and containing in received.text:
                     return received
             time.sleep(0.1)
         raise AssertionError(f"no email for {recipient} within {timeout}s")
