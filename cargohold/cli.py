@@ -98,6 +98,53 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gc(args: argparse.Namespace) -> int:
+    from cargohold.db.base import make_engine, make_session_factory, utcnow
+    from cargohold.domain import accounts, gc
+    from cargohold.storage import make_store
+
+    settings = _settings(args)
+    _migrate(settings)
+    engine = make_engine(settings.DB_URI, settings.DB_CONNECTION_ARGS)
+    session_factory = make_session_factory(engine)
+    now = utcnow()
+    try:
+        if args.why:
+            with session_factory() as session:
+                reasons = gc.why(session, args.why, now=now)
+            for reason in reasons:
+                print(reason)
+            if not reasons:
+                print(f"nothing keeps {args.why} alive (or it is not stored)")
+            return 0
+        namespace_id = None
+        if args.namespace:
+            with session_factory() as session:
+                namespace = accounts.get_namespace(session, args.namespace)
+                if namespace is None:
+                    print(f"cargohold: no namespace {args.namespace!r}", file=sys.stderr)
+                    return 1
+                namespace_id = namespace.id
+        report = gc.run_pass(
+            session_factory,
+            make_store(settings),
+            settings,
+            now=now,
+            namespace_id=namespace_id,
+            dry_run=args.dry_run,
+            progress=lambda message: print(message, file=sys.stderr, flush=True),
+        )
+    finally:
+        engine.dispose()
+    if args.dry_run:
+        for digest in report.manifests:
+            print(f"manifest {digest}")
+        for digest in report.blobs:
+            print(f"blob {digest}")
+    print(report.summary())
+    return 0
+
+
 def cmd_user_create(args: argparse.Namespace) -> int:
     from cargohold.db.base import make_engine, make_session_factory
     from cargohold.domain import accounts
@@ -160,6 +207,17 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--config-dir", default=argparse.SUPPRESS)
     worker.add_argument("name")
     worker.set_defaults(handler=cmd_worker)
+
+    collect = commands.add_parser(
+        "gc", help="run one garbage-collection pass now (the gc worker does it periodically)"
+    )
+    collect.add_argument("--config-dir", default=argparse.SUPPRESS)
+    collect.add_argument(
+        "--dry-run", action="store_true", help="list what would be removed, remove nothing"
+    )
+    collect.add_argument("--namespace", help="only this user's or organization's repositories")
+    collect.add_argument("--why", metavar="DIGEST", help="explain what keeps a digest alive")
+    collect.set_defaults(handler=cmd_gc)
 
     user = commands.add_parser("user", help="user administration")
     user_commands = user.add_subparsers(dest="user_command", required=True)

@@ -140,6 +140,8 @@ class Settings(BaseModel):
     SSRF_ALLOWED_HOSTS: list[str] = []
 
     # cargohold's own keys (Quay has no equivalent).
+    GC_BATCH_SIZE: int = 500
+    GC_UPLOAD_MAX_AGE: str = "2d"
     DATA_DIR: str = DEFAULT_DATA_DIR
     WORKERS_ENABLED: bool = True
     BUILD_EXECUTOR: str = "auto"
@@ -179,6 +181,19 @@ class Settings(BaseModel):
         parse_duration(value)
         return value
 
+    @field_validator("GC_UPLOAD_MAX_AGE")
+    @classmethod
+    def _gc_duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @field_validator("GC_BATCH_SIZE")
+    @classmethod
+    def _gc_batch_size(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1")
+        return value
+
     @field_validator("REGISTRY_STATE")
     @classmethod
     def _registry_state(cls, value: str) -> str:
@@ -205,6 +220,10 @@ class Settings(BaseModel):
     @property
     def tag_expiration_options_s(self) -> list[int]:
         return [parse_duration(option) for option in self.TAG_EXPIRATION_OPTIONS]
+
+    @property
+    def gc_upload_max_age_s(self) -> int:
+        return parse_duration(self.GC_UPLOAD_MAX_AGE)
 
     @property
     def fresh_login_timeout_s(self) -> int:

@@ -15,7 +15,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cargohold.db.base import begin_write, utcnow
+from cargohold.db.base import begin_write, is_postgres, utcnow
 from cargohold.db.models.registry import Blob, RepositoryBlob
 
 # How long an uploaded or mounted blob stays in a repository with no manifest referring to it.
@@ -62,10 +62,21 @@ def repository_blobs(
     return {blob.digest: blob for blob in rows}
 
 
+def _locked_blob(session: Session, digest: str) -> Blob | None:
+    query = select(Blob).where(Blob.digest == digest)
+    if is_postgres(session):
+        query = query.with_for_update()
+    return session.scalar(query)
+
+
 def ensure_blob(session: Session, digest: str, size: int) -> Blob:
-    """The Blob row for bytes that storage holds; concurrent creators end up with one row."""
+    """The Blob row for `digest`, locked until commit; concurrent creators end up with one row.
+
+    GC takes the same lock before deleting a blob's row and bytes, so a caller that checks
+    storage after this call sees either bytes GC will not touch or no bytes at all.
+    """
     begin_write(session)
-    blob = get_blob(session, digest)
+    blob = _locked_blob(session, digest)
     if blob is not None:
         return blob
     try:
@@ -74,7 +85,7 @@ def ensure_blob(session: Session, digest: str, size: int) -> Blob:
             session.add(blob)
             session.flush()
     except IntegrityError:
-        blob = get_blob(session, digest)
+        blob = _locked_blob(session, digest)
         if blob is None:
             raise
     return blob
@@ -85,11 +96,13 @@ def link_blob(
 ) -> None:
     """Let a repository serve a blob. A link never gets a shorter life than it had."""
     begin_write(session)
-    link = session.scalar(
-        select(RepositoryBlob).where(
-            RepositoryBlob.repository_id == repository_id, RepositoryBlob.blob_id == blob.id
-        )
+    query = select(RepositoryBlob).where(
+        RepositoryBlob.repository_id == repository_id, RepositoryBlob.blob_id == blob.id
     )
+    if is_postgres(session):
+        # GC may be deleting this link because its grace ran out: wait for it, then recreate.
+        query = query.with_for_update()
+    link = session.scalar(query)
     if link is None:
         try:
             with session.begin_nested():
@@ -119,8 +132,12 @@ def link_blob(
 
 
 def mark_referenced(session: Session, repository_id: int, blob_ids: Iterable[int]) -> None:
-    """Blobs a manifest refers to no longer need a grace period in that repository."""
-    ids = list(set(blob_ids))
+    """Blobs a manifest refers to no longer need a grace period in that repository.
+
+    A link GC removed after the manifest's checks (its grace ran out meanwhile) is created
+    again, so a stored manifest never refers to a blob its repository cannot serve.
+    """
+    ids = set(blob_ids)
     if not ids:
         return
     session.execute(
@@ -132,6 +149,22 @@ def mark_referenced(session: Session, repository_id: int, blob_ids: Iterable[int
         )
         .values(expires_at=None)
     )
+    present = set(
+        session.scalars(
+            select(RepositoryBlob.blob_id).where(
+                RepositoryBlob.repository_id == repository_id, RepositoryBlob.blob_id.in_(ids)
+            )
+        )
+    )
+    for blob_id in sorted(ids - present):
+        try:
+            with session.begin_nested():
+                session.add(
+                    RepositoryBlob(repository_id=repository_id, blob_id=blob_id, created=utcnow())
+                )
+                session.flush()
+        except IntegrityError:
+            continue
 
 
 def mount_blob(

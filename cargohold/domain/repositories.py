@@ -276,6 +276,7 @@ def find_or_create_repository(
                 session, namespace, name, public=public, description=None, creator=creator
             )
     except (IntegrityError, RepositoryError):
+        # A concurrent push created it first (seen at insert, or already committed).
         existing = find_repository(session, namespace.username, name)
         if existing is None:
             raise

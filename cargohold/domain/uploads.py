@@ -5,9 +5,9 @@ storage (the bytes), so any process can continue it. The running SHA-256 cannot 
 so it is kept in a small per-process cache keyed by (session, offset); a process that does not
 have it rebuilds it by reading the stored bytes back once.
 
-Completion makes the bytes a blob in storage first and records it in the database second:
-the database never points at bytes storage does not have, and a session that is never
-completed leaves nothing any repository can see.
+Completion locks (or creates) the blob's row, makes the bytes a blob in storage, and commits
+both together: the database never points at bytes storage does not have, and a session that
+is never completed leaves nothing any repository can see.
 """
 
 from __future__ import annotations
@@ -231,13 +231,15 @@ def complete_upload(
     if actual != digest:
         cancel_upload(session, store, upload)
         raise DigestMismatch(f"upload content has digest {actual}, not {digest}")
+    # The row first, locked: GC deletes a blob's bytes only while holding that lock, so the
+    # storage check below cannot see bytes that are about to vanish.
+    blob = blobs.ensure_blob(session, digest, upload.byte_count)
     state = _state(upload)
     if store.blob_size(digest) is None:
         store.commit_upload(upload.uuid, state, digest)
     else:
         store.cancel_upload(upload.uuid, state)
     _hashers.forget(upload.uuid)
-    blob = blobs.ensure_blob(session, digest, upload.byte_count)
     blobs.link_blob(session, upload.repository_id, blob, expires_at=blobs.grace_deadline())
     session.delete(upload)
     session.flush()
