@@ -63,7 +63,7 @@ class Registry:
             appender = uploads.open_appender(self.store, upload, None)
             for start in range(0, len(data), chunk):
                 appender.write(data[start : start + chunk])
-            appender.finish()
+            uploads.record_progress(session, appender, appender.finish())
             session.commit()
             uploads.complete_upload(session, self.store, upload, sha256(data))
             session.commit()
@@ -107,7 +107,7 @@ class Registry:
         parsed = manifests.parse_manifest(raw, None)
         with self.sessions() as session:
             repo = self.repository(session, repository)
-            manifest = manifests.store_manifest(session, repo, parsed)
+            manifest = manifests.store_manifest(session, repo.id, parsed)
             if tag is None:
                 tags.create_temp_tag(session, repo.id, manifest.id, None)
             else:

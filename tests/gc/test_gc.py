@@ -177,7 +177,7 @@ def test_abandoned_uploads_are_removed_with_their_bytes(registry: Registry) -> N
         session.commit()
         appender = uploads.open_appender(registry.store, upload, None)
         appender.write(b"partial bytes")
-        appender.finish()
+        uploads.record_progress(session, appender, appender.finish())
         session.commit()
         upload_uuid, state = upload.uuid, uploads._state(upload)
     assert registry.gc(after=dt.timedelta(hours=1)).uploads == 0
