@@ -7,6 +7,7 @@ import json
 import secrets
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -17,7 +18,7 @@ from cargohold.db.models.registry import BlobUpload, Repository, Tag
 from cargohold.domain import quota, repositories, tags, uploads
 from cargohold.storage.base import StorageError
 from tests.gc.conftest import Registry, sha256
-from tests.support.accounts import ALL_SCOPES, bearer_client, issue_token
+from tests.support.accounts import ALL_SCOPES, bearer_client, create_user, issue_token
 from tests.support.server import REPO_ROOT
 
 LATER = dt.timedelta(minutes=5)
@@ -252,3 +253,24 @@ def test_unknown_namespace_is_an_error(server) -> None:
         timeout=120,
     )
     assert result.returncode == 1 and "no namespace" in result.stderr
+
+
+def test_the_worker_collects_in_the_background(server_factory) -> None:
+    live = server_factory({"FEATURE_GARBAGE_COLLECTION": True, "GARBAGE_COLLECTION_FREQUENCY": 1})
+    registry = Registry(live, create_user(live))
+    try:
+        registry.set_window(0)
+        image = registry.push_image("worker", "gone", [layer("worker")])
+        registry.delete_tag("worker", "gone")
+
+        def collected() -> bool:
+            return not registry.manifest_row("worker", image.digest) and not any(
+                registry.stored(digest) for digest in image.blobs
+            )
+
+        deadline = time.monotonic() + 30
+        while not collected() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert collected()
+    finally:
+        registry.close()

@@ -50,7 +50,13 @@ def s3_storage_config() -> dict[str, Any]:
 
     seaweed = shared_seaweed()
     entry = seaweed.storage_config(seaweed.create_bucket("server"))
-    return {"DISTRIBUTED_STORAGE_CONFIG": {"s3": entry}, "DISTRIBUTED_STORAGE_PREFERENCE": ["s3"]}
+    return {
+        "DISTRIBUTED_STORAGE_CONFIG": {"s3": entry},
+        "DISTRIBUTED_STORAGE_PREFERENCE": ["s3"],
+        # Blob GETs stream through the server, as on local storage, so that protocol tests
+        # see the same responses on both; tests/storage covers the presigned redirects.
+        "FEATURE_PROXY_STORAGE": True,
+    }
 
 
 def create_postgres_database() -> str:
@@ -84,6 +90,9 @@ class LiveServer:
             "DATA_DIR": str(workdir / "data"),
             "SUPER_USERS": ["admin"],
             "FEATURE_MAILING": False,
+            # Tests build content straight in the database (manifests with no tag yet);
+            # a background pass would race them. GC tests run passes themselves.
+            "FEATURE_GARBAGE_COLLECTION": False,
         }
         self._pg_uri: str | None = None
         if test_backend() == "postgres":
