@@ -75,11 +75,14 @@ class _PartWriter(UploadWriter):
         self._buffer += data
         target = part_size_for(len(self._parts))
         while len(self._buffer) >= target:
-            self._flush(bytes(self._buffer[:target]))
-            del self._buffer[:target]
+            # Hand the buffer itself over and copy only the (small) overflow: one part in
+            # memory per writer, not two.
+            part, self._buffer = self._buffer, bytearray(self._buffer[target:])
+            del part[target:]
+            self._flush(part)
             target = part_size_for(len(self._parts))
 
-    def _flush(self, data: bytes) -> None:
+    def _flush(self, data: bytes | bytearray) -> None:
         key = self._store._part_key(self._upload_id, len(self._parts))
         self._written.append(key)
         self._store._put(key, data)
@@ -87,8 +90,8 @@ class _PartWriter(UploadWriter):
 
     def close(self) -> UploadState:
         if self._buffer:
-            self._flush(bytes(self._buffer))
-            self._buffer.clear()
+            part, self._buffer = self._buffer, bytearray()
+            self._flush(part)
         # Replaced tails are deleted only once the caller has persisted this state (at the
         # next open, commit or cancel), so a failed database commit never loses bytes.
         return {"parts": self._parts, "stale": self._stale}
@@ -169,7 +172,7 @@ class S3Storage(BlobStore):
         return f"{self._upload_prefix(upload_id)}{index:05d}-{secrets.token_hex(4)}"
 
     # --- object helpers --------------------------------------------------------------
-    def _put(self, key: str, data: bytes) -> None:
+    def _put(self, key: str, data: bytes | bytearray) -> None:
         try:
             self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
         except (BotoCoreError, ClientError) as exc:
