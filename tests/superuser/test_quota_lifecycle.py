@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
+from cargohold.db.base import make_engine, make_session_factory, utcnow
 from cargohold.db.models.accounts import User
 from cargohold.domain import gc
 from cargohold.storage import make_store
@@ -39,9 +40,12 @@ def test_garbage_collection_lowers_usage(server: LiveServer) -> None:
 
     with server.db() as session:
         session.execute(update(User).where(User.username == org).values(tag_expiration_s=0))
-    with server.db() as session:
-        collected = gc.collect(session, server.settings)
-    gc.delete_stored_blobs(make_store(server.settings), collected.blob_digests)
+    settings = server.settings
+    engine = make_engine(settings.DB_URI, settings.DB_CONNECTION_ARGS)
+    try:
+        gc.run_pass(make_session_factory(engine), make_store(settings), settings, now=utcnow())
+    finally:
+        engine.dispose()
     assert _usage(server, owner, org) == sum(len(blob.data) for blob in new.blobs)
 
     # A deleted repository stops counting once GC purges it.
