@@ -8,12 +8,13 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
 
-from tests.support.accounts import TestUser, create_user, unique
+from tests.support.accounts import create_user, unique
 from tests.support.registry import (
     OCI_CONFIG,
     OCI_EMPTY,
@@ -26,6 +27,9 @@ from tests.support.registry import (
     v2_client,
 )
 from tests.support.server import LiveServer
+
+if TYPE_CHECKING:
+    from tests.support.accounts import TestUser
 
 DUMMY_DIGEST = "sha256:" + "0" * 64
 ERROR_CODES = {
