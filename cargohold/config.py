@@ -140,6 +140,8 @@ class Settings(BaseModel):
     SSRF_ALLOWED_HOSTS: list[str] = []
 
     # cargohold's own keys (Quay has no equivalent).
+    # How long an uploaded or mounted blob that no manifest refers to yet is kept from GC.
+    BLOB_UPLOAD_GRACE_SEC: int = 86400
     GC_BATCH_SIZE: int = 500
     GC_UPLOAD_MAX_AGE: str = "2d"
     DATA_DIR: str = DEFAULT_DATA_DIR

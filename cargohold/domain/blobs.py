@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from cargohold.db.base import begin_write, is_postgres, utcnow
 from cargohold.db.models.registry import Blob, RepositoryBlob
 
-# How long an uploaded or mounted blob stays in a repository with no manifest referring to it.
+# How long an uploaded or mounted blob stays in a repository with no manifest referring to it,
+# unless the caller passes the configured BLOB_UPLOAD_GRACE_SEC.
 UNREFERENCED_BLOB_GRACE = dt.timedelta(days=1)
 
 DIGEST_RE = re.compile(r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
@@ -30,8 +31,8 @@ def is_valid_digest(digest: str) -> bool:
     return DIGEST_RE.match(digest) is not None
 
 
-def grace_deadline() -> dt.datetime:
-    return utcnow() + UNREFERENCED_BLOB_GRACE
+def grace_deadline(grace: dt.timedelta = UNREFERENCED_BLOB_GRACE) -> dt.datetime:
+    return utcnow() + grace
 
 
 def get_blob(session: Session, digest: str) -> Blob | None:
@@ -168,13 +169,18 @@ def mark_referenced(session: Session, repository_id: int, blob_ids: Iterable[int
 
 
 def mount_blob(
-    session: Session, source_repository_id: int, target_repository_id: int, digest: str
+    session: Session,
+    source_repository_id: int,
+    target_repository_id: int,
+    digest: str,
+    *,
+    grace: dt.timedelta = UNREFERENCED_BLOB_GRACE,
 ) -> Blob | None:
     """Link a blob the source repository serves into the target; None when it has none."""
     blob = repository_blob(session, source_repository_id, digest)
     if blob is None:
         return None
-    link_blob(session, target_repository_id, blob, expires_at=grace_deadline())
+    link_blob(session, target_repository_id, blob, expires_at=grace_deadline(grace))
     return blob
 
 

@@ -43,7 +43,7 @@ from cargohold.db.models.registry import (
     RepositoryBlob,
     Tag,
 )
-from cargohold.domain import blobs, quota
+from cargohold.domain import quota
 from cargohold.storage.base import BlobStore, StorageError
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ def _expired_tags(run: GcRun):
         exists().where(
             Manifest.id == Tag.manifest_id,
             Manifest.subject_digest.is_not(None),
-            Manifest.created <= run.now - blobs.UNREFERENCED_BLOB_GRACE,
+            Manifest.created <= run.now - dt.timedelta(seconds=run.settings.BLOB_UPLOAD_GRACE_SEC),
             ~exists().where(
                 subject.repository_id == Manifest.repository_id,
                 subject.digest == Manifest.subject_digest,

@@ -12,6 +12,7 @@ is never completed leaves nothing any repository can see.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import threading
@@ -219,6 +220,7 @@ def complete_upload(
     digest: str,
     *,
     sha256_hasher=None,
+    grace: dt.timedelta = blobs.UNREFERENCED_BLOB_GRACE,
 ) -> Blob:
     """Turn the session into the blob `digest` and link it to the session's repository.
 
@@ -240,7 +242,7 @@ def complete_upload(
     else:
         store.cancel_upload(upload.uuid, state)
     _hashers.forget(upload.uuid)
-    blobs.link_blob(session, upload.repository_id, blob, expires_at=blobs.grace_deadline())
+    blobs.link_blob(session, upload.repository_id, blob, expires_at=blobs.grace_deadline(grace))
     session.delete(upload)
     session.flush()
     return blob

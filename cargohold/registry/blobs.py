@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from sqlalchemy.orm import Session
@@ -222,6 +223,10 @@ def _open_session(
             raise RegistryError("BLOB_UPLOAD_INVALID", str(exc)) from exc
 
 
+def _upload_grace(reg: Registry) -> dt.timedelta:
+    return dt.timedelta(seconds=reg.settings.BLOB_UPLOAD_GRACE_SEC)
+
+
 def _complete(
     reg: Registry,
     path: RepoPath,
@@ -243,6 +248,7 @@ def _complete(
                 upload,
                 digest,
                 sha256_hasher=appender.hasher if appender is not None else None,
+                grace=_upload_grace(reg),
             )
         except uploads.DigestMismatch as exc:
             # The session was cancelled: keep that, then report the mismatch.
@@ -317,7 +323,10 @@ def _mount(reg: Registry, path: RepoPath, identity: Identity, digest: str, sourc
         )
         if not readable:
             return False
-        if blobs.mount_blob(session, source_ref.id, repo.id, digest) is None:
+        if (
+            blobs.mount_blob(session, source_ref.id, repo.id, digest, grace=_upload_grace(reg))
+            is None
+        ):
             return False
         session.commit()
         return True

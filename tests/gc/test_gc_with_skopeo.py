@@ -127,3 +127,24 @@ def test_gc_removes_exactly_the_blobs_of_the_expired_image(
     )
     for blob in kept.blobs:
         assert (pulled / "blobs" / "sha256" / blob.digest.split(":")[1]).read_bytes() == blob.data
+
+
+def test_upload_grace_period_is_configurable(server_factory) -> None:
+    from sqlalchemy import select
+
+    from cargohold.db.models.registry import Blob as BlobRow
+    from tests.support.registry import pull_push, push_blob, token_for, v2_client
+
+    live = server_factory({"BLOB_UPLOAD_GRACE_SEC": 120})
+    owner = create_user(live)
+    repo = f"{owner.username}/graced"
+    token = token_for(live, (owner.username, owner.password), pull_push(repo))
+    before = utcnow()
+    with v2_client(live, token) as client:
+        digest = push_blob(client, repo, b"not referenced by any manifest yet")
+    with live.db() as session:
+        blob_id = session.scalar(select(BlobRow.id).where(BlobRow.digest == digest))
+        expires = session.scalar(
+            select(RepositoryBlob.expires_at).where(RepositoryBlob.blob_id == blob_id)
+        )
+    assert before + dt.timedelta(seconds=110) <= expires <= utcnow() + dt.timedelta(seconds=130)
