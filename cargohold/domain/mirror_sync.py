@@ -309,8 +309,7 @@ class SyncRun:
 
     def _local_digest(self, plan: SyncPlan, tag: str) -> str | None:
         with self.factory() as session:
-            found = tags.resolve_tag(session, plan.repository_id, tag, tags.now_ms())
-            return found.digest if found is not None else None
+            return tags.alive_tag_digest(session, plan.repository_id, tag, tags.now_ms())
 
     def _copy_tag(self, plan: SyncPlan, skopeo: Skopeo, source: str, tag: str) -> bool:
         local = self._local_digest(plan, tag)

@@ -216,6 +216,22 @@ def list_tag_names(
     return names[:limit], len(names) > limit
 
 
+def alive_tag_digest(session: Session, repository_id: int, name: str, now: int) -> str | None:
+    """The digest the visible tag `name` points at now, or None."""
+    return session.scalar(
+        select(Manifest.digest)
+        .join(Tag, Tag.manifest_id == Manifest.id)
+        .where(
+            Tag.repository_id == repository_id,
+            Tag.name == name,
+            Tag.hidden.is_(False),
+            alive_at(now),
+        )
+        .order_by(Tag.lifetime_start_ms.desc())
+        .limit(1)
+    )
+
+
 def pull_by_tag(
     session: Session, namespace_name: str, repository_name: str, name: str, now: int
 ) -> tuple[RepositoryRef | None, TaggedManifest | None]:
