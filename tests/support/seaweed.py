@@ -78,10 +78,11 @@ class SeaweedS3:
             f"-dir={data}",
             f"-master.port={master}",
             f"-master.port.grpc={master_grpc}",
-            "-master.volumeSizeLimitMB=1024",
+            "-master.volumeSizeLimitMB=128",
             f"-volume.port={volume}",
             f"-volume.port.grpc={volume_grpc}",
-            "-volume.max=0",
+            # Every test server has its own bucket, and each bucket grows several volumes.
+            "-volume.max=1000",
             "-volume.preStopSeconds=0",
             "-filer",
             f"-filer.port={filer}",
