@@ -244,7 +244,8 @@ def record_progress(session: Session, appender: Appender, state: dict[str, Any])
     """Record a finished append on the session's row, unless another request moved it on.
 
     The caller commits, then releases the appender. Raises UploadInvalid when the row no
-    longer starts where the append did (the session was cancelled meanwhile).
+    longer starts where the append did (on S3, where appends do not exclude each other,
+    another request recorded first; or the session was cancelled meanwhile).
     """
     upload = appender.upload
     new_count = appender.start + appender.received
