@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import socket
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -62,6 +63,18 @@ def _server_host(settings: Settings) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
+def _own_addresses(own: str) -> set[str]:
+    """The addresses the server's own name stands for (none when it does not resolve)."""
+    literal = outbound.parse_address(own)
+    if literal is not None:
+        return {str(literal)}
+    try:
+        infos = socket.getaddrinfo(own, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return set()
+    return {str(outbound.parse_address(str(info[4][0]))) for info in infos}
+
+
 def refused_host(settings: Settings, host: str, addresses: list[str]) -> bool:
     """Quay's webhook blacklist, always applied: localhost, 127.0.0.1 and the server itself.
 
@@ -71,10 +84,7 @@ def refused_host(settings: Settings, host: str, addresses: list[str]) -> bool:
     name = host.strip().lower().strip("[]").rstrip(".")
     own = _server_host(settings)
     blocked_names = {"localhost", "127.0.0.1", own}
-    blocked_addresses = {"127.0.0.1", "::1"}
-    own_address = outbound.parse_address(own)
-    if own_address is not None:
-        blocked_addresses.add(str(own_address))
+    blocked_addresses = {"127.0.0.1", "::1", *_own_addresses(own)}
     if name in blocked_names or name.endswith(".localhost"):
         return True
     spelled = outbound.parse_address(name)
