@@ -101,24 +101,29 @@ class _BlacklistTransport(outbound.GuardedTransport):
 
 
 def _post_json(settings: Settings, url: str, payload: Any) -> None:
-    timeout = settings.NOTIFICATION_SEND_TIMEOUT
+    client = httpx.Client(
+        transport=_BlacklistTransport(settings),
+        trust_env=False,
+        timeout=settings.NOTIFICATION_SEND_TIMEOUT,
+        follow_redirects=True,
+        max_redirects=5,
+    )
+    request = client.build_request(
+        "POST",
+        url,
+        content=json.dumps(payload).encode(),
+        headers={"Content-type": "application/json"},
+    )
     try:
-        with httpx.Client(
-            transport=_BlacklistTransport(settings),
-            trust_env=False,
-            timeout=timeout,
-            follow_redirects=True,
-            max_redirects=5,
-        ) as client:
-            response = client.post(
-                url,
-                content=json.dumps(payload).encode(),
-                headers={"Content-type": "application/json"},
-            )
+        # Streamed and closed unread: only the status matters, whatever the body's size.
+        response = client.send(request, stream=True)
+        response.close()
     except outbound.OutboundRefused as exc:
         raise DeliveryFailed(f"Refused target: {exc}") from exc
     except httpx.HTTPError as exc:
         raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        client.close()
     if response.status_code // 100 != 2:
         raise DeliveryFailed(f"{response.status_code} response from the notification target")
 

@@ -595,3 +595,41 @@ def test_image_expiry_fires_once_per_tag(live, client, owner, repo, listener, tm
     assert body["repository"] == repo
     time.sleep(3)
     assert len([r for r in listener.received if r.path == "/expiry"]) == 1
+
+
+def test_build_ref_filter_on_the_sample_build(client, repo, listener) -> None:
+    # The sample build's ref is refs/heads/somebranch.
+    filters = {"match": "refs/heads/some.*", "other": "refs/heads/main", "broken": "("}
+    for name, regex in filters.items():
+        created = _create(
+            client,
+            repo,
+            event="build_success",
+            config={"url": f"{listener.url}/{name}"},
+            eventConfig={"ref-regex": regex},
+        )
+        assert created.status_code == 201, created.text
+        client.post(f"/api/v1/repository/{repo}/notification/{created.json()['uuid']}/test")
+    body = listener.wait_for(1, path="/match")[0].body
+    assert body["build_id"] == "fake-build-id"
+    assert body["homepage"].endswith(f"/repository/{repo}/build/fake-build-id")
+    time.sleep(3)
+    assert {r.path for r in listener.received} == {"/match"}
+
+
+def test_email_authorization_rules(live, client, repo, server, admin) -> None:
+    stranger = create_user(live, unique("stranger"))
+    path = f"/api/v1/repository/{repo}/authorizedemail/someone@example.com"
+    with bearer_client(live, issue_token(live, stranger.username, ALL_SCOPES)) as outsider:
+        assert outsider.post(path).status_code == 403
+        assert outsider.get(path).status_code == 403
+    invalid = client.post(f"/api/v1/repository/{repo}/authorizedemail/not-an-address")
+    assert invalid.status_code == 400
+    assert invalid.json()["detail"] == "Invalid e-mail address"
+    # Without FEATURE_MAILING the routes do not exist, as in Quay.
+    plain_repo = make_repository(server, admin.username)
+    with bearer_client(server, issue_token(server, admin.username, ALL_SCOPES)) as plain:
+        assert (
+            plain.post(f"/api/v1/repository/{plain_repo}/authorizedemail/a@b.example").status_code
+            == 404
+        )
