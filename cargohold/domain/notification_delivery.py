@@ -47,7 +47,6 @@ class Delivery:
     config: dict[str, Any]
     event_config: dict[str, Any]
     event_data: dict[str, Any]
-    performer_data: dict[str, Any]
 
 
 def load(session: Session, body: dict[str, Any]) -> Delivery | None:
@@ -63,7 +62,6 @@ def load(session: Session, body: dict[str, Any]) -> Delivery | None:
         config=rules.config_of(notification),
         event_config=rules.event_config_of(notification),
         event_data=body.get("event_data") or {},
-        performer_data=body.get("performer_data") or {},
     )
 
 

@@ -37,7 +37,6 @@ from cargohold.domain.email import OutgoingEmail, queue_email
 from cargohold.domain.json_template import JsonTemplate, JsonTemplateError
 
 NOTIFICATION_QUEUE = "notification"
-METHODS = ("webhook", "email", "slack", "quay_notification")
 # A notification that failed this many deliveries in a row is skipped until reset (Quay's rule).
 MAX_FAILURES = 3
 QUEUE_RETRIES = MAX_FAILURES
@@ -47,10 +46,6 @@ TARGET_KINDS = ("user", "org", "team")
 
 class NotificationError(Exception):
     """A request Quay answers with 400 invalid_request; the message is safe to show."""
-
-
-class TemplateError(NotificationError):
-    """A webhook body template that is not JSON or holds a bad `${...}` expression."""
 
 
 # --- webhook targets -------------------------------------------------------------------------
@@ -144,11 +139,11 @@ def _validate_webhook(settings: Settings, config: dict[str, Any]) -> None:
     template = config.get("template")
     if template not in (None, ""):
         if not isinstance(template, str):
-            raise TemplateError("Could not parse template: the template must be a string")
+            raise NotificationError("Could not parse template: the template must be a string")
         try:
             JsonTemplate(template)
         except JsonTemplateError as exc:
-            raise TemplateError(str(exc)) from exc
+            raise NotificationError(str(exc)) from exc
 
 
 def _validate_slack(settings: Settings, config: dict[str, Any]) -> None:
@@ -635,6 +630,9 @@ def _announce_expiry(
     days = event_config_of(notification).get("days")
     if isinstance(days, bool) or not isinstance(days, int) or days <= 0:
         return False
+    if not _expiring_tags(session, notification, now_ms, days):
+        return False
+    # Only now take the write lock, and look again under it.
     begin_write(session)
     expiring = _expiring_tags(session, notification, now_ms, days)
     if not expiring:

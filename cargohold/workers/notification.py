@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import time
 
+from sqlalchemy.orm import Session
+
 from cargohold.domain import notification_delivery as delivery_rules
 from cargohold.domain import notification_events as events
 from cargohold.domain import queue
@@ -53,7 +55,9 @@ def deliver_notifications(context: WorkerContext) -> float:
         return 0
 
 
-def _retry(context: WorkerContext, session, claimed: queue.ClaimedItem, exc: Exception) -> None:
+def _retry(
+    context: WorkerContext, session: Session, claimed: queue.ClaimedItem, exc: Exception
+) -> None:
     if claimed.retries_remaining <= 0:
         log.warning("notification delivery %d failed, giving up: %s", claimed.id, exc)
         queue.complete(session, claimed)
