@@ -47,6 +47,7 @@ class Delivery:
     config: dict[str, Any]
     event_config: dict[str, Any]
     event_data: dict[str, Any]
+    failures: int
 
 
 def load(session: Session, body: dict[str, Any]) -> Delivery | None:
@@ -62,6 +63,7 @@ def load(session: Session, body: dict[str, Any]) -> Delivery | None:
         config=rules.config_of(notification),
         event_config=rules.event_config_of(notification),
         event_data=body.get("event_data") or {},
+        failures=notification.number_of_failures,
     )
 
 
@@ -253,6 +255,9 @@ def _in_app(session: Session, settings: Settings, delivery: Delivery) -> None:
 
 
 def finish(session: Session, delivery: Delivery, *, succeeded: bool) -> None:
+    """Count a failure, or clear the count after a success (no write when it is already 0)."""
+    if succeeded and delivery.failures == 0:
+        return
     begin_write(session)
     if succeeded:
         rules.record_success(session, delivery.notification_id)
