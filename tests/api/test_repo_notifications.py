@@ -17,6 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from cargohold.db.models.notifications import RepositoryNotification
 from cargohold.db.models.queue import QueueItem
 from tests.support.accounts import (
     ALL_SCOPES,
@@ -393,7 +394,24 @@ def test_unreachable_target_is_accepted_and_counted(live, client, repo) -> None:
         url = gone.url + "/gone"
     uuid = _webhook(client, repo, url)["uuid"]
     assert client.post(f"/api/v1/repository/{repo}/notification/{uuid}/test").status_code == 200
-    _wait_failures(client, repo, uuid, 1)
+    # Tried three times, one failure each, then disabled.
+    _wait_failures(client, repo, uuid, 3)
+
+
+def test_targets_are_checked_again_at_delivery(live, client, repo, listener) -> None:
+    """A target that became blocked after creation (here: changed in the database) is refused."""
+    with canary_server() as canary:
+        for url in (f"{canary.url}/direct", f"http://localhost:{canary.port}/named"):
+            uuid = _webhook(client, repo, listener.url + "/before")["uuid"]
+            with live.db() as session:
+                stored = session.scalar(
+                    select(RepositoryNotification).where(RepositoryNotification.uuid == uuid)
+                )
+                stored.config_json = json.dumps({"url": url})
+            client.post(f"/api/v1/repository/{repo}/notification/{uuid}/test")
+            _wait_failures(client, repo, uuid, 1)
+        assert canary.requests == []
+    assert listener.received == []
 
 
 def test_template_shapes_the_body(client, repo, listener) -> None:
