@@ -20,7 +20,13 @@ from sqlalchemy import select
 
 from cargohold.db.models.accounts import User
 from cargohold.db.models.registry import Role
-from tests.support.accounts import TestUser, create_user
+from tests.support.accounts import (
+    ALL_SCOPES,
+    TestUser,
+    bearer_client,
+    create_user,
+    issue_token,
+)
 from tests.support.registry import create_app_token, create_robot, get_token, make_repository
 from tests.support.server import LiveServer
 from tests.support.sessions import csrf_client, session_client, signin
@@ -261,3 +267,17 @@ def test_back_off_can_be_turned_off(server_factory: Callable[..., LiveServer]) -
     assert statuses == [401] * 5
     assert get_token(live, (person.username, person.password), SCOPE).status_code == 200
     assert _record(live, person.username) == (0, None)
+
+
+def test_password_confirmations_back_off_too(server: LiveServer, user: TestUser) -> None:
+    """Re-entering the password on a live session (fresh login, client key) is a login too:
+    a stolen session cannot be used to guess the password."""
+    token = issue_token(server, user.username, ALL_SCOPES)
+    with (
+        session_client(server, user.username, user.password) as browser,
+        bearer_client(server, token) as api,
+    ):
+        assert browser.post("/api/v1/signin/verify", json={"password": "guess"}).status_code == 403
+        _assert_throttled(browser.post("/api/v1/signin/verify", json={"password": user.password}))
+        _assert_throttled(api.post("/api/v1/user/clientkey", json={"password": user.password}))
+    assert _record(server, user.username)[0] == 1
