@@ -31,9 +31,12 @@ from tests.support.registry import create_app_token, create_robot, get_token, ma
 from tests.support.server import LiveServer
 from tests.support.sessions import csrf_client, session_client, signin
 
-# Twice Quay's scale: windows of 1 s, 3 s, 7 s... leave a loaded machine time to send the
-# next request inside the first window.
-SCALE_S = 2
+# Windows of 30 s, 90 s, 210 s...: long enough that a loaded machine always sends the next
+# request inside them. Tests move the last failure back in time instead of waiting them out,
+# and wait for real only for the last few seconds of one.
+SCALE_S = 60
+FIRST_WINDOW_S = 30
+SECOND_WINDOW_S = 90
 THROTTLED_BODY = "Too many login attempts. \nPlease reset your Quay password and try again."
 SCOPE = "repository:library/none:pull"
 
@@ -77,21 +80,34 @@ def _set_record(server: LiveServer, username: str, attempts: int, age_s: float =
         user.last_invalid_login = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=age_s)
 
 
+def _pass_time(server: LiveServer, username: str, seconds: float) -> None:
+    """Move the last failure `seconds` back, as if that much time had gone by."""
+    with server.db() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        user.last_invalid_login -= dt.timedelta(seconds=seconds)
+
+
+def _assert_waits_about(response: httpx.Response, seconds: int) -> int:
+    retry_after = _assert_throttled(response)
+    assert seconds - 5 <= retry_after <= seconds
+    return retry_after
+
+
 def _back_off_and_recover(
     server: LiveServer, account: str, wrong: Login, right: Login, refused: int
 ) -> None:
-    """Failures grow the window (1 s, then 3 s), the right secret waits too, and a success
+    """Failures grow the window (30 s, then 90 s), the right secret waits too, and a success
     after Retry-After clears the record."""
     assert wrong().status_code == refused
-    first_wait = _assert_throttled(right())
-    assert first_wait == 1
+    _assert_waits_about(right(), FIRST_WINDOW_S)
     assert _record(server, account)[0] == 1, "a refused attempt must not count"
-    time.sleep(first_wait)
+    _pass_time(server, account, FIRST_WINDOW_S)
     assert wrong().status_code == refused
-    second_wait = _assert_throttled(wrong())
-    assert second_wait == 3
+    _assert_waits_about(wrong(), SECOND_WINDOW_S)
     assert _record(server, account)[0] == 2
-    time.sleep(second_wait)
+    _pass_time(server, account, SECOND_WINDOW_S - 3)
+    last_wait = _assert_waits_about(right(), 3)
+    time.sleep(last_wait)
     assert right().status_code == 200
     assert _record(server, account) == (0, None)
     assert right().status_code == 200
@@ -178,7 +194,7 @@ def test_hammering_is_refused_without_checking(server: LiveServer) -> None:
         assert set(statuses) == {refused, 429}
         checked = statuses.count(refused)
         # Each check widens the window, so only the first few are ever looked at.
-        assert checked <= 5, statuses
+        assert checked <= 2, statuses
         assert _record(server, account)[0] == checked
 
 
@@ -209,9 +225,8 @@ def test_remembered_password_waits_out_the_back_off(server: LiveServer, user: Te
     while the account backs off, and clears the record once it may log in again."""
     good = (user.username, user.password)
     assert get_token(server, good, SCOPE).status_code == 200
-    _set_record(server, user.username, 1)
-    _assert_throttled(get_token(server, good, SCOPE))
-    time.sleep(1)
+    _set_record(server, user.username, 1, age_s=FIRST_WINDOW_S - 3)
+    time.sleep(_assert_waits_about(get_token(server, good, SCOPE), 3))
     assert get_token(server, good, SCOPE).status_code == 200
     assert _record(server, user.username) == (0, None)
 
@@ -228,8 +243,8 @@ def test_password_change_clears_the_record(server: LiveServer, user: TestUser) -
 
 def test_concurrent_guesses_are_checked_once_per_window(server: LiveServer, user: TestUser) -> None:
     """Guesses racing each other: once failures are on record, only the one attempt that
-    claims the next slot is checked; the window it opens (15 s) outlasts the burst."""
-    _set_record(server, user.username, 3, age_s=8)
+    claims the next slot is checked; the window it opens (450 s) outlasts the burst."""
+    _set_record(server, user.username, 3, age_s=211)
     wrong = (user.username, "not-the-password")
     with ThreadPoolExecutor(max_workers=30) as pool:
         statuses = list(pool.map(lambda _: get_token(server, wrong, SCOPE).status_code, range(60)))
