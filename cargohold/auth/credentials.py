@@ -35,6 +35,11 @@ from cargohold.domain import login_backoff
 OAUTH_TOKEN_PREFIX_LENGTH = 20
 APP_TOKEN_PREFIX_LENGTH = 60
 
+# Logins to one account run one at a time in a process (accounts share these locks by id), so
+# that concurrent guesses see the failure before them and are refused instead of all being
+# checked: one bcrypt per window, not one per guess. Right passwords merely queue briefly.
+_ACCOUNT_LOCKS = tuple(threading.Lock() for _ in range(256))
+
 
 class CredentialsError(Exception):
     """Credentials were presented but are not valid; the message is safe to show."""
@@ -113,12 +118,15 @@ def _login_attempt(
     Raises LoginThrottled without calling `matches` (no bcrypt) while the account backs off.
     """
     policy = login_backoff.BackoffPolicy.from_settings(settings)
-    claimed = login_backoff.begin_attempt(session, policy, account)
-    if matches():
-        login_backoff.record_success(session, policy, account, claimed)
-        return True
-    login_backoff.record_failure(session, policy, account, claimed)
-    return False
+    if not policy.enabled:
+        return matches()
+    with _ACCOUNT_LOCKS[account.id % len(_ACCOUNT_LOCKS)]:
+        claimed = login_backoff.begin_attempt(session, policy, account)
+        if matches():
+            login_backoff.record_success(session, policy, account, claimed)
+            return True
+        login_backoff.record_failure(session, policy, account, claimed)
+        return False
 
 
 def check_password(session: Session, settings: Settings, user: User, password: str) -> bool:

@@ -5,9 +5,10 @@ SCALE * (2**n - 1) / 2 seconds after the last failure (capped); a success clears
 The record lives on the account's row, so every replica enforces the same window.
 
 Once an account has failures on record, each login attempt first claims the next failure slot
-with a compare-and-set on the counter: of concurrent guesses against one account, only the
-one that wins the slot is checked, the others are refused at once. A wrong guess leaves the
-claimed slot counted; a right one clears the record.
+with a compare-and-set on the counter: of concurrent guesses against one account on different
+replicas, only the one that wins the slot is checked, the others are refused at once. A wrong
+guess leaves the claimed slot counted; a right one clears the record. (Within one process,
+auth/credentials.py also runs the checks of one account one at a time.)
 """
 
 from __future__ import annotations
@@ -100,12 +101,16 @@ def _record(session: Session, account_id: int) -> tuple[int, dt.datetime | None]
 def begin_attempt(session: Session, policy: BackoffPolicy, account: User) -> bool:
     """Admit one login attempt for `account` or raise LoginThrottled.
 
-    Returns whether a failure slot was claimed in advance (see the module's docstring).
+    Returns whether the attempt claimed a failure slot in advance, which only happens when the
+    account has failures on record (see the module's docstring).
     """
     if not policy.enabled:
         return False
+    # A fresh look at the record: a transaction that read earlier (SQLite keeps its snapshot)
+    # would miss failures recorded since.
+    session.commit()
+    attempts, last_failure = _record(session, account.id)
     now = utcnow()
-    attempts, last_failure = account.invalid_login_attempts, account.last_invalid_login
     wait = policy.remaining_s(attempts, last_failure, now)
     if wait > 0:
         raise _throttled(wait)
@@ -141,8 +146,9 @@ def record_failure(session: Session, policy: BackoffPolicy, account: User, claim
 
 
 def record_success(session: Session, policy: BackoffPolicy, account: User, claimed: bool) -> None:
-    """Clear the failure record after a successful login."""
-    if not policy.enabled or not (claimed or account.invalid_login_attempts > 0):
+    """Clear the failure record after a successful login (there is one only if the attempt
+    claimed a slot)."""
+    if not policy.enabled or not claimed:
         return
     _write(
         session,

@@ -252,6 +252,23 @@ def test_concurrent_guesses_are_checked_once_per_window(server: LiveServer, user
     assert _record(server, user.username)[0] == 4
 
 
+def test_concurrent_guesses_on_a_clean_account_are_checked_once(
+    server: LiveServer, user: TestUser
+) -> None:
+    """Logins to one account are checked one at a time, so a burst of guesses gets one check;
+    a burst of right passwords all get in."""
+    wrong = (user.username, "not-the-password")
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        statuses = list(pool.map(lambda _: get_token(server, wrong, SCOPE).status_code, range(60)))
+    assert statuses.count(401) == 1 and statuses.count(429) == 59
+    assert _record(server, user.username)[0] == 1
+    other = create_user(server)
+    right = (other.username, other.password)
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = list(pool.map(lambda _: get_token(server, right, SCOPE).status_code, range(10)))
+    assert statuses == [200] * 10
+
+
 def test_replicas_share_the_back_off(server_factory: Callable[..., LiveServer]) -> None:
     """A failure seen by one replica holds the account back on the other. A 20 s scale
     makes the first window 10 s, longer than the test takes on a loaded machine."""
@@ -271,6 +288,18 @@ def test_replicas_share_the_back_off(server_factory: Callable[..., LiveServer]) 
     with csrf_client(second) as client:
         assert _assert_throttled(signin(client, person.username, person.password)) > 5
     assert _record(second, person.username)[0] == 1
+    # A burst of guesses spread over both replicas: at most one check on each.
+    target = create_user(first)
+    wrong = (target.username, "not-the-password")
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        statuses = list(
+            pool.map(
+                lambda n: get_token((first, second)[n % 2], wrong, SCOPE).status_code, range(40)
+            )
+        )
+    checked = statuses.count(401)
+    assert 1 <= checked <= 2 and statuses.count(429) == 40 - checked
+    assert _record(first, target.username)[0] == checked
 
 
 def test_back_off_can_be_turned_off(server_factory: Callable[..., LiveServer]) -> None:
