@@ -142,6 +142,11 @@ class Settings(BaseModel):
     NOTIFICATION_SEND_TIMEOUT: int = 10
 
     # cargohold's own keys (Quay has no equivalent).
+    # Back-off after failed logins, per account: an account with n failures on record refuses
+    # every login until SCALE * (2**n - 1) / 2 seconds after the last one (Quay's curve with
+    # its fixed 1 s scale), never longer than MAX. A scale of 0 turns the back-off off.
+    LOGIN_FAILURE_BACKOFF_SCALE_SEC: float = 1.0
+    LOGIN_FAILURE_BACKOFF_MAX_SEC: int = 900
     # How long an uploaded or mounted blob that no manifest refers to yet is kept from GC.
     BLOB_UPLOAD_GRACE_SEC: int = 86400
     GC_BATCH_SIZE: int = 500
@@ -193,6 +198,13 @@ class Settings(BaseModel):
     @classmethod
     def _gc_duration(cls, value: str) -> str:
         parse_duration(value)
+        return value
+
+    @field_validator("LOGIN_FAILURE_BACKOFF_SCALE_SEC", "LOGIN_FAILURE_BACKOFF_MAX_SEC")
+    @classmethod
+    def _not_negative(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError("must not be negative")
         return value
 
     @field_validator("GC_BATCH_SIZE")

@@ -2,6 +2,10 @@
 
 Shared by /api/v1 (bearer tokens), /v2/auth (Basic) and /oauth (Basic). Each check returns an
 AuthContext on success or raises CredentialsError with the reason Quay reports.
+
+Passwords, robot tokens and app-specific tokens are logins to an account: each runs under the
+account's failed-login back-off (domain/login_backoff.py) and raises LoginThrottled, before
+anything is checked, while the account backs off.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import hmac
 import json
 import threading
 import time
+from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
@@ -25,9 +30,15 @@ from cargohold.db.models.accounts import (
     RobotAccountToken,
     User,
 )
+from cargohold.domain import login_backoff
 
 OAUTH_TOKEN_PREFIX_LENGTH = 20
 APP_TOKEN_PREFIX_LENGTH = 60
+
+# Logins to one account run one at a time in a process (accounts share these locks by id), so
+# that concurrent guesses see the failure before them and are refused instead of all being
+# checked: one bcrypt per window, not one per guess. Right passwords merely queue briefly.
+_ACCOUNT_LOCKS = tuple(threading.Lock() for _ in range(256))
 
 
 class CredentialsError(Exception):
@@ -99,11 +110,37 @@ def password_matches(settings: Settings, user: User, password: str) -> bool:
     return decrypted is not None and verify_password(decrypted, user.password_hash)
 
 
+def _login_attempt(
+    session: Session, settings: Settings, account: User, matches: Callable[[], bool]
+) -> bool:
+    """Whether `matches()` accepts the credentials, run under the account's back-off.
+
+    Raises LoginThrottled without calling `matches` (no bcrypt) while the account backs off.
+    """
+    policy = login_backoff.BackoffPolicy.from_settings(settings)
+    if not policy.enabled:
+        return matches()
+    with _ACCOUNT_LOCKS[account.id % len(_ACCOUNT_LOCKS)]:
+        claimed = login_backoff.begin_attempt(session, policy, account)
+        if matches():
+            login_backoff.record_success(session, policy, account, claimed)
+            return True
+        login_backoff.record_failure(session, policy, account, claimed)
+        return False
+
+
+def check_password(session: Session, settings: Settings, user: User, password: str) -> bool:
+    """A login with the user's password (or encrypted password), under the back-off."""
+    return _login_attempt(
+        session, settings, user, lambda: password_matches(settings, user, password)
+    )
+
+
 def verify_user_password(
     session: Session, settings: Settings, login: str, password: str
 ) -> AuthContext:
     user = find_user_by_login(session, login)
-    if user is None or not password_matches(settings, user, password):
+    if user is None or not check_password(session, settings, user, password):
         raise CredentialsError("Invalid Username or Password")
     _check_enabled(user)
     return context_for(settings, user, AuthKind.BASIC, {Scope.DIRECT_LOGIN})
@@ -118,7 +155,12 @@ def verify_robot(session: Session, settings: Settings, robot_name: str, token: s
     if robot is None:
         raise CredentialsError("Could not find robot with specified username")
     record = session.scalar(select(RobotAccountToken).where(RobotAccountToken.robot_id == robot.id))
-    if record is None or not token_matches(token, record.token_hash):
+    if not _login_attempt(
+        session,
+        settings,
+        robot,
+        lambda: record is not None and token_matches(token, record.token_hash),
+    ):
         raise CredentialsError(
             f"Could not find robot with username: {robot_name} and supplied password."
         )
@@ -137,8 +179,12 @@ def verify_app_token(session: Session, settings: Settings, code: str) -> AuthCon
         .options(joinedload(AppSpecificToken.user))
         .where(AppSpecificToken.token_name == code[:APP_TOKEN_PREFIX_LENGTH])
     )
-    if record is None or not token_matches(
-        code[APP_TOKEN_PREFIX_LENGTH:], record.token_secret_hash
+    # An unknown token name names no account, so there is nothing to back off.
+    if record is None or not _login_attempt(
+        session,
+        settings,
+        record.user,
+        lambda: token_matches(code[APP_TOKEN_PREFIX_LENGTH:], record.token_secret_hash),
     ):
         raise CredentialsError("Invalid token")
     if record.expiration is not None and record.expiration <= utcnow():
@@ -213,6 +259,8 @@ class PasswordCheckCache:
                 and user.id == entry[0]
                 and user.password_hash is not None
                 and hmac.compare_digest(user.password_hash, entry[1])
+                # A remembered password is still a login: it waits out the back-off too.
+                and _login_attempt(session, settings, user, lambda: True)
             ):
                 _check_enabled(user)
                 return context_for(settings, user, AuthKind.BASIC, {Scope.DIRECT_LOGIN})
