@@ -1,7 +1,7 @@
 """failed-login counters on accounts for the login back-off
 
-Revision ID: 0003_login_failure_backoff
-Revises: 0002
+Revision ID: 0004_login_failure_backoff
+Revises: 0003_repository_notifications
 Create Date: 2026-12-04 21:40:00
 """
 
@@ -10,8 +10,8 @@ from alembic import op
 
 import cargohold.db.base
 
-revision = "0003_login_failure_backoff"
-down_revision = "0002"
+revision = "0004_login_failure_backoff"
+down_revision = "0003_repository_notifications"
 branch_labels = None
 depends_on = None
 
