@@ -37,6 +37,7 @@ ROUTER_MODULES = [
     "cargohold.api.members",
     "cargohold.api.prototype",
     "cargohold.api.user_notification",
+    "cargohold.api.user_authorizations",
     "cargohold.api.error_types",
     "cargohold.api.signin",
     "cargohold.api.user",
