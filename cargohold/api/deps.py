@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from cargohold.api.errors import (
     BAD_REQUEST_TEXT,
+    JsonError,
     MessageError,
     fresh_login_required,
     invalid_request,
@@ -123,7 +124,8 @@ def get_auth(request: Request, db: DbDep, settings: SettingsDep) -> AuthContext:
         expected = request.state.session.get("csrf")
         presented = request.headers.get("x-csrf-token") or request.query_params.get("_csrf_token")
         if not expected or not presented or not _constant_time_equal(expected, presented):
-            raise MessageError(403, CSRF_FAILED)
+            # Quay aborts here the registry way: the key is `error`, not `message`.
+            raise JsonError(403, {"error": CSRF_FAILED})
     request.state.auth = auth
     return auth
 

@@ -20,7 +20,7 @@ from tests.support.teams import (
     org_world,
 )
 
-CSRF = {"message": "CSRF token was invalid or missing."}
+CSRF = {"error": "CSRF token was invalid or missing."}
 
 
 @pytest.fixture

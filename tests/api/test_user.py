@@ -19,7 +19,7 @@ from tests.support.audit import log_entries
 from tests.support.server import LiveServer
 from tests.support.sessions import csrf_client, session_client, signin, stale_session_cookie
 
-CSRF_BODY = {"message": "CSRF token was invalid or missing."}
+CSRF_BODY = {"error": "CSRF token was invalid or missing."}
 FULL_VIEW_KEYS = {
     "anonymous",
     "username",
