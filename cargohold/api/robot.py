@@ -125,11 +125,14 @@ def _create(
         metadata={
             "robot": short_name,
             "description": body.description,
-            "unstructured_metadata": body.unstructured_metadata or {},
+            "unstructured_metadata": body.unstructured_metadata,
         },
     )
     db.commit()
-    return JSONResponse(_robot_view(settings, robot, metadata=True), status_code=201)
+    view = _robot_view(settings, robot, metadata=True)
+    # Quay's creation answer echoes the metadata as sent (null when none was); reads show {}.
+    view["unstructured_metadata"] = body.unstructured_metadata
+    return JSONResponse(view, status_code=201)
 
 
 def _delete(
