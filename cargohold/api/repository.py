@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -42,7 +42,7 @@ class CreateRepositoryBody(BaseModel):
     repository: str
     visibility: Literal["public", "private"]
     description: str
-    namespace: str | None = None
+    namespace: str = Field(default=None)
     repo_kind: Literal["image"] | None = None
 
 
