@@ -314,6 +314,16 @@ def _persisted_secret(data_dir: Path, name: str) -> str:
     return value
 
 
+def _without_nulls(raw: dict[str, Any]) -> dict[str, Any]:
+    """Quay's config tool writes unset keys as null (`MAIL_USERNAME: null`); Quay reads them
+    as "not configured", so a known key set to null takes its default here too."""
+    return {
+        key: value
+        for key, value in raw.items()
+        if value is not None or key not in Settings.model_fields
+    }
+
+
 def load_settings(config_dir: str | os.PathLike[str] | None = None, *, environ=None) -> Settings:
     """Read config.yaml (when present) and CARGOHOLD_* overrides; fill in embedded defaults."""
     environ = os.environ if environ is None else environ
@@ -333,7 +343,7 @@ def load_settings(config_dir: str | os.PathLike[str] | None = None, *, environ=N
             raw[key[len(ENV_PREFIX) :]] = _env_value(value)
 
     try:
-        settings = Settings(**raw)
+        settings = Settings(**_without_nulls(raw))
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"])

@@ -28,10 +28,10 @@ class NewApp(BaseModel):
     model_config = ConfigDict(extra="ignore", title="NewApp")
 
     name: StrictStr
-    redirect_uri: StrictStr | None = None
-    application_uri: StrictStr | None = None
-    description: StrictStr | None = None
-    avatar_email: StrictStr | None = None
+    redirect_uri: StrictStr = Field(default=None)
+    application_uri: StrictStr = Field(default=None)
+    description: StrictStr = Field(default=None)
+    avatar_email: StrictStr = Field(default=None)
 
 
 class UpdateApp(BaseModel):
@@ -40,8 +40,8 @@ class UpdateApp(BaseModel):
     name: StrictStr
     redirect_uri: StrictStr
     application_uri: StrictStr
-    description: StrictStr | None = None
-    avatar_email: StrictStr | None = None
+    description: StrictStr = Field(default=None)
+    avatar_email: StrictStr = Field(default=None)
 
 
 def application_view(

@@ -229,12 +229,12 @@ def resolve_pull_robot(db: Session, auth: AuthContext, name: str):
 class BuildRequestBody(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    file_id: str | None = None
-    archive_url: str | None = None
-    subdirectory: str | None = None
-    dockerfile_path: str | None = None
-    context: str | None = None
-    pull_robot: str | None = None
+    file_id: str = Field(default=None)
+    archive_url: str = Field(default=None)
+    subdirectory: str = Field(default=None)
+    dockerfile_path: str = Field(default=None)
+    context: str = Field(default=None)
+    pull_robot: str = Field(default=None)
     docker_tags: list[str] | None = Field(default=None, min_length=1)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 
 from cargohold.api.deps import DbDep, SettingsDep, client_ip
 from cargohold.api.errors import MessageError
@@ -12,6 +12,7 @@ from cargohold.auth.sessions import start_login
 from cargohold.domain.accounts import AccountError
 from cargohold.domain.audit import log_action
 from cargohold.domain.email_confirmation import confirm
+from cargohold.web import index
 
 router = ApiRouter(tags=["user"])
 
@@ -19,16 +20,17 @@ INVALID_CODE = "Invalid confirmation code."
 
 
 @router.get("/confirm", operation_id="confirmEmail")
-def confirm_email(
-    request: Request, db: DbDep, settings: SettingsDep, code: str = ""
-) -> RedirectResponse:
+def confirm_email(request: Request, db: DbDep, settings: SettingsDep, code: str = "") -> Response:
     """Mark the address verified (or switch to the new one) and sign the user in."""
-    try:
-        result = confirm(db, settings, code) if code else None
-    except AccountError as exc:
-        raise MessageError(400, str(exc)) from exc
-    if result is None:
+    if not code:
         raise MessageError(400, INVALID_CODE)
+    try:
+        result = confirm(db, settings, code)
+    except AccountError:
+        result = None
+    if result is None:
+        # Quay answers an unknown, used or unusable code with its UI page and 200.
+        return index()
     user, old_email = result
     if old_email is not None:
         log_action(

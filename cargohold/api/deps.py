@@ -12,8 +12,10 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cargohold.api.body_schema import pydantic_error_message
 from cargohold.api.errors import (
     BAD_REQUEST_TEXT,
+    JsonError,
     MessageError,
     fresh_login_required,
     invalid_request,
@@ -111,7 +113,8 @@ def get_auth(request: Request, db: DbDep, settings: SettingsDep) -> AuthContext:
         expected = request.state.session.get("csrf")
         presented = request.headers.get("x-csrf-token") or request.query_params.get("_csrf_token")
         if not expected or not presented or not _constant_time_equal(expected, presented):
-            raise MessageError(403, CSRF_FAILED)
+            # Quay aborts here the registry way: the key is `error`, not `message`.
+            raise JsonError(403, {"error": CSRF_FAILED})
     request.state.auth = auth
     return auth
 
@@ -156,7 +159,7 @@ async def json_body(request: Request) -> dict[str, Any]:
     if value is None:
         raise invalid_request("Missing JSON body")
     if not isinstance(value, dict):
-        raise invalid_request(f"{json.dumps(value)[:100]} is not of type 'object'")
+        raise invalid_request(f"{value!r} is not of type 'object'")
     if _contains_nul(value):
         raise invalid_request("Text values must not contain NUL characters.")
     return value
@@ -176,50 +179,12 @@ def _contains_nul(value: Any) -> bool:
 JsonBody = Annotated[dict[str, Any], Depends(json_body)]
 
 
-_JSON_TYPE_NAMES = {
-    "string_type": "string",
-    "bool_type": "boolean",
-    "int_type": "integer",
-    "int_from_float": "integer",
-    "float_type": "number",
-    "dict_type": "object",
-    "list_type": "array",
-    "none_required": "null",
-}
-
-
-def _schema_message(error: dict[str, Any]) -> str:
-    """A pydantic error worded like the first line of Quay's jsonschema messages."""
-    kind = error["type"]
-    loc = error.get("loc") or ()
-    value = error.get("input")
-    ctx = error.get("ctx") or {}
-    if kind == "missing":
-        return f"{str(loc[-1])!r} is a required property"
-    if kind == "extra_forbidden":
-        return f"Additional properties are not allowed ({str(loc[-1])!r} was unexpected)"
-    if kind in _JSON_TYPE_NAMES:
-        return f"{value!r} is not of type {_JSON_TYPE_NAMES[kind]!r}"
-    if kind == "greater_than_equal":
-        return f"{value!r} is less than the minimum of {ctx.get('ge')}"
-    if kind == "less_than_equal":
-        return f"{value!r} is greater than the maximum of {ctx.get('le')}"
-    if kind in ("string_too_long", "too_long"):
-        return f"{value!r} is too long"
-    if kind in ("string_too_short", "too_short"):
-        return f"{value!r} is too short"
-    if kind in ("literal_error", "enum"):
-        return f"{value!r} is not one of {ctx.get('expected', '')}"
-    location = ".".join(str(part) for part in loc)
-    return f"{location}: {error['msg']}" if location else error["msg"]
-
-
 def validate_body(model: type[Model], raw: dict[str, Any]) -> Model:
     """Validate a JSON object against a request model; errors are ApiError invalid_request."""
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        raise invalid_request(_schema_message(exc.errors()[0])) from exc
+        raise invalid_request(pydantic_error_message(model, exc.errors())) from exc
 
 
 _FALSY = {"false", "False", "FALSE", "0", "null", ""}

@@ -120,27 +120,27 @@ def api_error_body(request: Request, exc: ApiError) -> dict[str, Any]:
     return body
 
 
-def _validation_message(exc: RequestValidationError) -> JSONResponse:
+def _parameter_help(request: Request, name: str) -> str | None:
+    """The description a route gives its query parameter: Quay answers a bad value with it."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    for param in getattr(dependant, "query_params", []):
+        if param.name == name:
+            return param.field_info.description
+    return None
+
+
+def _validation_message(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
     query_errors = {
-        str(err["loc"][-1]): err.get("msg", "invalid value")
+        str(err["loc"][-1]): _parameter_help(request, str(err["loc"][-1])) or "Invalid value"
         for err in errors
         if err.get("loc") and err["loc"][0] in ("query", "header", "path")
     }
     if query_errors:
         return JSONResponse({"message": query_errors}, status_code=400)
-    first = errors[0] if errors else {"msg": "invalid request"}
-    detail = first.get("msg", "invalid request")
-    if first.get("loc"):
-        detail = f"{detail}: {'.'.join(str(p) for p in first['loc'][1:])}"
     return JSONResponse(
-        {
-            "status": 400,
-            "title": "invalid_request",
-            "error_type": "invalid_request",
-            "detail": detail,
-            "error_message": detail,
-        },
+        {"message": BAD_REQUEST_TEXT},
         status_code=400,
     )
 
@@ -167,7 +167,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _validation_message(exc)
+        return _validation_message(request, exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -127,12 +127,12 @@ def _label_body(body: dict[str, Any]) -> tuple[str, str, str | None]:
             raise invalid_request(f"'{key}' is a required property")
     key, value, media_type = body["key"], body["value"], body["media_type"]
     if not isinstance(key, str):
-        raise invalid_request(f"key: {key!r} is not of type 'string'")
+        raise invalid_request(f"{key!r} is not of type 'string'")
     if not isinstance(value, str):
-        raise invalid_request(f"value: {value!r} is not of type 'string'")
+        raise invalid_request(f"{value!r} is not of type 'string'")
     if media_type is not None and media_type not in manifest_info.LABEL_MEDIA_TYPES:
         raise invalid_request(
-            f"media_type: {media_type!r} is not one of ['text/plain', 'application/json', None]"
+            f"{media_type!r} is not one of ['text/plain', 'application/json', None]"
         )
     return key, value, media_type
 

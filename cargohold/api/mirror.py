@@ -38,8 +38,13 @@ router = ApiRouter(tags=["mirror"])
 MIRROR_PATH = "/api/v1/repository/{repository:path}/mirror"
 
 
+# Quay's schema closes no nested object: unknown keys inside them are accepted (and kept in
+# the stored registry config, which is shown back as stored). Only the top level is closed,
+# where Quay would fail on an unknown key.
+
+
 class Proxy(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="allow")
 
     http_proxy: StrictStr | None = None
     https_proxy: StrictStr | None = None
@@ -47,7 +52,7 @@ class Proxy(BaseModel):
 
 
 class RegistryConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="allow")
 
     verify_tls: StrictBool = Field(default=None)
     unsigned_images: StrictBool = Field(default=None)
@@ -55,7 +60,7 @@ class RegistryConfig(BaseModel):
 
 
 class RootRule(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     rule_kind: Literal["tag_glob_csv"]
     rule_value: list[StrictStr]
@@ -68,12 +73,13 @@ class CreateMirrorConfig(BaseModel):
     sync_interval: StrictInt = Field(ge=0)
     sync_start_date: StrictStr
     root_rule: RootRule
-    skopeo_timeout_interval: StrictInt = Field(ge=300)
+    # Quay requires it; older clients leave it out, and 300 is the smallest value allowed.
+    skopeo_timeout_interval: StrictInt = Field(default=300, ge=300)
     robot_username: StrictStr
     is_enabled: StrictBool = True
     external_registry_username: StrictStr | None = None
     external_registry_password: StrictStr | None = None
-    external_registry_config: RegistryConfig | None = None
+    external_registry_config: RegistryConfig = Field(default=None)
     architecture_filter: list[StrictStr] | None = None
 
 

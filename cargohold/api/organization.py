@@ -37,17 +37,17 @@ class NewOrg(BaseModel):
     model_config = ConfigDict(extra="ignore", title="NewOrg")
 
     name: StrictStr
-    email: StrictStr | None = None
-    contact_email: StrictStr | None = None
-    recaptcha_response: StrictStr | None = None
+    email: StrictStr = Field(default=None)
+    contact_email: StrictStr = Field(default=None)
+    recaptcha_response: StrictStr = Field(default=None)
 
 
 class UpdateOrg(BaseModel):
     model_config = ConfigDict(extra="ignore", title="UpdateOrg")
 
-    email: StrictStr | None = None
+    email: StrictStr = Field(default=None)
     contact_email: StrictStr | None = None
-    invoice_email: StrictBool | None = None
+    invoice_email: StrictBool = Field(default=None)
     invoice_email_address: StrictStr | None = None
     tag_expiration_s: StrictInt | None = Field(default=None, ge=0)
 

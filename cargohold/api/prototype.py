@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import Request, Response
@@ -72,7 +71,7 @@ def _role(body: dict[str, Any]) -> Role:
     if "role" not in body:
         raise invalid_request("'role' is a required property")
     if body["role"] not in _ROLES:
-        raise invalid_request(f"{json.dumps(body['role'])} is not one of {_ROLES}")
+        raise invalid_request(f"{body['role']!r} is not one of {_ROLES}")
     return Role(body["role"])
 
 
@@ -81,22 +80,22 @@ def _delegate_fields(body: dict[str, Any]) -> tuple[str, str, str | None]:
     if delegate is None:
         raise invalid_request("'delegate' is a required property")
     if not isinstance(delegate, dict):
-        raise invalid_request(f"{json.dumps(delegate)[:100]} is not of type 'object'")
+        raise invalid_request(f"{delegate!r} is not of type 'object'")
     for key in ("name", "kind"):
         if key not in delegate:
             raise invalid_request(f"'{key}' is a required property")
     if delegate["kind"] not in ("user", "team"):
-        raise invalid_request(f"{json.dumps(delegate['kind'])} is not one of ['user', 'team']")
+        raise invalid_request(f"{delegate['kind']!r} is not one of ['user', 'team']")
     if not isinstance(delegate["name"], str):
-        raise invalid_request(f"{json.dumps(delegate['name'])} is not of type 'string'")
+        raise invalid_request(f"{delegate['name']!r} is not of type 'string'")
     activating = body.get("activating_user")
     activating_name = None
     if activating is not None:
         if not isinstance(activating, dict):
-            raise invalid_request(f"{json.dumps(activating)[:100]} is not of type 'object'")
+            raise invalid_request(f"{activating!r} is not of type 'object'")
         activating_name = activating.get("name")
         if activating_name is not None and not isinstance(activating_name, str):
-            raise invalid_request(f"{json.dumps(activating_name)} is not of type 'string'")
+            raise invalid_request(f"{activating_name!r} is not of type 'string'")
     return delegate["name"], delegate["kind"], activating_name
 
 

@@ -6,16 +6,16 @@ same and accept users and organizations alike, as Quay's do.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
+from cargohold.api.body_schema import check_body
 from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip, require_fresh_login
 from cargohold.api.errors import MessageError, invalid_request, not_found, unauthorized
-from cargohold.api.routing import ApiRouter
+from cargohold.api.routing import ApiRouter, json_body_schema
 from cargohold.api.superuser_access import (
     require_feature,
     require_superuser,
@@ -33,58 +33,99 @@ from cargohold.domain.permissions import is_organization_member
 router = ApiRouter(tags=["quota"])
 
 SUPERUSER_FAMILIES = ("users", "organization")
-_HUMAN_SIZE_RE = re.compile(quotas.HUMAN_SIZE_PATTERN)
 
 
-# --- request bodies (Quay's JSON schemas, with jsonschema-like first-line messages) --------
+# --- request bodies: Quay's JSON schemas ---------------------------------------------------
+
+_LIMIT_BYTES = {"type": "integer", "description": "Size of the quota, in bytes"}
+_HUMAN_LIMIT = {
+    "type": "string",
+    "description": "Size of the quota with a unit, such as 500MiB or 2G",
+    "pattern": quotas.HUMAN_SIZE_PATTERN,
+}
+NEW_QUOTA_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A new namespace quota: its size in bytes or with a unit",
+    "oneOf": [
+        {"required": ["limit_bytes"], "properties": {"limit_bytes": _LIMIT_BYTES}},
+        {"required": ["limit"], "properties": {"limit": _HUMAN_LIMIT}},
+    ],
+}
+CHANGE_QUOTA_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A new size for a namespace quota, or nothing",
+    "oneOf": [
+        {
+            "properties": {"limit_bytes": _LIMIT_BYTES},
+            "required": ["limit_bytes"],
+            "additionalProperties": False,
+        },
+        {
+            "properties": {"limit": _HUMAN_LIMIT},
+            "required": ["limit"],
+            "additionalProperties": False,
+        },
+        {
+            "properties": {"limit_bytes": {"not": {}}, "limit": {"not": {}}},
+            "additionalProperties": False,
+        },
+    ],
+}
+_LIMIT_PROPERTIES = {
+    "type": {"type": "string", "description": "What crossing the limit does: Warning or Reject"},
+    "threshold_percent": {"type": "integer", "description": "Threshold, in percent of the quota"},
+}
+NEW_LIMIT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A new limit of a quota",
+    "required": ["type", "threshold_percent"],
+    "properties": _LIMIT_PROPERTIES,
+}
+CHANGE_LIMIT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Changes to a limit of a quota",
+    "properties": _LIMIT_PROPERTIES,
+}
+# The superuser paths and the organization paths word an unparseable size differently.
+SUPERUSER_LIMIT_FORMAT = "Invalid limit format"
 
 
-def _is_integer(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _requested_bytes(body: dict[str, Any], format_message: str) -> int | None:
+    """The size a schema-valid quota body asks for (None when it names none)."""
+    if "limit" in body:
+        if not isinstance(body["limit"], str):
+            # Beside a valid `limit_bytes` any `limit` passes the oneOf; Quay then fails on
+            # a non-string one with a 500. Refuse it as the `limit` branch would.
+            raise invalid_request(f"{body['limit']!r} is not of type 'string'")
+        try:
+            return quotas.parse_human_size(body["limit"])
+        except quotas.QuotaError as exc:
+            raise invalid_request(format_message) from exc
+    if "limit_bytes" in body:
+        return int(body["limit_bytes"])
+    return None
 
 
-def _limit_form(body: dict[str, Any], key: str) -> bool:
-    value = body.get(key)
-    if key == "limit_bytes":
-        return _is_integer(value)
-    return isinstance(value, str) and bool(_HUMAN_SIZE_RE.match(value))
+def _create_body(body: dict[str, Any], format_message: str) -> int:
+    check_body(NEW_QUOTA_SCHEMA, body)
+    limit_bytes = _requested_bytes(body, format_message)
+    assert limit_bytes is not None
+    return limit_bytes
 
 
-def _create_body(body: dict[str, Any]) -> int:
-    """Exactly one of `limit_bytes` (integer) or `limit` (human size) must be given."""
-    matches = [key for key in ("limit_bytes", "limit") if key in body and _limit_form(body, key)]
-    if len(matches) != 1:
-        reason = "is valid under each of" if matches else "is not valid under any of"
-        raise invalid_request(f"{body!r} {reason} the given schemas")
-    key = matches[0]
-    return body[key] if key == "limit_bytes" else quotas.parse_human_size(body[key])
-
-
-def _change_body(body: dict[str, Any]) -> int | None:
-    """`{"limit_bytes": int}`, `{"limit": str}` or `{}`, nothing else."""
-    keys = set(body)
-    if not keys:
-        return None
-    if len(keys) != 1 or not _limit_form(body, next(iter(keys))):
-        raise invalid_request(f"{body!r} is not valid under any of the given schemas")
-    return quotas.limit_bytes_from_body(body)
+def _change_body(body: dict[str, Any], format_message: str) -> int | None:
+    check_body(CHANGE_QUOTA_SCHEMA, body)
+    return _requested_bytes(body, format_message)
 
 
 def _limit_body(body: dict[str, Any], *, required: bool) -> tuple[Any, int | None]:
-    for key in ("type", "threshold_percent"):
-        if required and key not in body:
-            raise invalid_request(f"'{key}' is a required property")
-    limit_type = body.get("type")
+    check_body(NEW_LIMIT_SCHEMA if required else CHANGE_LIMIT_SCHEMA, body)
     threshold = body.get("threshold_percent")
-    if "type" in body and not isinstance(limit_type, str):
-        raise invalid_request(f"{limit_type!r} is not of type 'string'")
-    if "threshold_percent" in body and not _is_integer(threshold):
-        raise invalid_request(f"{threshold!r} is not of type 'integer'")
-    return limit_type, threshold
+    return body.get("type"), int(threshold) if threshold is not None else None
 
 
 def _parse_id(value: str) -> int:
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise not_found()
     return int(value)
 
@@ -142,7 +183,7 @@ def su_create_quota(
 ) -> JSONResponse:
     _require_quota_api(settings)
     require_fresh_login(auth, settings)
-    limit_bytes = _domain_call(_create_body, body)
+    limit_bytes = _create_body(body, SUPERUSER_LIMIT_FORMAT)
     require_superuser(auth)
     target = _namespace(db, namespace)
     _domain_call(
@@ -164,7 +205,7 @@ def su_change_quota(
 ) -> Any:
     _require_quota_api(settings)
     require_fresh_login(auth, settings)
-    limit_bytes = _domain_call(_change_body, body)
+    limit_bytes = _change_body(body, SUPERUSER_LIMIT_FORMAT)
     require_superuser(auth)
     quota = _quota(db, _namespace(db, namespace), quota_id)
     _domain_call(quotas.change_quota, quota, limit_bytes)
@@ -190,12 +231,17 @@ for _family in SUPERUSER_FAMILIES:
         _base, su_list_quotas, methods=["GET"], operation_id=f"list{_name}QuotaSuperUser"
     )
     router.add_api_route(
-        _base, su_create_quota, methods=["POST"], operation_id=f"create{_name}QuotaSuperUser"
+        _base,
+        su_create_quota,
+        methods=["POST"],
+        operation_id=f"create{_name}QuotaSuperUser",
+        openapi_extra=json_body_schema(NEW_QUOTA_SCHEMA),
     )
     router.add_api_route(
         _base + "/{quota_id}",
         su_change_quota,
         methods=["PUT"],
+        openapi_extra=json_body_schema(CHANGE_QUOTA_SCHEMA),
         operation_id=f"change{_name}QuotaSuperUser",
     )
     router.add_api_route(
@@ -254,7 +300,11 @@ def list_org_quota(orgname: str, db: DbDep, auth: AuthDep, settings: SettingsDep
     return []
 
 
-@router.post("/api/v1/organization/{orgname}/quota", operation_id="createOrganizationQuota")
+@router.post(
+    "/api/v1/organization/{orgname}/quota",
+    operation_id="createOrganizationQuota",
+    openapi_extra=json_body_schema(NEW_QUOTA_SCHEMA),
+)
 def create_org_quota(
     orgname: str,
     body: JsonBody,
@@ -264,7 +314,7 @@ def create_org_quota(
     settings: SettingsDep,
 ) -> JSONResponse:
     _require_quota_api(settings)
-    limit_bytes = _domain_call(_create_body, body)
+    limit_bytes = _create_body(body, quotas.LIMIT_FORMAT_MESSAGE)
     _require_writer(auth)
     org = _namespace(db, orgname)
     if not org.organization:
@@ -300,7 +350,9 @@ def get_org_quota(
 
 
 @router.put(
-    "/api/v1/organization/{orgname}/quota/{quota_id}", operation_id="changeOrganizationQuota"
+    "/api/v1/organization/{orgname}/quota/{quota_id}",
+    operation_id="changeOrganizationQuota",
+    openapi_extra=json_body_schema(CHANGE_QUOTA_SCHEMA),
 )
 def change_org_quota(
     orgname: str,
@@ -312,7 +364,7 @@ def change_org_quota(
     settings: SettingsDep,
 ) -> Any:
     _require_quota_api(settings)
-    limit_bytes = _domain_call(_change_body, body)
+    limit_bytes = _change_body(body, quotas.LIMIT_FORMAT_MESSAGE)
     _require_writer(auth)
     namespace = _namespace(db, orgname)
     quota = _quota(db, namespace, quota_id)
@@ -391,6 +443,7 @@ def list_org_quota_limits(
 @router.post(
     "/api/v1/organization/{orgname}/quota/{quota_id}/limit",
     operation_id="createOrganizationQuotaLimit",
+    openapi_extra=json_body_schema(NEW_LIMIT_SCHEMA),
 )
 def create_org_quota_limit(
     orgname: str,
@@ -436,6 +489,7 @@ def get_org_quota_limit(
 @router.put(
     "/api/v1/organization/{orgname}/quota/{quota_id}/limit/{limit_id}",
     operation_id="changeOrganizationQuotaLimit",
+    openapi_extra=json_body_schema(CHANGE_LIMIT_SCHEMA),
 )
 def change_org_quota_limit(
     orgname: str,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip, validate_body
@@ -40,7 +40,7 @@ class CreateRepositoryBody(BaseModel):
     repository: str
     visibility: Literal["public", "private"]
     description: str
-    namespace: str | None = None
+    namespace: str = Field(default=None)
     repo_kind: Literal["image"] | None = None
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request, Response
+from fastapi import Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from sqlalchemy.orm import Session
@@ -32,11 +32,16 @@ from cargohold.domain.audit import log_action
 router = ApiRouter(tags=["robot"])
 
 
+RobotLimit = Annotated[
+    int | None, Query(description="If specified, the number of robots to return.")
+]
+
+
 class NewRobot(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     description: StrictStr = Field(default="", max_length=255)
-    unstructured_metadata: dict[str, Any] | None = None
+    unstructured_metadata: dict[str, Any] = Field(default=None)
 
 
 def _robot_view(settings: Settings, robot: robots.Robot, *, metadata: bool) -> dict[str, Any]:
@@ -125,11 +130,14 @@ def _create(
         metadata={
             "robot": short_name,
             "description": body.description,
-            "unstructured_metadata": body.unstructured_metadata or {},
+            "unstructured_metadata": body.unstructured_metadata,
         },
     )
     db.commit()
-    return JSONResponse(_robot_view(settings, robot, metadata=True), status_code=201)
+    view = _robot_view(settings, robot, metadata=True)
+    # Quay's creation answer echoes the metadata as sent (null when none was); reads show {}.
+    view["unstructured_metadata"] = body.unstructured_metadata
+    return JSONResponse(view, status_code=201)
 
 
 def _delete(
@@ -200,7 +208,7 @@ def get_user_robots(
     db: DbDep,
     settings: SettingsDep,
     auth: AuthDep,
-    limit: int | None = None,
+    limit: RobotLimit = None,
 ) -> dict[str, Any]:
     """The caller's robots; tokens unless `token=false`, teams and repositories with `permissions`."""
     user = _user_admin(auth)
@@ -298,7 +306,7 @@ def get_org_robots(
     db: DbDep,
     settings: SettingsDep,
     auth: AuthDep,
-    limit: int | None = None,
+    limit: RobotLimit = None,
 ) -> dict[str, Any]:
     """An organization's robots: members see names, admins also tokens and permissions."""
     namespace = accounts.get_namespace(db, orgname)

@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_type_hints
 
 from fastapi import APIRouter
 from pydantic import BaseModel
 
+# What discovery shows for a body read through deps.JsonBody when no schema is given.
+ANY_JSON_OBJECT: dict[str, Any] = {"type": "object", "description": "A JSON object"}
+
+
+def _reads_json_body(endpoint: Any) -> bool:
+    """Whether the endpoint takes a deps.JsonBody parameter."""
+    from cargohold.api.deps import json_body
+
+    for hint in get_type_hints(endpoint, include_extras=True).values():
+        for marker in getattr(hint, "__metadata__", ()):
+            if getattr(marker, "dependency", None) is json_body:
+                return True
+    return False
+
 
 class ApiRouter(APIRouter):
     def add_api_route(self, path: str, endpoint: Any, **kwargs: Any) -> None:
+        extra = kwargs.get("openapi_extra") or {}
+        if "requestBody" not in extra and _reads_json_body(endpoint):
+            # Every JSON body is described in discovery, as Quay describes its schemas.
+            body = {"content": {"application/json": {"schema": ANY_JSON_OBJECT}}}
+            kwargs["openapi_extra"] = {**extra, "requestBody": body}
         super().add_api_route(path, endpoint, **kwargs)
         twin = path.rstrip("/") if path.endswith("/") else path + "/"
         if twin and twin != path:
@@ -20,15 +39,34 @@ class ApiRouter(APIRouter):
             super().add_api_route(twin, endpoint, **twin_kwargs)
 
 
-def json_body_schema(model: type[BaseModel]) -> dict[str, Any]:
+def _inline_definitions(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON Schema with its nested models written in place: a `#/$defs/...`
+    reference would point nowhere inside the discovery document."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return inline(definitions[node["$ref"].rsplit("/", 1)[-1]])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    return inline(schema)
+
+
+def json_body_schema(schema: type[BaseModel] | dict[str, Any]) -> dict[str, Any]:
     """`openapi_extra` describing a JSON body that the endpoint parses itself (see deps.JsonBody).
 
     Bodies are validated by hand so that errors keep Quay's shapes; this keeps the schema in
-    /api/v1/discovery all the same.
+    /api/v1/discovery all the same. `schema` is a request model or a JSON Schema.
     """
+    described = schema if isinstance(schema, dict) else _inline_definitions(schema)
     return {
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": model.model_json_schema()}},
+            "content": {"application/json": {"schema": described}},
         }
     }

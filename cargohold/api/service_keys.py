@@ -10,9 +10,10 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
+from cargohold.api.body_schema import check_body
 from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip, require_fresh_login
 from cargohold.api.errors import MessageError, invalid_request, not_found
-from cargohold.api.routing import ApiRouter
+from cargohold.api.routing import ApiRouter, json_body_schema
 from cargohold.api.superuser_access import (
     require_superuser,
     require_superuser_feature,
@@ -88,21 +89,35 @@ def _audit(db: Session, kind: str, auth, request: Request, **metadata) -> None:
     log_action(db, kind, namespace=None, auth=auth, ip=client_ip(request), metadata=metadata)
 
 
-def _check_create_body(body: dict[str, Any]) -> None:
-    for field in ("service", "expiration"):
-        if field not in body:
-            raise invalid_request(f"'{field}' is a required property")
-    expected = {"service": str, "name": str, "notes": str, "metadata": dict}
-    for field, kind in expected.items():
-        if field in body and not isinstance(body[field], kind):
-            raise invalid_request(f"{body[field]!r} is not of type '{kind.__name__}'")
-    _check_expiration_type(body)
-
-
-def _check_expiration_type(body: dict[str, Any]) -> None:
-    value = body.get("expiration")
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-        raise invalid_request(f"{value!r} is not of type 'number', 'null'")
+_EXPIRATION = {
+    "description": "When the key expires, in Unix seconds; null for never",
+    "anyOf": [{"type": "number"}, {"type": "null"}],
+}
+_NAME = {"type": "string", "description": "A friendly name for the key"}
+_METADATA = {"type": "object", "description": "Anything to keep with the key"}
+# Quay's schemas for the service-key bodies.
+CREATE_KEY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A service key the superuser creates (and so approves)",
+    "required": ["service", "expiration"],
+    "properties": {
+        "service": {"type": "string", "description": "The service the key signs for"},
+        "name": _NAME,
+        "metadata": _METADATA,
+        "notes": {"type": "string", "description": "Notes kept with the approval"},
+        "expiration": _EXPIRATION,
+    },
+}
+CHANGE_KEY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Changes to a service key",
+    "properties": {"name": _NAME, "metadata": _METADATA, "expiration": _EXPIRATION},
+}
+APPROVE_KEY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "The approval of a service key",
+    "properties": {"notes": {"type": "string", "description": "Notes kept with the approval"}},
+}
 
 
 @router.get("/api/v1/superuser/keys", operation_id="listServiceKeys")
@@ -112,14 +127,18 @@ def list_service_keys(db: DbDep, auth: AuthDep, settings: SettingsDep) -> Respon
     return SortedJSONResponse({"keys": _key_views(db, settings, admin.list_keys(db, settings))})
 
 
-@router.post("/api/v1/superuser/keys", operation_id="createServiceKey")
+@router.post(
+    "/api/v1/superuser/keys",
+    operation_id="createServiceKey",
+    openapi_extra=json_body_schema(CREATE_KEY_SCHEMA),
+)
 def create_service_key(
     body: JsonBody, request: Request, db: DbDep, auth: AuthDep, settings: SettingsDep
 ) -> Response:
     """Answers 200 (not 201): Quay's UI and tests expect that."""
     require_superuser_feature(settings)
     require_fresh_login(auth, settings)
-    _check_create_body(body)
+    check_body(CREATE_KEY_SCHEMA, body)
     user = require_superuser(auth)
     created = _domain_call(
         admin.create_by_superuser,
@@ -163,7 +182,11 @@ def get_service_key(kid: str, db: DbDep, auth: AuthDep, settings: SettingsDep) -
     return SortedJSONResponse(_key_views(db, settings, [_key(db, settings, kid)])[0])
 
 
-@router.put("/api/v1/superuser/keys/{kid}", operation_id="updateServiceKey")
+@router.put(
+    "/api/v1/superuser/keys/{kid}",
+    operation_id="updateServiceKey",
+    openapi_extra=json_body_schema(CHANGE_KEY_SCHEMA),
+)
 def update_service_key(
     kid: str,
     body: JsonBody,
@@ -174,10 +197,7 @@ def update_service_key(
 ) -> Response:
     require_superuser_feature(settings)
     require_fresh_login(auth, settings)
-    for field, kind in (("name", str), ("metadata", dict)):
-        if field in body and not isinstance(body[field], kind):
-            raise invalid_request(f"{body[field]!r} is not of type '{kind.__name__}'")
-    _check_expiration_type(body)
+    check_body(CHANGE_KEY_SCHEMA, body)
     require_superuser(auth)
     key = _key(db, settings, kid)
     if "expiration" in body:
@@ -233,7 +253,11 @@ def delete_service_key(
     return Response(status_code=204)
 
 
-@router.post("/api/v1/superuser/approvedkeys/{kid}", operation_id="approveServiceKey")
+@router.post(
+    "/api/v1/superuser/approvedkeys/{kid}",
+    operation_id="approveServiceKey",
+    openapi_extra=json_body_schema(APPROVE_KEY_SCHEMA),
+)
 def approve_service_key(
     kid: str,
     body: JsonBody,
@@ -245,9 +269,8 @@ def approve_service_key(
     """201 with an empty body, also when the key was already approved."""
     require_superuser_feature(settings)
     require_fresh_login(auth, settings)
+    check_body(APPROVE_KEY_SCHEMA, body)
     notes = body.get("notes", "")
-    if not isinstance(notes, str):
-        raise invalid_request(f"{notes!r} is not of type 'string'")
     user = require_superuser(auth)
     key = _key(db, settings, kid)
     if admin.approve(db, key, user, notes):

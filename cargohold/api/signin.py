@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request, Response
-from pydantic import BaseModel, StrictStr
+from pydantic import BaseModel, Field, StrictStr
 
 from cargohold.api.deps import (
     AuthDep,
@@ -48,7 +48,7 @@ def csrf_token(request: Request, response: Response, settings: SettingsDep) -> d
 class Signin(BaseModel):
     username: StrictStr
     password: StrictStr
-    invite_code: StrictStr | None = None
+    invite_code: StrictStr = Field(default=None)
 
 
 def _signin_refused(message: str | None, *, needs_verification: bool = False) -> JsonError:

@@ -30,6 +30,7 @@ from cargohold.api.superuser_views import organization_views
 from cargohold.db.models.accounts import User
 from cargohold.domain import organizations
 from cargohold.domain import quota as quotas
+from cargohold.domain.accounts import get_namespace
 from cargohold.domain.audit import log_action
 from cargohold.domain.superuser import NameTaken, RenameError, rename_namespace
 
@@ -96,7 +97,12 @@ def change_organization(
     if new_name is not None and not isinstance(new_name, str):
         raise invalid_request(f"{new_name!r} is not of type 'string'")
     user = require_superuser(auth)
-    org = _organization(db, name)
+    org = organizations.get_organization(db, name)
+    if org is None:
+        if get_namespace(db, name) is not None:
+            # A user's name: Quay's organization lookup fails as a data-model error.
+            raise MessageError(400, f"Organization does not exist: {name}")
+        raise not_found()
     log_action(
         db,
         "org_change_name",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request, Response
-from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 from sqlalchemy.orm import Session
 
 from cargohold.api.avatar import user_avatar
@@ -112,7 +112,7 @@ def list_all_users(
 
 class NewInstallUser(BaseModel):
     username: StrictStr
-    email: StrictStr | None = None
+    email: StrictStr = Field(default=None)
 
 
 @router.post("/api/v1/superuser/users/", operation_id="createInstallUser")
@@ -168,9 +168,9 @@ def get_install_user(
 class InstallUserChanges(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    password: StrictStr | None = None
-    email: StrictStr | None = None
-    enabled: StrictBool | None = None
+    password: StrictStr = Field(default=None)
+    email: StrictStr = Field(default=None)
+    enabled: StrictBool = Field(default=None)
 
 
 def _apply_changes(

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import Request, Response
 from sqlalchemy.orm import Session
 
+from cargohold.api.body_schema import check_body
 from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip
 from cargohold.api.errors import (
     BAD_REQUEST_TEXT,
@@ -20,7 +21,7 @@ from cargohold.api.errors import (
 )
 from cargohold.api.query import integer, truthy
 from cargohold.api.repo_access import format_ms, require_normal_state, require_repository
-from cargohold.api.routing import ApiRouter
+from cargohold.api.routing import ApiRouter, json_body_schema
 from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.registry import Manifest, Repository, Role, Tag
@@ -142,17 +143,44 @@ def list_tags(
     }
 
 
-def _expiration_seconds(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise invalid_request(f"expiration: {value!r} is not of type 'number', 'null'")
-    return float(value)
+# Quay's schemas for the tag bodies.
+CHANGE_TAG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Where a tag points, when it expires and whether it may change",
+    "properties": {
+        "manifest_digest": {
+            "type": ["string", "null"],
+            "description": "The manifest the tag should point to",
+        },
+        "expiration": {
+            "type": ["number", "null"],
+            "description": "When the tag expires, in Unix seconds; null for never",
+        },
+        "immutable": {"type": "boolean", "description": "Whether the tag may change"},
+    },
+}
+RESTORE_TAG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "The manifest a tag goes back to",
+    "properties": {
+        "manifest_digest": {"type": "string", "description": "A manifest from the tag's history"}
+    },
+}
+EXPIRE_TAG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "The tag history entry to take out of the time machine",
+    "properties": {
+        "manifest_digest": {"type": "string", "description": "The entry's manifest"},
+        "include_submanifests": {
+            "type": "boolean",
+            "description": "Whether a manifest list's children go too",
+        },
+        "is_alive": {"type": "boolean", "description": "Whether the entry is the alive tag"},
+    },
+}
 
 
-def _reachable_manifest(db: Session, repo: Repository, digest: Any) -> Manifest:
-    if not isinstance(digest, str):
-        raise invalid_request(f"manifest_digest: {digest!r} is not of type 'string', 'null'")
+def _reachable_manifest(db: Session, repo: Repository, digest: str) -> Manifest:
     manifest = tag_history.find_reachable_manifest(db, repo, digest)
     if manifest is None:
         raise not_found()
@@ -162,7 +190,7 @@ def _reachable_manifest(db: Session, repo: Repository, digest: Any) -> Manifest:
 def _change_expiration(
     db: Session, request: Request, auth: AuthContext, repo: Repository, name: str, raw: Any
 ) -> None:
-    expiration = _expiration_seconds(raw)
+    expiration = float(raw) if raw is not None else None
     tag = tag_history.alive_tag(db, repo, name)
     if tag is None:
         raise not_found()
@@ -191,10 +219,8 @@ def _change_expiration(
 
 
 def _change_immutability(
-    db: Session, request: Request, auth: AuthContext, repo: Repository, name: str, raw: Any
+    db: Session, request: Request, auth: AuthContext, repo: Repository, name: str, raw: bool
 ) -> None:
-    if not isinstance(raw, bool):
-        raise invalid_request(f"immutable: {raw!r} is not of type 'boolean'")
     tag = tag_history.alive_tag(db, repo, name)
     if tag is None:
         raise not_found()
@@ -253,7 +279,10 @@ def _move(
 
 
 @router.put(
-    "/api/v1/repository/{repository:path}/tag/{tag}", operation_id="changeTag", status_code=201
+    "/api/v1/repository/{repository:path}/tag/{tag}",
+    operation_id="changeTag",
+    status_code=201,
+    openapi_extra=json_body_schema(CHANGE_TAG_SCHEMA),
 )
 def change_tag(
     repository: str,
@@ -266,6 +295,7 @@ def change_tag(
 ) -> str:
     repo = require_repository(db, auth, repository, Role.write)
     require_normal_state(repo)
+    check_body(CHANGE_TAG_SCHEMA, body)
     if not TAG_NAME_RE.match(tag):
         raise MessageError(400, INVALID_TAG_TEXT)
     if "expiration" in body and settings.FEATURE_CHANGE_TAG_EXPIRATION:
@@ -306,17 +336,20 @@ def delete_tag(repository: str, tag: str, request: Request, db: DbDep, auth: Aut
     return Response(status_code=204)
 
 
-@router.post("/api/v1/repository/{repository:path}/tag/{tag}/restore", operation_id="restoreTag")
+@router.post(
+    "/api/v1/repository/{repository:path}/tag/{tag}/restore",
+    operation_id="restoreTag",
+    openapi_extra=json_body_schema(RESTORE_TAG_SCHEMA),
+)
 def restore_tag(
     repository: str, tag: str, request: Request, db: DbDep, auth: AuthDep, body: JsonBody
 ) -> dict[str, Any]:
     repo = require_repository(db, auth, repository, Role.write)
     require_normal_state(repo)
+    check_body(RESTORE_TAG_SCHEMA, body)
     digest = body.get("manifest_digest")
     if digest is None:
         raise invalid_request("Missing manifest_digest")
-    if not isinstance(digest, str):
-        raise invalid_request(f"manifest_digest: {digest!r} is not of type 'string'")
     manifest = tag_history.find_manifest(db, repo, digest)
     if manifest is None:
         raise not_found()
@@ -344,6 +377,7 @@ def restore_tag(
 @router.post(
     "/api/v1/repository/{repository:path}/tag/{tag}/expire",
     operation_id="removeTagFromTimemachine",
+    openapi_extra=json_body_schema(EXPIRE_TAG_SCHEMA),
 )
 def expire_tag(
     repository: str,
@@ -357,12 +391,9 @@ def expire_tag(
     if not settings.PERMANENTLY_DELETE_TAGS:
         raise not_found()
     repo = require_repository(db, auth, repository, Role.write)
+    check_body(EXPIRE_TAG_SCHEMA, body)
     is_alive = body.get("is_alive", False)
     digest = body.get("manifest_digest")
-    if not isinstance(is_alive, bool):
-        raise invalid_request(f"is_alive: {is_alive!r} is not of type 'boolean'")
-    if digest is not None and not isinstance(digest, str):
-        raise invalid_request(f"manifest_digest: {digest!r} is not of type 'string'")
     if digest is None and not is_alive:
         raise invalid_request("manifest_digest required when is_alive set to false")
     manifest = None

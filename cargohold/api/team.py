@@ -99,7 +99,7 @@ async def _required_body(request: Request) -> dict[str, Any]:
     except (ValueError, UnicodeDecodeError) as exc:
         raise MessageError(400, BAD_REQUEST_TEXT) from exc
     if not isinstance(value, dict):
-        raise invalid_request(f"{json.dumps(value)[:100]} is not of type 'object'")
+        raise invalid_request(f"{value!r} is not of type 'object'")
     return value
 
 
@@ -108,10 +108,10 @@ def _team_fields(body: dict[str, Any]) -> tuple[TeamRole, str | None]:
         raise invalid_request("'role' is a required property")
     role = body["role"]
     if role not in _ROLES:
-        raise invalid_request(f"{json.dumps(role)} is not one of {_ROLES}")
+        raise invalid_request(f"{role!r} is not one of {_ROLES}")
     description = body.get("description")
     if description is not None and not isinstance(description, str):
-        raise invalid_request(f"{json.dumps(description)} is not of type 'string'")
+        raise invalid_request(f"{description!r} is not of type 'string'")
     return TeamRole(role), description
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import Request
@@ -78,7 +77,7 @@ def update_notification(
     notification, target = _found(db, _caller(auth), uuid)
     dismissed = body.get("dismissed", notification.dismissed)
     if not isinstance(dismissed, bool):
-        raise invalid_request(f"{json.dumps(dismissed)} is not of type 'boolean'")
+        raise invalid_request(f"{dismissed!r} is not of type 'boolean'")
     notification.dismissed = dismissed
     db.commit()
     return _view(settings, notification, target)

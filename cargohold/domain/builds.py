@@ -198,14 +198,14 @@ def _require(document: dict[str, Any], keys: list[str]) -> None:
 
 def _require_string(value: Any, pattern: str | None = None) -> None:
     if not isinstance(value, str):
-        raise BuildError(f"{json.dumps(value)} is not of type 'string'")
+        raise BuildError(f"{value!r} is not of type 'string'")
     if pattern and not re.match(pattern, value):
-        raise BuildError(f"'{value}' does not match '{pattern}'")
+        raise BuildError(f"{value!r} does not match {pattern!r}")
 
 
 def _validate_person(person: Any) -> None:
     if not isinstance(person, dict):
-        raise BuildError(f"{json.dumps(person)} is not of type 'object'")
+        raise BuildError(f"{person!r} is not of type 'object'")
     _require(person, ["username", "url", "avatar_url"])
     for key in ("username", "url", "avatar_url"):
         _require_string(person[key])
@@ -214,7 +214,7 @@ def _validate_person(person: Any) -> None:
 def validate_custom_payload(payload: Any) -> dict[str, Any]:
     """The custom-git webhook schema; returns the commit metadata it describes."""
     if not isinstance(payload, dict):
-        raise BuildError(f"{json.dumps(payload)[:100]} is not of type 'object'")
+        raise BuildError(f"{payload!r} is not of type 'object'")
     _require(payload, ["commit", "ref", "default_branch"])
     _require_string(payload["commit"], COMMIT_PATTERN)
     _require_string(payload["ref"], REF_PATTERN)
@@ -227,7 +227,7 @@ def validate_custom_payload(payload: Any) -> dict[str, Any]:
     if "commit_info" in payload:
         info = payload["commit_info"]
         if not isinstance(info, dict):
-            raise BuildError(f"{json.dumps(info)} is not of type 'object'")
+            raise BuildError(f"{info!r} is not of type 'object'")
         _require(info, ["url", "message", "date"])
         for key in ("url", "message", "date"):
             _require_string(info[key])

@@ -300,7 +300,6 @@ def store_manifest(session: Session, repository_id: int, parsed: ParsedManifest)
     if existing is not None:
         blobs.mark_referenced(session, repository_id, (b.id for b in found.values()))
         return existing
-    config_size = parsed.config.size if parsed.config is not None else 0
     manifest = Manifest(
         repository_id=repository_id,
         digest=parsed.digest,
@@ -309,9 +308,10 @@ def store_manifest(session: Session, repository_id: int, parsed: ParsedManifest)
         config_media_type=parsed.config.media_type if parsed.config is not None else None,
         artifact_type=parsed.referrer_artifact_type,
         subject_digest=parsed.subject.digest if parsed.subject is not None else None,
+        # Quay's tag `size`: the layers only, without the config blob or the manifest itself.
         layers_compressed_size=None
         if parsed.is_index
-        else config_size + sum(layer.size for layer in parsed.layers),
+        else sum(layer.size for layer in parsed.layers),
         annotations_json=json.dumps(parsed.annotations) if parsed.annotations else None,
         created=utcnow(),
     )

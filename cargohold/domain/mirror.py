@@ -38,7 +38,7 @@ DEFAULT_RETRIES = 3
 SYNC_LEASE = dt.timedelta(hours=12)
 ARCHITECTURES = {"amd64", "arm64", "ppc64le", "s390x"}
 UNDECRYPTABLE = "(invalid. please re-enter)"
-_FORBIDDEN_IN_REFERENCE = re.compile(r"[\s?#\\%]")
+_FORBIDDEN_IN_REFERENCE = re.compile(r"[?#\\%]")
 _HOST = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$")
 
 
@@ -83,16 +83,8 @@ def validate_reference(settings: Settings, reference: str, *, resolved: bool = F
     With `resolved`, a host name that has no address now is refused too: the sync checks
     right before skopeo runs, since skopeo resolves the name itself.
     """
-    if not reference or "://" in reference or _FORBIDDEN_IN_REFERENCE.search(reference):
-        raise MirrorError("Invalid external registry reference")
-    host, _, path = reference.partition("/")
-    if not path or not host or any(not part for part in path.split("/")):
-        raise MirrorError("External registry reference must include a repository path")
-    if not _HOST.match(host):
-        raise MirrorError("Invalid external registry reference")
-    name, port = _split_host(host)
-    if port is not None and not 0 < port < 65536:
-        raise MirrorError("Invalid external registry reference")
+    _check_reference_syntax(reference)
+    name, port = _split_host(registry_host(reference))
     try:
         outbound.check_host(settings, name, port or 443)
     except outbound.UnresolvedHost:
@@ -100,6 +92,28 @@ def validate_reference(settings: Settings, reference: str, *, resolved: bool = F
             raise MirrorError("The provided registry location could not be resolved") from None
     except outbound.OutboundRefused:
         raise MirrorError("The provided registry location is not allowed") from None
+
+
+def _check_reference_syntax(reference: str) -> None:
+    """The shape of `registry[:port]/path`, refused with Quay's message for each fault."""
+    if not reference.strip():
+        raise MirrorError("External registry reference is required")
+    if any(char.isspace() for char in reference):
+        raise MirrorError("External registry reference must not include whitespace")
+    if "://" in reference:
+        raise MirrorError("External registry reference must not include a URL scheme")
+    if _FORBIDDEN_IN_REFERENCE.search(reference):
+        raise MirrorError("External registry reference contains an invalid character")
+    host, _, path = reference.partition("/")
+    if not path or not host or any(not part for part in path.split("/")):
+        raise MirrorError("External registry reference must include a repository path")
+    if host.endswith(":"):
+        raise MirrorError("External registry reference contains an invalid registry port")
+    if not _HOST.match(host):
+        raise MirrorError("External registry reference contains an invalid registry authority")
+    _, port = _split_host(host)
+    if port is not None and not 0 < port < 65536:
+        raise MirrorError("External registry reference contains an invalid registry port")
 
 
 def validate_proxies(
@@ -232,11 +246,12 @@ def create_config(
             409,
         )
     assert data.external_reference is not None and data.sync_start_date is not None
-    validate_reference(settings, data.external_reference)
-    validate_proxies(settings, data.external_registry_config)
+    # Quay's order: the request's own rules first, then where it points, then the robot.
     _check_architectures(settings, data.architecture_filter)
     start = parse_start_date(data.sync_start_date)
     _check_rule(data.root_rule or [])
+    validate_reference(settings, data.external_reference)
+    validate_proxies(settings, data.external_registry_config)
     if not data.robot_username:
         raise MirrorError("'robot_username' is a required property")
     robot = _find_robot(session, repository, data.robot_username)
@@ -283,10 +298,6 @@ def update_config(
 ) -> None:
     """Validate everything first, then apply each change with its own audit entry."""
     present = data.present
-    if "external_reference" in present:
-        validate_reference(settings, data.external_reference or "")
-    if "external_registry_config" in present:
-        validate_proxies(settings, data.external_registry_config)
     start = parse_start_date(data.sync_start_date) if "sync_start_date" in present else None
     _check_architectures(settings, data.architecture_filter)
     if "external_registry_password" in present and data.external_registry_password is not None:
@@ -298,6 +309,10 @@ def update_config(
             raise MirrorError("Unable to delete username while setting a password.", "detail")
     if "root_rule" in present:
         _check_rule(data.root_rule or [])
+    if "external_reference" in present:
+        validate_reference(settings, data.external_reference or "")
+    if "external_registry_config" in present:
+        validate_proxies(settings, data.external_registry_config)
     robot = None
     if "robot_username" in present:
         if not data.robot_username:

@@ -114,15 +114,6 @@ def format_human_size(size: int) -> str:
     return f"{value:.1f} {_DISPLAY_UNITS[unit]}"
 
 
-def limit_bytes_from_body(body: dict[str, Any]) -> int | None:
-    """The byte value of a validated body holding `limit_bytes` or `limit` (None if neither)."""
-    if body.get("limit_bytes") is not None:
-        return int(body["limit_bytes"])
-    if body.get("limit") is not None:
-        return parse_human_size(body["limit"])
-    return None
-
-
 def _check_limit_bytes(limit_bytes: int) -> None:
     if limit_bytes <= 0:
         raise QuotaError(f"Invalid quota size limit value: '{limit_bytes}'")
@@ -564,7 +555,7 @@ def _refuse_if_rejected(
 
 
 def check_upload_start(session: Session, settings: Settings, namespace_id: int) -> None:
-    """Before a blob upload (or cross-repository mount) starts: namespace usage alone."""
+    """Before a blob upload, a cross-repository mount or a manifest push: namespace usage alone."""
     if enforcement_enabled(settings):
         _refuse_if_rejected(session, settings, namespace_id, namespace_usage(session, namespace_id))
 

@@ -114,6 +114,8 @@ async def put_manifest(reg: Registry, request: Request, send_fn, path: RepoPath,
         with reg.session_factory() as session:
             repo = reg.repository(session, path, identity, "push")
             try:
+                # A namespace already at a Reject limit refuses before any blob is looked up.
+                quota.check_upload_start(session, reg.settings, repo.namespace_id)
                 manifest = manifests.store_manifest(session, repo.id, parsed)
                 quota.record_manifest_change(session, reg.settings, repo.namespace_id, repo.id)
                 if not by_digest:

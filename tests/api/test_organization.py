@@ -21,7 +21,7 @@ from tests.support.organizations import log_entries, team_members
 from tests.support.server import LiveServer
 from tests.support.sessions import cookie_session
 
-CSRF_FAILED = {"message": "CSRF token was invalid or missing."}
+CSRF_FAILED = {"error": "CSRF token was invalid or missing."}
 
 
 def assert_api_error(response: httpx.Response, status: int, error_type: str, detail=None) -> None:

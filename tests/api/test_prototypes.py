@@ -20,7 +20,7 @@ from tests.support.teams import (
     org_world,
 )
 
-CSRF = {"message": "CSRF token was invalid or missing."}
+CSRF = {"error": "CSRF token was invalid or missing."}
 
 
 @pytest.fixture
@@ -146,7 +146,7 @@ def test_prototype_bad_input(server, world: OrgWorld) -> None:
     assert detail({"delegate": team}) == (400, "'role' is a required property")
     assert detail({"role": "owner", "delegate": team}) == (
         400,
-        "\"owner\" is not one of ['read', 'write', 'admin']",
+        "'owner' is not one of ['read', 'write', 'admin']",
     )
     assert detail({"role": "read"}) == (400, "'delegate' is a required property")
     assert detail({"role": "read", "delegate": team, "activating_user": {"name": "ghost"}}) == (

@@ -101,7 +101,8 @@ def test_create_robot_defaults_and_duplicates(person, client) -> None:
     created = client.put("/api/v1/user/robots/plain")
     assert created.status_code == 201
     assert created.json()["description"] == ""
-    assert created.json()["unstructured_metadata"] == {}
+    assert created.json()["unstructured_metadata"] is None
+    assert client.get("/api/v1/user/robots/plain").json()["unstructured_metadata"] == {}
     again = client.put("/api/v1/user/robots/plain", json={"description": "other"})
     assert again.status_code == 400
     assert again.json()["error_message"] == f"Existing robot with name: {person.username}+plain"
@@ -202,7 +203,7 @@ def test_org_robot_lifecycle_by_admin(server) -> None:
         assert owner.delete(f"{base}/deployer").status_code == 204
         assert owner.get(f"{base}/deployer").json() == NOT_FOUND
         assert log_entries(server, world.org, "create_robot") == [
-            {"robot": "deployer", "description": "deploys", "unstructured_metadata": {}}
+            {"robot": "deployer", "description": "deploys", "unstructured_metadata": None}
         ]
         assert log_entries(server, world.org, "delete_robot") == [{"robot": "deployer"}]
         duplicate = owner.put(f"{base}/{world.robot.split('+')[1]}")

@@ -23,7 +23,7 @@ from tests.support.teams import (
     team_member_names,
 )
 
-CSRF = {"message": "CSRF token was invalid or missing."}
+CSRF = {"error": "CSRF token was invalid or missing."}
 INVALID_CODE = {"message": "Invalid confirmation code."}
 
 

@@ -23,7 +23,7 @@ from tests.support.teams import (
     team_member_names,
 )
 
-CSRF = {"message": "CSRF token was invalid or missing."}
+CSRF = {"error": "CSRF token was invalid or missing."}
 
 
 @pytest.fixture
@@ -133,7 +133,7 @@ def test_team_body_is_validated(world: OrgWorld) -> None:
         owner.put(path, json={"role": "boss"}),
         400,
         "invalid_request",
-        "\"boss\" is not one of ['member', 'creator', 'admin']",
+        "'boss' is not one of ['member', 'creator', 'admin']",
     )
     _api_error(
         owner.put(path, json={"description": "x"}),

@@ -25,7 +25,7 @@ from tests.support.sessions import (
     stale_session_cookie,
 )
 
-CSRF_BODY = {"message": "CSRF token was invalid or missing."}
+CSRF_BODY = {"error": "CSRF token was invalid or missing."}
 FULL_VIEW_KEYS = {
     "anonymous",
     "username",

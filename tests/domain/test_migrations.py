@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 
 from cargohold.db import models  # noqa: F401
 from cargohold.db.base import Base, make_engine
@@ -28,6 +30,58 @@ def test_migrated_schema_matches_the_models(tmp_path) -> None:
         assert set(inspect(engine).get_table_names()) == set(Base.metadata.tables) | {
             "alembic_version"
         }
+    finally:
+        engine.dispose()
+        if uri.startswith("postgresql"):
+            live.drop_postgres_database(uri)
+
+
+def test_stored_tag_sizes_lose_the_config_blob(tmp_path) -> None:
+    """Image manifests stored before 0003 counted their config blob in the tag size."""
+    from sqlalchemy.orm import Session
+
+    from cargohold.db.models.accounts import User
+    from cargohold.db.models.registry import Manifest, Repository
+
+    uri = (
+        live.create_postgres_database()
+        if live.test_backend() == "postgres"
+        else f"sqlite:///{tmp_path}/sizes.db"
+    )
+    engine = make_engine(uri)
+    image = json.dumps(
+        {
+            "schemaVersion": 2,
+            "config": {"digest": "sha256:c", "size": 7},
+            "layers": [{"digest": "sha256:a", "size": 100}, {"digest": "sha256:b", "size": 20}],
+        }
+    ).encode()
+    index = json.dumps({"schemaVersion": 2, "manifests": []}).encode()
+    try:
+        upgrade(engine, "0002")
+        with Session(engine) as session:
+            owner = User(username="sizes", email=None)
+            session.add(owner)
+            session.flush()
+            repo = Repository(namespace_user_id=owner.id, name="app")
+            session.add(repo)
+            session.flush()
+            for digest, body, size in (("sha256:i", image, 127), ("sha256:l", index, None)):
+                session.add(
+                    Manifest(
+                        repository_id=repo.id,
+                        digest=digest,
+                        media_type="application/vnd.oci.image.manifest.v1+json",
+                        manifest_bytes=body,
+                        layers_compressed_size=size,
+                    )
+                )
+            session.commit()
+        upgrade(engine)
+        with Session(engine) as session:
+            query = select(Manifest.digest, Manifest.layers_compressed_size)
+            sizes = dict(session.execute(query).tuples().all())
+        assert sizes == {"sha256:i": 120, "sha256:l": None}
     finally:
         engine.dispose()
         if uri.startswith("postgresql"):

@@ -227,6 +227,17 @@ def test_each_push_step_enforces_the_limit(
         assert blocked.status_code == 403
         assert blocked.json() == DENIED
         assert org.uploads_in_progress() == 0
+        # A manifest is refused before its blobs are looked up: these were never pushed.
+        unknown_blobs = _random_image(1_000)
+        manifest_put = client.put(
+            f"/v2/{repo}/manifests/unknown",
+            content=unknown_blobs.manifest,
+            headers={"Content-Type": unknown_blobs.media_type},
+        )
+        assert manifest_put.status_code == 403
+        assert manifest_put.json() == DENIED
+        assert client.get(f"/v2/{repo}/manifests/unknown").status_code == 404
+        assert org.usage() == used
 
         # Every refusal told the organization's admins, once.
         assert org.notifications() == [

@@ -290,6 +290,9 @@ def test_key_server_publish_approve_rotate_and_delete(
         f"/api/v1/superuser/approvedkeys/{first_kid}", json={"notes": "ok"}
     )
     assert approved.status_code == 201
+    approval = admin_client.get(f"/api/v1/superuser/keys/{first_kid}").json()["approval"]
+    assert approval["notes"] == "ok"
+    assert approval["approval_type"] == "ServiceKeyApprovalType.SUPERUSER"
     assert anon_client.get(path).json() == _jwk(first)
 
     forged = {"Authorization": f"Bearer {_token(_new_key(), server, service, first_kid)}"}

@@ -108,6 +108,15 @@ def test_rename_renames_robots_and_ignores_other_fields(
     )
     assert new in _all_names(admin_client)
 
+    # A user's name is not an organization: Quay's data-model error, and the user is untouched.
+    on_user = admin_client.put(
+        f"/api/v1/superuser/organizations/{user.username}", json={"name": unique("stolen")}
+    )
+    assert on_user.status_code == 400
+    assert on_user.json() == {"message": f"Organization does not exist: {user.username}"}
+    with server.db() as session:
+        assert user.username in set(session.scalars(select(User.username)).all())
+
 
 def test_delete_makes_the_organization_unreachable(
     server: LiveServer,

@@ -80,7 +80,7 @@ def add_manifest(
                 media_type=OCI_MANIFEST,
                 manifest_bytes=body,
                 config_media_type=OCI_CONFIG,
-                layers_compressed_size=sum(layer_sizes) + 10,
+                layers_compressed_size=sum(layer_sizes),
             )
         )
     return digest
@@ -101,7 +101,7 @@ def add_index(server: LiveServer, path: str, children: list[str], missing: list[
             digest=digest,
             media_type=OCI_INDEX,
             manifest_bytes=body,
-            layers_compressed_size=0,
+            layers_compressed_size=None,
         )
         session.add(index)
         session.flush()
