@@ -95,7 +95,7 @@ def _doomed_by(rule: dict[str, Any], candidates: list[PruneCandidate], now: int)
     selected = _selected(candidates, rule)
     if rule["method"] == tag_policies.METHOD_CREATION_DATE:
         cutoff = now - parse_duration(rule["value"]) * 1000
-        return {tag.name for tag in selected if tag.lifetime_start_ms < cutoff}
+        return {tag.name for tag in selected if tag.start_ms < cutoff}
     return {tag.name for tag in selected[int(rule["value"]) :]}
 
 

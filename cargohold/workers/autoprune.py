@@ -27,7 +27,11 @@ def apply_autoprune_policies(context: WorkerContext) -> float:
         if not page:
             break
         for repository_id in page:
-            _prune_repository(context, repository_id)
+            try:
+                _prune_repository(context, repository_id)
+            except Exception:
+                # One repository's failure must not stop the others from being pruned.
+                log.exception("autoprune failed for repository %d", repository_id)
         after_id = page[-1]
     return period
 
