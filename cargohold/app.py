@@ -58,6 +58,7 @@ ROUTER_MODULES = [
     "cargohold.api.search",
     "cargohold.api.repositorynotification",
     "cargohold.api.mirror",
+    "cargohold.api.tag_policies",
     # Late, because /repository/{repository:path}/logs also matches longer .../logs paths.
     "cargohold.api.logs",
     "cargohold.api.repository",

@@ -126,7 +126,8 @@ class Settings(BaseModel):
     FEATURE_LIBRARY_SUPPORT: bool = True
     FEATURE_PUBLIC_CATALOG: bool = False
     FEATURE_REPO_MIRROR: bool = True
-    FEATURE_IMMUTABLE_TAGS: bool = False
+    FEATURE_IMMUTABLE_TAGS: bool = True
+    FEATURE_AUTO_PRUNE: bool = True
     FEATURE_QUOTA_MANAGEMENT: bool = True
     FEATURE_EDIT_QUOTA: bool = True
     FEATURE_VERIFY_QUOTA: bool = True
@@ -183,6 +184,10 @@ class Settings(BaseModel):
     NOTIFICATION_RETRY_DELAY_SEC: int = 30
     # How often tags about to expire are looked for (repo_image_expiry notifications).
     NOTIFICATION_EXPIRY_SCAN_SEC: int = 300
+    # How often the autoprune worker applies every auto-prune policy.
+    AUTOPRUNE_POLL_PERIOD_SEC: int = 300
+    # Tags the autoprune worker ends per repository in one transaction.
+    AUTOPRUNE_TAG_BATCH_SIZE: int = 100
 
     @field_validator("PREFERRED_URL_SCHEME")
     @classmethod

@@ -198,6 +198,8 @@ def _change_expiration(
         raise MessageError(400, BAD_REQUEST_TEXT)
     try:
         previous = tag_history.change_expiration(db, tag, expiration)
+    except tag_history.TagImmutable as exc:
+        raise _immutable_error(exc) from exc
     except tag_history.TagError as exc:
         raise invalid_request(str(exc)) from exc
     if previous is not None or expiration is not None:

@@ -217,9 +217,13 @@ def clamped_end_ms(tag: Tag, expiration_s: float) -> int:
 def change_expiration(session: Session, tag: Tag, expiration_s: float | None) -> int | None:
     """Set (clamped) or clear the end of an alive row; returns the previous end.
 
+    An immutable tag never expires: setting an end on one is refused.
+
     The update is conditional on the end being unchanged since it was read, so a
     concurrent move or delete is reported instead of silently overwritten.
     """
+    if tag.immutable and expiration_s is not None:
+        raise TagImmutable(f"Cannot set expiration on immutable tag '{tag.name}'")
     previous = tag.lifetime_end_ms
     new_end = None if expiration_s is None else clamped_end_ms(tag, expiration_s)
     if new_end == previous:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from cargohold.db.base import begin_write, is_postgres
 from cargohold.db.models.accounts import User
 from cargohold.db.models.registry import Manifest, Repository, Tag
-from cargohold.domain import repositories
+from cargohold.domain import repositories, tag_policies
 from cargohold.domain.repositories import RepositoryRef
 
 TAG_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -98,9 +98,13 @@ def set_tag(
     """Point `name` at a manifest: end the alive row, start a new one. Returns (new, previous).
 
     With `keep_same`, a tag that already points at the manifest (and does not expire) is
-    left as it is: re-pushing an image adds no history. The caller commits.
+    left as it is: re-pushing an image adds no history. A name an immutability policy covers
+    starts immutable and without expiration. The caller commits.
     """
     begin_write(session)
+    immutable = tag_policies.immutable_by_policy(session, repository_id, name)
+    if immutable:
+        end_ms = None
     for attempt in range(_RACE_RETRIES):
         try:
             with session.begin_nested():
@@ -133,7 +137,7 @@ def set_tag(
                     lifetime_end_ms=end_ms,
                     hidden=False,
                     reversion=reversion,
-                    immutable=False,
+                    immutable=immutable,
                 )
                 session.add(tag)
                 session.flush()

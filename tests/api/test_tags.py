@@ -18,6 +18,7 @@ from tests.support.server import LiveServer
 TAG_KEYS = {
     "name",
     "reversion",
+    "immutable",
     "start_ts",
     "manifest_digest",
     "is_manifest_list",
@@ -296,7 +297,7 @@ def test_time_machine_expiry(server_factory) -> None:
 
 
 def test_immutable_tags(server_factory) -> None:
-    live = server_factory({"FEATURE_IMMUTABLE_TAGS": True})
+    live = server_factory()
     owner = create_user(live)
     writer = create_user(live)
     path = make_repository(live, owner.username)

@@ -32,15 +32,16 @@ def test_every_tab_renders_without_errors(page: Page, server_factory) -> None:
         "permissions",
         "settings",
         "notifications",
+        "policies",
         "mirror",
         "triggers",
         "builds",
         "logs",
     ):
         pages[f"#/repository/{repo}?tab={tab}"] = repo
-    for tab in ("teams", "robots", "applications", "prototypes", "quota", "logs"):
+    for tab in ("teams", "robots", "applications", "prototypes", "quota", "policies", "logs"):
         pages[f"#/organization/{org}?tab={tab}"] = f"Organization {org}"
-    for tab in ("profile", "password", "tokens", "robots", "quota"):
+    for tab in ("profile", "password", "tokens", "robots", "quota", "policies"):
         pages[f"#/account?tab={tab}"] = f"Account {admin.username}"
     for tab in ("users", "organizations", "quotas", "keys", "size", "builds", "logs"):
         pages[f"#/superuser?tab={tab}"] = "Superuser panel"

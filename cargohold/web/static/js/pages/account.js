@@ -3,6 +3,7 @@
 import { del, get, post, put } from "../api.js";
 import { actionButton, copyField, errorBox, field, flash, form, formatDate, h, replace, table, tabs } from "../dom.js";
 import { usageBar } from "./organization.js";
+import { policiesTab } from "./policies.js";
 import { robotsSection } from "./robots.js";
 
 export async function accountPage(session, params) {
@@ -15,6 +16,7 @@ export async function accountPage(session, params) {
     ["tokens", "App tokens", "#/account?tab=tokens"],
     ["robots", "Robot accounts", "#/account?tab=robots"],
     ["quota", "Quota", "#/account?tab=quota"],
+    ["policies", "Tag policies", "#/account?tab=policies"],
   ];
   const sections = {
     profile: () => profileTab(user),
@@ -22,6 +24,7 @@ export async function accountPage(session, params) {
     tokens: () => tokensTab(),
     robots: () => robotsSection("user/robots"),
     quota: () => quotaTab(user),
+    policies: () => policiesTab("user/autoprunepolicy/", null),
   };
   return h("section", {}, h("h1", {}, `Account ${user.username}`), tabs(items, tab), await (sections[tab] || sections.profile)());
 }

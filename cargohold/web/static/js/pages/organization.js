@@ -6,6 +6,7 @@ import {
   replace, select, table, tabs,
 } from "../dom.js";
 import { tokenPagerLogs } from "./repository.js";
+import { policiesTab } from "./policies.js";
 import { robotsSection } from "./robots.js";
 
 const TEAM_ROLES = [["member", "Member"], ["creator", "Creator"], ["admin", "Admin"]];
@@ -47,7 +48,8 @@ export async function organizationPage(session, name, params) {
   const items = [["teams", "Teams", `${base}teams`]];
   if (org.is_admin) {
     items.push(["robots", "Robot accounts", `${base}robots`], ["applications", "OAuth applications", `${base}applications`],
-      ["prototypes", "Default permissions", `${base}prototypes`], ["quota", "Quota", `${base}quota`], ["logs", "Audit log", `${base}logs`]);
+      ["prototypes", "Default permissions", `${base}prototypes`], ["quota", "Quota", `${base}quota`], ["policies", "Tag policies", `${base}policies`],
+      ["logs", "Audit log", `${base}logs`]);
   }
   const sections = {
     teams: () => teamsTab(org, params.get("team")),
@@ -55,6 +57,7 @@ export async function organizationPage(session, name, params) {
     applications: () => applicationsTab(name),
     prototypes: () => prototypesTab(name),
     quota: () => quotaTab(session, org),
+    policies: () => policiesTab(`organization/${name}/autoprunepolicy/`, `organization/${name}/immutabilitypolicy/`),
     logs: () => tokenPagerLogs(`organization/${name}/logs`),
   };
   return h("section", {}, h("h1", {}, `Organization ${name}`),

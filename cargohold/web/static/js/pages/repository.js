@@ -9,6 +9,7 @@ import {
 import { buildsTab, triggersTab } from "./builds.js";
 import { mirrorTab } from "./mirror.js";
 import { notificationsTab } from "./notifications.js";
+import { policiesTab } from "./policies.js";
 
 const ROLE_OPTIONS = [["read", "Read"], ["write", "Write"], ["admin", "Admin"]];
 
@@ -25,7 +26,7 @@ export async function repositoryPage(session, namespace, name, params) {
   const items = [["tags", "Tags", `${base}tags`], ["history", "Tag history", `${base}history`]];
   if (repo.can_admin) {
     items.push(["permissions", "Permissions", `${base}permissions`], ["settings", "Settings", `${base}settings`],
-      ["notifications", "Notifications", `${base}notifications`],
+      ["notifications", "Notifications", `${base}notifications`], ["policies", "Tag policies", `${base}policies`],
       ["mirror", "Mirroring", `${base}mirror`], ["triggers", "Build triggers", `${base}triggers`]);
   }
   items.push(["builds", "Builds", `${base}builds`]);
@@ -40,6 +41,7 @@ export async function repositoryPage(session, namespace, name, params) {
     permissions: () => permissionsTab(path),
     settings: () => settingsTab(repo, path),
     notifications: () => notificationsTab(path),
+    policies: () => policiesTab(`repository/${path}/autoprunepolicy/`, `repository/${path}/immutabilitypolicy/`),
     mirror: () => mirrorTab(path, repo),
     builds: () => buildsTab(repo, path, params.get("build")),
     triggers: () => triggersTab(repo, path),

@@ -1,0 +1,326 @@
+"""Tag policies: their validation, storage, and which tags an immutability policy covers.
+
+Auto-prune policies (`number_of_tags` keeps the newest N, `creation_date` drops tags older
+than a duration) and immutability policies (a tag pattern) belong to a namespace or to one
+repository. Rules are stored in Quay's key names. Patterns are user-supplied regular
+expressions, so every match runs with a time limit: a pathological pattern counts as no match
+instead of stalling a push or the worker.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import regex
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from cargohold.config import parse_duration
+from cargohold.db.base import begin_write
+from cargohold.db.models.policies import (
+    NamespaceAutoPrunePolicy,
+    NamespaceImmutabilityPolicy,
+    RepositoryAutoPrunePolicy,
+    RepositoryImmutabilityPolicy,
+)
+from cargohold.db.models.registry import Repository, Tag
+
+METHOD_NUMBER_OF_TAGS = "number_of_tags"
+METHOD_CREATION_DATE = "creation_date"
+AUTOPRUNE_METHODS = (METHOD_NUMBER_OF_TAGS, METHOD_CREATION_DATE)
+MAX_PATTERN_LENGTH = 256
+MATCH_TIMEOUT_S = 0.1
+_MARK_BATCH = 500
+
+PolicyModel = (
+    type[NamespaceAutoPrunePolicy]
+    | type[RepositoryAutoPrunePolicy]
+    | type[NamespaceImmutabilityPolicy]
+    | type[RepositoryImmutabilityPolicy]
+)
+PolicyRow = (
+    NamespaceAutoPrunePolicy
+    | RepositoryAutoPrunePolicy
+    | NamespaceImmutabilityPolicy
+    | RepositoryImmutabilityPolicy
+)
+
+
+class PolicyError(Exception):
+    """A policy is malformed or conflicts with an existing one; the message is Quay's."""
+
+
+@lru_cache(maxsize=256)
+def _compiled(pattern: str) -> regex.Pattern[str]:
+    return regex.compile(pattern)
+
+
+def _check_pattern(pattern: str) -> None:
+    try:
+        _compiled(pattern)
+    except regex.error as exc:
+        raise PolicyError(f"Invalid regex pattern: {exc}") from exc
+
+
+def pattern_selects(name: str, pattern: str | None, matches: bool, *, whole: bool) -> bool:
+    """Whether a policy with this pattern applies to a tag name (no pattern: every tag).
+
+    Immutability compares the whole name (Quay's fullmatch); auto-prune looks for the
+    pattern anywhere in the name, as Quay's database regex search does.
+    """
+    if pattern is None:
+        return True
+    compiled = _compiled(pattern)
+    try:
+        found = (compiled.fullmatch if whole else compiled.search)(name, timeout=MATCH_TIMEOUT_S)
+    except TimeoutError:
+        return False
+    return (found is not None) == matches
+
+
+# --- validation --------------------------------------------------------------------------
+
+
+def autoprune_config(body: dict[str, Any]) -> dict[str, Any]:
+    """A stored auto-prune rule from a request body, or PolicyError with Quay's message."""
+    method = body.get("method")
+    value = body.get("value")
+    if method is None or value is None:
+        raise PolicyError("Missing the following parameters: method, value")
+    pattern = body.get("tagPattern")
+    if isinstance(pattern, str):
+        pattern = pattern.strip()
+    matches = body.get("tagPatternMatches", True)
+    if method not in AUTOPRUNE_METHODS:
+        raise PolicyError("Invalid method provided")
+    if not _valid_value(method, value):
+        raise PolicyError("Invalid value given for method type")
+    if pattern is not None:
+        if not isinstance(pattern, str):
+            raise PolicyError("tag_pattern must be string")
+        if pattern == "":
+            raise PolicyError("tag_pattern cannot be empty")
+        if len(pattern) > MAX_PATTERN_LENGTH:
+            raise PolicyError("tag_pattern must be 256 characters or less")
+        _check_pattern(pattern)
+    if not isinstance(matches, bool):
+        raise PolicyError("tag_pattern_matches must be bool")
+    return {
+        "method": method,
+        "value": value,
+        "tag_pattern": pattern,
+        "tag_pattern_matches": matches,
+    }
+
+
+def _valid_value(method: str, value: Any) -> bool:
+    if method == METHOD_NUMBER_OF_TAGS:
+        return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    if not isinstance(value, str) or not value:
+        return False
+    try:
+        parse_duration(value)
+    except ValueError:
+        return False
+    return True
+
+
+def immutability_config(body: dict[str, Any]) -> dict[str, Any]:
+    """A stored immutability rule from a request body, or PolicyError with Quay's message."""
+    pattern = body.get("tagPattern")
+    if isinstance(pattern, str):
+        pattern = pattern.strip()
+    matches = body.get("tagPatternMatches", True)
+    if not pattern or not isinstance(pattern, str):
+        raise PolicyError("tag_pattern is required and must be a non-empty string")
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise PolicyError("tag_pattern must be 256 characters or less")
+    _check_pattern(pattern)
+    if not isinstance(matches, bool):
+        raise PolicyError("tag_pattern_matches must be a boolean")
+    return {"tag_pattern": pattern, "tag_pattern_matches": matches}
+
+
+# --- storage -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Where a policy hangs: a namespace (user or organization) or a repository."""
+
+    namespace_id: int | None = None
+    repository_id: int | None = None
+
+
+def _owner_clause(model: PolicyModel, owner: Owner):
+    if owner.repository_id is not None:
+        return model.repository_id == owner.repository_id  # type: ignore[union-attr]
+    return model.namespace_id == owner.namespace_id  # type: ignore[union-attr]
+
+
+def config_of(row: PolicyRow) -> dict[str, Any]:
+    return json.loads(row.policy_json)
+
+
+def autoprune_view(row: PolicyRow) -> dict[str, Any]:
+    config = config_of(row)
+    return {
+        "uuid": row.uuid,
+        "method": config.get("method"),
+        "value": config.get("value"),
+        "tagPattern": config.get("tag_pattern"),
+        "tagPatternMatches": config.get("tag_pattern_matches"),
+    }
+
+
+def immutability_view(row: PolicyRow) -> dict[str, Any]:
+    config = config_of(row)
+    return {
+        "uuid": row.uuid,
+        "tagPattern": config.get("tag_pattern"),
+        "tagPatternMatches": config.get("tag_pattern_matches", True),
+    }
+
+
+def list_policies(session: Session, model: PolicyModel, owner: Owner) -> list[PolicyRow]:
+    return list(
+        session.scalars(select(model).where(_owner_clause(model, owner)).order_by(model.id)).all()
+    )
+
+
+def find_policy(session: Session, model: PolicyModel, owner: Owner, uuid: str) -> PolicyRow | None:
+    return session.scalar(select(model).where(_owner_clause(model, owner), model.uuid == uuid))
+
+
+def _duplicate(
+    session: Session, model: PolicyModel, owner: Owner, config: dict[str, Any], skip: str | None
+) -> bool:
+    """Auto-prune: the same rule twice; immutability: the same pattern twice (Quay's rules)."""
+    is_immutability = model in (NamespaceImmutabilityPolicy, RepositoryImmutabilityPolicy)
+    for row in list_policies(session, model, owner):
+        if row.uuid == skip:
+            continue
+        existing = config_of(row)
+        if is_immutability and existing.get("tag_pattern") == config["tag_pattern"]:
+            return True
+        if not is_immutability and existing == config:
+            return True
+    return False
+
+
+def _duplicate_message(model: PolicyModel) -> str:
+    if model in (NamespaceImmutabilityPolicy, RepositoryImmutabilityPolicy):
+        return "A policy with the same tag_pattern already exists"
+    scope = "namespace" if model is NamespaceAutoPrunePolicy else "repository"
+    return (
+        f"Existing policy with same values for this {scope}, duplicate policies are not permitted"
+    )
+
+
+def create_policy(
+    session: Session, model: PolicyModel, owner: Owner, config: dict[str, Any]
+) -> PolicyRow:
+    begin_write(session)
+    if _duplicate(session, model, owner, config, None):
+        raise PolicyError(_duplicate_message(model))
+    row = model(policy_json=json.dumps(config))
+    if owner.repository_id is not None:
+        row.repository_id = owner.repository_id  # type: ignore[union-attr]
+    else:
+        row.namespace_id = owner.namespace_id  # type: ignore[union-attr]
+    session.add(row)
+    session.flush()
+    return row
+
+
+def update_policy(
+    session: Session, model: PolicyModel, owner: Owner, row: PolicyRow, config: dict[str, Any]
+) -> None:
+    begin_write(session)
+    if _duplicate(session, model, owner, config, row.uuid):
+        raise PolicyError(_duplicate_message(model))
+    row.policy_json = json.dumps(config)
+    session.flush()
+
+
+def delete_policy(session: Session, row: PolicyRow) -> None:
+    begin_write(session)
+    session.delete(row)
+    session.flush()
+
+
+# --- immutability ------------------------------------------------------------------------
+
+
+def _immutability_rules(session: Session, repository_id: int) -> list[dict[str, Any]]:
+    """The rules of the repository's own policies and of its namespace's, in one query."""
+    namespace_id = select(Repository.namespace_user_id).where(Repository.id == repository_id)
+    own = select(RepositoryImmutabilityPolicy.policy_json).where(
+        RepositoryImmutabilityPolicy.repository_id == repository_id
+    )
+    inherited = select(NamespaceImmutabilityPolicy.policy_json).where(
+        NamespaceImmutabilityPolicy.namespace_id == namespace_id.scalar_subquery()
+    )
+    return [json.loads(raw) for raw in session.scalars(own.union_all(inherited)).all()]
+
+
+def _covered(name: str, rules: list[dict[str, Any]]) -> bool:
+    return any(
+        pattern_selects(
+            name, rule["tag_pattern"], rule.get("tag_pattern_matches", True), whole=True
+        )
+        for rule in rules
+    )
+
+
+def immutable_by_policy(session: Session, repository_id: int, name: str) -> bool:
+    """Whether a tag of this name starts immutable in this repository."""
+    return _covered(name, _immutability_rules(session, repository_id))
+
+
+def mark_covered_tags(
+    session: Session, config: dict[str, Any], *, namespace_id: int, repository_id: int | None
+) -> int:
+    """Make the alive tags a new or changed policy covers immutable; returns how many changed.
+
+    An immutable tag never expires, so a pending expiration on those tags is cleared.
+    """
+    begin_write(session)
+    now = _now_ms()
+    query = (
+        select(Tag.id, Tag.name)
+        .join(Repository, Repository.id == Tag.repository_id)
+        .where(
+            Tag.hidden.is_(False),
+            Tag.immutable.is_(False),
+            or_(Tag.lifetime_end_ms.is_(None), Tag.lifetime_end_ms > now),
+        )
+        .order_by(Tag.id)
+    )
+    if repository_id is not None:
+        query = query.where(Tag.repository_id == repository_id)
+    else:
+        query = query.where(Repository.namespace_user_id == namespace_id)
+    marked = 0
+    last_id = 0
+    while True:
+        rows = session.execute(query.where(Tag.id > last_id).limit(_MARK_BATCH)).all()
+        if not rows:
+            return marked
+        ids = [row.id for row in rows if _covered(row.name, [config])]
+        if ids:
+            result = session.execute(
+                update(Tag)
+                .where(Tag.id.in_(ids), Tag.immutable.is_(False))
+                .values(immutable=True, lifetime_end_ms=None)
+            )
+            marked += result.rowcount
+        last_id = rows[-1].id
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
