@@ -153,6 +153,16 @@ class Settings(BaseModel):
     BUILD_TIMEOUT: int = 7200
     # Longest the git checkout or archive download of a build may take, in seconds.
     BUILD_FETCH_TIMEOUT: int = 300
+    # The unprivileged host account builds run as (with /etc/subuid and /etc/subgid ranges).
+    BUILD_USER: str = "cargohold-build"
+    # isolated: RUN steps reach the internet but no loopback, link-local or private address;
+    # none: builds have no network at all.
+    BUILD_NETWORK: str = "isolated"
+    # Per-build limits: address space of each RUN process (or the build's cgroup memory),
+    # processes, and the size of the build's own storage.
+    BUILD_MEMORY_LIMIT_MB: int = 4096
+    BUILD_PIDS_LIMIT: int = 1024
+    BUILD_STORAGE_LIMIT_MB: int = 10240
 
     @field_validator("PREFERRED_URL_SCHEME")
     @classmethod
@@ -208,6 +218,20 @@ class Settings(BaseModel):
     def _build_executor(cls, value: str) -> str:
         if value not in ("auto", "buildah", "none"):
             raise ValueError("must be buildah or none")
+        return value
+
+    @field_validator("BUILD_NETWORK")
+    @classmethod
+    def _build_network(cls, value: str) -> str:
+        if value not in ("isolated", "none"):
+            raise ValueError("must be isolated or none")
+        return value
+
+    @field_validator("BUILD_MEMORY_LIMIT_MB", "BUILD_PIDS_LIMIT", "BUILD_STORAGE_LIMIT_MB")
+    @classmethod
+    def _build_limit(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1")
         return value
 
     # Derived values used across the code base.

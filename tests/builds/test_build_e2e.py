@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import shutil
 import socket
 import subprocess
 import tarfile
@@ -18,9 +17,11 @@ import pytest
 from tests.support.accounts import TestUser
 from tests.support.builds import (
     activate,
+    busybox_context,
     custom_trigger,
     logs,
     make_git_repo,
+    push_image,
     setup_custom_trigger,
     start_trigger,
     wait_for_build,
@@ -39,49 +40,8 @@ def _skopeo(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def base_image(server, builder_user, tmp_path_factory) -> str:
     """A busybox image (FROM scratch + Debian's static busybox) pushed to a private repo."""
-    work = tmp_path_factory.mktemp("base")
-    context = work / "context"
-    context.mkdir()
-    shutil.copy2("/bin/busybox", context / "busybox")
-    (context / "Dockerfile").write_text(
-        'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
-    )
-    storage = [
-        "--root",
-        str(work / "root"),
-        "--runroot",
-        str(work / "run"),
-        "--storage-driver",
-        "vfs",
-    ]
-    reference = f"{server.host}/{builder_user.username}/busybox:latest"
-    storage_cmd = ["buildah", *storage]
-    try:
-        built = subprocess.run(
-            [*storage_cmd, "bud", "--isolation", "chroot", "-q", "-t", reference, str(context)],
-            capture_output=True,
-            text=True,
-        )
-        assert built.returncode == 0, built.stderr
-        pushed = subprocess.run(
-            [
-                "buildah",
-                *storage,
-                "push",
-                "--tls-verify=false",
-                "--creds",
-                f"{builder_user.username}:{builder_user.password}",
-                reference,
-                f"docker://{reference}",
-            ],
-            capture_output=True,
-            text=True,
-        )
-        assert pushed.returncode == 0, pushed.stderr
-    finally:
-        subprocess.run(["buildah", *storage, "rmi", "--all", "-f"], capture_output=True)
-        subprocess.run(["rm", "-rf", str(work)], check=True)
-    return reference
+    context = busybox_context(tmp_path_factory.mktemp("base") / "context")
+    return push_image(server, builder_user, "busybox", context)
 
 
 @pytest.fixture(scope="module")
