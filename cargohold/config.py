@@ -155,6 +155,9 @@ class Settings(BaseModel):
     BUILD_FETCH_TIMEOUT: int = 300
     # The unprivileged host account builds run as (with /etc/subuid and /etc/subgid ranges).
     BUILD_USER: str = "cargohold-build"
+    # Where per-build folders are made (the system's temporary folder when empty); the build
+    # user must be able to reach it, so it may not sit inside a private folder.
+    BUILD_WORK_DIR: str = ""
     # isolated: RUN steps reach the internet but no loopback, link-local or private address;
     # none: builds have no network at all.
     BUILD_NETWORK: str = "isolated"
@@ -279,7 +282,7 @@ def _persisted_secret(data_dir: Path, name: str) -> str:
     path = data_dir / name
     if path.exists():
         return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     value = secrets.token_urlsafe(48)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:

@@ -47,6 +47,7 @@ RETRY_DELAY_SECONDS = 30
 CANCEL_POLL_SECONDS = 1.0
 EXPIRY_SWEEP_SECONDS = 30
 STORAGE_CHECK_SECONDS = 2.0
+REFUSED_RETRY_SECONDS = 10.0
 SANDBOX_DNS = "10.0.2.3"
 MAX_ARCHIVE_BYTES = 4 * 1024**3
 _STEP_LINE = re.compile(r"^(STEP|Step) \d+(/\d+)?\s?:")
@@ -99,7 +100,7 @@ def builder(context: WorkerContext) -> float:
     if refusal is not None:
         with context.session_factory() as session:
             build_rules.note_waiting_builds(session, refusal)
-        return 60.0
+        return REFUSED_RETRY_SECONDS
     if time.monotonic() - slots.swept > EXPIRY_SWEEP_SECONDS:
         slots.swept = time.monotonic()
         with context.session_factory() as session:
@@ -220,7 +221,9 @@ class BuildJob:
     # --- the build, phase by phase --------------------------------------------------------
 
     def execute(self, claimed: queue.ClaimedItem) -> None:
-        self.workdir = Path(tempfile.mkdtemp(prefix="cargohold-build-"))
+        self.workdir = Path(
+            tempfile.mkdtemp(prefix="cargohold-build-", dir=sandbox.work_dir(self.context.settings))
+        )
         self._prepare_workdir()
         renewer = threading.Thread(target=self._renew_lease, args=(claimed,), daemon=True)
         done = threading.Event()

@@ -22,6 +22,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -109,6 +110,10 @@ class Limits:
         )
 
 
+def work_dir(settings: Settings) -> str:
+    return settings.BUILD_WORK_DIR or tempfile.gettempdir()
+
+
 def build_account(settings: Settings) -> BuildAccount | None:
     try:
         entry = pwd.getpwnam(settings.BUILD_USER)
@@ -121,12 +126,12 @@ def build_account(settings: Settings) -> BuildAccount | None:
 
 
 _probe_lock = threading.Lock()
-_probe_cache: dict[tuple[str, str], tuple[float, str | None]] = {}
+_probe_cache: dict[tuple[str, str, str], tuple[float, str | None]] = {}
 
 
 def unavailable_reason(settings: Settings) -> str | None:
     """Why builds cannot run sandboxed on this host, or None when they can (cached a minute)."""
-    key = (settings.BUILD_USER, settings.BUILD_NETWORK)
+    key = (settings.BUILD_USER, settings.BUILD_NETWORK, work_dir(settings))
     with _probe_lock:
         cached = _probe_cache.get(key)
         if cached is not None and time.monotonic() - cached[0] < PROBE_TTL_SECONDS:
@@ -157,7 +162,7 @@ def _probe(settings: Settings) -> str | None:
             return f"{path} gives {account.name} fewer than {SUBORDINATE_IDS_NEEDED} ids"
     if settings.BUILD_NETWORK == "isolated" and not os.access("/dev/net/tun", os.R_OK | os.W_OK):
         return "/dev/net/tun is missing"
-    return _probe_user_namespace(account)
+    return _probe_user_namespace(account, work_dir(settings))
 
 
 def runtime() -> str:
@@ -182,9 +187,10 @@ def subordinate_ids(path: Path, account: BuildAccount) -> int:
     return total
 
 
-def _probe_user_namespace(account: BuildAccount) -> str | None:
-    """Ask buildah to enter the build user's namespace; the kernel may refuse."""
-    with _scratch_home(account) as home:
+def _probe_user_namespace(account: BuildAccount, parent: str) -> str | None:
+    """Ask buildah, as the build user in a folder like a build's, to enter the build user's
+    namespace; the kernel may refuse, or the folder may be out of the build user's reach."""
+    with _scratch_home(account, parent) as home:
         try:
             result = subprocess.run(
                 ["buildah", "unshare", "--", "id", "-u"],
@@ -202,21 +208,20 @@ def _probe_user_namespace(account: BuildAccount) -> str | None:
             return f"user namespaces are not usable: {exc}"
     if result.returncode != 0 or result.stdout.strip() != "0":
         detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        return f"user namespaces are not usable: {detail}"
+        return f"the build user cannot start a user namespace in {parent}: {detail}"
     return None
 
 
 class _scratch_home:
     """A throw-away home folder owned by the build user."""
 
-    def __init__(self, account: BuildAccount) -> None:
+    def __init__(self, account: BuildAccount, parent: str) -> None:
         self.account = account
+        self.parent = parent
         self.path = ""
 
     def __enter__(self) -> str:
-        import tempfile
-
-        self.path = tempfile.mkdtemp(prefix="cargohold-probe-")
+        self.path = tempfile.mkdtemp(prefix="cargohold-probe-", dir=self.parent)
         os.chown(self.path, self.account.uid, self.account.gid)
         return self.path
 
