@@ -752,7 +752,9 @@ class BuildJob:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 return
-            time.sleep(CANCEL_POLL_SECONDS)
+            # Returns as soon as the process ends, so a finished step is not held up.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(CANCEL_POLL_SECONDS)
 
 
 _LIMIT_SIGNS = {

@@ -280,3 +280,26 @@ def test_failed_step_pushes_nothing(
     assert any("about to fail" in e["message"] for e in entries)
     assert "exit status 3" in [e for e in entries if e.get("type") == "error"][-1]["message"]
     assert not _tag_exists(server, builder_user, f"{repo}:{commit[:7]}")
+
+
+def test_busybox_build_time(server, builder_user, client, base_image, pull_robot) -> None:
+    """Queued to complete for a small build on the busybox base, printed for the record
+    (run with -s); sandboxing a build may cost it at most a couple of seconds."""
+    timings = []
+    for _ in range(3):
+        repo = make_repository(server, builder_user.username)
+        archive = _tar_gz({"Dockerfile": f"FROM {base_image}\nRUN echo timed > /hello.txt\n"})
+        started = time.monotonic()
+        response = client.post(
+            f"/api/v1/repository/{repo}/build/",
+            json={
+                "file_id": _upload(client, archive),
+                "docker_tags": ["latest"],
+                "pull_robot": pull_robot,
+            },
+        )
+        done = wait_for_build(client, repo, response.json()["id"])
+        assert done["phase"] == "complete", logs(client, repo, done["id"])[-5:]
+        timings.append(time.monotonic() - started)
+    print(f"busybox build queued to complete: {', '.join(f'{t:.2f}' for t in timings)} s")
+    assert min(timings) < 30
