@@ -32,7 +32,7 @@ from tests.support.builds import (
 )
 from tests.support.content import make_repository
 from tests.support.repos import create_robot, grant
-from tests.support.server import LiveServer, test_storage
+from tests.support.server import LiveServer
 
 pytestmark = pytest.mark.slow
 
@@ -420,7 +420,6 @@ def test_builds_wait_when_the_host_cannot_sandbox(tmp_path: Path) -> None:
         live.destroy()
 
 
-@pytest.mark.skipif(test_storage() == "s3", reason="the data folder holds no blobs on S3")
 def test_server_files_are_private(sandboxed: LiveServer) -> None:
     data = Path(sandboxed.settings.DATA_DIR)
     assert data.stat().st_mode & 0o077 == 0
