@@ -252,7 +252,7 @@ def get_repo_builds(
     return {"builds": build_views(db, settings, auth, items)}
 
 
-def _check_archive_url(archive_url: str) -> None:
+def _check_archive_url(settings: Settings, archive_url: str) -> None:
     try:
         parsed = urlparse(archive_url)
     except ValueError as exc:
@@ -263,6 +263,10 @@ def _check_archive_url(archive_url: str) -> None:
         raise invalid_request("Invalid Archive URL: Must be http or https")
     if parsed.scheme not in ("http", "https"):
         raise invalid_request("Invalid Archive URL: Must be http or https")
+    try:
+        build_rules.check_archive_url(settings, archive_url)
+    except build_rules.BuildError as exc:
+        raise invalid_request(str(exc)) from exc
 
 
 @router.post(
@@ -285,7 +289,7 @@ def request_repo_build(
     if not data.file_id and not data.archive_url:
         raise invalid_request("file_id or archive_url required")
     if data.archive_url:
-        _check_archive_url(data.archive_url)
+        _check_archive_url(settings, data.archive_url)
     pull_robot = resolve_pull_robot(db, auth, data.pull_robot) if data.pull_robot else None
     if data.file_id:
         _check_file_reuse(db, auth, data.file_id)

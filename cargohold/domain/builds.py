@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
+from cargohold import outbound
 from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.base import utcnow
@@ -321,6 +322,16 @@ class BuildRequest:
     pull_robot: User | None = None
     resource_key: str | None = None
     archive_url: str | None = None
+
+
+def check_archive_url(settings: Settings, archive_url: str) -> None:
+    """An archive URL must aim at an allowed host; a name with no address yet may wait."""
+    try:
+        outbound.check_url(settings, archive_url)
+    except outbound.UnresolvedHost:
+        return
+    except outbound.OutboundRefused as exc:
+        raise BuildError(f"Invalid Archive URL: {exc}") from exc
 
 
 def archive_display_name(archive_url: str) -> str:

@@ -8,7 +8,6 @@ run against the same database without two of them syncing one mirror.
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import json
 import re
 import uuid
@@ -18,6 +17,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from cargohold import outbound
 from cargohold.auth.context import AuthContext
 from cargohold.auth.secrets import SecretBox
 from cargohold.config import Settings
@@ -77,19 +77,12 @@ def registry_host(reference: str) -> str:
     return reference.split("/", 1)[0]
 
 
-def _blocked_address(host: str) -> bool:
-    name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[1 : host.index("]")]
-    if name.lower() in ("localhost", "metadata.google.internal") or name.endswith(".local"):
-        return True
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return not address.is_global
+def validate_reference(settings: Settings, reference: str, *, resolved: bool = False) -> None:
+    """`registry[:port]/path` with no scheme, tag or odd characters, not aimed inward.
 
-
-def validate_reference(settings: Settings, reference: str) -> None:
-    """`registry[:port]/path` with no scheme, tag or odd characters, not aimed inward."""
+    With `resolved`, a host name that has no address now is refused too: the sync checks
+    right before skopeo runs, since skopeo resolves the name itself.
+    """
     if not reference or "://" in reference or _FORBIDDEN_IN_REFERENCE.search(reference):
         raise MirrorError("Invalid external registry reference")
     host, _, path = reference.partition("/")
@@ -97,12 +90,44 @@ def validate_reference(settings: Settings, reference: str) -> None:
         raise MirrorError("External registry reference must include a repository path")
     if not _HOST.match(host):
         raise MirrorError("Invalid external registry reference")
-    port = host.rsplit(":", 1)[1] if ":" in host and not host.endswith("]") else None
-    if port is not None and not 0 < int(port) < 65536:
+    name, port = _split_host(host)
+    if port is not None and not 0 < port < 65536:
         raise MirrorError("Invalid external registry reference")
-    allowed = set(settings.SSRF_ALLOWED_HOSTS)
-    if host not in allowed and host.rsplit(":", 1)[0] not in allowed and _blocked_address(host):
-        raise MirrorError("The provided registry location is not allowed")
+    try:
+        outbound.check_host(settings, name, port or 443)
+    except outbound.UnresolvedHost:
+        if resolved:
+            raise MirrorError("The provided registry location could not be resolved") from None
+    except outbound.OutboundRefused:
+        raise MirrorError("The provided registry location is not allowed") from None
+
+
+def validate_proxies(
+    settings: Settings, registry_config: dict[str, Any] | None, *, resolved: bool = False
+) -> None:
+    """A sync's proxies are outbound targets like its registry."""
+    proxy = (registry_config or {}).get("proxy")
+    if not isinstance(proxy, dict):
+        return
+    for key in ("http_proxy", "https_proxy"):
+        value = proxy.get(key)
+        if not value:
+            continue
+        try:
+            outbound.check_proxy(settings, str(value))
+        except outbound.UnresolvedHost:
+            if resolved:
+                raise MirrorError(f"The {key} could not be resolved") from None
+        except outbound.OutboundRefused:
+            raise MirrorError(f"The provided {key} is not allowed") from None
+
+
+def _split_host(host: str) -> tuple[str, int | None]:
+    if host.startswith("["):
+        name, _, rest = host[1:].partition("]")
+        return name, int(rest[1:]) if rest.startswith(":") else None
+    name, _, port = host.partition(":")
+    return name, int(port) if port else None
 
 
 def parse_start_date(value: str) -> dt.datetime:
@@ -208,6 +233,7 @@ def create_config(
         )
     assert data.external_reference is not None and data.sync_start_date is not None
     validate_reference(settings, data.external_reference)
+    validate_proxies(settings, data.external_registry_config)
     _check_architectures(settings, data.architecture_filter)
     start = parse_start_date(data.sync_start_date)
     _check_rule(data.root_rule or [])
@@ -259,6 +285,8 @@ def update_config(
     present = data.present
     if "external_reference" in present:
         validate_reference(settings, data.external_reference or "")
+    if "external_registry_config" in present:
+        validate_proxies(settings, data.external_registry_config)
     start = parse_start_date(data.sync_start_date) if "sync_start_date" in present else None
     _check_architectures(settings, data.architecture_filter)
     if "external_registry_password" in present and data.external_registry_password is not None:

@@ -239,14 +239,10 @@ class SyncRun:
     def _sync(self, plan: SyncPlan, skopeo: Skopeo) -> SyncStatus:
         source = f"docker://{plan.reference}"
         try:
-            mirror.validate_reference(self.settings, plan.reference)
-        except mirror.MirrorError:
-            self.audit(
-                "repo_mirror_sync_failed",
-                plan,
-                verb="end",
-                message="Source registry location is not allowed",
-            )
+            mirror.validate_proxies(self.settings, {"proxy": plan.proxy}, resolved=True)
+            mirror.validate_reference(self.settings, plan.reference, resolved=True)
+        except mirror.MirrorError as exc:
+            self.audit("repo_mirror_sync_failed", plan, verb="end", message=str(exc))
             return SyncStatus.FAIL
         self.audit(
             "repo_mirror_sync_started",

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from cargohold import outbound
 from cargohold.auth.context import AuthContext
 from cargohold.auth.secrets import SecretBox, hash_token, random_code, token_matches
 from cargohold.config import Settings
@@ -137,7 +138,7 @@ def _generate_ssh_keypair() -> tuple[str, str]:
     return private, public
 
 
-def validate_config(config: dict[str, Any]) -> dict[str, Any]:
+def validate_config(settings: Settings, config: dict[str, Any]) -> dict[str, Any]:
     """Check a custom-git activation config; returns the config to store."""
     cleaned = {key: value for key, value in config.items() if key != "credentials"}
     for key in _STRING_KEYS:
@@ -153,6 +154,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         raise TriggerError("tag_templates must be a list of strings")
     if not cleaned.get("build_source"):
         raise TriggerError("Missing build source")
+    check_build_source(settings, cleaned["build_source"])
     regex = cleaned.get("branchtag_regex")
     if regex:
         try:
@@ -160,6 +162,16 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         except re.error as exc:
             raise TriggerError(f"Invalid branchtag_regex: {exc}") from exc
     return cleaned
+
+
+def check_build_source(settings: Settings, source: str) -> None:
+    """Only remote git sources on allowed hosts; a name that does not resolve yet may wait."""
+    try:
+        outbound.check_git_source(settings, source)
+    except outbound.UnresolvedHost:
+        return
+    except outbound.OutboundRefused as exc:
+        raise TriggerError(f"Invalid build source: {exc}") from exc
 
 
 def activate(
@@ -174,7 +186,7 @@ def activate(
     ip: str | None,
 ) -> None:
     """Store the config, make the deploy key and webhook secret, and log it (caller commits)."""
-    cleaned = validate_config(config)
+    cleaned = validate_config(settings, config)
     box = SecretBox(settings.DATABASE_SECRET_KEY)
     private, public = _generate_ssh_keypair()
     token = random_code(WRITE_TOKEN_LENGTH)

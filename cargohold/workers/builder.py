@@ -30,6 +30,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from cargohold import outbound
 from cargohold.db.models.accounts import RobotAccountToken
 from cargohold.db.models.builds import UserFile
 from cargohold.domain import build_tokens, queue, robots, triggers
@@ -343,7 +344,7 @@ class BuildJob:
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(home),
             "GIT_TERMINAL_PROMPT": "0",
-            "GIT_ALLOW_PROTOCOL": "file:git:http:https:ssh",
+            "GIT_ALLOW_PROTOCOL": "git:http:https:ssh",
             "GIT_CONFIG_NOSYSTEM": "1",
         }
         ssh = (
@@ -358,10 +359,17 @@ class BuildJob:
         env["GIT_SSH_COMMAND"] = ssh
         return env
 
+    def _check_source(self, url: str) -> None:
+        """git resolves the name itself, so the guard looks right before each fetch."""
+        try:
+            outbound.check_git_source(self.context.settings, url)
+        except outbound.OutboundRefused as exc:
+            raise BuildFailed(f"Could not fetch the git repository: {exc}") from exc
+
     def _git(self, args: list[str], env: dict[str, str], deadline: float) -> None:
         try:
             result = subprocess.run(
-                ["git", *args],
+                ["git", "-c", "http.followRedirects=false", *args],
                 env=env,
                 capture_output=True,
                 text=True,
@@ -378,6 +386,7 @@ class BuildJob:
     def _checkout(self, source: Path, deadline: float) -> None:
         url = self.trigger_metadata["git_url"]
         commit = self.trigger_metadata.get("commit", "")
+        self._check_source(url)
         env = self._git_env()
         self._git(["clone", "--quiet", "--no-checkout", "--", url, str(source)], env, deadline)
         ref = self.trigger_metadata.get("ref")
@@ -389,6 +398,7 @@ class BuildJob:
             check=False,
         )
         if resolved.returncode != 0 and ref:
+            self._check_source(url)
             self._git(["-C", str(source), "fetch", "--quiet", "origin", ref], env, deadline)
             resolved = subprocess.run(
                 [
@@ -433,7 +443,8 @@ class BuildJob:
         written = 0
         try:
             with (
-                httpx.stream("GET", url, timeout=timeout, follow_redirects=True) as response,
+                outbound.guarded_client(self.context.settings, timeout=timeout) as client,
+                client.stream("GET", url, follow_redirects=True) as response,
                 target.open("wb") as handle,
             ):
                 if response.status_code != 200:
@@ -445,8 +456,11 @@ class BuildJob:
                     if written > MAX_ARCHIVE_BYTES or time.monotonic() > deadline:
                         raise BuildFailed("The build archive is too large or too slow to download")
                     handle.write(chunk)
-        except httpx.HTTPError as exc:
+        except outbound.OutboundRefused as exc:
             raise BuildFailed(f"Could not download the build archive: {exc}") from exc
+        except httpx.HTTPError as exc:
+            # The transport's own words would tell a refused port from a silent one.
+            raise BuildFailed("Could not download the build archive") from exc
 
     def _locate(self, source: Path) -> tuple[Path, Path]:
         root = source.resolve()

@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from cargohold import outbound
 from cargohold.config import Settings
 
 log = logging.getLogger(__name__)
@@ -243,25 +244,40 @@ def account_env(home: str | Path, extra: dict[str, str] | None = None) -> dict[s
 # --- the network filter -------------------------------------------------------------------
 
 
-def allowed_networks(settings: Settings) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    """SSRF_ALLOWED_HOSTS as networks: CIDR ranges, addresses, and host names resolved now."""
-    networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
-    for entry in settings.SSRF_ALLOWED_HOSTS:
-        text = str(entry).strip()
-        try:
-            networks.append(ipaddress.ip_network(text, strict=False))
-            continue
-        except ValueError:
-            pass
-        host = text.rsplit(":", 1)[0] if text.count(":") == 1 else text
-        try:
-            infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-        except OSError:
-            log.warning("SSRF_ALLOWED_HOSTS entry %r does not resolve; ignored for builds", text)
-            continue
-        for info in infos:
-            networks.append(ipaddress.ip_network(info[4][0]))
-    return networks
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# An address range builds may reach anyway, on one TCP port or (None) on all.
+Target = tuple[Network, int | None]
+
+
+def allowed_targets(settings: Settings) -> list[Target]:
+    """SSRF_ALLOWED_HOSTS as the filter needs it: CIDR ranges and addresses on every port,
+    `host:port` entries on that port, host names resolved now."""
+    allowed = outbound.allow_list(settings)
+    targets: list[Target] = [(network, None) for network in allowed.networks]
+    for name in sorted(allowed.names):
+        host, port = _split_port(name)
+        for address in _addresses(host):
+            targets.append((ipaddress.ip_network(address), port))
+    return targets
+
+
+def _split_port(name: str) -> tuple[str, int | None]:
+    host, _, port = name.rpartition(":")
+    if host and ":" not in host and port.isdigit():
+        return host, int(port)
+    return name, None
+
+
+def _addresses(host: str) -> list[outbound.IPAddress]:
+    address = outbound.parse_address(host)
+    if address is not None:
+        return [address]
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError:
+        log.warning("SSRF_ALLOWED_HOSTS entry %r does not resolve; builds cannot reach it", host)
+        return []
+    return sorted({ipaddress.ip_address(info[4][0]) for info in infos}, key=str)
 
 
 def nameservers(resolv_conf: Path = Path("/etc/resolv.conf")) -> list[str]:
@@ -281,14 +297,8 @@ def nameservers(resolv_conf: Path = Path("/etc/resolv.conf")) -> list[str]:
     return servers
 
 
-def rule_set(
-    uid: int,
-    allowed: list[ipaddress.IPv4Network | ipaddress.IPv6Network],
-    dns_servers: list[str],
-) -> str:
+def rule_set(uid: int, allowed: list[Target], dns_servers: list[str]) -> str:
     """The nftables table that keeps sockets of the build user off internal addresses."""
-    v4 = [n for n in allowed if n.version == 4]
-    v6 = [n for n in allowed if n.version == 6]
     blocked4 = [n for n in BLOCKED_NETWORKS if ":" not in n]
     blocked6 = [n for n in BLOCKED_NETWORKS if ":" in n]
     lines = [
@@ -300,10 +310,10 @@ def rule_set(
         family = "ip6" if ":" in server else "ip"
         for proto in ("udp", "tcp"):
             lines.append(f"    meta skuid {uid} {family} daddr {server} {proto} dport 53 accept")
-    if v4:
-        lines.append(f"    meta skuid {uid} ip daddr {{ {', '.join(map(str, v4))} }} accept")
-    if v6:
-        lines.append(f"    meta skuid {uid} ip6 daddr {{ {', '.join(map(str, v6))} }} accept")
+    for network, port in allowed:
+        family = "ip" if network.version == 4 else "ip6"
+        only_port = f" tcp dport {port}" if port is not None else ""
+        lines.append(f"    meta skuid {uid} {family} daddr {network}{only_port} accept")
     lines += [
         f"    meta skuid {uid} ip daddr {{ {', '.join(blocked4)} }} reject",
         f"    meta skuid {uid} ip6 daddr {{ {', '.join(blocked6)} }} reject",
@@ -315,7 +325,7 @@ def rule_set(
 
 def install_network_filter(settings: Settings, account: BuildAccount) -> str | None:
     """Replace the build user's nftables table; returns why it failed, or None."""
-    rules = rule_set(account.uid, allowed_networks(settings), nameservers())
+    rules = rule_set(account.uid, allowed_targets(settings), nameservers())
     # Adding then deleting first makes the delete succeed whether or not the table exists.
     script = f"add table inet {NFT_TABLE}\ndelete table inet {NFT_TABLE}\n{rules}"
     result = subprocess.run(
@@ -333,7 +343,7 @@ def network_mode(settings: Settings) -> str:
     if settings.BUILD_NETWORK == "none":
         return "none"
     loopback = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
-    for network in allowed_networks(settings):
+    for network, _ in allowed_targets(settings):
         if any(network.version == lo.version and network.overlaps(lo) for lo in loopback):
             return "isolated-with-loopback"
     return "isolated"

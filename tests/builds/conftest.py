@@ -6,7 +6,27 @@ import httpx
 import pytest
 
 from tests.support.accounts import ALL_SCOPES, TestUser, bearer_client, create_user, issue_token
+from tests.support.builds import GitDaemon
 from tests.support.server import LiveServer
+
+
+@pytest.fixture(scope="session")
+def git_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitDaemon]:
+    """`git daemon` on loopback: the build sources of the tests that really build."""
+    daemon = GitDaemon(tmp_path_factory.mktemp("git-served")).start()
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, git_daemon: GitDaemon) -> Iterator[LiveServer]:
+    """The build tests' server: the git daemon's port is the one loopback address it may fetch."""
+    live = LiveServer(
+        tmp_path_factory.mktemp("build-server"),
+        {"SSRF_ALLOWED_HOSTS": [f"127.0.0.1:{git_daemon.port}"]},
+    ).start()
+    yield live
+    live.destroy()
 
 
 @pytest.fixture(scope="session")

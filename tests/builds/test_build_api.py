@@ -50,19 +50,19 @@ def test_archive_url_build_is_queued_and_stays_waiting(
     response = _request(
         owner_client,
         repo,
-        archive_url="http://127.0.0.1:9/ctx.tar.gz",
+        archive_url="http://archives.invalid/ctx.tar.gz",
         docker_tags=["v1", "with space"],
         subdirectory="app",
     )
     assert response.status_code == 201, response.text
     build = response.json()
     assert response.headers["location"].endswith(f"/build/{build['id']}/status")
-    expected_name = hashlib.sha224(b"http://127.0.0.1:9/ctx.tar.gz").hexdigest()[:7]
+    expected_name = hashlib.sha224(b"http://archives.invalid/ctx.tar.gz").hexdigest()[:7]
     assert build["display_name"] == expected_name
     assert build["tags"] == ["v1", "with_space"]
     assert build["subdirectory"] == "app/Dockerfile" == build["dockerfile_path"]
     assert build["context"] == "app"
-    assert build["archive_url"] == "http://127.0.0.1:9/ctx.tar.gz"
+    assert build["archive_url"] == "http://archives.invalid/ctx.tar.gz"
     assert build["repository"] == dict(zip(("namespace", "name"), repo.split("/"), strict=True))
     assert build["is_writer"] is True and build["trigger"] is None
     assert build["trigger_metadata"] == {}
@@ -81,7 +81,7 @@ def test_archive_url_build_is_queued_and_stays_waiting(
 
 
 def test_cancel(idle_server, owner_client, repo) -> None:
-    build = _request(owner_client, repo, archive_url="http://127.0.0.1:9/x.tar").json()
+    build = _request(owner_client, repo, archive_url="http://archives.invalid/x.tar").json()
     url = f"/api/v1/repository/{repo}/build/{build['id']}"
     cancelled = owner_client.delete(url)
     assert cancelled.status_code == 201 and cancelled.json() == "Okay"
@@ -99,7 +99,7 @@ def test_cancel(idle_server, owner_client, repo) -> None:
 
 def test_unknown_and_foreign_builds(idle_server, owner, owner_client, repo) -> None:
     other = make_repository(idle_server, owner.username)
-    build = _request(owner_client, other, archive_url="http://127.0.0.1:9/x.tar").json()
+    build = _request(owner_client, other, archive_url="http://archives.invalid/x.tar").json()
     base = f"/api/v1/repository/{repo}/build"
     assert owner_client.get(f"{base}/{build['id']}").status_code == 404
     assert owner_client.get(f"{base}/{build['id']}/status").status_code == 404
@@ -113,7 +113,7 @@ def test_unknown_and_foreign_builds(idle_server, owner, owner_client, repo) -> N
 
 
 def test_permissions(idle_server, owner, owner_client, repo) -> None:
-    build = _request(owner_client, repo, archive_url="http://127.0.0.1:9/x.tar").json()
+    build = _request(owner_client, repo, archive_url="http://archives.invalid/x.tar").json()
     reader = create_user(idle_server)
     writer = create_user(idle_server)
     stranger = create_user(idle_server)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import socket
 import subprocess
 import tarfile
 import time
@@ -20,7 +19,6 @@ from tests.support.builds import (
     busybox_context,
     custom_trigger,
     logs,
-    make_git_repo,
     push_image,
     setup_custom_trigger,
     start_trigger,
@@ -28,7 +26,6 @@ from tests.support.builds import (
 )
 from tests.support.content import make_repository
 from tests.support.repos import create_robot, grant
-from tests.support.server import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -107,18 +104,19 @@ def _webhook(view_config: dict, payload: dict) -> httpx.Response:
     )
 
 
-def test_webhook_build_from_a_file_url(
-    server, builder_user, client, base_image, pull_robot, tmp_path
+def test_webhook_build_over_git_daemon(
+    server, builder_user, client, base_image, pull_robot, git_daemon, tmp_path
 ) -> None:
-    source = tmp_path / "app"
-    commit = make_git_repo(source, {"Dockerfile": _app_dockerfile(base_image, "from-webhook")})
+    _, source, commit = git_daemon.repository(
+        {"Dockerfile": _app_dockerfile(base_image, "from-webhook")}
+    )
     repo = make_repository(server, builder_user.username)
     trigger = setup_custom_trigger(server, builder_user, repo)
     view = activate(
         client,
         repo,
         trigger,
-        {"build_source": f"file://{source}", "dockerfile_path": "/Dockerfile", "context": "/"},
+        {"build_source": source, "dockerfile_path": "/Dockerfile", "context": "/"},
         pull_robot=pull_robot,
     ).json()
     payload = {"commit": commit, "ref": "refs/heads/main", "default_branch": "main"}
@@ -151,44 +149,11 @@ def test_webhook_build_from_a_file_url(
     assert paged["start"] == 2 and paged["logs"] == entries[2:]
 
 
-@pytest.fixture
-def git_daemon(tmp_path):
-    """`git daemon` serving tmp_path/served on a loopback port."""
-    served = tmp_path / "served"
-    served.mkdir()
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            "git",
-            "daemon",
-            "--reuseaddr",
-            "--export-all",
-            "--listen=127.0.0.1",
-            f"--port={port}",
-            f"--base-path={served}",
-            str(served),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.1)
-    yield served, f"git://127.0.0.1:{port}"
-    process.terminate()
-    process.wait(10)
-
-
 def test_manual_start_over_git_daemon(
     server, builder_user, client, base_image, pull_robot, git_daemon, tmp_path
 ) -> None:
-    served, base_url = git_daemon
-    commit = make_git_repo(
-        served / "app.git", {"sub/Dockerfile": _app_dockerfile(base_image, "from-git-daemon")}
+    _, source, commit = git_daemon.repository(
+        {"sub/Dockerfile": _app_dockerfile(base_image, "from-git-daemon")}
     )
     repo = make_repository(server, builder_user.username)
     trigger = setup_custom_trigger(server, builder_user, repo)
@@ -197,7 +162,7 @@ def test_manual_start_over_git_daemon(
         repo,
         trigger,
         {
-            "build_source": f"{base_url}/app.git",
+            "build_source": source,
             "dockerfile_path": "/sub/Dockerfile",
             "context": "/sub",
             "tag_templates": ["build-${commit_info.short_sha}"],
@@ -263,16 +228,13 @@ def test_archive_build_and_bad_archives(
 
 
 def test_failed_step_pushes_nothing(
-    server, builder_user, client, base_image, pull_robot, tmp_path
+    server, builder_user, client, base_image, pull_robot, git_daemon
 ) -> None:
-    source = tmp_path / "app"
-    commit = make_git_repo(
-        source, {"Dockerfile": f"FROM {base_image}\nRUN echo about to fail && exit 3\n"}
+    _, source, commit = git_daemon.repository(
+        {"Dockerfile": f"FROM {base_image}\nRUN echo about to fail && exit 3\n"}
     )
     repo = make_repository(server, builder_user.username)
-    trigger = custom_trigger(
-        server, builder_user, client, repo, f"file://{source}", pull_robot=pull_robot
-    )
+    trigger = custom_trigger(server, builder_user, client, repo, source, pull_robot=pull_robot)
     build = start_trigger(client, repo, trigger, commit)
     done = wait_for_build(client, repo, build["id"])
     assert done["phase"] == "error"

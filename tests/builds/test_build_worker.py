@@ -5,14 +5,13 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
 from tests.support.builds import (
+    GitDaemon,
     custom_trigger,
     logs,
-    make_git_repo,
     start_trigger,
     wait_for_build,
     wait_for_phase,
@@ -36,26 +35,26 @@ def _wait_for_process(text: str, timeout: float = 30, present: bool = True) -> b
     return False
 
 
-def _scratch_repo(tmp_path: Path, dockerfile: str) -> tuple[Path, str]:
-    path = tmp_path / "src"
-    commit = make_git_repo(path, {"Dockerfile": dockerfile})
+def _scratch_repo(git_daemon: GitDaemon, dockerfile: str) -> tuple[str, str]:
+    """A served repository with the Dockerfile and a static busybox; its URL and commit."""
+    path, url, _ = git_daemon.repository({"Dockerfile": dockerfile})
     shutil.copy2("/bin/busybox", path / "busybox")
     subprocess.run(["git", "add", "busybox"], cwd=path, check=True)
     subprocess.run(["git", "commit", "-q", "-m", "busybox"], cwd=path, check=True)
     commit = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=path, check=True, capture_output=True, text=True
     ).stdout.strip()
-    return path, commit
+    return url, commit
 
 
-def test_failing_dockerfile_ends_in_error(server, builder_user, client, tmp_path) -> None:
+def test_failing_dockerfile_ends_in_error(server, builder_user, client, git_daemon) -> None:
     source, commit = _scratch_repo(
-        tmp_path,
+        git_daemon,
         "FROM scratch\nCOPY busybox /bin/busybox\n"
         'RUN ["/bin/busybox", "sh", "-c", "echo scratch step; exit 4"]\n',
     )
     repo = make_repository(server, builder_user.username)
-    trigger = custom_trigger(server, builder_user, client, repo, f"file://{source}")
+    trigger = custom_trigger(server, builder_user, client, repo, source)
     build = start_trigger(client, repo, trigger, commit)
     done = wait_for_build(client, repo, build["id"])
     assert done["phase"] == "error"
@@ -68,13 +67,13 @@ def test_failing_dockerfile_ends_in_error(server, builder_user, client, tmp_path
     assert errors and "exit status 4" in errors[-1]
 
 
-def test_cancel_kills_a_running_step(server, builder_user, client, tmp_path) -> None:
+def test_cancel_kills_a_running_step(server, builder_user, client, git_daemon) -> None:
     source, commit = _scratch_repo(
-        tmp_path,
+        git_daemon,
         'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "sleep", "377"]\n',
     )
     repo = make_repository(server, builder_user.username)
-    trigger = custom_trigger(server, builder_user, client, repo, f"file://{source}")
+    trigger = custom_trigger(server, builder_user, client, repo, source)
     build = start_trigger(client, repo, trigger, commit)
     wait_for_phase(client, repo, build["id"], "building")
     deadline_ok = False
@@ -97,20 +96,19 @@ def test_cancel_kills_a_running_step(server, builder_user, client, tmp_path) -> 
     assert _wait_for_process("sleep 377", present=False)
 
 
-def test_unreachable_source_and_missing_commit(server, builder_user, client, tmp_path) -> None:
+def test_unknown_repository_and_missing_commit(server, builder_user, client, git_daemon) -> None:
     repo = make_repository(server, builder_user.username)
-    unreachable = custom_trigger(server, builder_user, client, repo, "git://127.0.0.1:9/none.git")
-    build = start_trigger(client, repo, unreachable, "abcdef1234567")
+    unknown = custom_trigger(server, builder_user, client, repo, f"{git_daemon.url}/none.git")
+    build = start_trigger(client, repo, unknown, "abcdef1234567")
     done = wait_for_build(client, repo, build["id"])
     assert done["phase"] == "error"
     message = [e for e in logs(client, repo, build["id"]) if e.get("type") == "error"][-1]
-    assert "127.0.0.1" in message["message"]
+    assert "none.git" in message["message"]
 
-    source = tmp_path / "app"
-    make_git_repo(source, {"Dockerfile": "FROM scratch\n"})
-    present = custom_trigger(server, builder_user, client, repo, f"file://{source}")
+    _, source, _ = git_daemon.repository({"Dockerfile": "FROM scratch\n"})
+    present = custom_trigger(server, builder_user, client, repo, source)
     missing = start_trigger(client, repo, present, "abcdef1234567")
     done = wait_for_build(client, repo, missing["id"])
     assert done["phase"] == "error"
     errors = [e["message"] for e in logs(client, repo, missing["id"]) if e.get("type") == "error"]
-    assert errors == [f"Could not find commit abcdef1234567 in file://{source}"]
+    assert errors == [f"Could not find commit abcdef1234567 in {source}"]

@@ -16,7 +16,7 @@ from tests.support.repos import create_robot
 
 SHA = "1234567890abcdef1234567890abcdef12345678"
 CONFIG = {
-    "build_source": "file:///nonexistent/repo.git",
+    "build_source": "git@git.invalid:team/repo.git",
     "dockerfile_path": "/Dockerfile",
     "context": "/",
     "branchtag_regex": "heads/(main|release-.*)",

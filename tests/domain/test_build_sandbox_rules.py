@@ -10,7 +10,13 @@ import pytest
 from cargohold.config import ConfigError, load_settings
 from cargohold.private_files import exposed
 from cargohold.workers.builder import _limit_in_output, qualified_name
-from cargohold.workers.sandbox import BuildAccount, network_mode, rule_set, subordinate_ids
+from cargohold.workers.sandbox import (
+    BuildAccount,
+    allowed_targets,
+    network_mode,
+    rule_set,
+    subordinate_ids,
+)
 
 
 def _settings(**values: object):
@@ -21,19 +27,34 @@ def _settings(**values: object):
 
 
 def test_rule_set_accepts_allowed_ranges_before_rejecting_internal_ones() -> None:
-    allowed = [ipaddress.ip_network("10.20.0.0/16"), ipaddress.ip_network("fd00:1::/64")]
+    allowed = [
+        (ipaddress.ip_network("10.20.0.0/16"), None),
+        (ipaddress.ip_network("fd00:1::/64"), None),
+        (ipaddress.ip_network("127.0.0.1/32"), 9418),
+    ]
     rules = rule_set(1234, allowed, ["10.255.255.53"]).splitlines()
-    accept_v4 = rules.index("    meta skuid 1234 ip daddr { 10.20.0.0/16 } accept")
-    accept_v6 = rules.index("    meta skuid 1234 ip6 daddr { fd00:1::/64 } accept")
+    accept_v4 = rules.index("    meta skuid 1234 ip daddr 10.20.0.0/16 accept")
+    accept_v6 = rules.index("    meta skuid 1234 ip6 daddr fd00:1::/64 accept")
+    accept_port = rules.index("    meta skuid 1234 ip daddr 127.0.0.1/32 tcp dport 9418 accept")
     reject_v4 = next(i for i, line in enumerate(rules) if "ip daddr" in line and "reject" in line)
     reject_v6 = next(i for i, line in enumerate(rules) if "ip6 daddr" in line and "reject" in line)
-    assert accept_v4 < reject_v4 and accept_v6 < reject_v6
+    assert max(accept_v4, accept_port) < reject_v4 and accept_v6 < reject_v6
     assert "    meta skuid 1234 ip daddr 10.255.255.53 udp dport 53 accept" in rules
     for network in ("127.0.0.0/8", "169.254.0.0/16", "10.0.0.0/8", "100.64.0.0/10"):
         assert network in rules[reject_v4]
     for network in ("::1/128", "fe80::/10", "fc00::/7"):
         assert network in rules[reject_v6]
     assert all("skuid 1234" in line for line in rules if "daddr" in line)
+
+
+def test_allowed_targets_keep_ports_and_read_odd_spellings() -> None:
+    settings = _settings(
+        SSRF_ALLOWED_HOSTS="['10.1.0.0/16', '127.0.0.1:9418', '2130706433', 'localhost']"
+    )
+    targets = {(str(network), port) for network, port in allowed_targets(settings)}
+    assert ("10.1.0.0/16", None) in targets
+    assert ("127.0.0.1/32", 9418) in targets
+    assert ("127.0.0.1/32", None) in targets
 
 
 @pytest.mark.parametrize(
@@ -45,6 +66,7 @@ def test_rule_set_accepts_allowed_ranges_before_rejecting_internal_ones() -> Non
         ("['127.0.0.1']", "isolated", "isolated-with-loopback"),
         ("['127.0.0.0/24']", "isolated", "isolated-with-loopback"),
         ("['127.0.0.1']", "none", "none"),
+        ("['127.0.0.1:9418']", "isolated", "isolated-with-loopback"),
     ],
 )
 def test_network_mode(allowed: str, network: str, mode: str) -> None:

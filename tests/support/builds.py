@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -14,7 +16,7 @@ from sqlalchemy import select
 from cargohold.auth.sessions import _serializer, login_session
 from cargohold.db.models.accounts import User
 from tests.support.accounts import TestUser
-from tests.support.server import LiveServer
+from tests.support.server import LiveServer, free_port
 
 TERMINAL = {"complete", "error", "internalerror", "cancelled", "expired"}
 
@@ -126,6 +128,54 @@ def custom_trigger(
     )
     assert response.status_code == 200, response.text
     return trigger
+
+
+class GitDaemon:
+    """`git daemon` exporting every repository under `served` on a loopback port."""
+
+    def __init__(self, served: Path) -> None:
+        self.served = served
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"git://127.0.0.1:{self.port}"
+
+    def start(self) -> GitDaemon:
+        self.process = subprocess.Popen(
+            [
+                "git",
+                "daemon",
+                "--reuseaddr",
+                "--export-all",
+                "--listen=127.0.0.1",
+                f"--port={self.port}",
+                f"--base-path={self.served}",
+                str(self.served),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return self
+            time.sleep(0.1)
+        raise RuntimeError("git daemon did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+
+    def repository(self, files: dict[str, str]) -> tuple[Path, str, str]:
+        """A new served repository holding `files`: its path, its git URL and the commit."""
+        name = f"repo-{secrets.token_hex(4)}.git"
+        path = self.served / name
+        commit = make_git_repo(path, files)
+        return path, f"{self.url}/{name}", commit
 
 
 def push_image(server: LiveServer, user: TestUser, name: str, context: Path) -> str:
