@@ -562,6 +562,7 @@ class BuildJob:
         """The worker fetches a base image with the pull robot's credentials, outside the
         sandbox; the build user then loads it into its own storage from a local folder."""
         name = qualified_name(image)
+        self._check_base_registry(name)
         copy = self._sandbox_dir() / "bases" / str(index)
         self._stream(
             [
@@ -579,6 +580,18 @@ class BuildJob:
         _chown_tree(copy, self.account)
         image_id = self._buildah(["pull", "--quiet", f"dir:{copy}"], deadline).strip()
         self._buildah(["tag", image_id.splitlines()[-1], name], deadline)
+
+    def _check_base_registry(self, name: str) -> None:
+        """This registry is always allowed; any other must pass the outbound guard, or a
+        FROM line would make the worker connect to the host's internal services."""
+        registry = name.split("/", 1)[0]
+        if registry == self._registry_host():
+            return
+        host, port = _split_registry(registry)
+        try:
+            outbound.check_host(self.context.settings, host, port)
+        except outbound.OutboundRefused as exc:
+            raise BuildFailed(f"Could not pull the base image {name}: {exc}") from exc
 
     def _build(
         self, dockerfile: Path, build_context: Path, local_name: str, deadline: float
@@ -803,6 +816,18 @@ def _chown_tree(root: Path, account: sandbox.BuildAccount) -> None:
     for folder, dirs, files in os.walk(root):
         for name in [*dirs, *files]:
             os.lchown(os.path.join(folder, name), account.uid, account.gid)
+
+
+def _split_registry(registry: str) -> tuple[str, int]:
+    """Host and port of a registry as written in an image name (`[::1]:5000`, `host:5000`)."""
+    if registry == "docker.io":
+        return "registry-1.docker.io", 443
+    if registry.startswith("[") and "]" in registry:
+        host, _, rest = registry[1:].partition("]")
+        port = rest.removeprefix(":")
+    else:
+        host, _, port = registry.rpartition(":") if ":" in registry else (registry, "", "")
+    return host, int(port) if port.isdigit() else 443
 
 
 def qualified_name(image: str) -> str:

@@ -262,6 +262,17 @@ def test_add_never_reaches_the_loopback(builder: Builder, canary: Canary, host: 
     assert canary.requests == []
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.1", "[::1]"])
+def test_from_a_loopback_registry_is_refused(builder: Builder, canary: Canary, host: str) -> None:
+    """The worker pulls base images on the host's network, so FROM goes through the guard."""
+    dockerfile = f"FROM {host}:{canary.port}/someone/base:latest\nRUN true\n"
+    _, done, entries = builder.build({"Dockerfile": dockerfile.encode()})
+    assert done["phase"] == "error"
+    errors = [entry["message"] for entry in entries if entry.get("type") == "error"]
+    assert errors and "is not allowed" in errors[-1], _messages(entries)[-2000:]
+    assert canary.requests == []
+
+
 def _rejected_ranges(rules: str, uid: str) -> list[tuple[IPAddress, IPAddress]]:
     """The address ranges of the filter's reject rules for the build user, as nft prints them
     (prefixes, single addresses and merged a-b intervals)."""

@@ -9,7 +9,7 @@ import pytest
 
 from cargohold.config import ConfigError, load_settings
 from cargohold.private_files import exposed
-from cargohold.workers.builder import _limit_in_output, qualified_name
+from cargohold.workers.builder import _limit_in_output, _split_registry, qualified_name
 from cargohold.workers.sandbox import (
     BuildAccount,
     allowed_targets,
@@ -127,3 +127,16 @@ def test_exposed_server_files(tmp_path: Path) -> None:
     readable.write_text("x")
     readable.chmod(0o644)
     assert exposed([private, secret, readable, tmp_path / "absent"]) == [(readable, 0o644)]
+
+
+@pytest.mark.parametrize(
+    ("registry", "target"),
+    [
+        ("[::1]:5000", ("::1", 5000)),
+        ("127.1:8080", ("127.1", 8080)),
+        ("quay.io", ("quay.io", 443)),
+        ("docker.io", ("registry-1.docker.io", 443)),
+    ],
+)
+def test_base_image_registry_host_and_port(registry: str, target: tuple[str, int]) -> None:
+    assert _split_registry(registry) == target
