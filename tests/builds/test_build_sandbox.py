@@ -350,7 +350,12 @@ def test_allowed_loopback_host_is_reachable(tmp_path: Path, canary: Canary) -> N
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Builder]:
     path = tmp_path_factory.mktemp("limited")
-    config = {"BUILD_TIMEOUT": 20, "BUILD_PIDS_LIMIT": 100, "BUILD_STORAGE_LIMIT_MB": 40}
+    config = {
+        "BUILD_TIMEOUT": 20,
+        "BUILD_PIDS_LIMIT": 100,
+        "BUILD_STORAGE_LIMIT_MB": 40,
+        "BUILD_MEMORY_LIMIT_MB": 64,
+    }
     # Its own folder for builds (the build user must reach it, so not under pytest's private
     # one), to see that no build leaves anything behind.
     builds = Path(tempfile.mkdtemp(prefix="cargohold-test-builds-"))
@@ -370,8 +375,13 @@ def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Builder]:
         ("dd if=/dev/zero of=/big bs=1M count=100", "BUILD_STORAGE_LIMIT_MB = 40"),
         ("for i in $(seq 300); do sleep 30 & done; wait", "BUILD_PIDS_LIMIT = 100"),
         ("sleep 300", "took longer than 20 seconds (BUILD_TIMEOUT)"),
+        # busybox sort holds the one 100 MB line in memory.
+        (
+            "head -c 100000000 /dev/zero | tr '\\0' a | sort > /dev/null",
+            "BUILD_MEMORY_LIMIT_MB = 64",
+        ),
     ],
-    ids=["storage", "processes", "time"],
+    ids=["storage", "processes", "time", "memory"],
 )
 def test_build_over_a_limit_ends_in_error(limited: Builder, step: str, limit: str) -> None:
     dockerfile = f"FROM {limited.base}\nRUN {step}\n"
