@@ -318,13 +318,17 @@ class BuildJob:
                 queue.extend(session, claimed, LEASE_SECONDS)
 
     def _prepare_workdir(self) -> None:
-        """Root keeps the folder and its credentials; the build user owns only `sandbox/`."""
+        """Root keeps the folder and its credentials; the build user owns only `sandbox/`.
+        What root writes for the build user (base images, registries.conf) stays in root's
+        folders, so no link the build user plants can redirect a write of root's."""
         self.workdir.chmod(0o711)
         (self.workdir / "private").mkdir(mode=0o700)
         (self.workdir / "home").mkdir(mode=0o700)
+        (self.workdir / "bases").mkdir()
+        (self.workdir / "bases").chmod(0o711)  # mkdir's mode is masked by the umask
         box = self._sandbox_dir()
         box.mkdir(mode=0o700)
-        for name in ("run", "tmp", "bases"):
+        for name in ("run", "tmp"):
             (box / name).mkdir(mode=0o700)
         _chown_tree(box, self.account)
 
@@ -503,9 +507,9 @@ class BuildJob:
         if self._insecure():
             lines += ["[[registry]]", f'location = "{self._registry_host()}"', "insecure = true"]
         (self.workdir / "private" / "registries.conf").write_text("\n".join(lines) + "\n")
-        build_conf = self._sandbox_dir() / "registries.conf"
+        build_conf = self.workdir / "registries.conf"
         build_conf.write_text('unqualified-search-registries = ["docker.io"]\n')
-        os.chown(build_conf, self.account.uid, self.account.gid)
+        build_conf.chmod(0o644)
 
     def _pull_auth(self) -> Path:
         path = self.workdir / "private" / "pull-auth.json"
@@ -550,9 +554,9 @@ class BuildJob:
 
     def _build_env(self) -> dict[str, str]:
         """The build user's environment: its own folder, nothing of the server's."""
-        box = self._sandbox_dir()
         return sandbox.account_env(
-            box, {"CONTAINERS_REGISTRIES_CONF": str(box / "registries.conf")}
+            self._sandbox_dir(),
+            {"CONTAINERS_REGISTRIES_CONF": str(self.workdir / "registries.conf")},
         )
 
     def _buildah(self, args: list[str], deadline: float) -> str:
@@ -563,7 +567,7 @@ class BuildJob:
         sandbox; the build user then loads it into its own storage from a local folder."""
         name = qualified_name(image)
         self._check_base_registry(name)
-        copy = self._sandbox_dir() / "bases" / str(index)
+        copy = self.workdir / "bases" / str(index)
         self._stream(
             [
                 "skopeo",
@@ -577,7 +581,7 @@ class BuildJob:
             deadline,
             shown=["skopeo", "copy", f"docker://{name}"],
         )
-        _chown_tree(copy, self.account)
+        _make_readable(copy)
         image_id = self._buildah(["pull", "--quiet", f"dir:{copy}"], deadline).strip()
         self._buildah(["tag", image_id.splitlines()[-1], name], deadline)
 
@@ -808,6 +812,16 @@ def _limit_message(limit: str, settings) -> str:
             f"The build started too many processes (BUILD_PIDS_LIMIT = {settings.BUILD_PIDS_LIMIT})"
         )
     return f"The build used too much storage (BUILD_STORAGE_LIMIT_MB = {settings.BUILD_STORAGE_LIMIT_MB})"
+
+
+def _make_readable(root: Path) -> None:
+    """Let the build user read a folder of root's (written under umask 077)."""
+    root.chmod(0o755)
+    for folder, dirs, files in os.walk(root):
+        for name in dirs:
+            os.chmod(os.path.join(folder, name), 0o755)
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o644)
 
 
 def _chown_tree(root: Path, account: sandbox.BuildAccount) -> None:
