@@ -230,11 +230,19 @@ class Settings(BaseModel):
             raise ValueError("must be isolated or none")
         return value
 
-    @field_validator("BUILD_MEMORY_LIMIT_MB", "BUILD_PIDS_LIMIT", "BUILD_STORAGE_LIMIT_MB")
+    @field_validator("BUILD_PIDS_LIMIT", "BUILD_STORAGE_LIMIT_MB")
     @classmethod
     def _build_limit(cls, value: int) -> int:
         if value < 1:
             raise ValueError("must be at least 1")
+        return value
+
+    @field_validator("BUILD_MEMORY_LIMIT_MB")
+    @classmethod
+    def _build_memory(cls, value: int) -> int:
+        # The OCI runtime starting each step runs under the same limit.
+        if value < 128:
+            raise ValueError("must be at least 128")
         return value
 
     # Derived values used across the code base.

@@ -25,6 +25,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -213,21 +214,15 @@ def _probe_user_namespace(account: BuildAccount, parent: str) -> str | None:
     return None
 
 
-class _scratch_home:
+@contextlib.contextmanager
+def _scratch_home(account: BuildAccount, parent: str) -> Iterator[str]:
     """A throw-away home folder owned by the build user."""
-
-    def __init__(self, account: BuildAccount, parent: str) -> None:
-        self.account = account
-        self.parent = parent
-        self.path = ""
-
-    def __enter__(self) -> str:
-        self.path = tempfile.mkdtemp(prefix="cargohold-probe-", dir=self.parent)
-        os.chown(self.path, self.account.uid, self.account.gid)
-        return self.path
-
-    def __exit__(self, *exc: object) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+    path = tempfile.mkdtemp(prefix="cargohold-probe-", dir=parent)
+    try:
+        os.chown(path, account.uid, account.gid)
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def account_env(home: str | Path, extra: dict[str, str] | None = None) -> dict[str, str]:

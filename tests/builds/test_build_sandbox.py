@@ -354,7 +354,7 @@ def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Builder]:
         "BUILD_TIMEOUT": 20,
         "BUILD_PIDS_LIMIT": 100,
         "BUILD_STORAGE_LIMIT_MB": 40,
-        "BUILD_MEMORY_LIMIT_MB": 64,
+        "BUILD_MEMORY_LIMIT_MB": 256,
     }
     # Its own folder for builds (the build user must reach it, so not under pytest's private
     # one), to see that no build leaves anything behind.
@@ -375,18 +375,20 @@ def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Builder]:
         ("dd if=/dev/zero of=/big bs=1M count=100", "BUILD_STORAGE_LIMIT_MB = 40"),
         ("for i in $(seq 300); do sleep 30 & done; wait", "BUILD_PIDS_LIMIT = 100"),
         ("sleep 300", "took longer than 20 seconds (BUILD_TIMEOUT)"),
-        # busybox sort holds the one 100 MB line in memory.
+        # busybox sort holds the one 400 MB line in memory.
         (
-            "head -c 100000000 /dev/zero | tr '\\0' a | sort > /dev/null",
-            "BUILD_MEMORY_LIMIT_MB = 64",
+            "head -c 400000000 /dev/zero | tr '\\0' a | sort > /dev/null",
+            "BUILD_MEMORY_LIMIT_MB = 256",
         ),
     ],
     ids=["storage", "processes", "time", "memory"],
 )
 def test_build_over_a_limit_ends_in_error(limited: Builder, step: str, limit: str) -> None:
-    dockerfile = f"FROM {limited.base}\nRUN {step}\n"
+    dockerfile = f"FROM {limited.base}\nRUN echo step-started && {step}\n"
     _, done, entries = limited.build({"Dockerfile": dockerfile.encode()})
     assert done["phase"] == "error"
+    # The step itself ran into the limit (not the runtime starting it).
+    assert any(e["message"] == "step-started" for e in entries), _messages(entries)[-2000:]
     errors = [entry["message"] for entry in entries if entry.get("type") == "error"]
     assert errors and limit in errors[-1], _messages(entries)[-2000:]
     # The worker removes the build's folder right after recording the outcome.

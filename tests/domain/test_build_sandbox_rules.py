@@ -79,6 +79,8 @@ def test_bad_build_settings_name_their_key() -> None:
         _settings(BUILD_NETWORK="open")
     with pytest.raises(ConfigError, match="BUILD_PIDS_LIMIT"):
         _settings(BUILD_PIDS_LIMIT=0)
+    with pytest.raises(ConfigError, match="BUILD_MEMORY_LIMIT_MB"):
+        _settings(BUILD_MEMORY_LIMIT_MB=64)
 
 
 @pytest.mark.parametrize(
