@@ -75,7 +75,7 @@ class _Slots:
     threads: list[threading.Thread] = field(default_factory=list)
     swept: float = 0.0
     filter_error: str | None = None
-    filter_checked: float = 0.0
+    filter_installed: bool = False
     announced: str | None = None
 
     def running(self) -> int:
@@ -125,11 +125,13 @@ def _sandbox_refusal(context: WorkerContext, slots: _Slots) -> str | None:
     settings = context.settings
     reason = sandbox.unavailable_reason(settings)
     if reason is None and settings.BUILD_NETWORK == "isolated":
-        if time.monotonic() - slots.filter_checked > sandbox.PROBE_TTL_SECONDS:
+        # Installed once here to learn whether nftables works at all; every build installs
+        # it again, so a periodic reinstall here would only fight other servers on the host.
+        if not slots.filter_installed or slots.filter_error is not None:
             account = sandbox.build_account(settings)
             assert account is not None
             slots.filter_error = sandbox.install_network_filter(settings, account)
-            slots.filter_checked = time.monotonic()
+            slots.filter_installed = True
         reason = slots.filter_error
     message = None if reason is None else f"Builds cannot start on this server: {reason}"
     if message != slots.announced:
