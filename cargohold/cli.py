@@ -11,16 +11,20 @@ from pathlib import Path
 import yaml
 
 from cargohold.config import ConfigError, Settings, load_settings
+from cargohold.private_files import make_new_files_private, warn_if_exposed
 
 log = logging.getLogger("cargohold")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    make_new_files_private()
     try:
-        return load_settings(args.config_dir)
+        settings = load_settings(args.config_dir)
     except ConfigError as exc:
         print(f"cargohold: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
+    warn_if_exposed(settings, args.config_dir)
+    return settings
 
 
 def _migrate(settings: Settings) -> None:

@@ -188,6 +188,19 @@ class Settings(BaseModel):
     AUTOPRUNE_POLL_PERIOD_SEC: int = 300
     # Tags the autoprune worker ends per repository in one transaction.
     AUTOPRUNE_TAG_BATCH_SIZE: int = 100
+    # The unprivileged host account builds run as (with /etc/subuid and /etc/subgid ranges).
+    BUILD_USER: str = "cargohold-build"
+    # Where per-build folders are made (the system's temporary folder when empty); the build
+    # user must be able to reach it, so it may not sit inside a private folder.
+    BUILD_WORK_DIR: str = ""
+    # isolated: RUN steps reach the internet but no loopback, link-local or private address;
+    # none: builds have no network at all.
+    BUILD_NETWORK: str = "isolated"
+    # Per-build limits: address space of each RUN process (or the build's cgroup memory),
+    # processes, and the size of the build's own storage.
+    BUILD_MEMORY_LIMIT_MB: int = 4096
+    BUILD_PIDS_LIMIT: int = 1024
+    BUILD_STORAGE_LIMIT_MB: int = 10240
 
     @field_validator("PREFERRED_URL_SCHEME")
     @classmethod
@@ -266,6 +279,28 @@ class Settings(BaseModel):
             raise ValueError("must be buildah or none")
         return value
 
+    @field_validator("BUILD_NETWORK")
+    @classmethod
+    def _build_network(cls, value: str) -> str:
+        if value not in ("isolated", "none"):
+            raise ValueError("must be isolated or none")
+        return value
+
+    @field_validator("BUILD_PIDS_LIMIT", "BUILD_STORAGE_LIMIT_MB")
+    @classmethod
+    def _build_limit(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1")
+        return value
+
+    @field_validator("BUILD_MEMORY_LIMIT_MB")
+    @classmethod
+    def _build_memory(cls, value: int) -> int:
+        # The OCI runtime starting each step runs under the same limit.
+        if value < 128:
+            raise ValueError("must be at least 128")
+        return value
+
     # Derived values used across the code base.
     @property
     def server_url(self) -> str:
@@ -311,7 +346,7 @@ def _persisted_secret(data_dir: Path, name: str) -> str:
     path = data_dir / name
     if path.exists():
         return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     value = secrets.token_urlsafe(48)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:

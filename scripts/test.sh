@@ -4,7 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-apt_install git skopeo buildah podman busybox-static docker-registry apache2-utils uidmap fuse-overlayfs chromium
+apt_install git skopeo buildah podman busybox-static docker-registry apache2-utils uidmap fuse-overlayfs chromium \
+    gcc libc6-dev wget
+bash scripts/build-sandbox.sh
 ensure_venv "[test]"
 
 source scripts/postgres.sh

@@ -713,3 +713,17 @@ def read_logs(session: Session, build_id: int, start: int) -> tuple[int, list[di
         entry["data"] = json.loads(row.data_json or "{}")
         entries.append(entry)
     return total, entries
+
+
+def note_waiting_builds(session: Session, message: str) -> int:
+    """Tell every waiting build, once, why it is not starting; returns how many were told."""
+    told = select(BuildLogEntry.build_id).where(BuildLogEntry.message == message)
+    waiting = session.scalars(
+        select(RepositoryBuild.id).where(
+            RepositoryBuild.phase == WAITING, RepositoryBuild.id.not_in(told)
+        )
+    ).all()
+    for build_id in waiting:
+        append_log(session, build_id, message)
+    session.commit()
+    return len(waiting)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import shutil
 import socket
 import subprocess
 import time
@@ -175,3 +176,107 @@ class GitDaemon:
         path = self.served / name
         commit = make_git_repo(path, files)
         return path, f"{self.url}/{name}", commit
+
+
+def push_image(server: LiveServer, user: TestUser, name: str, context: Path) -> str:
+    """Build `context` (holding a Dockerfile) with the host's buildah and push it as
+    user/name:latest; the build's storage is removed afterwards. Returns the reference."""
+    work = context.parent / f"{context.name}-storage"
+    storage = [
+        "--root",
+        str(work / "root"),
+        "--runroot",
+        str(work / "run"),
+        "--storage-driver",
+        "vfs",
+    ]
+    reference = f"{server.host}/{user.username}/{name}:latest"
+    try:
+        built = subprocess.run(
+            [
+                "buildah",
+                *storage,
+                "bud",
+                "--isolation",
+                "chroot",
+                "-q",
+                "-t",
+                reference,
+                str(context),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert built.returncode == 0, built.stderr
+        pushed = subprocess.run(
+            [
+                "buildah",
+                *storage,
+                "push",
+                "--tls-verify=false",
+                "--creds",
+                f"{user.username}:{user.password}",
+                reference,
+                f"docker://{reference}",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert pushed.returncode == 0, pushed.stderr
+    finally:
+        subprocess.run(["buildah", *storage, "rmi", "--all", "-f"], capture_output=True)
+        subprocess.run(["rm", "-rf", str(work)], check=True)
+    return reference
+
+
+def busybox_context(path: Path) -> Path:
+    """A build context for FROM scratch + Debian's static busybox."""
+    path.mkdir(parents=True)
+    shutil.copy2("/bin/busybox", path / "busybox")
+    (path / "Dockerfile").write_text(
+        'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
+    )
+    return path
+
+
+def read_image_layers(
+    server: LiveServer, user: TestUser, reference: str, target: Path
+) -> list[bytes]:
+    """Pull an image with skopeo; the raw bytes of its layers, uncompressed."""
+    import gzip
+    import json
+
+    copied = subprocess.run(
+        [
+            "skopeo",
+            "copy",
+            "--src-tls-verify=false",
+            "--src-creds",
+            f"{user.username}:{user.password}",
+            f"docker://{server.host}/{reference}",
+            f"dir:{target}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert copied.returncode == 0, copied.stderr
+    manifest = json.loads((target / "manifest.json").read_text())
+    layers = []
+    for layer in manifest["layers"]:
+        data = (target / layer["digest"].split(":", 1)[1]).read_bytes()
+        layers.append(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
+    return layers
+
+
+def image_file(layers: list[bytes], path: str) -> bytes | None:
+    """A file's content in the topmost layer that has it."""
+    import io
+    import tarfile
+
+    for layer in reversed(layers):
+        with tarfile.open(fileobj=io.BytesIO(layer)) as archive:
+            for member in archive.getmembers():
+                if member.name.lstrip("./") == path.lstrip("/") and member.isfile():
+                    return archive.extractfile(member).read()
+    return None
