@@ -4,4 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 ensure_venv
+if [ "$(id -u)" -eq 0 ]; then
+    # Builds run only in the sandbox; without it they wait and the server log says why.
+    bash scripts/build-sandbox.sh
+fi
 exec .venv/bin/cargohold serve "$@"
