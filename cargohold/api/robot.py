@@ -20,7 +20,7 @@ from cargohold.api.deps import (
     validate_body,
 )
 from cargohold.api.errors import data_model_error, invalid_request, unauthorized
-from cargohold.api.query import truthy
+from cargohold.api.query import OptionalQueryInteger, truthy
 from cargohold.api.routing import ApiRouter
 from cargohold.api.views import format_date
 from cargohold.auth.context import AuthContext
@@ -200,7 +200,7 @@ def get_user_robots(
     db: DbDep,
     settings: SettingsDep,
     auth: AuthDep,
-    limit: int | None = None,
+    limit: OptionalQueryInteger = None,
 ) -> dict[str, Any]:
     """The caller's robots; tokens unless `token=false`, teams and repositories with `permissions`."""
     user = _user_admin(auth)
@@ -298,7 +298,7 @@ def get_org_robots(
     db: DbDep,
     settings: SettingsDep,
     auth: AuthDep,
-    limit: int | None = None,
+    limit: OptionalQueryInteger = None,
 ) -> dict[str, Any]:
     """An organization's robots: members see names, admins also tokens and permissions."""
     namespace = accounts.get_namespace(db, orgname)

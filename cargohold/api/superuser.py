@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from cargohold.api import query
 from cargohold.api.deps import (
     AuthDep,
     DbDep,
@@ -42,10 +43,7 @@ def _page_limit(request: Request) -> int | None:
     raw = request.query_params.get("limit")
     if raw is None:
         return None
-    try:
-        limit = int(raw)
-    except ValueError as exc:
-        raise MessageError(400, {"limit": "invalid literal for int() with base 10"}) from exc
+    limit = query.parse_integer(raw, "limit", "invalid literal for int() with base 10")
     if limit > MAX_PAGE_LIMIT:
         raise invalid_request("Page limit cannot be above 100")
     return limit

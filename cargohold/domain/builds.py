@@ -20,7 +20,7 @@ from cargohold.db.models.accounts import User
 from cargohold.db.models.builds import BuildLogEntry, BuildTrigger, RepositoryBuild
 from cargohold.db.models.queue import QueueItem
 from cargohold.db.models.registry import Repository
-from cargohold.domain import queue
+from cargohold.domain import queue, untrusted_json
 from cargohold.domain.audit import log_action
 
 BUILD_QUEUE = "dockerfilebuild"
@@ -283,7 +283,7 @@ def metadata_from_webhook(raw_body: bytes, build_source: str) -> dict[str, Any]:
     if not raw_body.strip():
         raise BuildError("Missing expected payload")
     try:
-        payload = json.loads(raw_body)
+        payload = untrusted_json.loads(raw_body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BuildError("Missing expected payload") from exc
     try:

@@ -28,7 +28,7 @@ from cargohold.db.models.registry import (
     ManifestChild,
     Tag,
 )
-from cargohold.domain import blobs
+from cargohold.domain import blobs, untrusted_json
 
 DOCKER_SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+json"
 DOCKER_SCHEMA1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws"
@@ -171,7 +171,7 @@ def parse_manifest(
     if len(raw) > MAX_MANIFEST_BYTES:
         raise _invalid("manifest is too large")
     try:
-        document = json.loads(raw)
+        document = untrusted_json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise _invalid("manifest is not valid JSON") from exc
     if not isinstance(document, dict):
