@@ -24,8 +24,9 @@ class Answer:
 class KeepAliveConnection:
     """Requests on a single socket; `request` fails if the server dropped it in between."""
 
-    def __init__(self, server: LiveServer, headers: dict[str, str] | None = None) -> None:
-        self.connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    def __init__(self, server: LiveServer | int, headers: dict[str, str] | None = None) -> None:
+        port = server if isinstance(server, int) else server.port
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         self.headers = headers or {}
         self.connection.connect()
         self.socket: socket.socket | None = self.connection.sock
