@@ -25,6 +25,14 @@ def confirm_invite(code: str = "") -> RedirectResponse:
     return RedirectResponse(f"/#/confirminvite?code={quote(code, safe='')}", status_code=302)
 
 
+@router.get("/repository/{repository:path}/trigger/{trigger_uuid}")
+def trigger_page(repository: str, trigger_uuid: str) -> RedirectResponse:
+    """Quay's trigger page, where /customtrigger/setup sends the browser: the triggers tab."""
+    return RedirectResponse(
+        f"/#/repository/{quote(repository, safe='/')}?tab=triggers", status_code=302
+    )
+
+
 def mount(app: FastAPI) -> None:
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
