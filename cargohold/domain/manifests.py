@@ -382,6 +382,9 @@ def list_referrers(
         _reachable(now_ms),
     )
     if artifact_type is not None:
+        if "\x00" in artifact_type:
+            # No media type holds a NUL (and PostgreSQL cannot even compare one): no match.
+            return []
         query = query.where(Manifest.artifact_type == artifact_type)
     rows = session.execute(query.order_by(Manifest.id)).all()
     return [

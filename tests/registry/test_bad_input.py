@@ -73,6 +73,9 @@ def _probes(repo: str, manifest: str, layer: str) -> list[Probe]:
         Probe("GET", f"/v2/{repo}/tags/list?n={HUGE}"),
         Probe("GET", f"/v2/{repo}/tags/list?n=-5"),
         Probe("GET", f"/v2/{repo}/tags/list?n=abc&last=%00"),
+        Probe("GET", f"/v2/{repo}/tags/list?last=%00"),
+        Probe("GET", f"/v2/{repo}/tags/list?n=1&last=a%00b"),
+        Probe("GET", f"/v2/{repo}/referrers/{manifest}?artifactType=%00"),
         Probe("GET", f"/v2/{repo}/tags/list?n=1&last=" + "z" * 5000),
         Probe("GET", f"{manifests}/" + "t" * 300),
         Probe("HEAD", f"{manifests}/%00"),
@@ -206,3 +209,21 @@ def test_unsatisfiable_ranges_are_416_with_the_size(
         assert tail.status == 206
         assert tail.headers["Content-Range"] == f"bytes {size - 1}-{size - 1}/{size}"
         assert tail.body == whole.body[-1:]
+
+
+def test_nul_in_tag_paging_and_referrer_filters_matches_nothing_extra(
+    server: LiveServer, owner: TestUser, repo: str, pushed: tuple[str, str, int]
+) -> None:
+    """Tag names and media types hold no NUL: on every database a NUL in `last` pages as if
+    the value ended there, and a NUL artifact type matches no referrer."""
+    manifest, _, _ = pushed
+    token = token_for(server, (owner.username, owner.password), pull_push(repo))
+    with KeepAliveConnection(server, {"Authorization": f"Bearer {token}"}) as connection:
+        after_l = connection.request("GET", f"/v2/{repo}/tags/list?last=l%00zzz")
+        assert after_l.status == 200
+        assert after_l.json()["tags"] == ["latest"]
+        after_latest = connection.request("GET", f"/v2/{repo}/tags/list?last=latest%00")
+        assert after_latest.json()["tags"] == []
+        referrers = connection.request("GET", f"/v2/{repo}/referrers/{manifest}?artifactType=a%00b")
+        assert referrers.status == 200
+        assert referrers.json()["manifests"] == []
