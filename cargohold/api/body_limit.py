@@ -21,6 +21,10 @@ class BodyTooLarge(Exception):
     pass
 
 
+class ClientGone(Exception):
+    """The client disconnected before its body was complete: there is no one to answer."""
+
+
 class ApiBodyLimit:
     """Read each API body whole, up to `limit` bytes, before handing the request on."""
 
@@ -35,27 +39,28 @@ class ApiBodyLimit:
         try:
             if _declared_length(scope) > self.limit:
                 raise BodyTooLarge
-            body, closing = await self._read(receive)
+            body = await self._read(receive)
         except BodyTooLarge:
             await _send_too_large(send)
             return
-        await self.app(scope, _replay(body, closing, receive), send)
+        except ClientGone:
+            return
+        await self.app(scope, _replay(body, receive), send)
 
-    async def _read(self, receive: Receive) -> tuple[bytes, Message | None]:
-        """The body, or the disconnect message that cut it short."""
+    async def _read(self, receive: Receive) -> bytes:
         parts: list[bytes] = []
         size = 0
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                return b"".join(parts), message
+                raise ClientGone
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.limit:
                 raise BodyTooLarge
             parts.append(chunk)
             if not message.get("more_body", False):
-                return b"".join(parts), None
+                return b"".join(parts)
 
 
 def _is_streamed(scope: Scope) -> bool:
@@ -75,15 +80,15 @@ def _declared_length(scope: Scope) -> int:
     return 0
 
 
-def _replay(body: bytes, closing: Message | None, receive: Receive) -> Receive:
+def _replay(body: bytes, receive: Receive) -> Receive:
     """A receive that hands out the buffered body once, then waits on the connection."""
-    pending: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
-    if closing is not None:
-        pending.append(closing)
+    delivered = False
 
     async def replay() -> Message:
-        if pending:
-            return pending.pop(0)
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
         return await receive()
 
     return replay
