@@ -53,10 +53,13 @@ def _probes(repo: str, manifest: str, layer: str) -> list[Probe]:
     manifests = f"/v2/{repo}/manifests"
     uploads = f"/v2/{repo}/blobs/uploads"
     probes = [
+        Probe("GET", "/v2", {"Authorization": "Bearer a.b.c"}),
+        Probe("HEAD", "/v2/", {"Authorization": "Basic " + "A" * 5000}),
         Probe("GET", "/v2/", {"Authorization": "Bearer"}),
         Probe("GET", "/v2/", {"Authorization": "Bearer a.b.c"}),
         Probe("GET", "/v2/", {"Authorization": "Basic !!!"}),
         Probe("GET", "/v2/auth?scope=repository:&service=x"),
+        Probe("GET", "/v2/auth?account=%00&offline_token=" + HUGE),
         Probe("GET", f"/v2/auth?scope=repository:{repo}:pull:extra:parts"),
         Probe("GET", "/v2/auth?scope=" + "repository:a/b:pull," * 500),
         Probe(
