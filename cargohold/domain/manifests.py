@@ -43,6 +43,8 @@ INDEX_TYPES = frozenset({DOCKER_LIST, OCI_INDEX})
 SUPPORTED_TYPES = IMAGE_TYPES | INDEX_TYPES
 SCHEMA1_TYPES = frozenset({DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED})
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+# Descriptor sizes are int64 in the OCI spec, and an image's total is kept in a 64-bit column.
+MAX_CONTENT_SIZE = 2**63 - 1
 
 _MEDIA_TYPE_RE = re.compile(
     r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$"
@@ -126,7 +128,7 @@ def _descriptor(value: Any, where: str) -> Descriptor:
         raise _invalid(f"{where} has an invalid mediaType")
     if not isinstance(digest, str) or not blobs.DIGEST_GRAMMAR_RE.match(digest):
         raise _invalid(f"{where} has an invalid digest")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_CONTENT_SIZE:
         raise _invalid(f"{where} has an invalid size")
     urls = value.get("urls")
     if urls is not None and not (isinstance(urls, list) and all(isinstance(u, str) for u in urls)):
@@ -212,6 +214,8 @@ def parse_manifest(
         if not isinstance(layers, list):
             raise _invalid("layers must be a list")
         parsed.layers = [_descriptor(layer, f"layers[{i}]") for i, layer in enumerate(layers)]
+        if parsed.config.size + sum(layer.size for layer in parsed.layers) > MAX_CONTENT_SIZE:
+            raise _invalid("the image is larger than a 64-bit size")
     else:
         children = document.get("manifests")
         if not isinstance(children, list):

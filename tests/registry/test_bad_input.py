@@ -230,3 +230,39 @@ def test_nul_in_tag_paging_and_referrer_filters_matches_nothing_extra(
         referrers = connection.request("GET", f"/v2/{repo}/referrers/{manifest}?artifactType=a%00b")
         assert referrers.status == 200
         assert referrers.json()["manifests"] == []
+
+
+@pytest.mark.parametrize("sizes", [(2**63, 1), (1, 2**63), (2**62, 2**62), (10**40, 1)], ids=str)
+def test_descriptor_sizes_beyond_64_bits_are_manifest_invalid(
+    server: LiveServer, owner: TestUser, repo: str, pushed: tuple[str, str, int], sizes
+) -> None:
+    """Foreign layers (with `urls`) are not checked against stored blobs, so their sizes must
+    be bounded by themselves, and so must the image's total."""
+    config_size, layer_size = sizes
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": ZERO_DIGEST,
+            "size": config_size,
+        },
+        "layers": [
+            {
+                "mediaType": "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+                "digest": "sha256:" + "1" * 64,
+                "size": layer_size,
+                "urls": ["https://example.com/layer"],
+            }
+        ],
+    }
+    token = token_for(server, (owner.username, owner.password), pull_push(repo))
+    with KeepAliveConnection(server, {"Authorization": f"Bearer {token}"}) as connection:
+        refused = connection.request(
+            "PUT",
+            f"/v2/{repo}/manifests/huge",
+            json.dumps(manifest).encode(),
+            {"Content-Type": OCI_MANIFEST},
+        )
+        assert refused.status == 400, refused.body
+        assert refused.json()["errors"][0]["code"] == "MANIFEST_INVALID"
