@@ -9,7 +9,13 @@ import json
 import httpx
 import pytest
 
-from tests.support.accounts import ALL_SCOPES, bearer_client, create_user, issue_token
+from tests.support.accounts import (
+    ALL_SCOPES,
+    bearer_client,
+    create_organization,
+    create_user,
+    issue_token,
+)
 from tests.support.content import make_repository
 from tests.support.keepalive import KeepAliveConnection
 from tests.support.server import LiveServer
@@ -187,3 +193,15 @@ def test_the_body_limit_is_configurable_and_spares_streamed_uploads(server_facto
         timeout=60,
     )
     assert pushed.status_code == 201, pushed.text
+
+
+@pytest.mark.parametrize("quota_id", ["%C2%B2", "%D9%A1", "9" * 30])
+def test_quota_ids_that_are_not_plain_numbers_are_not_found(
+    server: LiveServer, owner_token: str, user, quota_id: str
+) -> None:
+    """Found by the schemathesis walk: str.isdigit() accepts "²" and "١", int() does not."""
+    org = create_organization(server, user)
+    with KeepAliveConnection(server, {"Authorization": f"Bearer {owner_token}"}) as connection:
+        missing = connection.request("GET", f"/api/v1/organization/{org}/quota/{quota_id}/limit")
+        assert missing.status == 404, missing.body[:300]
+        assert connection.request("GET", f"/api/v1/organization/{org}/quota").status == 200
