@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cargohold import web
+from cargohold.api.body_limit import ApiBodyLimit
 from cargohold.api.errors import install_error_handlers
 from cargohold.api.request_policy import ApiRequestPolicy
 from cargohold.auth.sessions import SessionRefresh
@@ -65,6 +67,35 @@ ROUTER_MODULES = [
 ]
 
 
+class _KeepConnectionAfterError:
+    """Starlette re-raises an endpoint's exception after its 500 has been sent, and the server
+    then drops the connection, failing the client's next request on it. The error handler has
+    answered and logged it; stop it here."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        answered = False
+
+        async def tracking_send(message: dict) -> None:
+            nonlocal answered
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                answered = True
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            if not answered:
+                raise
+
+
+class CargoholdApi(FastAPI):
+    def build_middleware_stack(self) -> ASGIApp:
+        return _KeepConnectionAfterError(super().build_middleware_stack())
+
+
 def create_app(settings: Settings, *, run_workers: bool = False) -> FastAPI:
     engine = make_engine(settings.DB_URI, settings.DB_CONNECTION_ARGS)
     session_factory = make_session_factory(engine)
@@ -82,7 +113,7 @@ def create_app(settings: Settings, *, run_workers: bool = False) -> FastAPI:
         registry.close()
         engine.dispose()
 
-    app = FastAPI(
+    app = CargoholdApi(
         title=settings.REGISTRY_TITLE,
         version="1",
         openapi_url="/api/v1/discovery",
@@ -98,6 +129,7 @@ def create_app(settings: Settings, *, run_workers: bool = False) -> FastAPI:
     app.state.worker_context = worker_context
     install_error_handlers(app)
     registry = RegistryApp(settings, session_factory, store)
+    app.add_middleware(ApiBodyLimit, limit=settings.API_MAX_BODY_BYTES)
     app.add_middleware(RegistryDispatch, registry=registry)
     app.add_middleware(ApiRequestPolicy, settings=settings)
     app.add_middleware(SessionRefresh, settings=settings)

@@ -55,16 +55,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port = int(settings.SERVER_HOSTNAME.rsplit(":", 1)[1])
     else:
         port = args.port or 8080
-    host = args.host or "0.0.0.0"
+    # Loopback unless told otherwise: exposing the registry is a deliberate choice.
+    host = args.host or "127.0.0.1"
     _migrate(settings)
     try:
         app = create_app(settings, run_workers=not args.no_workers)
     except ConfigError as exc:
         print(f"cargohold: configuration error: {exc}", file=sys.stderr)
         return 2
-    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    shown_host = f"[{host}]" if ":" in host else host
     print(
-        f"cargohold is serving on http://{shown_host}:{port}/ (ready in {time.monotonic() - started:.1f}s)"
+        f"cargohold is serving on http://{shown_host}:{port}/ (ready in {time.monotonic() - started:.1f}s)",
+        flush=True,
     )
     print(
         "Create the first account with:  cargohold user create NAME --email E --password P --superuser"
@@ -196,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the API, the registry and the workers")
     serve.add_argument("--config-dir", default=argparse.SUPPRESS)
-    serve.add_argument("--host", default=None)
+    serve.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--no-workers", action="store_true", help="serve HTTP only")
     serve.add_argument("--log-level", default="info")

@@ -62,6 +62,8 @@ class Settings(BaseModel):
     SESSION_COOKIE_SECURE: bool = False
     SESSION_TIMEOUT: str = "31d"
     FEATURE_PERMANENT_SESSIONS: bool = True
+    # Largest request body the API reads, in bytes; /v2 blob uploads and build archives stream.
+    API_MAX_BODY_BYTES: int = 1024 * 1024
     BROWSER_API_CALLS_XHR_ONLY: bool = True
     CORS_ORIGIN: list[str] = []
     REGISTRY_STATE: str = "normal"
@@ -209,6 +211,13 @@ class Settings(BaseModel):
             raise ValueError("must be http or https")
         return value
 
+    @field_validator("API_MAX_BODY_BYTES")
+    @classmethod
+    def _max_body(cls, value: int) -> int:
+        if value < 1024:
+            raise ValueError("must be at least 1024 bytes")
+        return value
+
     @field_validator("DB_URI")
     @classmethod
     def _db_uri(cls, value: str) -> str:
@@ -305,6 +314,11 @@ class Settings(BaseModel):
     @property
     def server_url(self) -> str:
         return f"{self.PREFERRED_URL_SCHEME}://{self.SERVER_HOSTNAME}"
+
+    @property
+    def session_cookie_secure(self) -> bool:
+        """Browsers reach an https installation over https only: never send the cookie in clear."""
+        return self.SESSION_COOKIE_SECURE or self.PREFERRED_URL_SCHEME == "https"
 
     @property
     def default_tag_expiration_s(self) -> int:

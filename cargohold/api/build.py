@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from cargohold.api import query
 from cargohold.api.deps import (
     AuthDep,
     DbDep,
@@ -204,10 +205,7 @@ def int_query(request: Request, name: str, default: int | None, description: str
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise MessageError(400, {name: description}) from exc
+    return query.parse_integer(raw, name, description)
 
 
 def resolve_pull_robot(db: Session, auth: AuthContext, name: str):
@@ -243,11 +241,12 @@ def get_repo_builds(
     repository: str, request: Request, db: DbDep, auth: AuthDep, settings: SettingsDep
 ) -> dict[str, Any]:
     limit = int_query(request, "limit", 5, "The maximum number of builds to return")
-    since = int_query(request, "since", None, "Returns all builds since the given unix timecode")
+    since_help = "Returns all builds since the given unix timecode"
+    since = int_query(request, "since", None, since_help)
+    since_at = query.unix_time(since, "since", since_help) if since is not None else None
     repo = repository_for(db, auth, repository, Role.read, reading=True, missing_ok=True)
     if repo is None:
         return {"builds": []}
-    since_at = dt.datetime.fromtimestamp(since, dt.UTC) if since is not None else None
     items = build_rules.list_builds(db, repo, limit=limit, since=since_at)
     return {"builds": build_views(db, settings, auth, items)}
 

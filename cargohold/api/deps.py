@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from typing import Annotated, Any, TypeVar
@@ -31,6 +30,7 @@ from cargohold.auth.credentials import (
 from cargohold.auth.sessions import load_session, mark_session_active
 from cargohold.config import Settings
 from cargohold.db.models.accounts import User
+from cargohold.domain import untrusted_json
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -110,13 +110,19 @@ def get_auth(request: Request, db: DbDep, settings: SettingsDep) -> AuthContext:
         return cached
     auth = resolve_caller(request, db, settings)
     if request.method not in _SAFE_METHODS and auth.kind is not AuthKind.OAUTH:
-        expected = request.state.session.get("csrf")
-        presented = request.headers.get("x-csrf-token") or request.query_params.get("_csrf_token")
-        if not expected or not presented or not _constant_time_equal(expected, presented):
-            # Quay aborts here the registry way: the key is `error`, not `message`.
-            raise JsonError(403, {"error": CSRF_FAILED})
+        require_csrf_token(request)
     request.state.auth = auth
     return auth
+
+
+def require_csrf_token(request: Request) -> None:
+    """The session's CSRF token must come back in X-CSRF-Token or `_csrf_token`: a cross-site
+    page can make the browser send the cookie, but cannot read the token."""
+    expected = request.state.session.get("csrf")
+    presented = request.headers.get("x-csrf-token") or request.query_params.get("_csrf_token")
+    if not expected or not presented or not _constant_time_equal(expected, presented):
+        # Quay aborts here the registry way: the key is `error`, not `message`.
+        raise JsonError(403, {"error": CSRF_FAILED})
 
 
 def _constant_time_equal(a: str, b: str) -> bool:
@@ -153,7 +159,7 @@ async def json_body(request: Request) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        value = json.loads(raw)
+        value = untrusted_json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MessageError(400, BAD_REQUEST_TEXT) from exc
     if value is None:

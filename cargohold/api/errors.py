@@ -145,6 +145,13 @@ def _validation_message(request: Request, exc: RequestValidationError) -> JSONRe
     )
 
 
+def _unstorable_value(request: Request) -> JSONResponse:
+    body = api_error_body(
+        request, invalid_request("The request contains a value that cannot be stored.")
+    )
+    return JSONResponse(body, status_code=400)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -182,10 +189,14 @@ def install_error_handlers(app: FastAPI) -> None:
         log.warning(
             "database refused a value on %s %s: %s", request.method, request.url.path, exc.orig
         )
-        body = api_error_body(
-            request, invalid_request("The request contains a value that cannot be stored.")
-        )
-        return JSONResponse(body, status_code=400)
+        return _unstorable_value(request)
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(request: Request, exc: OverflowError) -> JSONResponse:
+        # The same on SQLite, whose driver raises this for integers beyond 64 bits before the
+        # database sees them.
+        log.warning("value out of range on %s %s: %s", request.method, request.url.path, exc)
+        return _unstorable_value(request)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -6,7 +6,6 @@ itself (publishing) or with an approved key of the same service (rotation, delet
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +16,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from cargohold.api.deps import DbDep, SettingsDep, client_ip
 from cargohold.api.routing import ApiRouter
 from cargohold.domain import service_key_admin as admin
+from cargohold.domain import untrusted_json
 from cargohold.domain.audit import log_action
 
 router = ApiRouter(tags=["keys"])
@@ -75,7 +75,7 @@ async def put_service_key(
     def publish() -> Response:
         token = _bearer(request)
         try:
-            jwk = admin.check_submitted_jwk(json.loads(raw))
+            jwk = admin.check_submitted_jwk(untrusted_json.loads(raw))
         except ValueError as exc:
             raise admin.KeyServerError(400, "Missing or invalid JWK") from exc
         expiration_s = _int_param(request, "expiration")

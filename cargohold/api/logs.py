@@ -48,7 +48,10 @@ def log_window(request: Request) -> tuple[dt.datetime, dt.datetime]:
     """[start, end) as Quay computes it: defaults of the last day, the end day included."""
     now = utcnow()
     start = _parse_day(request.query_params.get("starttime")) or now - ONE_DAY
-    end = (_parse_day(request.query_params.get("endtime")) or now) + ONE_DAY
+    try:
+        end = (_parse_day(request.query_params.get("endtime")) or now) + ONE_DAY
+    except OverflowError as exc:  # the last day of the calendar has no next day
+        raise MessageError(400, BAD_REQUEST_TEXT) from exc
     if end < start:
         raise MessageError(400, BAD_REQUEST_TEXT)
     return start, end

@@ -125,7 +125,8 @@ def _limit_body(body: dict[str, Any], *, required: bool) -> tuple[Any, int | Non
 
 
 def _parse_id(value: str) -> int:
-    if not (value.isascii() and value.isdigit()):
+    # str.isdigit() also accepts digits int() refuses ("²"); ids fit in 18 digits.
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise not_found()
     return int(value)
 

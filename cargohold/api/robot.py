@@ -20,7 +20,7 @@ from cargohold.api.deps import (
     validate_body,
 )
 from cargohold.api.errors import data_model_error, invalid_request, unauthorized
-from cargohold.api.query import truthy
+from cargohold.api.query import MAX_QUERY_INTEGER, truthy
 from cargohold.api.routing import ApiRouter
 from cargohold.api.views import format_date
 from cargohold.auth.context import AuthContext
@@ -33,7 +33,12 @@ router = ApiRouter(tags=["robot"])
 
 
 RobotLimit = Annotated[
-    int | None, Query(description="If specified, the number of robots to return.")
+    int | None,
+    Query(
+        description="If specified, the number of robots to return.",
+        ge=-MAX_QUERY_INTEGER,
+        le=MAX_QUERY_INTEGER,
+    ),
 ]
 
 

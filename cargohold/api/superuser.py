@@ -20,6 +20,7 @@ from cargohold.api.deps import (
 )
 from cargohold.api.errors import MessageError, invalid_request, not_found
 from cargohold.api.paging import encode_page_token, start_id
+from cargohold.api.query import parse_integer
 from cargohold.api.routing import ApiRouter
 from cargohold.api.superuser_access import (
     require_superuser,
@@ -43,10 +44,7 @@ def _page_limit(request: Request) -> int | None:
     raw = request.query_params.get("limit")
     if raw is None:
         return None
-    try:
-        limit = int(raw)
-    except ValueError as exc:
-        raise MessageError(400, {"limit": "invalid literal for int() with base 10"}) from exc
+    limit = parse_integer(raw, "limit", "invalid literal for int() with base 10")
     if limit > MAX_PAGE_LIMIT:
         raise invalid_request("Page limit cannot be above 100")
     return limit

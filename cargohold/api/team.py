@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import Request, Response
@@ -24,7 +23,7 @@ from cargohold.api.routing import ApiRouter
 from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.accounts import Team, TeamMemberInvite, TeamRole, User
-from cargohold.domain import teams
+from cargohold.domain import teams, untrusted_json
 from cargohold.domain.permissions import can_view_team
 
 router = ApiRouter(tags=["team"])
@@ -95,7 +94,7 @@ async def _required_body(request: Request) -> dict[str, Any]:
     if not raw.strip():
         raise invalid_request("Missing JSON body")
     try:
-        value = json.loads(raw)
+        value = untrusted_json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MessageError(400, BAD_REQUEST_TEXT) from exc
     if not isinstance(value, dict):

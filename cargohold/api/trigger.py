@@ -20,7 +20,15 @@ from cargohold.api.build import (
     status_location,
     trigger_view,
 )
-from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip, validate_body
+from cargohold.api.deps import (
+    AuthDep,
+    DbDep,
+    JsonBody,
+    SettingsDep,
+    client_ip,
+    require_csrf_token,
+    validate_body,
+)
 from cargohold.api.errors import ApiError, invalid_request, not_found, unauthorized
 from cargohold.api.repo_access import require_normal_state
 from cargohold.api.routing import ApiRouter
@@ -255,10 +263,16 @@ def delete_build_trigger(
 
 
 @router.get("/customtrigger/setup/{repository:path}", include_in_schema=False)
-def setup_custom_trigger(repository: str, db: DbDep, auth: AuthDep) -> RedirectResponse:
-    """The web route that creates an inactive custom-git trigger (signed-in admins only)."""
+def setup_custom_trigger(
+    repository: str, request: Request, db: DbDep, auth: AuthDep
+) -> RedirectResponse:
+    """The web route that creates an inactive custom-git trigger (signed-in admins only).
+
+    A GET as in Quay, but it writes, so it takes the session's CSRF token like a POST would.
+    """
     if auth.kind is not AuthKind.SESSION:
         raise unauthorized(auth)
+    require_csrf_token(request)
     repo = repository_for(db, auth, repository, Role.admin)
     if repo.kind != "image":
         raise ApiError(501, "not_implemented", "Build triggers require an image repository")

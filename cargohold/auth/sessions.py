@@ -40,12 +40,17 @@ def save_session(response: Response, settings: Settings, data: dict[str, Any]) -
         max_age=settings.session_timeout_s if permanent else None,
         httponly=True,
         samesite="lax",
-        secure=settings.SESSION_COOKIE_SECURE,
+        secure=settings.session_cookie_secure,
     )
 
 
 def clear_session(response: Response, settings: Settings) -> None:
-    response.delete_cookie(settings.SESSION_COOKIE_NAME)
+    response.delete_cookie(
+        settings.SESSION_COOKIE_NAME,
+        httponly=True,
+        samesite="lax",
+        secure=settings.session_cookie_secure,
+    )
 
 
 def new_csrf_token() -> str:

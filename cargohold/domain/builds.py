@@ -22,7 +22,7 @@ from cargohold.db.models.builds import BuildLogEntry, BuildTrigger, RepositoryBu
 from cargohold.db.models.queue import QueueItem
 from cargohold.db.models.registry import Repository
 from cargohold.domain import notification_events as events
-from cargohold.domain import queue, repo_notifications
+from cargohold.domain import queue, repo_notifications, untrusted_json
 from cargohold.domain.audit import log_action
 
 BUILD_QUEUE = "dockerfilebuild"
@@ -285,7 +285,7 @@ def metadata_from_webhook(raw_body: bytes, build_source: str) -> dict[str, Any]:
     if not raw_body.strip():
         raise BuildError("Missing expected payload")
     try:
-        payload = json.loads(raw_body)
+        payload = untrusted_json.loads(raw_body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BuildError("Missing expected payload") from exc
     try:

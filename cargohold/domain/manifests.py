@@ -28,7 +28,7 @@ from cargohold.db.models.registry import (
     ManifestChild,
     Tag,
 )
-from cargohold.domain import blobs
+from cargohold.domain import blobs, untrusted_json
 
 DOCKER_SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+json"
 DOCKER_SCHEMA1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws"
@@ -43,6 +43,8 @@ INDEX_TYPES = frozenset({DOCKER_LIST, OCI_INDEX})
 SUPPORTED_TYPES = IMAGE_TYPES | INDEX_TYPES
 SCHEMA1_TYPES = frozenset({DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED})
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+# Descriptor sizes are int64 in the OCI spec, and an image's total is kept in a 64-bit column.
+MAX_CONTENT_SIZE = 2**63 - 1
 
 _MEDIA_TYPE_RE = re.compile(
     r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$"
@@ -126,7 +128,7 @@ def _descriptor(value: Any, where: str) -> Descriptor:
         raise _invalid(f"{where} has an invalid mediaType")
     if not isinstance(digest, str) or not blobs.DIGEST_GRAMMAR_RE.match(digest):
         raise _invalid(f"{where} has an invalid digest")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_CONTENT_SIZE:
         raise _invalid(f"{where} has an invalid size")
     urls = value.get("urls")
     if urls is not None and not (isinstance(urls, list) and all(isinstance(u, str) for u in urls)):
@@ -171,7 +173,7 @@ def parse_manifest(
     if len(raw) > MAX_MANIFEST_BYTES:
         raise _invalid("manifest is too large")
     try:
-        document = json.loads(raw)
+        document = untrusted_json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise _invalid("manifest is not valid JSON") from exc
     if not isinstance(document, dict):
@@ -212,6 +214,8 @@ def parse_manifest(
         if not isinstance(layers, list):
             raise _invalid("layers must be a list")
         parsed.layers = [_descriptor(layer, f"layers[{i}]") for i, layer in enumerate(layers)]
+        if parsed.config.size + sum(layer.size for layer in parsed.layers) > MAX_CONTENT_SIZE:
+            raise _invalid("the image is larger than a 64-bit size")
     else:
         children = document.get("manifests")
         if not isinstance(children, list):
@@ -382,6 +386,9 @@ def list_referrers(
         _reachable(now_ms),
     )
     if artifact_type is not None:
+        if "\x00" in artifact_type:
+            # No media type holds a NUL (and PostgreSQL cannot even compare one): no match.
+            return []
         query = query.where(Manifest.artifact_type == artifact_type)
     rows = session.execute(query.order_by(Manifest.id)).all()
     return [

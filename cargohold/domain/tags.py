@@ -212,7 +212,9 @@ def list_tag_names(
         Tag.repository_id == repository_id, Tag.hidden.is_(False), alive_at(now_ms())
     )
     if after is not None:
-        query = query.where(Tag.name > after)
+        # Tag names hold no NUL, so the names after "x\0..." are those after "x"; PostgreSQL
+        # cannot compare a NUL at all.
+        query = query.where(Tag.name > after.split("\x00", 1)[0])
     query = query.order_by(Tag.name)
     if limit is None:
         return list(session.scalars(query).all()), False

@@ -36,7 +36,10 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     if match is None or (not match.group(1) and not match.group(2)):
         raise unsatisfiable
     if not match.group(1):
+        # A suffix of zero bytes, or any suffix of an empty blob, selects nothing.
         suffix = int(match.group(2))
+        if suffix == 0 or size == 0:
+            raise unsatisfiable
         return max(0, size - suffix), size
     start = int(match.group(1))
     end = int(match.group(2)) + 1 if match.group(2) else size

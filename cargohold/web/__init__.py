@@ -55,6 +55,13 @@ def own_ui_router() -> APIRouter:
     def index() -> FileResponse:
         return _index(STATIC_DIR)
 
+    @own.get("/repository/{repository:path}/trigger/{trigger_uuid}")
+    def trigger_page(repository: str, trigger_uuid: str) -> RedirectResponse:
+        """Quay's trigger page, where /customtrigger/setup sends the browser: the triggers tab."""
+        return RedirectResponse(
+            f"/#/repository/{quote(repository, safe='/')}?tab=triggers", status_code=302
+        )
+
     return own
 
 

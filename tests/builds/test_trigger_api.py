@@ -62,6 +62,22 @@ def _post_webhook(view: dict, payload, *, auth=None) -> httpx.Response:
     return httpx.post(str(plain), content=body, auth=credentials, timeout=30)
 
 
+def test_setup_needs_the_session_csrf_token(idle_server, owner, owner_client, repo) -> None:
+    """The setup route is a GET that creates a trigger: a cross-site link or image carries the
+    victim's cookie but not the token, and creates nothing."""
+    with session_client(idle_server, owner) as client:
+        token = client.headers.pop("X-CSRF-Token")
+        for params in ({}, {"_csrf_token": "not-the-token"}):
+            refused = client.get(f"/customtrigger/setup/{repo}", params=params)
+            assert refused.status_code == 403
+            assert refused.json() == {"message": "CSRF token was invalid or missing."}
+        assert owner_client.get(f"/api/v1/repository/{repo}/trigger/").json()["triggers"] == []
+        created = client.get(f"/customtrigger/setup/{repo}", params={"_csrf_token": token})
+        assert created.status_code == 302
+    listed = owner_client.get(f"/api/v1/repository/{repo}/trigger/").json()["triggers"]
+    assert [t["id"] for t in listed] == [created.headers["location"].rsplit("/", 1)[1]]
+
+
 def test_setup_needs_a_signed_in_admin(idle_server, owner, owner_client, repo) -> None:
     assert owner_client.get(f"/customtrigger/setup/{repo}").status_code == 403
     stranger = create_user(idle_server)

@@ -52,3 +52,17 @@ def test_build_log_is_followed_to_completion(page: Page, server: LiveServer, tmp
 
     page.goto(f"{server.url}/#/repository/{repo}?tab=tags")
     expect(page.get_by_role("row").filter(has_text="fromui")).to_have_count(1)
+
+
+def test_a_custom_git_trigger_is_created_from_the_triggers_tab(
+    page: Page, server: LiveServer
+) -> None:
+    """The setup route wants the CSRF token; the page sends it, so the button still works."""
+    owner = create_user(server)
+    repo = make_repository(server, owner.username, "triggered")
+    sign_in(page, server, owner.username, owner.password)
+    page.goto(f"{server.url}/#/repository/{repo}?tab=triggers")
+    expect(page.get_by_text("No build triggers.")).to_be_visible()
+    page.get_by_role("button", name="Create custom git trigger").click()
+    expect(page.get_by_text("This trigger is not active yet.")).to_be_visible()
+    expect(page.get_by_role("heading", name="custom-git trigger")).to_be_visible()

@@ -101,6 +101,8 @@ class LiveServer:
         if test_storage() == "s3" and "DISTRIBUTED_STORAGE_CONFIG" not in (config or {}):
             self.config.update(s3_storage_config())
         self.config.update(config or {})
+        # The --host given to `serve`; None leaves it to the default.
+        self.listen_host: str | None = "127.0.0.1"
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "server.log"
         self._engine = None
@@ -120,8 +122,7 @@ class LiveServer:
                 "--config-dir",
                 str(self.workdir),
                 "serve",
-                "--host",
-                "127.0.0.1",
+                *(["--host", self.listen_host] if self.listen_host else []),
                 "--port",
                 str(self.port),
             ],

@@ -27,7 +27,7 @@ export function describeError(status, body) {
   return `The server answered with status ${status}.`;
 }
 
-async function ensureCsrf() {
+export async function ensureCsrf() {
   if (csrfToken) return csrfToken;
   const response = await fetch("/csrf_token", { credentials: "same-origin", headers: { "X-Requested-With": "XMLHttpRequest" } });
   const body = await response.json();

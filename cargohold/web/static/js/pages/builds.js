@@ -1,6 +1,6 @@
 // Builds with live logs, and build triggers (custom git: activate, start, enable/disable).
 
-import { del, get, post, put, query } from "../api.js";
+import { del, ensureCsrf, get, post, put, query } from "../api.js";
 import {
   actionButton, checkbox, copyField, errorBox, field, flash, form, formatDate, h, replace, table,
 } from "../dom.js";
@@ -162,7 +162,9 @@ export async function triggersTab(repo, path) {
   }
   await load();
   const create = actionButton("Create custom git trigger", async () => {
-    const response = await fetch(`/customtrigger/setup/${path}`, { credentials: "same-origin", redirect: "follow" });
+    // The setup route is a GET that writes, so it wants the CSRF token like any POST.
+    const headers = { "X-CSRF-Token": await ensureCsrf() };
+    const response = await fetch(`/customtrigger/setup/${path}`, { credentials: "same-origin", redirect: "follow", headers });
     if (!response.ok) throw new Error(`Creating the trigger failed with status ${response.status}.`);
     await load();
   });
