@@ -12,7 +12,7 @@ from cargohold.auth.sessions import start_login
 from cargohold.domain.accounts import AccountError
 from cargohold.domain.audit import log_action
 from cargohold.domain.email_confirmation import confirm
-from cargohold.web import index
+from cargohold.web import index_page
 
 router = ApiRouter(tags=["user"])
 
@@ -30,7 +30,7 @@ def confirm_email(request: Request, db: DbDep, settings: SettingsDep, code: str 
         result = None
     if result is None:
         # Quay answers an unknown, used or unusable code with its UI page and 200.
-        return index()
+        return index_page(settings)
     user, old_email = result
     if old_email is not None:
         log_action(

@@ -48,6 +48,11 @@ def _index(root: Path) -> FileResponse:
     return FileResponse(root / "index.html", headers={"Cache-Control": "no-cache"})
 
 
+def index_page(settings: Settings) -> FileResponse:
+    """The UI's page (cargohold's own or the built one), for routes that answer with it."""
+    return _index(Path(settings.WEB_UI_PATH).resolve() if settings.WEB_UI_PATH else STATIC_DIR)
+
+
 def own_ui_router() -> APIRouter:
     own = APIRouter(include_in_schema=False)
 
