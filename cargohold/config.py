@@ -138,6 +138,8 @@ class Settings(BaseModel):
     REPO_MIRROR_TLS_VERIFY: bool = True
     FEATURE_SPARSE_INDEX: bool = False
     SSRF_ALLOWED_HOSTS: list[str] = []
+    # Share of free disk space below which /health/warning reports disk_space_warning false.
+    DISKSPACE_HEALTH_WARNING_THRESHOLD: float = 0.1
 
     # cargohold's own keys (Quay has no equivalent).
     # How long an uploaded or mounted blob that no manifest refers to yet is kept from GC.
