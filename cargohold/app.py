@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 ROUTER_MODULES = [
     "cargohold.api.health",
     "cargohold.api.superuser",
+    "cargohold.api.superuser_extras",
     "cargohold.api.quota",
     "cargohold.api.service_keys",
     "cargohold.api.keyserver",

@@ -98,6 +98,7 @@ class Settings(BaseModel):
     FEATURE_ANONYMOUS_ACCESS: bool = True
     FEATURE_SUPER_USERS: bool = True
     FEATURE_SUPERUSERS_FULL_ACCESS: bool = False
+    FEATURE_SUPERUSER_CONFIGDUMP: bool = False
     FEATURE_USER_CREATION: bool = True
     FEATURE_INVITE_ONLY_USER_CREATION: bool = False
     FEATURE_DIRECT_LOGIN: bool = True
@@ -244,7 +245,7 @@ class Settings(BaseModel):
         return self.FEATURE_SUPER_USERS and username in self.SUPER_USERS
 
 
-def _env_value(raw: str) -> Any:
+def parse_env_value(raw: str) -> Any:
     """Environment values are YAML scalars or JSON/YAML documents ('true', '[a, b]', '{...}')."""
     try:
         return yaml.safe_load(raw)
@@ -281,7 +282,7 @@ def load_settings(config_dir: str | os.PathLike[str] | None = None, *, environ=N
             raw.update(loaded)
     for key, value in environ.items():
         if key.startswith(ENV_PREFIX) and len(key) > len(ENV_PREFIX):
-            raw[key[len(ENV_PREFIX) :]] = _env_value(value)
+            raw[key[len(ENV_PREFIX) :]] = parse_env_value(value)
 
     try:
         settings = Settings(**raw)
