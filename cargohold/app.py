@@ -45,6 +45,7 @@ ROUTER_MODULES = [
     "cargohold.api.tag",
     "cargohold.api.trigger",
     "cargohold.api.build",
+    "cargohold.api.build_artifacts",
     "cargohold.api.webhooks",
     "cargohold.api.manifest",
     "cargohold.api.permission",
