@@ -36,6 +36,7 @@ ROUTER_MODULES = [
     "cargohold.api.signin",
     "cargohold.api.user",
     "cargohold.api.confirm",
+    "cargohold.api.recovery",
     "cargohold.api.robot",
     "cargohold.api.appspecifictokens",
     "cargohold.api.organization",

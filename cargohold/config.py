@@ -61,6 +61,7 @@ class Settings(BaseModel):
     SESSION_COOKIE_NAME: str = "_csrf_token"
     SESSION_COOKIE_SECURE: bool = False
     SESSION_TIMEOUT: str = "31d"
+    USER_RECOVERY_TOKEN_LIFETIME: str = "30m"
     BROWSER_API_CALLS_XHR_ONLY: bool = True
     REGISTRY_STATE: str = "normal"
     CREATE_PRIVATE_REPO_ON_PUSH: bool = True
@@ -180,7 +181,12 @@ class Settings(BaseModel):
             parse_duration(item)
         return value
 
-    @field_validator("DEFAULT_TAG_EXPIRATION", "FRESH_LOGIN_TIMEOUT", "SESSION_TIMEOUT")
+    @field_validator(
+        "DEFAULT_TAG_EXPIRATION",
+        "FRESH_LOGIN_TIMEOUT",
+        "SESSION_TIMEOUT",
+        "USER_RECOVERY_TOKEN_LIFETIME",
+    )
     @classmethod
     def _duration(cls, value: str) -> str:
         parse_duration(value)
@@ -233,6 +239,10 @@ class Settings(BaseModel):
     @property
     def fresh_login_timeout_s(self) -> int:
         return parse_duration(self.FRESH_LOGIN_TIMEOUT)
+
+    @property
+    def user_recovery_token_lifetime_s(self) -> int:
+        return parse_duration(self.USER_RECOVERY_TOKEN_LIFETIME)
 
     @property
     def session_timeout_s(self) -> int:

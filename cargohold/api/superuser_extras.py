@@ -19,10 +19,33 @@ from cargohold.api.superuser_access import (
 from cargohold.api.views import format_date
 from cargohold.config_dump import config_dump
 from cargohold.db.models.accounts import AppSpecificToken
-from cargohold.domain import accounts, app_tokens, ownership
+from cargohold.domain import accounts, app_tokens, ownership, password_recovery
 from cargohold.domain.audit import log_action
 
 router = ApiRouter(tags=["superuser"])
+
+
+@router.post(
+    "/api/v1/superusers/users/{username}/sendrecovery", operation_id="sendInstallUserRecoveryEmail"
+)
+def send_recovery_email(
+    username: str, db: DbDep, settings: SettingsDep, auth: AuthDep
+) -> dict[str, str | None]:
+    """Mail a person a password-recovery link on their behalf (not to a superuser)."""
+    require_superuser_feature(settings)
+    require_feature(settings.FEATURE_MAILING)
+    require_fresh_login(auth, settings)
+    require_superuser(auth)
+    user = accounts.get_user(db, username)
+    if user is None:
+        raise not_found()
+    if settings.is_superuser_name(username):
+        raise invalid_request("Cannot send a recovery email for a superuser")
+    if not user.email:
+        raise invalid_request("The user has no e-mail address")
+    password_recovery.send_recovery(db, settings, user)
+    db.commit()
+    return {"email": user.email}
 
 
 @router.post("/api/v1/superuser/takeownership/{namespace}", operation_id="takeOwnership")
