@@ -35,6 +35,7 @@ ROUTER_MODULES = [
     "cargohold.api.error_types",
     "cargohold.api.signin",
     "cargohold.api.user",
+    "cargohold.api.user_authorizations",
     "cargohold.api.confirm",
     "cargohold.api.recovery",
     "cargohold.api.robot",
