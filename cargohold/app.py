@@ -36,6 +36,7 @@ ROUTER_MODULES = [
     "cargohold.api.signin",
     "cargohold.api.user",
     "cargohold.api.user_authorizations",
+    "cargohold.api.user_convert",
     "cargohold.api.confirm",
     "cargohold.api.recovery",
     "cargohold.api.robot",

@@ -19,7 +19,7 @@ from cargohold.db.models.accounts import (
     User,
 )
 from cargohold.db.models.registry import RepositoryPermission
-from cargohold.domain.accounts import end_sessions
+from cargohold.domain.accounts import end_sessions, sole_admin_organizations
 from cargohold.domain.organizations import OWNERS_TEAM, OrganizationError
 
 
@@ -52,6 +52,13 @@ def convert_to_organization(session: Session, account: User, admin: User) -> Non
         raise OrganizationError("Cannot convert a robot into an organization")
     if account.organization:
         raise OrganizationError("The account is already an organization")
+    # Its team memberships go, so no organization may be left without an admin.
+    orphaned = sole_admin_organizations(session, account)
+    if orphaned:
+        raise OrganizationError(
+            f"Cannot convert {account.username} as it is the only admin for organizations: "
+            + ", ".join(orphaned)
+        )
     begin_write(session)
     account.organization = True
     account.password_hash = None

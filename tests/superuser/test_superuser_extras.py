@@ -196,3 +196,18 @@ def test_config_dump_masks_every_secret(server_factory) -> None:
         refused = stranger.get("/api/v1/superuser/config")
     assert_api_error(refused, 403, "insufficient_scope")
     assert_api_error(httpx.get(live.url + "/api/v1/superuser/config"), 401, "invalid_token")
+
+
+def test_take_ownership_never_leaves_an_organization_without_admin(
+    server: LiveServer, admin_client: httpx.Client
+) -> None:
+    person = create_user(server, unique("soleadmin"))
+    org = create_organization(server, person)
+    refused = _take(admin_client, person.username)
+    assert refused.status_code == 400
+    assert refused.json()["message"] == (
+        f"Cannot convert {person.username} as it is the only admin for organizations: {org}"
+    )
+    with server.db() as session:
+        row = session.scalar(select(User).where(User.username == person.username))
+        assert row.organization is False and row.password_hash is not None
