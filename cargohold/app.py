@@ -37,6 +37,7 @@ ROUTER_MODULES = [
     "cargohold.api.user",
     "cargohold.api.user_authorizations",
     "cargohold.api.user_convert",
+    "cargohold.api.external_login",
     "cargohold.api.confirm",
     "cargohold.api.recovery",
     "cargohold.api.robot",
