@@ -56,6 +56,7 @@ ROUTER_MODULES = [
     "cargohold.api.permission",
     "cargohold.api.star",
     "cargohold.api.search",
+    "cargohold.api.repositorynotification",
     "cargohold.api.mirror",
     # Late, because /repository/{repository:path}/logs also matches longer .../logs paths.
     "cargohold.api.logs",

@@ -143,6 +143,8 @@ class Settings(BaseModel):
     SSRF_ALLOWED_HOSTS: list[str] = []
     # Share of free disk space below which /health/warning reports disk_space_warning false.
     DISKSPACE_HEALTH_WARNING_THRESHOLD: float = 0.1
+    # Seconds a webhook or Slack delivery may take.
+    NOTIFICATION_SEND_TIMEOUT: int = 10
 
     # cargohold's own keys (Quay has no equivalent).
     # How long an uploaded or mounted blob that no manifest refers to yet is kept from GC.
@@ -158,6 +160,10 @@ class Settings(BaseModel):
     BUILD_TIMEOUT: int = 7200
     # Longest the git checkout or archive download of a build may take, in seconds.
     BUILD_FETCH_TIMEOUT: int = 300
+    # First delay before a failed notification delivery is tried again; it doubles each time.
+    NOTIFICATION_RETRY_DELAY_SEC: int = 30
+    # How often tags about to expire are looked for (repo_image_expiry notifications).
+    NOTIFICATION_EXPIRY_SCAN_SEC: int = 300
 
     @field_validator("PREFERRED_URL_SCHEME")
     @classmethod

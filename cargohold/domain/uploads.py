@@ -5,6 +5,12 @@ storage (the bytes), so any process can continue it. The running SHA-256 cannot 
 so it is kept in a small per-process cache keyed by (session, offset); a process that does not
 have it rebuilds it by reading the stored bytes back once.
 
+The recorded byte count is the truth: storage makes a request's bytes durable before the row
+records them, so storage may hold more (the request died between the two, or mid-body) but
+never less. Every request that touches a session's bytes first holds them (one at a time),
+re-reads the row and trims storage to the recorded length; a session whose storage holds less
+than recorded has lost data and is dropped, so its client starts over.
+
 Completion locks (or creates) the blob's row, makes the bytes a blob in storage, and commits
 both together: the database never points at bytes storage does not have, and a session that
 is never completed leaves nothing any repository can see.
@@ -21,12 +27,19 @@ from collections import OrderedDict
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import Session
 
 from cargohold.db.base import utcnow
 from cargohold.db.models.registry import Blob, BlobUpload
 from cargohold.domain import blobs
-from cargohold.storage.base import BlobStore, UploadWriter
+from cargohold.storage.base import (
+    BlobStore,
+    UploadBusy,
+    UploadDataLost,
+    UploadHold,
+    UploadWriter,
+)
 
 HASHER_CACHE_SIZE = 512
 
@@ -37,6 +50,10 @@ class UploadError(Exception):
 
 class UploadUnknown(UploadError):
     pass
+
+
+class UploadLost(UploadUnknown):
+    """Storage lost recorded bytes; the session was cancelled (the caller commits that)."""
 
 
 class UploadInvalid(UploadError):
@@ -121,6 +138,49 @@ def start_upload(session: Session, store: BlobStore, repository_id: int) -> Blob
     return upload
 
 
+def hold_upload(session: Session, store: BlobStore, upload: BlobUpload) -> UploadHold:
+    """Hold the session's bytes, with the row re-read and storage cut to its recorded length.
+
+    The row is re-read after the hold is taken because the request that held it before may
+    have recorded progress since `upload` was loaded. On UploadLost the caller commits.
+    """
+    try:
+        hold = store.hold_upload(upload.uuid)
+    except UploadBusy as exc:
+        raise UploadInvalid("the upload is being written by another request") from exc
+    except UploadDataLost as exc:
+        # Committed or cancelled by another request meanwhile; the row goes with that.
+        raise UploadUnknown("the upload has no data") from exc
+    try:
+        try:
+            session.refresh(upload)
+        except InvalidRequestError as exc:
+            raise UploadUnknown("the upload is gone") from exc
+        try:
+            hold.trim(_state(upload), upload.byte_count)
+        except UploadDataLost as exc:
+            cancel_upload(session, store, upload)
+            raise UploadLost("the upload's stored data was lost; start the upload again") from exc
+    except BaseException:
+        hold.release()
+        raise
+    return hold
+
+
+def recorded_length(session: Session, store: BlobStore, upload: BlobUpload) -> int:
+    """The bytes the session has kept, with anything a dead request left beyond them cut.
+
+    While another request is appending, its bytes are not recorded yet: report the row.
+    On UploadLost the caller commits.
+    """
+    try:
+        hold = hold_upload(session, store, upload)
+    except UploadInvalid:
+        return upload.byte_count
+    hold.release()
+    return upload.byte_count
+
+
 def _rebuild_hasher(store: BlobStore, upload: BlobUpload):
     hasher = hashlib.sha256()
     total = 0
@@ -133,6 +193,7 @@ def _rebuild_hasher(store: BlobStore, upload: BlobUpload):
 
 
 def _hasher_for(store: BlobStore, upload: BlobUpload):
+    """The SHA-256 of the session's recorded bytes; call it while holding them."""
     hasher = _hashers.get(upload.uuid, upload.byte_count)
     if hasher is None:
         hasher = _rebuild_hasher(store, upload)
@@ -140,12 +201,14 @@ def _hasher_for(store: BlobStore, upload: BlobUpload):
 
 
 class Appender:
-    """Appends one request's body to a session: write() per piece, then finish() or abort()."""
+    """Appends one request's body to a held session: write() per piece, then finish() and,
+    once the progress is committed, release(); or abort()."""
 
-    def __init__(self, store: BlobStore, upload: BlobUpload) -> None:
+    def __init__(self, store: BlobStore, upload: BlobUpload, hold: UploadHold) -> None:
         self.upload = upload
         self.start = upload.byte_count
         self.received = 0
+        self._hold = hold
         self._hasher = _hasher_for(store, upload)
         self._writer: UploadWriter = store.open_upload(upload.uuid, _state(upload))
         self._open = True
@@ -161,10 +224,16 @@ class Appender:
         self._open = False
         return state
 
+    def release(self) -> None:
+        """Let other requests at the session; only after its progress is committed, or the
+        next holder would trim bytes the row is about to record."""
+        self._hold.release()
+
     def abort(self) -> None:
         if self._open:
             self._open = False
             self._writer.abort()
+        self._hold.release()
 
     @property
     def hasher(self):
@@ -174,8 +243,9 @@ class Appender:
 def record_progress(session: Session, appender: Appender, state: dict[str, Any]) -> None:
     """Record a finished append on the session's row, unless another request moved it on.
 
-    The caller commits. Raises UploadInvalid when the row no longer starts where the append
-    did (two requests appended to one session at once).
+    The caller commits, then releases the appender. Raises UploadInvalid when the row no
+    longer starts where the append did (on S3, where appends do not exclude each other,
+    another request recorded first; or the session was cancelled meanwhile).
     """
     upload = appender.upload
     new_count = appender.start + appender.received
@@ -196,17 +266,27 @@ def record_progress(session: Session, appender: Appender, state: dict[str, Any])
     _hashers.put(upload.uuid, new_count, appender.hasher)
 
 
-def open_appender(store: BlobStore, upload: BlobUpload, range_start: int | None) -> Appender:
-    """An appender for a chunk that claims to start at `range_start` (None: wherever we are)."""
-    if range_start is not None and range_start != upload.byte_count:
-        raise RangeMismatch(upload.byte_count)
-    return Appender(store, upload)
+def open_appender(
+    session: Session, store: BlobStore, upload: BlobUpload, range_start: int | None
+) -> Appender:
+    """An appender for a chunk that claims to start at `range_start` (None: wherever we are).
+
+    Holds the session until the appender is released or aborted. On UploadLost the caller
+    commits.
+    """
+    hold = hold_upload(session, store, upload)
+    try:
+        if range_start is not None and range_start != upload.byte_count:
+            raise RangeMismatch(upload.byte_count)
+        return Appender(store, upload, hold)
+    except BaseException:
+        hold.release()
+        raise
 
 
-def _digest_of(store: BlobStore, upload: BlobUpload, algorithm: str, sha256_hasher) -> str:
+def _digest_of(store: BlobStore, upload: BlobUpload, algorithm: str) -> str:
     if algorithm == "sha256":
-        hasher = sha256_hasher if sha256_hasher is not None else _hasher_for(store, upload)
-        return "sha256:" + hasher.hexdigest()
+        return "sha256:" + _hasher_for(store, upload).hexdigest()
     other = hashlib.new(algorithm)
     for chunk in store.read_upload(upload.uuid, _state(upload)):
         other.update(chunk)
@@ -219,17 +299,28 @@ def complete_upload(
     upload: BlobUpload,
     digest: str,
     *,
-    sha256_hasher=None,
     grace: dt.timedelta = blobs.UNREFERENCED_BLOB_GRACE,
 ) -> Blob:
     """Turn the session into the blob `digest` and link it to the session's repository.
 
-    The caller commits. On a digest mismatch the session is cancelled and nothing is kept.
+    The caller commits. On a digest mismatch the session is cancelled and nothing is kept;
+    on UploadLost the session is cancelled too.
     """
     if not blobs.is_valid_digest(digest):
         raise DigestMismatch("invalid digest")
+    # Held so that no append lands in the bytes while they are hashed and become the blob.
+    hold = hold_upload(session, store, upload)
+    try:
+        return _complete_held(session, store, upload, digest, grace)
+    finally:
+        hold.release()
+
+
+def _complete_held(
+    session: Session, store: BlobStore, upload: BlobUpload, digest: str, grace: dt.timedelta
+) -> Blob:
     algorithm = digest.split(":", 1)[0]
-    actual = _digest_of(store, upload, algorithm, sha256_hasher)
+    actual = _digest_of(store, upload, algorithm)
     if actual != digest:
         cancel_upload(session, store, upload)
         raise DigestMismatch(f"upload content has digest {actual}, not {digest}")

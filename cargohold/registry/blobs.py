@@ -185,15 +185,27 @@ async def _append(
         raise RegistryError("SIZE_INVALID", detail={"expected": expected, "received": received})
 
     def record() -> None:
-        state = appender.finish()
-        with reg.session_factory() as session:
-            try:
-                uploads.record_progress(session, appender, state)
-            except uploads.UploadInvalid as exc:
-                raise RegistryError("BLOB_UPLOAD_INVALID", str(exc)) from exc
-            session.commit()
+        try:
+            state = appender.finish()
+            with reg.session_factory() as session:
+                try:
+                    uploads.record_progress(session, appender, state)
+                except uploads.UploadInvalid as exc:
+                    raise RegistryError("BLOB_UPLOAD_INVALID", str(exc)) from exc
+                session.commit()
+        finally:
+            appender.release()
 
     await reg.run(record)
+
+
+def _upload_unknown(
+    session: Session, upload_uuid: str, exc: uploads.UploadUnknown
+) -> RegistryError:
+    """BLOB_UPLOAD_UNKNOWN; a session dropped for lost data stays dropped."""
+    if isinstance(exc, uploads.UploadLost):
+        session.commit()
+    return RegistryError("BLOB_UPLOAD_UNKNOWN", detail={"uuid": upload_uuid})
 
 
 def _open_session(
@@ -211,7 +223,7 @@ def _open_session(
             raise RegistryError("BLOB_UPLOAD_UNKNOWN", detail={"uuid": upload_uuid})
         _check_upload_quota(reg, session, repo, upload, incoming)
         try:
-            return uploads.open_appender(reg.store, upload, start)
+            return uploads.open_appender(session, reg.store, upload, start)
         except uploads.RangeMismatch as exc:
             raise RegistryError(
                 "RANGE_INVALID",
@@ -219,6 +231,8 @@ def _open_session(
                 status=416,
                 headers=_upload_headers(path, upload_uuid, upload.byte_count),
             ) from exc
+        except uploads.UploadUnknown as exc:
+            raise _upload_unknown(session, upload_uuid, exc) from exc
         except uploads.UploadInvalid as exc:
             raise RegistryError("BLOB_UPLOAD_INVALID", str(exc)) from exc
 
@@ -233,7 +247,6 @@ def _complete(
     identity: Identity,
     upload_uuid: str,
     digest: str,
-    appender: uploads.Appender | None,
 ) -> None:
     with reg.session_factory() as session:
         repo = reg.repository(session, path, identity, "push")
@@ -242,18 +255,13 @@ def _complete(
             raise RegistryError("BLOB_UPLOAD_UNKNOWN", detail={"uuid": upload_uuid})
         _check_upload_quota(reg, session, repo, upload, 0)
         try:
-            uploads.complete_upload(
-                session,
-                reg.store,
-                upload,
-                digest,
-                sha256_hasher=appender.hasher if appender is not None else None,
-                grace=_upload_grace(reg),
-            )
+            uploads.complete_upload(session, reg.store, upload, digest, grace=_upload_grace(reg))
         except uploads.DigestMismatch as exc:
             # The session was cancelled: keep that, then report the mismatch.
             session.commit()
             raise RegistryError("DIGEST_INVALID", str(exc), {"digest": digest}) from exc
+        except uploads.UploadUnknown as exc:
+            raise _upload_unknown(session, upload_uuid, exc) from exc
         except uploads.UploadInvalid as exc:
             raise RegistryError("BLOB_UPLOAD_INVALID", str(exc)) from exc
         session.commit()
@@ -289,7 +297,7 @@ async def start_upload(reg: Registry, request: Request, send_fn, path: RepoPath)
                 raise _quota_denied(reg, session, exc) from exc
             upload = uploads.start_upload(session, reg.store, repo.id)
             session.commit()
-            appender = uploads.open_appender(reg.store, upload, 0) if digest else None
+            appender = uploads.open_appender(session, reg.store, upload, 0) if digest else None
             return upload.uuid, appender
 
     upload_uuid, appender = await reg.run(begin)
@@ -298,7 +306,7 @@ async def start_upload(reg: Registry, request: Request, send_fn, path: RepoPath)
         return
     assert appender is not None
     await _append(reg, request, path, appender)
-    await reg.run(_complete, reg, path, identity, upload_uuid, digest, appender)
+    await reg.run(_complete, reg, path, identity, upload_uuid, digest)
     await send(send_fn, 201, b"", _blob_created(path, digest))
 
 
@@ -353,14 +361,13 @@ async def put_upload(
     if not digest:
         raise RegistryError("DIGEST_INVALID", "digest parameter is missing")
     _check_digest(digest)
-    appender = None
     if _has_body(request):
         start = _content_range_start(request)
         appender = await reg.run(
             _open_session, reg, path, identity, upload_uuid, start, request.content_length or 0
         )
         await _append(reg, request, path, appender)
-    await reg.run(_complete, reg, path, identity, upload_uuid, digest, appender)
+    await reg.run(_complete, reg, path, identity, upload_uuid, digest)
     await send(send_fn, 201, b"", _blob_created(path, digest))
 
 
@@ -375,7 +382,10 @@ async def upload_status(
             upload = uploads.get_upload(session, repo.id, upload_uuid)
             if upload is None:
                 raise RegistryError("BLOB_UPLOAD_UNKNOWN", detail={"uuid": upload_uuid})
-            return upload.byte_count
+            try:
+                return uploads.recorded_length(session, reg.store, upload)
+            except uploads.UploadUnknown as exc:
+                raise _upload_unknown(session, upload_uuid, exc) from exc
 
     count = await reg.run(lookup)
     await send(send_fn, 204, b"", _upload_headers(path, upload_uuid, count))

@@ -22,6 +22,14 @@ class BlobNotFound(StorageError):
     pass
 
 
+class UploadBusy(StorageError):
+    """Another request holds the upload session's bytes."""
+
+
+class UploadDataLost(StorageError):
+    """Storage holds fewer bytes of an upload session than were recorded, or none at all."""
+
+
 class UploadWriter(ABC):
     """Appends bytes to an upload session; `close()` returns the state to persist."""
 
@@ -35,6 +43,25 @@ class UploadWriter(ABC):
     @abstractmethod
     def abort(self) -> None:
         """Forget what this writer wrote (the request failed); the session stays as it was."""
+
+
+class UploadHold(ABC):
+    """The exclusive right to change an upload session's stored bytes, until `release()`.
+
+    A request that dies mid-body (kill -9, power loss) leaves bytes that were never recorded;
+    whoever holds the session next cuts them with `trim()` before reading or appending.
+    """
+
+    @abstractmethod
+    def trim(self, state: UploadState, size: int) -> None:
+        """Make the session's stored bytes exactly its first `size` (the recorded length).
+
+        Raises UploadDataLost when storage holds fewer than `size` bytes.
+        """
+
+    @abstractmethod
+    def release(self) -> None:
+        """Give the hold up; releasing twice is not an error."""
 
 
 class BlobStore(ABC):
@@ -62,6 +89,14 @@ class BlobStore(ABC):
     # --- upload sessions -------------------------------------------------------------
     @abstractmethod
     def begin_upload(self, upload_id: str) -> UploadState: ...
+
+    @abstractmethod
+    def hold_upload(self, upload_id: str) -> UploadHold:
+        """Hold a session's bytes for one request: to append to them, trim them or commit them.
+
+        Raises UploadBusy while another request holds them, UploadDataLost when the session
+        has no bytes in storage (cancelled or committed meanwhile).
+        """
 
     @abstractmethod
     def open_upload(self, upload_id: str, state: UploadState) -> UploadWriter:

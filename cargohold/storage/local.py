@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import uuid
@@ -13,6 +14,9 @@ from cargohold.storage.base import (
     BlobNotFound,
     BlobStore,
     StorageError,
+    UploadBusy,
+    UploadDataLost,
+    UploadHold,
     UploadState,
     UploadWriter,
 )
@@ -45,6 +49,45 @@ class _FileAppender(UploadWriter):
 
     def abort(self) -> None:
         self._handle.truncate(self._start)
+        self._handle.close()
+
+
+class _FileHold(UploadHold):
+    """An exclusive flock on the session's data file.
+
+    flock belongs to the open file, so it excludes other requests of this process as well as
+    other processes on the host, and the kernel drops it when the holder dies (kill -9).
+    """
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self._handle = open(path, "r+b", buffering=0)  # noqa: SIM115 - closed in release()
+        except FileNotFoundError as exc:
+            raise UploadDataLost(f"upload {path.name} has no data file") from exc
+        try:
+            fcntl.flock(self._handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # A commit may have renamed the file into a blob between our open and our lock:
+            # that inode is no longer this session's and must not be touched.
+            held, named = os.fstat(self._handle.fileno()), os.stat(path)
+        except BlockingIOError as exc:
+            self._handle.close()
+            raise UploadBusy(f"upload {path.name} is being written") from exc
+        except FileNotFoundError as exc:
+            self._handle.close()
+            raise UploadDataLost(f"upload {path.name} has no data file") from exc
+        if (held.st_dev, held.st_ino) != (named.st_dev, named.st_ino):
+            self._handle.close()
+            raise UploadDataLost(f"upload {path.name} has no data file")
+
+    def trim(self, state: UploadState, size: int) -> None:
+        stored = os.fstat(self._handle.fileno()).st_size
+        if stored < size:
+            raise UploadDataLost(f"upload holds {stored} bytes, {size} were recorded")
+        if stored > size:
+            os.ftruncate(self._handle.fileno(), size)
+
+    def release(self) -> None:
+        # Closing the file drops the flock.
         self._handle.close()
 
 
@@ -110,6 +153,9 @@ class LocalStorage(BlobStore):
     def begin_upload(self, upload_id: str) -> UploadState:
         self._upload_path(upload_id).touch()
         return {}
+
+    def hold_upload(self, upload_id: str) -> UploadHold:
+        return _FileHold(self._upload_path(upload_id))
 
     def open_upload(self, upload_id: str, state: UploadState) -> UploadWriter:
         path = self._upload_path(upload_id)

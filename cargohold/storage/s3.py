@@ -27,6 +27,8 @@ from cargohold.storage.base import (
     BlobNotFound,
     BlobStore,
     StorageError,
+    UploadDataLost,
+    UploadHold,
     UploadState,
     UploadWriter,
 )
@@ -101,6 +103,20 @@ class _PartWriter(UploadWriter):
         for key in self._written:
             self._store._delete_key(key)
         self._written.clear()
+
+
+class _PartsHold(UploadHold):
+    """S3 sessions need no exclusive writer: a request writes only parts under fresh keys, and
+    the recorded state names just the parts of recorded requests. Parts of a request that died
+    are never named, so never read; they go with the session's prefix at commit or cancel."""
+
+    def trim(self, state: UploadState, size: int) -> None:
+        recorded = sum(part["size"] for part in state.get("parts", []))
+        if recorded != size:
+            raise UploadDataLost(f"upload parts hold {recorded} bytes, {size} were recorded")
+
+    def release(self) -> None:
+        return None
 
 
 class S3Storage(BlobStore):
@@ -277,6 +293,10 @@ class S3Storage(BlobStore):
         if state.get("stale"):
             self._delete_keys(list(state["stale"]))
             state["stale"] = []
+
+    def hold_upload(self, upload_id: str) -> UploadHold:
+        self._upload_prefix(upload_id)  # validates the id
+        return _PartsHold()
 
     def open_upload(self, upload_id: str, state: UploadState) -> UploadWriter:
         if "parts" not in state:

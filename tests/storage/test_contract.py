@@ -9,7 +9,15 @@ import uuid
 
 import pytest
 
-from cargohold.storage.base import BlobNotFound, BlobStore, StorageError, UploadState
+from cargohold.storage.base import (
+    BlobNotFound,
+    BlobStore,
+    StorageError,
+    UploadBusy,
+    UploadDataLost,
+    UploadState,
+)
+from cargohold.storage.local import LocalStorage
 from cargohold.storage.s3 import MIN_PART_SIZE, PART_SIZE
 
 MIB = 1 << 20
@@ -178,6 +186,50 @@ def test_abort_keeps_the_session_as_it_was(store: BlobStore) -> None:
     digest = digest_of(first + b"c" * 10)
     store.commit_upload(upload_id, state, digest)
     assert read_all(store.read_blob(digest)) == first + b"c" * 10
+
+
+def test_trim_cuts_what_a_request_that_died_left(store: BlobStore) -> None:
+    first = random.Random(6).randbytes(MIN_PART_SIZE - 7)
+    upload_id, recorded = upload(store, [[first]])
+    # A request that stored its bytes and died before the row recorded its state.
+    writer = store.open_upload(upload_id, persisted(recorded))
+    writer.write(b"x" * (PART_SIZE + 3))
+    writer.close()
+    hold = store.hold_upload(upload_id)
+    hold.trim(recorded, len(first))
+    hold.release()
+    hold.release()
+    assert read_all(store.read_upload(upload_id, recorded)) == first
+    state = push_request(store, upload_id, recorded, [b"y" * 10])
+    data = first + b"y" * 10
+    assert read_all(store.read_upload(upload_id, state)) == data
+    store.commit_upload(upload_id, state, digest_of(data))
+    assert read_all(store.read_blob(digest_of(data))) == data
+
+
+def test_trim_reports_recorded_bytes_storage_lacks(store: BlobStore) -> None:
+    upload_id, state = upload(store, [[b"z" * 100]])
+    hold = store.hold_upload(upload_id)
+    with pytest.raises(UploadDataLost):
+        hold.trim(state, 101)
+    hold.trim(state, 100)
+    hold.release()
+    assert read_all(store.read_upload(upload_id, state)) == b"z" * 100
+
+
+def test_local_hold_excludes_other_holders(tmp_path) -> None:
+    store = LocalStorage(str(tmp_path / "storage"))
+    upload_id, state = upload(store, [[b"held"]])
+    hold = store.hold_upload(upload_id)
+    with pytest.raises(UploadBusy):
+        store.hold_upload(upload_id)
+    hold.release()
+    again = store.hold_upload(upload_id)
+    again.release()
+    store.commit_upload(upload_id, state, digest_of(b"held"))
+    with pytest.raises(UploadDataLost):
+        store.hold_upload(upload_id)
+    assert read_all(store.read_blob(digest_of(b"held"))) == b"held"
 
 
 def test_cancel(store: BlobStore) -> None:

@@ -1,7 +1,7 @@
 """password recovery codes beside email confirmation codes
 
 Revision ID: 0003_password_recovery
-Revises: 0002
+Revises: 0003_repository_notifications
 Create Date: 2026-12-04 21:50:00
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_password_recovery"
-down_revision = "0002"
+down_revision = "0003_repository_notifications"
 branch_labels = None
 depends_on = None
 
