@@ -197,7 +197,7 @@ def authorize(request: Request, db: DbDep, settings: SettingsDep) -> Response:
     auth, _ = _caller(request, db, settings)
     app, assignment = _application(db, settings, auth, params)
     try:
-        scopes = oauth.requested_scopes(settings, params["scope"], assignment)
+        scopes = oauth.requested_scopes(settings, params["scope"])
     except oauth.OAuthError as exc:
         return _error_redirect(params, exc.code)
     if params["response_type"] not in ("", "token"):
@@ -231,7 +231,7 @@ async def authorize_app(request: Request, db: DbDep, settings: SettingsDep) -> R
             raise JsonError(403, {"error": "CSRF token was invalid or missing."})
     app, assignment = _application(db, settings, auth, params)
     try:
-        scopes = oauth.requested_scopes(settings, params["scope"], assignment)
+        scopes = oauth.requested_scopes(settings, params["scope"])
     except oauth.OAuthError as exc:
         return _error_redirect(params, exc.code)
     if params["response_type"] not in ("", "token"):

@@ -194,16 +194,11 @@ def redirect_allowed(settings: Settings, app: OAuthApplication, redirect_uri: st
     )
 
 
-def requested_scopes(
-    settings: Settings, scope: str, assignment: OAuthAssignedToken | None = None
-) -> frozenset[Scope]:
-    """The scopes asked for; a token accepted from an assignment gets no more than offered."""
+def requested_scopes(settings: Settings, scope: str) -> frozenset[Scope]:
     scopes = parse_scopes(scope)
     if not scopes:
         raise OAuthError("invalid_scope", "Invalid scope")
     if Scope.SUPERUSER in scopes and not settings.FEATURE_SUPER_USERS:
-        raise OAuthError("invalid_scope", "Invalid scope")
-    if assignment is not None and not scopes <= (parse_scopes(assignment.scope) or frozenset()):
         raise OAuthError("invalid_scope", "Invalid scope")
     return scopes
 
