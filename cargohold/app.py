@@ -44,7 +44,6 @@ ROUTER_MODULES = [
     "cargohold.api.appspecifictokens",
     "cargohold.api.organization",
     "cargohold.api.applications",
-    "cargohold.api.oauth_assign",
     "cargohold.api.oauth",
     "cargohold.api.superuser_users",
     "cargohold.api.tag",

@@ -134,7 +134,6 @@ class Settings(BaseModel):
     FEATURE_PROXY_STORAGE: bool = False
     FEATURE_ORG_SHARED_EMAIL: bool = False
     FEATURE_SUPERUSERS_ORG_CREATION_ONLY: bool = False
-    FEATURE_ASSIGN_OAUTH_TOKEN: bool = True
     DIRECT_OAUTH_CLIENTID_WHITELIST: list[str] = []
     REPO_MIRROR_INTERVAL: int = 30
     REPO_MIRROR_SERVER_HOSTNAME: str | None = None

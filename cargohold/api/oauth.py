@@ -26,7 +26,7 @@ from cargohold.auth.context import AuthContext, AuthKind
 from cargohold.auth.credentials import CredentialsError, verify_user_password
 from cargohold.auth.sessions import load_session, new_csrf_token, save_session
 from cargohold.config import Settings
-from cargohold.db.models.accounts import OAuthApplication, OAuthAssignedToken
+from cargohold.db.models.accounts import OAuthApplication
 from cargohold.domain import oauth
 from cargohold.domain.permissions import can_admin_organization
 
@@ -65,38 +65,20 @@ def _params(source: Any) -> dict[str, str]:
     for name in _REQUIRED:
         if not source.get(name):
             raise JsonError(400, {"error": f"Required param: {name}"})
-    return {
-        key: str(source.get(key) or "")
-        for key in (*_REQUIRED, "state", "response_type", "assignment_uuid")
-    }
-
-
-def _check_assignment_params(settings: Settings, params: dict[str, str]) -> None:
-    """Assignments are accepted only through the implicit grant, and only when enabled."""
-    if not params["assignment_uuid"]:
-        return
-    if not settings.FEATURE_ASSIGN_OAUTH_TOKEN:
-        raise JsonError(400, {"error": "Token assignment is not enabled"})
-    if params["response_type"] not in ("", "token"):
-        raise JsonError(400, {"error": "Assignments need response_type token"})
+    return {key: str(source.get(key) or "") for key in (*_REQUIRED, "state", "response_type")}
 
 
 def _application(
     db: Session, settings: Settings, auth: AuthContext, params: dict[str, str]
-) -> tuple[OAuthApplication, OAuthAssignedToken | None]:
-    """The application, and the assignment that lets a non-admin approve it."""
-    _check_assignment_params(settings, params)
+) -> OAuthApplication:
     app = oauth.find_application(db, params["client_id"])
     if app is None:
         raise JsonError(404, {"error": "Unknown application"})
-    assignment = None
-    if params["assignment_uuid"] and auth.user is not None:
-        assignment = oauth.find_assignment(db, auth.user, params["assignment_uuid"], app)
-    if assignment is None and not can_admin_organization(db, auth, app.organization):
+    if not can_admin_organization(db, auth, app.organization):
         raise JsonError(403, {"error": "Only administrators of the application's organization"})
     if not oauth.redirect_allowed(settings, app, params["redirect_uri"]):
         raise JsonError(400, {"error": "Invalid redirect_uri"})
-    return app, assignment
+    return app
 
 
 def _error_redirect(params: dict[str, str], code: str) -> RedirectResponse:
@@ -107,18 +89,10 @@ def _error_redirect(params: dict[str, str], code: str) -> RedirectResponse:
 
 
 def _token_redirect(
-    db: Session,
-    app: OAuthApplication,
-    auth: AuthContext,
-    params: dict[str, str],
-    scopes,
-    assignment: OAuthAssignedToken | None = None,
+    db: Session, app: OAuthApplication, auth: AuthContext, params: dict[str, str], scopes
 ) -> RedirectResponse:
-    """Issue the token (an accepted assignment is used up) and send it to the application."""
     assert auth.user is not None
     _, code = oauth.issue_access_token(db, app, auth.user, scopes)
-    if assignment is not None:
-        db.delete(assignment)
     db.commit()
     query = {"scope": params["scope"]}
     if params.get("state"):
@@ -155,7 +129,6 @@ def _consent_data(
         "response_type": params["response_type"] or "token",
         "state": params["state"],
         "csrf_token_val": csrf,
-        "assignment_uuid": params["assignment_uuid"] or None,
         "scopes": scope_information(scopes),
         "has_dangerous_scopes": any(oauth.SCOPE_INFO[scope].dangerous for scope in scopes),
     }
@@ -176,9 +149,7 @@ def _consent_page(data: dict[str, Any]) -> str:
             ("response_type", "response_type"),
             ("state", "state"),
             ("_csrf_token", "csrf_token_val"),
-            ("assignment_uuid", "assignment_uuid"),
         ]
-        if data[key] is not None
     )
     app = data["application"]
     return (
@@ -195,7 +166,7 @@ def authorize(request: Request, db: DbDep, settings: SettingsDep) -> Response:
     """Start the implicit grant: issue at once if already granted, else ask for consent."""
     params = _params(request.query_params)
     auth, _ = _caller(request, db, settings)
-    app, assignment = _application(db, settings, auth, params)
+    app = _application(db, settings, auth, params)
     try:
         scopes = oauth.requested_scopes(settings, params["scope"])
     except oauth.OAuthError as exc:
@@ -204,7 +175,7 @@ def authorize(request: Request, db: DbDep, settings: SettingsDep) -> Response:
         return _error_redirect(params, "unsupported_response_type")
     assert auth.user is not None
     if oauth.already_granted(db, app, auth.user, scopes):
-        return _token_redirect(db, app, auth, params, scopes, assignment)
+        return _token_redirect(db, app, auth, params, scopes)
     csrf, new_session = _csrf_token(request, settings)
     data = _consent_data(settings, app, params, scopes, csrf)
     response: Response
@@ -229,14 +200,14 @@ async def authorize_app(request: Request, db: DbDep, settings: SettingsDep) -> R
         presented = str(form.get("_csrf_token") or request.headers.get("x-csrf-token") or "")
         if not expected or not presented or not hmac.compare_digest(expected, presented):
             raise JsonError(403, {"error": "CSRF token was invalid or missing."})
-    app, assignment = _application(db, settings, auth, params)
+    app = _application(db, settings, auth, params)
     try:
         scopes = oauth.requested_scopes(settings, params["scope"])
     except oauth.OAuthError as exc:
         return _error_redirect(params, exc.code)
     if params["response_type"] not in ("", "token"):
         return _error_redirect(params, "unsupported_response_type")
-    return _token_redirect(db, app, auth, params, scopes, assignment)
+    return _token_redirect(db, app, auth, params, scopes)
 
 
 @router.post("/oauth/denyapp", operation_id="oauthDenyApp")

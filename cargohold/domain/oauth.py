@@ -14,13 +14,7 @@ from cargohold.auth.credentials import OAUTH_TOKEN_PREFIX_LENGTH
 from cargohold.auth.secrets import ALNUM, UPPER_ALNUM, SecretBox, hash_token, random_code
 from cargohold.config import Settings
 from cargohold.db.base import utcnow
-from cargohold.db.models.accounts import (
-    OAuthAccessToken,
-    OAuthApplication,
-    OAuthAssignedToken,
-    User,
-)
-from cargohold.domain.notifications import delete_matching, notify
+from cargohold.db.models.accounts import OAuthAccessToken, OAuthApplication, User
 
 CLIENT_ID_LENGTH = 20
 CLIENT_SECRET_LENGTH = 40
@@ -323,63 +317,3 @@ def user_authorization(session: Session, user: User, token_uuid: str) -> OAuthAc
             OAuthAccessToken.uuid == token_uuid,
         )
     )
-
-
-ASSIGNED_AUTHORIZATION = "assigned_authorization"
-
-
-def assign_token(
-    session: Session,
-    settings: Settings,
-    app: OAuthApplication,
-    user: User,
-    *,
-    redirect_uri: str,
-    scope: str,
-    response_type: str,
-) -> OAuthAssignedToken:
-    """Offer `user` a token of `app`; they are notified and accept it by approving the app."""
-    assignment = OAuthAssignedToken(
-        application_id=app.id,
-        assigned_user_id=user.id,
-        redirect_uri=redirect_uri,
-        scope=scope,
-        response_type=response_type,
-    )
-    session.add(assignment)
-    session.flush()
-    notify(session, settings, user, ASSIGNED_AUTHORIZATION, {"username": user.username})
-    return assignment
-
-
-def assigned_authorizations(session: Session, user: User) -> list[OAuthAssignedToken]:
-    return list(
-        session.scalars(
-            select(OAuthAssignedToken)
-            .options(
-                selectinload(OAuthAssignedToken.application).selectinload(
-                    OAuthApplication.organization
-                )
-            )
-            .where(OAuthAssignedToken.assigned_user_id == user.id)
-            .order_by(OAuthAssignedToken.id)
-        ).all()
-    )
-
-
-def find_assignment(
-    session: Session, user: User, assignment_uuid: str, app: OAuthApplication | None = None
-) -> OAuthAssignedToken | None:
-    """One of `user`'s assignments (of `app`, when given)."""
-    query = select(OAuthAssignedToken).where(
-        OAuthAssignedToken.assigned_user_id == user.id,
-        OAuthAssignedToken.uuid == assignment_uuid,
-    )
-    if app is not None:
-        query = query.where(OAuthAssignedToken.application_id == app.id)
-    return session.scalar(query)
-
-
-def clear_assignment_notifications(session: Session, user: User) -> None:
-    """The user has seen their assignments: their notifications about them go."""
-    delete_matching(session, user, ASSIGNED_AUTHORIZATION)

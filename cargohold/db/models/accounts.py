@@ -174,29 +174,6 @@ class OAuthApplication(Base):
     organization: Mapped[User] = relationship()
 
 
-class OAuthAssignedToken(Base):
-    """An organization admin's offer of an application's token to a user, who accepts it by
-    approving the application (/oauth/authorize with `assignment_uuid`)."""
-
-    __tablename__ = "oauth_assigned_token"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
-    assigned_user_id: Mapped[int] = mapped_column(
-        ForeignKey("user.id", ondelete="CASCADE"), index=True
-    )
-    application_id: Mapped[int] = mapped_column(
-        ForeignKey("oauth_application.id", ondelete="CASCADE"), index=True
-    )
-    redirect_uri: Mapped[str | None] = mapped_column(String(255))
-    scope: Mapped[str] = mapped_column(String(255))
-    response_type: Mapped[str | None] = mapped_column(String(255))
-    created: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-    application: Mapped[OAuthApplication] = relationship()
-    assigned_user: Mapped[User] = relationship()
-
-
 class OAuthAccessToken(Base):
     """A bearer token: the first 20 characters select the row, the rest is checked by hash."""
 
