@@ -64,6 +64,7 @@ class Settings(BaseModel):
     FEATURE_PERMANENT_SESSIONS: bool = True
     # Largest request body the API reads, in bytes; /v2 blob uploads and build archives stream.
     API_MAX_BODY_BYTES: int = 1024 * 1024
+    USER_RECOVERY_TOKEN_LIFETIME: str = "30m"
     BROWSER_API_CALLS_XHR_ONLY: bool = True
     CORS_ORIGIN: list[str] = []
     REGISTRY_STATE: str = "normal"
@@ -117,6 +118,7 @@ class Settings(BaseModel):
     FEATURE_ANONYMOUS_ACCESS: bool = True
     FEATURE_SUPER_USERS: bool = True
     FEATURE_SUPERUSERS_FULL_ACCESS: bool = False
+    FEATURE_SUPERUSER_CONFIGDUMP: bool = False
     FEATURE_USER_CREATION: bool = True
     FEATURE_INVITE_ONLY_USER_CREATION: bool = False
     FEATURE_DIRECT_LOGIN: bool = True
@@ -158,6 +160,8 @@ class Settings(BaseModel):
     REPO_MIRROR_TLS_VERIFY: bool = True
     FEATURE_SPARSE_INDEX: bool = False
     SSRF_ALLOWED_HOSTS: list[str] = []
+    # Share of free disk space below which /health/warning reports disk_space_warning false.
+    DISKSPACE_HEALTH_WARNING_THRESHOLD: float = 0.1
     # Seconds a webhook or Slack delivery may take.
     NOTIFICATION_SEND_TIMEOUT: int = 10
 
@@ -234,7 +238,12 @@ class Settings(BaseModel):
             parse_duration(item)
         return value
 
-    @field_validator("DEFAULT_TAG_EXPIRATION", "FRESH_LOGIN_TIMEOUT", "SESSION_TIMEOUT")
+    @field_validator(
+        "DEFAULT_TAG_EXPIRATION",
+        "FRESH_LOGIN_TIMEOUT",
+        "SESSION_TIMEOUT",
+        "USER_RECOVERY_TOKEN_LIFETIME",
+    )
     @classmethod
     def _duration(cls, value: str) -> str:
         parse_duration(value)
@@ -337,6 +346,10 @@ class Settings(BaseModel):
         return parse_duration(self.FRESH_LOGIN_TIMEOUT)
 
     @property
+    def user_recovery_token_lifetime_s(self) -> int:
+        return parse_duration(self.USER_RECOVERY_TOKEN_LIFETIME)
+
+    @property
     def session_timeout_s(self) -> int:
         return parse_duration(self.SESSION_TIMEOUT)
 
@@ -347,7 +360,7 @@ class Settings(BaseModel):
         return self.FEATURE_SUPER_USERS and username in self.SUPER_USERS
 
 
-def _env_value(raw: str) -> Any:
+def parse_env_value(raw: str) -> Any:
     """Environment values are YAML scalars or JSON/YAML documents ('true', '[a, b]', '{...}')."""
     try:
         return yaml.safe_load(raw)
@@ -394,7 +407,7 @@ def load_settings(config_dir: str | os.PathLike[str] | None = None, *, environ=N
             raw.update(loaded)
     for key, value in environ.items():
         if key.startswith(ENV_PREFIX) and len(key) > len(ENV_PREFIX):
-            raw[key[len(ENV_PREFIX) :]] = _env_value(value)
+            raw[key[len(ENV_PREFIX) :]] = parse_env_value(value)
 
     try:
         settings = Settings(**_without_nulls(raw))

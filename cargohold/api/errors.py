@@ -25,6 +25,10 @@ NOT_FOUND_TEXT = (
     "The requested URL was not found on the server. If you entered the URL manually please "
     "check your spelling and try again."
 )
+FORBIDDEN_TEXT = (
+    "You don't have the permission to access the requested resource. It is either "
+    "read-protected or not readable by the server."
+)
 BAD_REQUEST_TEXT = "The browser (or proxy) sent a request that this server could not understand."
 METHOD_NOT_ALLOWED_TEXT = "The method is not allowed for the requested URL."
 

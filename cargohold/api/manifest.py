@@ -10,7 +10,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from cargohold.api.deps import AuthDep, DbDep, JsonBody, client_ip
-from cargohold.api.errors import NOT_FOUND_TEXT, MessageError, invalid_request, not_found
+from cargohold.api.errors import (
+    NOT_FOUND_TEXT,
+    MessageError,
+    data_model_error,
+    invalid_request,
+    not_found,
+)
 from cargohold.api.repo_access import require_normal_state, require_repository
 from cargohold.api.routing import ApiRouter
 from cargohold.api.views import format_date
@@ -184,6 +190,8 @@ def delete_label(
     label = manifest_info.find_label(db, _manifest(db, repo, digest), label_id)
     if label is None:
         raise not_found()
+    if not manifest_info.is_mutable(label):
+        raise data_model_error("Cannot delete immutable label")
     _audit(db, request, auth, "manifest_label_delete", repo, label, digest)
     db.delete(label)
     db.commit()

@@ -18,9 +18,9 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from cargohold.api.avatar import avatar
 from cargohold.api.deps import DbDep, SettingsDep, resolve_caller
 from cargohold.api.errors import JsonError
+from cargohold.api.oauth_views import application_summary, scope_information
 from cargohold.api.routing import ApiRouter
 from cargohold.auth.context import AuthContext, AuthKind
 from cargohold.auth.credentials import CredentialsError, verify_user_password
@@ -121,36 +121,16 @@ def _csrf_token(request: Request, settings: Settings) -> tuple[str, dict[str, An
 def _consent_data(
     settings: Settings, app: OAuthApplication, params: dict[str, str], scopes, csrf: str
 ) -> dict[str, Any]:
-    infos = [oauth.SCOPE_INFO[scope] for scope in sorted(scopes)]
-    org = app.organization
     return {
-        "application": {
-            "name": app.name,
-            "description": app.description,
-            "url": app.application_uri,
-            "avatar": avatar(settings, app.name, app.avatar_email or org.email, "app"),
-            "organization": {
-                "name": org.username,
-                "avatar": avatar(settings, org.username, org.email, "org"),
-            },
-        },
+        "application": application_summary(settings, app),
         "client_id": app.client_id,
         "redirect_uri": params["redirect_uri"],
         "scope": params["scope"],
         "response_type": params["response_type"] or "token",
         "state": params["state"],
         "csrf_token_val": csrf,
-        "scopes": [
-            {
-                "scope": info.scope.value,
-                "title": info.title,
-                "description": info.description,
-                "icon": info.icon,
-                "dangerous": info.dangerous,
-            }
-            for info in infos
-        ],
-        "has_dangerous_scopes": any(info.dangerous for info in infos),
+        "scopes": scope_information(scopes),
+        "has_dangerous_scopes": any(oauth.SCOPE_INFO[scope].dangerous for scope in scopes),
     }
 
 

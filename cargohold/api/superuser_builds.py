@@ -12,6 +12,7 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 
 from cargohold.api.build import build_view, int_query, logs_body
+from cargohold.api.build_artifacts import archived_log
 from cargohold.api.deps import AuthDep, DbDep, SettingsDep, require_fresh_login
 from cargohold.api.errors import ApiError, not_found
 from cargohold.api.routing import ApiRouter
@@ -65,3 +66,16 @@ def get_build_logs(
     _authorize(auth, settings)
     start = int_query(request, "start", 0, "Start index for the logs") or 0
     return logs_body(db, _build(db, build_uuid), start)
+
+
+@router.get(
+    "/api/v1/superuser/{build_uuid}/logs/archive",
+    operation_id="getRepoBuildLogsArchiveSuperUser",
+)
+def get_build_logs_archive(build_uuid: str, db: DbDep, auth: AuthDep, settings: SettingsDep) -> Any:
+    """A finished build's archived log, for superusers who are not members of its repository."""
+    _authorize(auth, settings)
+    document = archived_log(db, _build(db, build_uuid))
+    if document is None:
+        raise ApiError(400, "invalid_response", "Archived logs not available")
+    return document

@@ -1,90 +1,67 @@
-"""The signed-in user's authorized applications (Quay's UserAuthorizationList/UserAuthorization)."""
+"""The OAuth authorizations a user granted to applications: list, inspect, revoke."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from fastapi.responses import Response
+from fastapi import Response
 
-from cargohold.api.avatar import avatar
-from cargohold.api.deps import AuthDep, DbDep, SettingsDep
+from cargohold.api.deps import AuthDep, DbDep, SettingsDep, require_user
 from cargohold.api.errors import not_found, unauthorized
+from cargohold.api.oauth_views import application_summary, scope_string_information
 from cargohold.api.routing import ApiRouter
-from cargohold.auth.context import AuthContext, Scope
+from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
-from cargohold.db.models.accounts import OAuthAccessToken, User
-from cargohold.domain import oauth, user_authorizations
+from cargohold.db.models.accounts import OAuthAccessToken, OAuthApplication, User
+from cargohold.domain import oauth
 
 router = ApiRouter(tags=["user"])
 
-PATH = "/api/v1/user/authorizations"
+BASE = "/api/v1/user/authorizations"
 
 
 def _user_admin(auth: AuthContext) -> User:
-    if auth.user is None or auth.user.robot or not auth.can_admin_self():
+    user = require_user(auth)
+    if user.robot or not auth.can_admin_self():
         raise unauthorized(auth)
-    return auth.user
+    return user
 
 
-def _scopes(scope_string: str) -> list[dict[str, Any]]:
-    known = {scope.value: scope for scope in Scope}
-    granted = sorted(
-        {known[item] for item in scope_string.replace(",", " ").split() if item in known}
-    )
-    return [
-        {
-            "title": info.title,
-            "scope": info.scope.value,
-            "description": info.description,
-            "icon": info.icon,
-            "dangerous": info.dangerous,
-        }
-        for info in (oauth.SCOPE_INFO[scope] for scope in granted if scope in oauth.SCOPE_INFO)
-    ]
-
-
-def _view(settings: Settings, token: OAuthAccessToken) -> dict[str, Any]:
-    app = token.application
-    org = app.organization
+def authorization_view(settings: Settings, token: OAuthAccessToken) -> dict[str, Any]:
+    """A grant's view; grants always have an application (see oauth.user_authorizations)."""
+    application = cast(OAuthApplication, token.application)
     return {
-        "application": {
-            "name": app.name,
-            "description": app.description,
-            "url": app.application_uri,
-            "avatar": avatar(settings, app.name, app.avatar_email or org.email, "app"),
-            "organization": {
-                "name": org.username,
-                "avatar": avatar(settings, org.username, org.email, "org"),
-            },
-        },
-        "scopes": _scopes(token.scope),
+        "application": application_summary(settings, application),
+        "scopes": scope_string_information(token.scope),
         "uuid": token.uuid,
     }
 
 
-@router.get(PATH, operation_id="listUserAuthorizations")
-def list_authorizations(db: DbDep, auth: AuthDep, settings: SettingsDep) -> dict[str, Any]:
+@router.get(BASE, operation_id="listUserAuthorizations")
+def list_user_authorizations(db: DbDep, settings: SettingsDep, auth: AuthDep) -> dict[str, Any]:
     user = _user_admin(auth)
-    tokens = user_authorizations.list_authorizations(db, user)
-    return {"authorizations": [_view(settings, token) for token in tokens]}
+    tokens = oauth.user_authorizations(db, user)
+    return {"authorizations": [authorization_view(settings, token) for token in tokens]}
 
 
-def _authorization(db: DbDep, auth: AuthContext, token_uuid: str) -> OAuthAccessToken:
-    token = user_authorizations.get_authorization(db, _user_admin(auth), token_uuid)
+@router.get(BASE + "/{access_token_uuid}", operation_id="getUserAuthorization")
+def get_user_authorization(
+    access_token_uuid: str, db: DbDep, settings: SettingsDep, auth: AuthDep
+) -> dict[str, Any]:
+    token = oauth.user_authorization(db, _user_admin(auth), access_token_uuid)
     if token is None:
         raise not_found()
-    return token
+    return authorization_view(settings, token)
 
 
-@router.get(PATH + "/{token_uuid}", operation_id="getUserAuthorization")
-def get_authorization(
-    token_uuid: str, db: DbDep, auth: AuthDep, settings: SettingsDep
-) -> dict[str, Any]:
-    return _view(settings, _authorization(db, auth, token_uuid))
-
-
-@router.delete(PATH + "/{token_uuid}", operation_id="deleteUserAuthorization")
-def delete_authorization(token_uuid: str, db: DbDep, auth: AuthDep) -> Response:
-    user_authorizations.revoke_authorization(db, _authorization(db, auth, token_uuid))
+@router.delete(
+    BASE + "/{access_token_uuid}", operation_id="deleteUserAuthorization", status_code=204
+)
+def delete_user_authorization(access_token_uuid: str, db: DbDep, auth: AuthDep) -> Response:
+    """Revoke the grant: the application's token stops working at once."""
+    token = oauth.user_authorization(db, _user_admin(auth), access_token_uuid)
+    if token is None:
+        raise not_found()
+    db.delete(token)
     db.commit()
     return Response(status_code=204)

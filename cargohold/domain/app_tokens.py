@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from cargohold.auth.credentials import APP_TOKEN_PREFIX_LENGTH
@@ -54,19 +54,34 @@ def token_code(settings: Settings, token: AppSpecificToken) -> str | None:
     return token.token_name + secret if secret is not None else None
 
 
+def _expiring_soon(query: Select, settings: Settings) -> Select:
+    """Tokens ending within a tenth of their configured lifetime (Quay's "expiring soon")."""
+    window = (_lifetime_s(settings) or DEFAULT_EXPIRING_WINDOW_S) // 10
+    now = utcnow()
+    return query.where(
+        AppSpecificToken.expiration.is_not(None),
+        AppSpecificToken.expiration > now,
+        AppSpecificToken.expiration <= now + dt.timedelta(seconds=max(window, 1)),
+    )
+
+
 def list_tokens(
     session: Session, settings: Settings, user: User, *, only_expiring: bool
 ) -> list[AppSpecificToken]:
-    """The user's tokens; with `only_expiring`, those ending within a tenth of their lifetime."""
+    """The user's tokens; with `only_expiring`, those ending soon."""
     query = select(AppSpecificToken).where(AppSpecificToken.user_id == user.id)
     if only_expiring:
-        window = (_lifetime_s(settings) or DEFAULT_EXPIRING_WINDOW_S) // 10
-        now = utcnow()
-        query = query.where(
-            AppSpecificToken.expiration.is_not(None),
-            AppSpecificToken.expiration > now,
-            AppSpecificToken.expiration <= now + dt.timedelta(seconds=max(window, 1)),
-        )
+        query = _expiring_soon(query, settings)
+    return list(session.scalars(query.order_by(AppSpecificToken.id)).all())
+
+
+def list_all_tokens(
+    session: Session, settings: Settings, *, only_expiring: bool
+) -> list[AppSpecificToken]:
+    """Every user's tokens, for the superusers' audit; with `only_expiring`, those ending soon."""
+    query = select(AppSpecificToken)
+    if only_expiring:
+        query = _expiring_soon(query, settings)
     return list(session.scalars(query.order_by(AppSpecificToken.id)).all())
 
 

@@ -431,6 +431,23 @@ def find_build(session: Session, build_uuid: str) -> RepositoryBuild | None:
     )
 
 
+def latest_build(session: Session, repository: Repository) -> RepositoryBuild | None:
+    """The repository's most recently started build."""
+    return session.scalar(
+        select(RepositoryBuild)
+        .where(RepositoryBuild.repository_id == repository.id)
+        .order_by(RepositoryBuild.started.desc(), RepositoryBuild.id.desc())
+        .limit(1)
+    )
+
+
+def badge_status(build: RepositoryBuild | None) -> str:
+    """Quay's badge states: any phase but complete, error or cancelled reads as building."""
+    if build is None:
+        return "none"
+    return {COMPLETE: "ready", ERROR: "failed", CANCELLED: "cancelled"}.get(build.phase, "building")
+
+
 def list_builds(
     session: Session,
     repository: Repository,

@@ -43,7 +43,9 @@ def confirm(session: Session, settings: Settings, code: str) -> tuple[User, str 
     None when the code is unknown or already used.
     """
     record = session.scalar(
-        select(EmailConfirmation).where(EmailConfirmation.code_hash == hash_token(code))
+        select(EmailConfirmation).where(
+            EmailConfirmation.code_hash == hash_token(code), EmailConfirmation.pw_reset.is_(False)
+        )
     )
     if record is None or record.user.deleted:
         return None

@@ -13,7 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cargohold.db.models.registry import Manifest, ManifestLabel
-from cargohold.domain.manifests import INDEX_TYPES
+from cargohold.domain.manifests import (
+    INDEX_TYPES,
+    OCI_IMAGE_CONFIG,
+    OCI_MANIFEST,
+    ParsedManifest,
+    label_media_type,
+)
 from cargohold.storage.base import BlobStore, StorageError
 
 # Image configs are small; anything bigger is not read for layer history.
@@ -35,6 +41,8 @@ RESERVED_LABEL_PREFIXES = (
     "quay",
 )
 LABEL_MEDIA_TYPES = ("text/plain", "application/json")
+DOCKER_IMAGE_CONFIG = "application/vnd.docker.container.image.v1+json"
+IMAGE_CONFIG_TYPES = frozenset({OCI_IMAGE_CONFIG, DOCKER_IMAGE_CONFIG})
 
 
 class LabelError(Exception):
@@ -144,22 +152,13 @@ def find_label(session: Session, manifest: Manifest, label_id: str) -> ManifestL
     )
 
 
+def is_mutable(label: ManifestLabel) -> bool:
+    """Only labels added through the API can be deleted; those from content stay with it."""
+    return label.source_type == "api"
+
+
 def has_reserved_prefix(key: str) -> bool:
     return key.startswith(RESERVED_LABEL_PREFIXES)
-
-
-def infer_media_type(value: str) -> str:
-    """JSON objects and arrays are application/json; everything else is text."""
-    stripped = value.strip()
-    if (stripped.startswith("{") and stripped.endswith("}")) or (
-        stripped.startswith("[") and stripped.endswith("]")
-    ):
-        try:
-            json.loads(stripped)
-            return "application/json"
-        except ValueError:
-            pass
-    return "text/plain"
 
 
 def add_label(
@@ -171,7 +170,7 @@ def add_label(
             f"{LABEL_KEY_RE.pattern} format for labels"
         )
     if media_type is None:
-        media_type = infer_media_type(value)
+        media_type = label_media_type(value)
     if media_type not in LABEL_MEDIA_TYPES:
         raise LabelError(
             "Media type is invalid please use a valid media type: text/plain, application/json"
@@ -187,3 +186,34 @@ def add_label(
     session.add(label)
     session.flush()
     return label
+
+
+def _config_labels(config: dict[str, Any]) -> dict[str, Any]:
+    container = config.get("config")
+    found = container.get("Labels") if isinstance(container, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
+def _storable_label(key: Any, value: Any) -> bool:
+    """Labels from content are kept however they are named (as Quay keeps them), but an empty
+    key means nothing and text with NUL or over the column's size cannot be stored."""
+    return (
+        isinstance(key, str)
+        and isinstance(value, str)
+        and 0 < len(key) <= LABEL_KEY_MAX
+        and "\x00" not in key
+        and "\x00" not in value
+    )
+
+
+def content_labels(store: BlobStore, parsed: ParsedManifest) -> dict[str, str]:
+    """The labels Quay derives from a pushed manifest: an image's config `Labels`, overlaid by
+    an OCI manifest's annotations; for an OCI artifact, its annotations alone."""
+    if parsed.is_index or parsed.config is None:
+        return {}
+    found: dict[str, Any] = {}
+    if parsed.config.media_type in IMAGE_CONFIG_TYPES:
+        found.update(_config_labels(_read_config(store, parsed.config.digest)))
+    if parsed.media_type == OCI_MANIFEST:
+        found.update(parsed.annotations or {})
+    return {key: value for key, value in found.items() if _storable_label(key, value)}

@@ -26,6 +26,7 @@ from cargohold.db.models.registry import (
     Manifest,
     ManifestBlob,
     ManifestChild,
+    ManifestLabel,
     Tag,
 )
 from cargohold.domain import blobs, untrusted_json
@@ -262,8 +263,28 @@ def get_reachable_manifest(
     )
 
 
-def store_manifest(session: Session, repository_id: int, parsed: ParsedManifest) -> Manifest:
+def label_media_type(value: str) -> str:
+    """A label's media type: JSON objects and arrays are application/json, the rest text."""
+    stripped = value.strip()
+    if (stripped.startswith("{") and stripped.endswith("}")) or (
+        stripped.startswith("[") and stripped.endswith("]")
+    ):
+        try:
+            json.loads(stripped)
+            return "application/json"
+        except ValueError:
+            pass
+    return "text/plain"
+
+
+def store_manifest(
+    session: Session,
+    repository_id: int,
+    parsed: ParsedManifest,
+    labels: dict[str, str] | None = None,
+) -> Manifest:
     """Store a validated manifest with its blob and child references (idempotent by digest).
+    A newly stored manifest gets `labels` (derived from its content) as `manifest` labels.
 
     Raises ManifestError(BLOB_UNKNOWN) naming the first referenced blob or child the
     repository does not have. The caller commits.
@@ -334,6 +355,17 @@ def store_manifest(session: Session, repository_id: int, parsed: ParsedManifest)
                     child_manifest_id=child_id,
                 )
                 for child_id in set(child_ids.values())
+            )
+            session.add_all(
+                ManifestLabel(
+                    repository_id=repository_id,
+                    manifest_id=manifest.id,
+                    key=key,
+                    value=value,
+                    media_type=label_media_type(value),
+                    source_type="manifest",
+                )
+                for key, value in (labels or {}).items()
             )
             session.flush()
     except IntegrityError:

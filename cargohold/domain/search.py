@@ -59,8 +59,9 @@ def matching_users(
     robot_namespace: str | None,
     exact_only: bool,
 ) -> Sequence[User]:
-    """Enabled people whose name starts with `prefix`, and robots of `robot_namespace` whose
-    short name does (robots of other namespaces are never listed)."""
+    """People whose name starts with `prefix`, and robots of `robot_namespace` whose short name
+    does (robots of other namespaces are never listed). Disabled accounts are listed, as Quay
+    lists them: permissions granted to them come back into force when they are re-enabled."""
     people = (
         User.username == prefix if exact_only else User.username.startswith(prefix, autoescape=True)
     )
@@ -76,7 +77,6 @@ def matching_users(
         .where(
             User.organization.is_(False),
             User.deleted.is_(False),
-            User.enabled.is_(True),
             or_(*branches),
         )
         .order_by(User.username)

@@ -9,7 +9,15 @@ from sqlalchemy import select
 
 from cargohold.api.paging import encode_page_token, start_id
 from cargohold.db.models.accounts import User
-from cargohold.domain import blobs, manifests, quota, repo_notifications, repositories, tags
+from cargohold.domain import (
+    blobs,
+    manifest_info,
+    manifests,
+    quota,
+    repo_notifications,
+    repositories,
+    tags,
+)
 from cargohold.registry.context import Registry, RepoPath
 from cargohold.registry.errors import RegistryError
 from cargohold.registry.http import Request, send, send_json
@@ -111,12 +119,13 @@ async def put_manifest(reg: Registry, request: Request, send_fn, path: RepoPath,
             raise _manifest_error(exc) from exc
         if by_digest and parsed.digest != ref:
             raise RegistryError("DIGEST_INVALID", detail={"digest": ref})
+        labels = manifest_info.content_labels(reg.store, parsed)
         with reg.session_factory() as session:
             repo = reg.repository(session, path, identity, "push")
             try:
                 # A namespace already at a Reject limit refuses before any blob is looked up.
                 quota.check_upload_start(session, reg.settings, repo.namespace_id)
-                manifest = manifests.store_manifest(session, repo.id, parsed)
+                manifest = manifests.store_manifest(session, repo.id, parsed, labels)
                 quota.record_manifest_change(session, reg.settings, repo.namespace_id, repo.id)
                 if not by_digest:
                     # Quay checks at the tag push: an index's children are pushed by digest.

@@ -32,3 +32,35 @@ def test_end_to_end_health_fails_when_storage_is_unusable(server_factory, tmp_pa
         moved.rename(storage)
     assert response.status_code == 503
     assert response.json()["data"]["services"] == {"database": True, "storage": False}
+
+
+def test_quay_health_aliases_answer_like_their_targets(server: LiveServer, anon_client) -> None:
+    ping = anon_client.get("/_internal_ping")
+    assert (ping.status_code, ping.text) == (200, "true")
+    health = anon_client.get("/health")
+    assert health.status_code == 200
+    assert health.json() == anon_client.get("/health/instance").json()
+    status = anon_client.get("/status")
+    assert status.status_code == 200
+    assert status.json() == {
+        "data": {"services": {"database": True, "storage": True}},
+        "status_code": 200,
+    }
+
+
+def test_health_warning_reports_disk_space(server: LiveServer, anon_client, server_factory) -> None:
+    healthy = anon_client.get("/health/warning")
+    assert healthy.status_code == 200
+    assert healthy.json() == {
+        "data": {"services": {"disk_space_warning": True}},
+        "status_code": 200,
+    }
+    # No disk is ever more than 100% free: the warning fires.
+    strict = server_factory({"DISKSPACE_HEALTH_WARNING_THRESHOLD": 1.01})
+    warned = httpx.get(strict.url + "/health/warning")
+    assert warned.status_code == 503
+    assert warned.json() == {
+        "data": {"services": {"disk_space_warning": False}},
+        "status_code": 503,
+    }
+    assert httpx.get(strict.url + "/health").status_code == 200

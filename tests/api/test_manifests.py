@@ -8,12 +8,23 @@ import pytest
 from sqlalchemy import select
 
 from cargohold.db.models.audit import LogEntry
+from tests.support.accounts import DEFAULT_PASSWORD
 from tests.support.content import (
     add_index,
     add_manifest,
     make_repository,
     store_config,
     tag_manifest,
+)
+from tests.support.registry import (
+    OCI_INDEX,
+    make_image,
+    make_index,
+    pull_push,
+    push_image,
+    sha256,
+    token_for,
+    v2_client,
 )
 from tests.support.repos import Cast, share
 
@@ -181,3 +192,68 @@ def test_label_schema_errors(cast: Cast, image: dict) -> None:
         assert response.json()["error_type"] == "invalid_request"
     labels = cast.clients["owner"].get(url).json()["labels"]
     assert all(label["key"] != "ok" for label in labels)
+
+
+@pytest.mark.parametrize("docker", [False, True], ids=["oci", "docker"])
+def test_pushed_image_config_labels_become_manifest_labels(cast: Cast, docker: bool) -> None:
+    path = make_repository(cast.server, cast.owner.username)
+    share(cast, path)
+    config_labels = {
+        "maintainer": "team@example.com",
+        "io.k8s.display-name": "shown despite the reserved prefix",
+        "build-info": '{"commit": "abc123"}',
+        "overridden": "from config",
+        "": "ignored: no key",
+    }
+    annotations = {"overridden": "from annotation"} if not docker else None
+    pushed = make_image(docker=docker, labels=config_labels, annotations=annotations)
+    token = token_for(
+        cast.server, (cast.users["writer"].username, DEFAULT_PASSWORD), pull_push(path)
+    )
+    with v2_client(cast.server, token) as client:
+        assert push_image(client, path, pushed, "latest").status_code == 201
+        # Pushing the same manifest again adds nothing.
+        assert push_image(client, path, pushed, "again").status_code == 201
+    url = manifest_url(path, pushed.digest) + "/labels"
+    listed = cast.clients["reader"].get(url)
+    assert listed.status_code == 200
+    found = {label["key"]: label for label in listed.json()["labels"]}
+    assert set(found) == {"maintainer", "io.k8s.display-name", "build-info", "overridden"}
+    assert all(label["source_type"] == "manifest" for label in found.values())
+    assert found["build-info"]["media_type"] == "application/json"
+    assert found["maintainer"]["media_type"] == "text/plain"
+    assert found["maintainer"]["value"] == "team@example.com"
+    expected = "from config" if docker else "from annotation"
+    assert found["overridden"]["value"] == expected
+    filtered = cast.clients["reader"].get(url, params={"filter": "io.k8s"}).json()["labels"]
+    assert [label["key"] for label in filtered] == ["io.k8s.display-name"]
+    one = cast.clients["reader"].get(f"{url}/{found['maintainer']['id']}")
+    assert one.json()["source_type"] == "manifest"
+    # Labels that came with the content cannot be deleted; API labels beside them can.
+    refused = cast.clients["writer"].delete(f"{url}/{found['maintainer']['id']}")
+    assert refused.status_code == 400
+    assert refused.json()["message"] == "Cannot delete immutable label"
+    extra = {"key": "extra", "value": "x", "media_type": None}
+    added = cast.clients["writer"].post(url, json=extra).json()["label"]
+    assert added["source_type"] == "api"
+    assert cast.clients["writer"].delete(f"{url}/{added['id']}").status_code == 204
+    assert len(cast.clients["reader"].get(url).json()["labels"]) == 4
+    assert cast.clients["stranger"].get(url).status_code == 403
+
+
+def test_an_index_gets_no_labels_from_its_children(cast: Cast) -> None:
+    path = make_repository(cast.server, cast.owner.username)
+    child = make_image(labels={"only": "child"})
+    index = make_index([child])
+    token = token_for(cast.server, (cast.owner.username, DEFAULT_PASSWORD), pull_push(path))
+    with v2_client(cast.server, token) as client:
+        assert push_image(client, path, child, child.digest).status_code == 201
+        stored = client.put(
+            f"/v2/{path}/manifests/multi", content=index, headers={"Content-Type": OCI_INDEX}
+        )
+        assert stored.status_code == 201
+    owner = cast.clients["owner"]
+    child_labels = owner.get(manifest_url(path, child.digest) + "/labels").json()["labels"]
+    assert [(label["key"], label["value"]) for label in child_labels] == [("only", "child")]
+    index_url = manifest_url(path, sha256(index)) + "/labels"
+    assert owner.get(index_url).json() == {"labels": []}

@@ -8,7 +8,13 @@ from sqlalchemy import select
 from cargohold.db.models.accounts import User
 from cargohold.db.models.registry import Repository
 from cargohold.domain import repositories
-from tests.support.accounts import bearer_client, create_organization, issue_token, unique
+from tests.support.accounts import (
+    bearer_client,
+    create_organization,
+    create_user,
+    issue_token,
+    unique,
+)
 from tests.support.content import make_repository
 from tests.support.repos import Cast, create_robot, grant
 
@@ -250,3 +256,19 @@ def test_entity_search(cast: Cast) -> None:
     stranger_name = cast.users["stranger"].username
     member_view = client.get(f"/api/v1/entities/{stranger_name}?namespace={org}").json()
     assert member_view["results"][0]["is_org_member"] is False
+
+
+def test_entity_search_lists_disabled_users_as_quay_does(cast: Cast) -> None:
+    disabled = create_user(cast.server, unique("sleeper"))
+    with cast.server.db() as session:
+        session.get(User, disabled.id).enabled = False
+    owner = cast.owner.username
+    found = cast.clients["owner"].get(f"/api/v1/entities/sleeper?namespace={owner}")
+    assert found.status_code == 200
+    entry = next(e for e in found.json()["results"] if e["name"] == disabled.username)
+    assert entry["kind"] == "user" and entry["is_robot"] is False
+    # Deleted accounts stay hidden.
+    with cast.server.db() as session:
+        session.get(User, disabled.id).deleted = True
+    gone = cast.clients["owner"].get(f"/api/v1/entities/{disabled.username}?namespace={owner}")
+    assert disabled.username not in {e["name"] for e in gone.json()["results"]}

@@ -1,116 +1,83 @@
-"""The applications a user authorized through OAuth: list, read and revoke their tokens."""
+"""/api/v1/user/authorizations: the grants a user gave OAuth applications."""
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
-
 import httpx
 
+from tests.api.test_oauth import REDIRECT, grant, token_from
 from tests.support.accounts import (
     ALL_SCOPES,
+    TestUser,
     bearer_client,
     create_organization,
     create_user,
     issue_token,
 )
 from tests.support.server import LiveServer
-from tests.support.sessions import cookie_session, session_client
+from tests.support.sessions import cookie_session
 
-REDIRECT = "https://app.example/cb"
+BASE = "/api/v1/user/authorizations"
 
 
-def _authorize(server: LiveServer, username: str, client_id: str, scope: str) -> str:
-    """The implicit grant as a signed-in browser performs it; returns the issued token."""
-    client, csrf = cookie_session(server, username)
+def _authorize(server: LiveServer, user: TestUser, client_id: str, scope: str) -> str:
+    """The user grants the application `scope` through the implicit flow; returns its token."""
+    client, csrf = cookie_session(server, user.username)
     with client:
         response = client.post(
-            "/oauth/authorizeapp",
-            data={
-                "client_id": client_id,
-                "redirect_uri": REDIRECT,
-                "scope": scope,
-                "response_type": "token",
-                "_csrf_token": csrf,
-            },
+            "/oauth/authorizeapp", data={**grant(client_id, scope), "_csrf_token": csrf}
         )
-    assert response.status_code == 302, response.text
-    return parse_qs(urlsplit(response.headers["location"]).fragment)["access_token"][0]
+    return token_from(response)
 
 
-def test_user_lists_and_revokes_an_authorized_application(server: LiveServer) -> None:
-    owner = create_user(server)
-    org = create_organization(server, owner)
-    with bearer_client(server, issue_token(server, owner.username, ALL_SCOPES)) as admin_api:
-        created = admin_api.post(
-            f"/api/v1/organization/{org}/applications",
-            json={
-                "name": "deploy bot",
-                "redirect_uri": REDIRECT,
-                "application_uri": "https://bot.example",
-            },
-        )
-        client_id = created.json()["client_id"]
-    # Quay lets only the organization's administrators authorize its applications.
-    someone = owner
-    app_token = _authorize(server, someone.username, client_id, "repo:read user:read")
-    with bearer_client(server, app_token) as app_api:
-        assert app_api.get("/api/v1/user/").status_code == 200
+def test_list_inspect_and_revoke_a_grant(
+    server: LiveServer, user: TestUser, user_client: httpx.Client
+) -> None:
+    org = create_organization(server, user)
+    created = user_client.post(
+        f"/api/v1/organization/{org}/applications",
+        json={"name": "deployer", "redirect_uri": REDIRECT, "description": "ships things"},
+    )
+    client_id = created.json()["client_id"]
+    app_token = _authorize(server, user, client_id, "repo:read user:read")
 
-    with session_client(server, someone.username, someone.password) as client:
-        listed = client.get("/api/v1/user/authorizations")
-        assert listed.status_code == 200
-        [authorization] = listed.json()["authorizations"]
-        assert authorization["application"]["name"] == "deploy bot"
-        assert authorization["application"]["url"] == "https://bot.example"
-        assert authorization["application"]["organization"]["name"] == org
-        assert set(authorization["application"]["avatar"]) == {"name", "hash", "color", "kind"}
-        assert [s["scope"] for s in authorization["scopes"]] == ["repo:read", "user:read"]
-        assert set(authorization["scopes"][0]) == {
-            "title",
-            "scope",
-            "description",
-            "icon",
-            "dangerous",
-        }
-        uuid = authorization["uuid"]
-        assert client.get(f"/api/v1/user/authorizations/{uuid}").json() == authorization
-        # Tokens without an application (issued by an administrator) are not listed.
-        issue_token(server, someone.username, "repo:read")
-        assert len(client.get("/api/v1/user/authorizations").json()["authorizations"]) == 1
+    listed = user_client.get(BASE)
+    assert listed.status_code == 200
+    # The test's own bearer token belongs to no application, so it is not an authorization.
+    [entry] = listed.json()["authorizations"]
+    assert entry["application"]["name"] == "deployer"
+    assert entry["application"]["description"] == "ships things"
+    assert entry["application"]["organization"]["name"] == org
+    assert entry["application"]["avatar"]["kind"] == "app"
+    assert [scope["scope"] for scope in entry["scopes"]] == ["repo:read", "user:read"]
+    assert entry["scopes"][0]["dangerous"] is False
+    assert app_token not in listed.text
 
-        revoked = client.delete(f"/api/v1/user/authorizations/{uuid}")
-        assert revoked.status_code == 204
-        assert client.get("/api/v1/user/authorizations").json() == {"authorizations": []}
-        assert client.get(f"/api/v1/user/authorizations/{uuid}").status_code == 404
-        assert client.delete(f"/api/v1/user/authorizations/{uuid}").status_code == 404
-    with bearer_client(server, app_token) as app_api:
-        assert app_api.get("/api/v1/user/").status_code == 401
+    one = user_client.get(f"{BASE}/{entry['uuid']}")
+    assert one.status_code == 200 and one.json() == entry
+
+    with bearer_client(server, app_token) as app:
+        assert app.get("/api/v1/user/").status_code == 200
+        # A grant without user:admin cannot list or revoke grants.
+        assert app.get(BASE).status_code == 403
+        assert app.delete(f"{BASE}/{entry['uuid']}").status_code == 403
+
+    stranger = create_user(server)
+    with bearer_client(server, issue_token(server, stranger.username, ALL_SCOPES)) as other:
+        assert other.get(BASE).json() == {"authorizations": []}
+        assert other.get(f"{BASE}/{entry['uuid']}").status_code == 404
+        assert other.delete(f"{BASE}/{entry['uuid']}").status_code == 404
+
+    assert user_client.delete(f"{BASE}/{entry['uuid']}").status_code == 204
+    with bearer_client(server, app_token) as app:
+        assert app.get("/api/v1/user/").status_code == 401
+    assert user_client.get(BASE).json() == {"authorizations": []}
+    gone = user_client.get(f"{BASE}/{entry['uuid']}")
+    assert gone.status_code == 404
+    assert gone.json()["error_type"] == "not_found"
+    assert user_client.delete(f"{BASE}/{entry['uuid']}").status_code == 404
 
 
-def test_authorizations_are_private_to_their_user(server: LiveServer) -> None:
-    owner = create_user(server)
-    org = create_organization(server, owner)
-    with bearer_client(server, issue_token(server, owner.username, ALL_SCOPES)) as admin_api:
-        client_id = admin_api.post(
-            f"/api/v1/organization/{org}/applications",
-            json={"name": "app", "redirect_uri": REDIRECT},
-        ).json()["client_id"]
-    victim = owner
-    victim_token = _authorize(server, victim.username, client_id, "repo:read")
-    with session_client(server, victim.username, victim.password) as client:
-        uuid = client.get("/api/v1/user/authorizations").json()["authorizations"][0]["uuid"]
-
-    attacker = create_user(server)
-    with session_client(server, attacker.username, attacker.password) as client:
-        assert client.get("/api/v1/user/authorizations").json() == {"authorizations": []}
-        assert client.get(f"/api/v1/user/authorizations/{uuid}").status_code == 404
-        assert client.delete(f"/api/v1/user/authorizations/{uuid}").status_code == 404
-    # A token without user:admin may not see or revoke its user's authorizations.
-    with bearer_client(server, victim_token) as app_api:
-        refused = app_api.get("/api/v1/user/authorizations")
-        assert refused.status_code == 403
-        assert refused.json()["error_type"] == "insufficient_scope"
-        assert app_api.delete(f"/api/v1/user/authorizations/{uuid}").status_code == 403
-    assert httpx.get(server.url + "/api/v1/user/authorizations").status_code == 401
-    with bearer_client(server, victim_token) as app_api:
-        assert app_api.get("/api/v1/repository", params={"public": "true"}).status_code == 200
+def test_anonymous_callers_are_refused(server: LiveServer) -> None:
+    anonymous = httpx.get(f"{server.url}{BASE}")
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error_type"] == "invalid_token"

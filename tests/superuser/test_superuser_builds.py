@@ -79,3 +79,34 @@ def test_superuser_build_views_errors(
         assert_api_error(
             anon_client.get(f"/api/v1/superuser/{uuid}/{suffix}"), 401, "invalid_token"
         )
+
+
+def test_superuser_reads_a_finished_builds_archived_log(
+    server: LiveServer,
+    admin_client: httpx.Client,
+    user_client: httpx.Client,
+    anon_client: httpx.Client,
+    user: TestUser,
+) -> None:
+    uuid = _build(server, user)
+    archived = admin_client.get(f"/api/v1/superuser/{uuid}/logs/archive")
+    assert archived.status_code == 200
+    assert archived.json() == {
+        "start": 0,
+        "total": 3,
+        "logs": [{"message": f"step {index}", "type": "command", "data": {}} for index in range(3)],
+    }
+    # The superuser is no member of the repository: the public route refuses it.
+    assert admin_client.get(f"/logarchive/{uuid}").status_code == 403
+    with server.db() as session:
+        build = session.scalar(select(RepositoryBuild).where(RepositoryBuild.uuid == uuid))
+        build.phase = "building"
+    running = admin_client.get(f"/api/v1/superuser/{uuid}/logs/archive")
+    assert_api_error(running, 400, "invalid_response", "Archived logs not available")
+    missing = admin_client.get("/api/v1/superuser/test-1234/logs/archive")
+    assert_api_error(missing, 400, "invalid_response", "Unable to locate a build by id: test-1234")
+    refused = user_client.get(f"/api/v1/superuser/{uuid}/logs/archive")
+    assert_api_error(refused, 403, "insufficient_scope")
+    assert_api_error(
+        anon_client.get(f"/api/v1/superuser/{uuid}/logs/archive"), 401, "invalid_token"
+    )

@@ -154,6 +154,8 @@ def make_image(
     arch: str = "amd64",
     docker: bool = False,
     modes: dict[str, int] | None = None,
+    labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
 ) -> Image:
     layer = Blob(
         tar_layer(files or {"hello.txt": secrets.token_hex(8).encode()}, modes=modes),
@@ -165,21 +167,22 @@ def make_image(
             {
                 "architecture": arch,
                 "os": "linux",
-                "config": {"Cmd": ["/hello"]},
+                "config": {"Cmd": ["/hello"], **({"Labels": labels} if labels else {})},
                 "rootfs": {"type": "layers", "diff_ids": [diff_id]},
             }
         ).encode(),
         DOCKER_CONFIG if docker else OCI_CONFIG,
     )
     media_type = DOCKER_MANIFEST if docker else OCI_MANIFEST
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": media_type,
-            "config": config.descriptor(),
-            "layers": [layer.descriptor()],
-        }
-    ).encode()
+    document = {
+        "schemaVersion": 2,
+        "mediaType": media_type,
+        "config": config.descriptor(),
+        "layers": [layer.descriptor()],
+    }
+    if annotations:
+        document["annotations"] = annotations
+    manifest = json.dumps(document).encode()
     return Image(config, [layer], manifest, media_type)
 
 

@@ -1,10 +1,10 @@
-"""Email confirmation codes: a new account's address, or a changed address waiting to apply."""
+"""Mailed codes: confirming a new account's address or a changed address, and password recovery."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cargohold.db.base import Base, utcnow
@@ -20,6 +20,8 @@ class EmailConfirmation(Base):
     code_hash: Mapped[str] = mapped_column(String(128), unique=True)
     # Set when confirming a changed address; the account keeps the old one until then.
     new_email: Mapped[str | None] = mapped_column(String(255))
+    # A password-recovery code (a one-time sign-in link), never an address confirmation.
+    pw_reset: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     user: Mapped[User] = relationship()

@@ -1,0 +1,74 @@
+"""Turning an account into an organization, and making someone an admin of an organization.
+
+Quay uses both for a superuser taking ownership of a namespace, and the first for a user
+converting their own account into an organization.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from cargohold.db.base import begin_write
+from cargohold.db.models.accounts import (
+    AppSpecificToken,
+    OAuthAccessToken,
+    Team,
+    TeamMember,
+    TeamRole,
+    User,
+)
+from cargohold.db.models.registry import RepositoryPermission
+from cargohold.domain.accounts import end_sessions, sole_admin_organizations
+from cargohold.domain.organizations import OWNERS_TEAM, OrganizationError
+
+
+def add_admin(session: Session, organization: User, user: User) -> None:
+    """Put `user` in the organization's `owners` team (created if it was deleted)."""
+    begin_write(session)
+    owners = session.scalar(
+        select(Team).where(Team.organization_id == organization.id, Team.name == OWNERS_TEAM)
+    )
+    if owners is None:
+        owners = Team(organization_id=organization.id, name=OWNERS_TEAM, role=TeamRole.admin)
+        session.add(owners)
+        session.flush()
+    member = session.scalar(
+        select(TeamMember.id).where(TeamMember.team_id == owners.id, TeamMember.user_id == user.id)
+    )
+    if member is None:
+        session.add(TeamMember(team_id=owners.id, user_id=user.id))
+        session.flush()
+
+
+def convert_to_organization(session: Session, account: User, admin: User) -> None:
+    """Make a person's account an organization administered by `admin`.
+
+    Nobody can sign in as the account any more: its password, sessions and tokens go. What
+    only a person can hold goes too: its own repository permissions and team memberships.
+    Its repositories and robots stay, now the organization's.
+    """
+    if account.robot:
+        raise OrganizationError("Cannot convert a robot into an organization")
+    if account.organization:
+        raise OrganizationError("The account is already an organization")
+    # Its team memberships go, so no organization may be left without an admin.
+    orphaned = sole_admin_organizations(session, account)
+    if orphaned:
+        raise OrganizationError(
+            f"Cannot convert {account.username} as it is the only admin for organizations: "
+            + ", ".join(orphaned)
+        )
+    begin_write(session)
+    account.organization = True
+    account.password_hash = None
+    end_sessions(account)
+    for model, column in (
+        (RepositoryPermission, RepositoryPermission.user_id),
+        (TeamMember, TeamMember.user_id),
+        (OAuthAccessToken, OAuthAccessToken.authorized_user_id),
+        (AppSpecificToken, AppSpecificToken.user_id),
+    ):
+        session.execute(delete(model).where(column == account.id))
+    session.flush()
+    add_admin(session, account, admin)
