@@ -36,6 +36,7 @@ ROUTER_MODULES = [
     "cargohold.api.user",
     "cargohold.api.confirm",
     "cargohold.api.robot",
+    "cargohold.api.federation",
     "cargohold.api.appspecifictokens",
     "cargohold.api.organization",
     "cargohold.api.applications",
@@ -89,6 +90,7 @@ def create_app(settings: Settings, *, run_workers: bool = False) -> FastAPI:
     app.state.worker_context = worker_context
     install_error_handlers(app)
     registry = RegistryApp(settings, session_factory, store)
+    app.state.keys = registry.registry.keys
     app.add_middleware(RegistryDispatch, registry=registry)
     for module_name in ROUTER_MODULES:
         app.include_router(importlib.import_module(module_name).router)

@@ -15,6 +15,7 @@ import time
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from cargohold.auth import robot_tokens
 from cargohold.auth.context import AuthContext, AuthKind, Scope, parse_scopes
 from cargohold.auth.secrets import SecretBox, token_matches, verify_password
 from cargohold.config import Settings
@@ -117,11 +118,19 @@ def verify_robot(session: Session, settings: Settings, robot_name: str, token: s
     )
     if robot is None:
         raise CredentialsError("Could not find robot with specified username")
-    record = session.scalar(select(RobotAccountToken).where(RobotAccountToken.robot_id == robot.id))
-    if record is None or not token_matches(token, record.token_hash):
-        raise CredentialsError(
-            f"Could not find robot with username: {robot_name} and supplied password."
+    if robot_tokens.looks_like_jwt(token):
+        try:
+            robot_tokens.verify_robot_token(session, settings, robot, token)
+        except robot_tokens.RobotTokenError as exc:
+            raise CredentialsError(str(exc)) from exc
+    else:
+        record = session.scalar(
+            select(RobotAccountToken).where(RobotAccountToken.robot_id == robot.id)
         )
+        if record is None or not token_matches(token, record.token_hash):
+            raise CredentialsError(
+                f"Could not find robot with username: {robot_name} and supplied password."
+            )
     owner_name = robot_name.split("+", 1)[0]
     owner = session.scalar(select(User).where(User.username == owner_name))
     if owner is None or not owner.enabled or not robot.enabled:

@@ -98,6 +98,8 @@ class RobotAccountToken(Base):
     token_encrypted: Mapped[str] = mapped_column(Text)
     description: Mapped[str] = mapped_column(Text, default="")
     unstructured_metadata: Mapped[str] = mapped_column(Text, default="{}")
+    # JSON list of {"issuer", "subject"[, "audiences"]}: OIDC identities that may act as it.
+    federation_config: Mapped[str | None] = mapped_column(Text)
     created: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_accessed: Mapped[dt.datetime | None] = mapped_column()
 
