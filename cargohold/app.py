@@ -41,6 +41,7 @@ ROUTER_MODULES = [
     "cargohold.api.organization",
     "cargohold.api.applications",
     "cargohold.api.oauth",
+    "cargohold.api.assigned_authorizations",
     "cargohold.api.superuser_users",
     "cargohold.api.tag",
     "cargohold.api.trigger",
