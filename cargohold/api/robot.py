@@ -408,6 +408,37 @@ async def _raw_body(request: Request) -> bytes:
 
 RawBody = Annotated[bytes, Depends(_raw_body)]
 
+# The body is read by hand (errors keep Quay's shapes); this describes it in the discovery.
+_FEDERATION_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "array",
+                    "description": "Federation configuration for the robot",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "issuer": {"type": "string", "description": "The issuer of the token"},
+                            "subject": {
+                                "type": "string",
+                                "description": "The subject of the token",
+                            },
+                            "audiences": {
+                                "type": "array",
+                                "items": {"type": "string"},
+                                "description": "Accepted token audiences; default: this host",
+                            },
+                        },
+                        "required": ["issuer", "subject"],
+                    },
+                }
+            }
+        },
+    }
+}
+
 
 def _federation_body(raw: bytes) -> Any:
     """The POSTed JSON value (an array here), read after the caller is authorized."""
@@ -472,7 +503,9 @@ def get_user_robot_federation(
 
 
 @router.post(
-    "/api/v1/user/robots/{robot_shortname}/federation", operation_id="createUserRobotFederation"
+    "/api/v1/user/robots/{robot_shortname}/federation",
+    operation_id="createUserRobotFederation",
+    openapi_extra=_FEDERATION_BODY,
 )
 def create_user_robot_federation(
     robot_shortname: str,
@@ -518,6 +551,7 @@ def get_org_robot_federation(
 @router.post(
     "/api/v1/organization/{orgname}/robots/{robot_shortname}/federation",
     operation_id="createOrgRobotFederation",
+    openapi_extra=_FEDERATION_BODY,
 )
 def create_org_robot_federation(
     orgname: str,

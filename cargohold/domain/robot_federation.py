@@ -46,6 +46,10 @@ def _text(value: Any, limit: int, field: str) -> str:
         raise FederationConfigError(f"{json.dumps(value)[:100]} is not of type 'string'")
     if "\x00" in value:
         raise FederationConfigError("Text values must not contain NUL characters.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise FederationConfigError(f"The {field} is not valid Unicode text") from exc
     if len(value) > limit:
         raise FederationConfigError(f"The {field} is longer than {limit} characters")
     return value

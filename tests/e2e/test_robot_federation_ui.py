@@ -52,7 +52,7 @@ def test_federation_settings_in_the_browser(page: Page, server_factory) -> None:
         expect(card.get_by_role("cell", name=SUBJECT, exact=True)).to_be_visible()
         expect(card.get_by_role("cell", name="this registry", exact=True)).to_be_visible()
 
-        card.get_by_label("Issuer URL").fill("https://k8s.example.com")
+        card.get_by_label("Issuer URL").fill("http://127.0.0.3:2/k8s")
         card.get_by_label("Subject").fill("system:serviceaccount:ci:builder")
         card.get_by_label("Audiences (comma-separated, optional)").fill("pull, push")
         card.get_by_role("button", name="Add identity").click()
@@ -62,7 +62,7 @@ def test_federation_settings_in_the_browser(page: Page, server_factory) -> None:
         assert stored == [
             {"issuer": issuer.url, "subject": SUBJECT},
             {
-                "issuer": "https://k8s.example.com",
+                "issuer": "http://127.0.0.3:2/k8s",
                 "subject": "system:serviceaccount:ci:builder",
                 "audiences": ["pull", "push"],
             },
