@@ -168,6 +168,8 @@ def _grant_redirect(
     if params["response_type"] == "token":
         return _token_redirect(db, app, auth, params, scopes)
     if params["response_type"] == "code":
+        if not oauth_grants.storable_scope(params["scope"]):
+            return _error_redirect(params, "invalid_scope")
         return _code_redirect(db, app, auth, params)
     return _error_redirect(params, "unsupported_response_type")
 
@@ -326,6 +328,8 @@ def _assignment_target(db: Session, settings: Settings, params: dict[str, str]) 
         oauth.requested_scopes(settings, params["scope"])
     except oauth.OAuthError as exc:
         raise JsonError(400, {"error": "Invalid scope"}) from exc
+    if not oauth_grants.storable_scope(params["scope"]):
+        raise JsonError(400, {"error": "Invalid scope"})
     if params["response_type"] not in ("token", "code"):
         raise JsonError(400, {"error": "Invalid response_type"})
     user = accounts.get_user(db, params["username"])

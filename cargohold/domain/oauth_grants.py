@@ -34,6 +34,12 @@ CODE_LENGTH = 40
 CODE_PREFIX_LENGTH = 20
 CODE_LIFETIME_S = 600
 TOKEN_TYPE = "Bearer"
+# Codes and assignments keep the scope string as the client sent it (redemption compares it).
+MAX_SCOPE_LENGTH = 255
+
+
+def storable_scope(scope: str) -> bool:
+    return len(scope) <= MAX_SCOPE_LENGTH
 
 
 # --- assignments ---------------------------------------------------------------------------

@@ -208,6 +208,8 @@ def test_assignuser_refusals(
     unknown_app = _assign(admin_party, {"client_id": "NOSUCHAPP"}, assignee.user.username)
     assert unknown_app.status_code == 404
     assert _assign(admin_party, app, assignee.user.username, scope="bogus").status_code == 400
+    too_long = " ".join(["repo:read"] * 40)
+    assert _assign(admin_party, app, assignee.user.username, scope=too_long).status_code == 400
     off_site = _assign(
         admin_party, app, assignee.user.username, redirect_uri="https://evil.example/cb"
     )
@@ -353,6 +355,20 @@ def test_code_grant_with_basic_client_credentials(
         auth=(app["client_id"], app["client_secret"]),
     )
     assert response.status_code == 200, response.text
+
+
+def test_an_overlong_scope_string_gets_no_code(app: dict, admin_party: Party) -> None:
+    response = admin_party.client.post(
+        "/oauth/authorizeapp",
+        data={
+            "client_id": app["client_id"],
+            "redirect_uri": REDIRECT,
+            "scope": " ".join(["repo:read"] * 40),
+            "_csrf_token": admin_party.csrf,
+        },
+    )
+    assert response.status_code == 302
+    assert parse_qs(urlsplit(response.headers["location"]).query)["error"] == ["invalid_scope"]
 
 
 def test_expired_code_is_refused(server: LiveServer, app: dict, admin_party: Party) -> None:
