@@ -1,0 +1,3 @@
+"""cargohold: a container image registry that speaks Quay's API and the OCI protocol."""
+
+__version__ = "0.1.0"

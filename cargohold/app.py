@@ -11,6 +11,8 @@ from fastapi import FastAPI
 
 from cargohold import web
 from cargohold.api.errors import install_error_handlers
+from cargohold.api.request_policy import ApiRequestPolicy
+from cargohold.auth.sessions import SessionRefresh
 from cargohold.config import Settings
 from cargohold.db.base import make_engine, make_session_factory
 from cargohold.registry.app import RegistryApp, RegistryDispatch
@@ -22,6 +24,10 @@ log = logging.getLogger(__name__)
 # Routers in mounting order. Routes with a catch-all repository path come last.
 ROUTER_MODULES = [
     "cargohold.api.health",
+    "cargohold.api.bootstrap",
+    "cargohold.api.messages",
+    "cargohold.api.capabilities",
+    "cargohold.api.changelog",
     "cargohold.api.superuser",
     "cargohold.api.quota",
     "cargohold.api.service_keys",
@@ -31,6 +37,7 @@ ROUTER_MODULES = [
     "cargohold.api.members",
     "cargohold.api.prototype",
     "cargohold.api.user_notification",
+    "cargohold.api.user_authorizations",
     "cargohold.api.error_types",
     "cargohold.api.signin",
     "cargohold.api.user",
@@ -51,6 +58,7 @@ ROUTER_MODULES = [
     "cargohold.api.permission",
     "cargohold.api.star",
     "cargohold.api.search",
+    "cargohold.api.repositorynotification",
     "cargohold.api.mirror",
     # Late, because /repository/{repository:path}/logs also matches longer .../logs paths.
     "cargohold.api.logs",
@@ -93,7 +101,9 @@ def create_app(settings: Settings, *, run_workers: bool = False) -> FastAPI:
     registry = RegistryApp(settings, session_factory, store)
     app.state.keys = registry.registry.keys
     app.add_middleware(RegistryDispatch, registry=registry)
+    app.add_middleware(ApiRequestPolicy, settings=settings)
+    app.add_middleware(SessionRefresh, settings=settings)
     for module_name in ROUTER_MODULES:
         app.include_router(importlib.import_module(module_name).router)
-    web.mount(app)
+    web.mount(app, settings)
     return app

@@ -61,13 +61,30 @@ class Settings(BaseModel):
     SESSION_COOKIE_NAME: str = "_csrf_token"
     SESSION_COOKIE_SECURE: bool = False
     SESSION_TIMEOUT: str = "31d"
+    FEATURE_PERMANENT_SESSIONS: bool = True
     BROWSER_API_CALLS_XHR_ONLY: bool = True
+    CORS_ORIGIN: list[str] = []
     REGISTRY_STATE: str = "normal"
     CREATE_PRIVATE_REPO_ON_PUSH: bool = True
     CREATE_NAMESPACE_ON_PUSH: bool = False
     PERMANENTLY_DELETE_TAGS: bool = False
     LIBRARY_NAMESPACE: str = "library"
     AVATAR_KIND: str = "local"
+    AUTHENTICATION_TYPE: str = "Database"
+    CONTACT_INFO: list[str] = []
+    BRANDING: dict[str, str | None] = {
+        "logo": None,
+        "logo_dark": None,
+        "footer_img": None,
+        "footer_url": None,
+    }
+    ENTERPRISE_LOGO_URL: str | None = None
+    ENTERPRISE_LOGO_URL_DARK: str | None = None
+    FOOTER_LINKS: dict[str, str] = {}
+    DOCUMENTATION_ROOT: str = "https://docs.projectquay.io/"
+    SEARCH_RESULTS_PER_PAGE: int = 10
+    SEARCH_MAX_RESULT_PAGE_COUNT: int = 10
+    UI_DELAY_AFTER_WRITE_SECONDS: int = 3
     APP_SPECIFIC_TOKEN_EXPIRATION: str | None = None
     DEFAULT_SYSTEM_REJECT_QUOTA_BYTES: int = 0
     PUBLIC_NAMESPACES: list[str] = []
@@ -139,13 +156,22 @@ class Settings(BaseModel):
     REPO_MIRROR_TLS_VERIFY: bool = True
     FEATURE_SPARSE_INDEX: bool = False
     SSRF_ALLOWED_HOSTS: list[str] = []
+    # Seconds a webhook or Slack delivery may take.
+    NOTIFICATION_SEND_TIMEOUT: int = 10
 
     # cargohold's own keys (Quay has no equivalent).
+    # Back-off after failed logins, per account: an account with n failures on record refuses
+    # every login until SCALE * (2**n - 1) / 2 seconds after the last one (Quay's curve with
+    # its fixed 1 s scale), never longer than MAX. A scale of 0 turns the back-off off.
+    LOGIN_FAILURE_BACKOFF_SCALE_SEC: float = 1.0
+    LOGIN_FAILURE_BACKOFF_MAX_SEC: int = 900
     # How long an uploaded or mounted blob that no manifest refers to yet is kept from GC.
     BLOB_UPLOAD_GRACE_SEC: int = 86400
     GC_BATCH_SIZE: int = 500
     GC_UPLOAD_MAX_AGE: str = "2d"
     DATA_DIR: str = DEFAULT_DATA_DIR
+    # A built web UI folder (such as Quay's own) served at / instead of cargohold's UI.
+    WEB_UI_PATH: str | None = None
     WORKERS_ENABLED: bool = True
     BUILD_EXECUTOR: str = "auto"
     # Builds one worker process runs at a time (Quay's ALLOWED_WORKER_COUNT).
@@ -154,6 +180,10 @@ class Settings(BaseModel):
     BUILD_TIMEOUT: int = 7200
     # Longest the git checkout or archive download of a build may take, in seconds.
     BUILD_FETCH_TIMEOUT: int = 300
+    # First delay before a failed notification delivery is tried again; it doubles each time.
+    NOTIFICATION_RETRY_DELAY_SEC: int = 30
+    # How often tags about to expire are looked for (repo_image_expiry notifications).
+    NOTIFICATION_EXPIRY_SCAN_SEC: int = 300
 
     @field_validator("PREFERRED_URL_SCHEME")
     @classmethod
@@ -190,6 +220,13 @@ class Settings(BaseModel):
         parse_duration(value)
         return value
 
+    @field_validator("LOGIN_FAILURE_BACKOFF_SCALE_SEC", "LOGIN_FAILURE_BACKOFF_MAX_SEC")
+    @classmethod
+    def _not_negative(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError("must not be negative")
+        return value
+
     @field_validator("GC_BATCH_SIZE")
     @classmethod
     def _gc_batch_size(cls, value: int) -> int:
@@ -203,6 +240,20 @@ class Settings(BaseModel):
         if value not in ("normal", "readonly"):
             raise ValueError("must be normal or readonly")
         return value
+
+    @field_validator("AUTHENTICATION_TYPE")
+    @classmethod
+    def _authentication_type(cls, value: str) -> str:
+        if value != "Database":
+            raise ValueError("only Database authentication is supported")
+        return value
+
+    @field_validator("WEB_UI_PATH")
+    @classmethod
+    def _web_ui_path(cls, value: str | None) -> str | None:
+        if value and not (Path(value) / "index.html").is_file():
+            raise ValueError(f"{value} has no index.html")
+        return value or None
 
     @field_validator("BUILD_EXECUTOR")
     @classmethod

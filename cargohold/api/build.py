@@ -420,14 +420,19 @@ def get_repo_build(
     status_code=201,
 )
 def cancel_repo_build(
-    repository: str, build_uuid: str, request: Request, db: DbDep, auth: AuthDep
+    repository: str,
+    build_uuid: str,
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    auth: AuthDep,
 ) -> JSONResponse:
     repo = repository_for(db, auth, repository, Role.admin)
     require_normal_state(repo)
     build = _build_in(db, repo, build_uuid)
     if build is None:
         raise not_found()
-    if not build_rules.cancel_build(db, build, auth=auth, ip=client_ip(request)):
+    if not build_rules.cancel_build(db, settings, build, auth=auth, ip=client_ip(request)):
         raise invalid_request("Build is currently running or has finished")
     return JSONResponse("Okay", status_code=201)
 

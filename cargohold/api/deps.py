@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Iterator
 from typing import Annotated, Any, TypeVar
@@ -27,14 +26,13 @@ from cargohold.auth.credentials import (
     context_for,
     verify_oauth_token,
 )
-from cargohold.auth.sessions import load_session
+from cargohold.auth.sessions import load_session, mark_session_active
 from cargohold.config import Settings
 from cargohold.db.models.accounts import User
 
 Model = TypeVar("Model", bound=BaseModel)
 
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-_BROWSER_UA = re.compile(r"(Chrome|Firefox|Safari|Opera|MSIE|Trident|WebKit)/", re.I)
 CSRF_FAILED = "CSRF token was invalid or missing."
 
 
@@ -93,6 +91,7 @@ def resolve_caller(request: Request, db: Session, settings: Settings) -> AuthCon
     user = _session_user(db, session_data)
     if user is None:
         return anonymous(settings)
+    mark_session_active(request, session_data)
     return context_for(
         settings,
         user,
@@ -103,18 +102,7 @@ def resolve_caller(request: Request, db: Session, settings: Settings) -> AuthCon
 
 
 def get_auth(request: Request, db: DbDep, settings: SettingsDep) -> AuthContext:
-    """The caller, after Quay's browser-XHR rule, authentication and the CSRF check."""
-    if (
-        settings.BROWSER_API_CALLS_XHR_ONLY
-        and request.method == "GET"
-        and _BROWSER_UA.search(request.headers.get("user-agent", ""))
-        and request.headers.get("x-requested-with") != "XMLHttpRequest"
-        and request.url.path.startswith("/api/")
-    ):
-        raise MessageError(
-            400,
-            "API calls must be invoked with an X-Requested-With header if called from a browser",
-        )
+    """The caller, after authentication and the CSRF check (request_policy did the XHR rule)."""
     cached = getattr(request.state, "auth", None)
     if cached is not None:
         return cached

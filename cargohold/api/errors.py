@@ -12,11 +12,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cargohold.auth.context import AuthContext
+from cargohold.domain.login_backoff import THROTTLED_MESSAGE, LoginThrottled
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(JsonError)
     async def _json_error(request: Request, exc: JsonError) -> JSONResponse:
         return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(LoginThrottled)
+    async def _login_throttled(request: Request, exc: LoginThrottled) -> PlainTextResponse:
+        # Quay answers this one in plain text, from every login path alike.
+        return PlainTextResponse(
+            THROTTLED_MESSAGE, status_code=429, headers=exc.headers, media_type="text/html"
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -10,7 +10,6 @@ from typing import Any, Literal
 
 from fastapi import Request, Response
 from pydantic import BaseModel
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip, validate_body
@@ -27,8 +26,7 @@ from cargohold.api.query import truthy
 from cargohold.api.repo_access import format_ms, require_repository
 from cargohold.api.routing import ApiRouter
 from cargohold.auth.context import AuthContext
-from cargohold.db.models.accounts import User
-from cargohold.db.models.registry import Repository, RepositoryState, Role, Star
+from cargohold.db.models.registry import Repository, RepositoryState, Role
 from cargohold.domain import permissions, quota, repositories, tag_history
 from cargohold.domain.accounts import get_namespace
 from cargohold.domain.audit import log_action
@@ -83,17 +81,6 @@ def _audit(
     )
 
 
-def _sees_everything(auth: AuthContext) -> bool:
-    return auth.is_global_readonly_superuser or auth.has_superuser_full_access
-
-
-def _list_caller(auth: AuthContext) -> User | None:
-    """The user whose grants widen the list; a token without repository scopes has none."""
-    if auth.user is None or auth.repo_role_cap() is None:
-        return None
-    return auth.user
-
-
 @router.get("/api/v1/repository", operation_id="listRepos")
 def list_repositories(
     request: Request, db: DbDep, auth: AuthDep, settings: SettingsDep
@@ -106,17 +93,14 @@ def list_repositories(
         raise MessageError(400, "Unknown repository kind")
     if not (namespace or starred or public):
         raise invalid_request("namespace, starred or public are required for this API call")
-    caller = _list_caller(auth)
     if starred:
         if auth.user is None:
             raise MessageError(400, BAD_REQUEST_TEXT)
-        query = repositories.visible_repositories(
-            caller, include_public=True, see_everything=_sees_everything(auth)
-        ).where(Repository.id.in_(select(Star.repository_id).where(Star.user_id == auth.user.id)))
-    else:
-        query = repositories.visible_repositories(
-            caller, include_public=public, see_everything=_sees_everything(auth)
+        query = repositories.starred_by(
+            permissions.listable_repositories(auth, include_public=True), auth.user
         )
+    else:
+        query = permissions.listable_repositories(auth, include_public=public)
         if namespace:
             query = query.where(Repository.namespace_user.has(username=namespace))
     rows, next_id = repositories.page_by_id(

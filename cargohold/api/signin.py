@@ -18,7 +18,7 @@ from cargohold.api.deps import (
 )
 from cargohold.api.errors import NOT_FOUND_TEXT, JsonError, MessageError, unauthorized
 from cargohold.api.routing import ApiRouter
-from cargohold.auth.credentials import find_user_by_login, password_matches
+from cargohold.auth.credentials import check_password, find_user_by_login
 from cargohold.auth.sessions import (
     clear_session,
     load_session,
@@ -76,7 +76,7 @@ def signin_user(
         raise MessageError(404, NOT_FOUND_TEXT)
     body = validate_body(Signin, raw)
     user = find_user_by_login(db, body.username)
-    if user is None or not password_matches(settings, user, body.password):
+    if user is None or not check_password(db, settings, user, body.password):
         if settings.ACTION_LOG_AUDIT_LOGIN_FAILURES and user is not None:
             log_action(
                 db,
@@ -129,7 +129,7 @@ def verify_user(
     if not auth.can_admin_self():
         raise unauthorized(auth)
     body = validate_body(Verify, raw)
-    if not password_matches(settings, user, body.password):
+    if not check_password(db, settings, user, body.password):
         raise JsonError(403, {"message": INVALID_CREDENTIALS, "invalidCredentials": True})
     start_login(response, settings, user.uuid, user.session_token)
     return {"success": True}

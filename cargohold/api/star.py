@@ -1,4 +1,9 @@
-"""Stars: the caller's starred repositories (createStar, listStarredRepos, deleteStar)."""
+"""Stars: the caller's starred repositories (createStar, listStarredRepos, deleteStar).
+
+A repository the caller may not read is answered exactly like one that does not exist
+(Quay's 200 `null`), so stars never reveal private repositories; the starred list shows only
+what the caller may read now, so a repository whose access was lost drops out of it.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, validate_body
 from cargohold.api.errors import unauthorized
@@ -14,7 +20,8 @@ from cargohold.api.paging import encode_page_token, start_id
 from cargohold.api.routing import ApiRouter
 from cargohold.auth.context import AuthContext
 from cargohold.db.models.accounts import User
-from cargohold.domain import repositories
+from cargohold.db.models.registry import Repository
+from cargohold.domain import permissions, repositories
 
 router = ApiRouter(tags=["user"])
 PAGE_SIZE = 100
@@ -32,6 +39,13 @@ def _require_user_admin(auth: AuthContext) -> User:
     return auth.user
 
 
+def _readable(db: Session, auth: AuthContext, repo: Repository | None) -> Repository | None:
+    """The repository if the caller may read it, else None as if it did not exist."""
+    if repo is None or not permissions.can_read_repository(db, auth, repo):
+        return None
+    return repo
+
+
 @router.get("/api/v1/user/starred", operation_id="listStarredRepos")
 def list_starred(
     request: Request, db: DbDep, auth: AuthDep, settings: SettingsDep
@@ -39,7 +53,7 @@ def list_starred(
     user = _require_user_admin(auth)
     rows, next_id = repositories.page_by_id(
         db,
-        repositories.starred_repositories(user),
+        repositories.starred_by(permissions.listable_repositories(auth, include_public=True), user),
         start_id(settings, request.query_params.get("next_page")),
         PAGE_SIZE,
     )
@@ -63,7 +77,7 @@ def list_starred(
 def create_star(db: DbDep, auth: AuthDep, raw: JsonBody) -> Any:
     body = validate_body(StarBody, raw)
     user = _require_user_admin(auth)
-    repo = repositories.find_repository(db, body.namespace, body.repository)
+    repo = _readable(db, auth, repositories.find_repository(db, body.namespace, body.repository))
     if repo is None:
         return JSONResponse(None, status_code=200)
     repositories.star(db, user, repo)
@@ -75,7 +89,7 @@ def create_star(db: DbDep, auth: AuthDep, raw: JsonBody) -> Any:
 def delete_star(repository: str, db: DbDep, auth: AuthDep) -> Response:
     user = _require_user_admin(auth)
     parts = repositories.split_repository_path(repository)
-    repo = repositories.find_repository(db, *parts) if parts is not None else None
+    repo = _readable(db, auth, repositories.find_repository(db, *parts) if parts else None)
     if repo is None:
         return JSONResponse(None, status_code=200)
     repositories.unstar(db, user, repo)

@@ -30,7 +30,7 @@ from cargohold.api.errors import (
 )
 from cargohold.api.routing import ApiRouter
 from cargohold.auth.context import AuthContext, AuthKind, Scope
-from cargohold.auth.credentials import context_for, encrypt_password, password_matches
+from cargohold.auth.credentials import check_password, context_for, encrypt_password
 from cargohold.auth.secrets import SecretBox, random_code
 from cargohold.auth.sessions import clear_session, start_login
 from cargohold.config import Settings
@@ -414,7 +414,7 @@ def generate_user_client_key(
     """An encrypted form of the caller's password, usable as a registry (docker) password."""
     user = _require_user_admin(auth)
     body = validate_body(ClientKeyRequest, raw)
-    if not password_matches(settings, user, body.password):
+    if not check_password(db, settings, user, body.password):
         raise invalid_request("Invalid Username or Password")
     log_action(db, "user_generate_client_key", namespace=user, auth=auth, ip=client_ip(request))
     db.commit()

@@ -89,6 +89,10 @@ class AuthContext:
     def _may_use_superuser_powers(self) -> bool:
         return Scope.DIRECT_LOGIN in self.scopes or Scope.SUPERUSER in self.scopes
 
+    def has_scope(self, scope: Scope) -> bool:
+        """Session logins hold every scope; tokens hold the ones they were granted."""
+        return Scope.DIRECT_LOGIN in self.scopes or scope in self.scopes
+
     @property
     def is_superuser(self) -> bool:
         """Full superuser powers; a name in both lists is read-only."""

@@ -2,6 +2,10 @@
 
 Shared by /api/v1 (bearer tokens), /v2/auth (Basic) and /oauth (Basic). Each check returns an
 AuthContext on success or raises CredentialsError with the reason Quay reports.
+
+Passwords, robot tokens and app-specific tokens are logins to an account: each runs under the
+account's failed-login back-off (domain/login_backoff.py) and raises LoginThrottled, before
+anything is checked, while the account backs off.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import hmac
 import json
 import threading
 import time
+from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
@@ -26,9 +31,15 @@ from cargohold.db.models.accounts import (
     RobotAccountToken,
     User,
 )
+from cargohold.domain import login_backoff
 
 OAUTH_TOKEN_PREFIX_LENGTH = 20
 APP_TOKEN_PREFIX_LENGTH = 60
+
+# Logins to one account run one at a time in a process (accounts share these locks by id), so
+# that concurrent guesses see the failure before them and are refused instead of all being
+# checked: one bcrypt per window, not one per guess. Right passwords merely queue briefly.
+_ACCOUNT_LOCKS = tuple(threading.Lock() for _ in range(256))
 
 
 class CredentialsError(Exception):
@@ -100,14 +111,53 @@ def password_matches(settings: Settings, user: User, password: str) -> bool:
     return decrypted is not None and verify_password(decrypted, user.password_hash)
 
 
+def _login_attempt(
+    session: Session, settings: Settings, account: User, matches: Callable[[], bool]
+) -> bool:
+    """Whether `matches()` accepts the credentials, run under the account's back-off.
+
+    Raises LoginThrottled without calling `matches` (no bcrypt) while the account backs off.
+    """
+    policy = login_backoff.BackoffPolicy.from_settings(settings)
+    if not policy.enabled:
+        return matches()
+    with _ACCOUNT_LOCKS[account.id % len(_ACCOUNT_LOCKS)]:
+        claimed = login_backoff.begin_attempt(session, policy, account)
+        if matches():
+            login_backoff.record_success(session, policy, account, claimed)
+            return True
+        login_backoff.record_failure(session, policy, account, claimed)
+        return False
+
+
+def check_password(session: Session, settings: Settings, user: User, password: str) -> bool:
+    """A login with the user's password (or encrypted password), under the back-off."""
+    return _login_attempt(
+        session, settings, user, lambda: password_matches(settings, user, password)
+    )
+
+
 def verify_user_password(
     session: Session, settings: Settings, login: str, password: str
 ) -> AuthContext:
     user = find_user_by_login(session, login)
-    if user is None or not password_matches(settings, user, password):
+    if user is None or not check_password(session, settings, user, password):
         raise CredentialsError("Invalid Username or Password")
     _check_enabled(user)
     return context_for(settings, user, AuthKind.BASIC, {Scope.DIRECT_LOGIN})
+
+
+def _robot_secret_matches(
+    session: Session,
+    settings: Settings,
+    robot: User,
+    record: RobotAccountToken | None,
+    token: str,
+) -> bool:
+    """The robot's static token, or a robot token traded for one of its federated identities."""
+    if robot_tokens.looks_like_jwt(token):
+        return robot_tokens.is_valid_robot_token(session, settings, robot, token)
+    return record is not None and token_matches(token, record.token_hash)
 
 
 def verify_robot(session: Session, settings: Settings, robot_name: str, token: str) -> AuthContext:
@@ -118,19 +168,16 @@ def verify_robot(session: Session, settings: Settings, robot_name: str, token: s
     )
     if robot is None:
         raise CredentialsError("Could not find robot with specified username")
-    if robot_tokens.looks_like_jwt(token):
-        try:
-            robot_tokens.verify_robot_token(session, settings, robot, token)
-        except robot_tokens.RobotTokenError as exc:
-            raise CredentialsError(str(exc)) from exc
-    else:
-        record = session.scalar(
-            select(RobotAccountToken).where(RobotAccountToken.robot_id == robot.id)
+    record = session.scalar(select(RobotAccountToken).where(RobotAccountToken.robot_id == robot.id))
+    if not _login_attempt(
+        session,
+        settings,
+        robot,
+        lambda: _robot_secret_matches(session, settings, robot, record, token),
+    ):
+        raise CredentialsError(
+            f"Could not find robot with username: {robot_name} and supplied password."
         )
-        if record is None or not token_matches(token, record.token_hash):
-            raise CredentialsError(
-                f"Could not find robot with username: {robot_name} and supplied password."
-            )
     owner_name = robot_name.split("+", 1)[0]
     owner = session.scalar(select(User).where(User.username == owner_name))
     if owner is None or not owner.enabled or not robot.enabled:
@@ -146,8 +193,12 @@ def verify_app_token(session: Session, settings: Settings, code: str) -> AuthCon
         .options(joinedload(AppSpecificToken.user))
         .where(AppSpecificToken.token_name == code[:APP_TOKEN_PREFIX_LENGTH])
     )
-    if record is None or not token_matches(
-        code[APP_TOKEN_PREFIX_LENGTH:], record.token_secret_hash
+    # An unknown token name names no account, so there is nothing to back off.
+    if record is None or not _login_attempt(
+        session,
+        settings,
+        record.user,
+        lambda: token_matches(code[APP_TOKEN_PREFIX_LENGTH:], record.token_secret_hash),
     ):
         raise CredentialsError("Invalid token")
     if record.expiration is not None and record.expiration <= utcnow():
@@ -222,6 +273,8 @@ class PasswordCheckCache:
                 and user.id == entry[0]
                 and user.password_hash is not None
                 and hmac.compare_digest(user.password_hash, entry[1])
+                # A remembered password is still a login: it waits out the back-off too.
+                and _login_attempt(session, settings, user, lambda: True)
             ):
                 _check_enabled(user)
                 return context_for(settings, user, AuthKind.BASIC, {Scope.DIRECT_LOGIN})

@@ -23,10 +23,6 @@ TOKEN_USE = "robot_login"
 LEEWAY_S = 30
 
 
-class RobotTokenError(Exception):
-    """The presented robot token is not valid for this robot."""
-
-
 def looks_like_jwt(token: str) -> bool:
     """Static robot tokens are 64 alphanumerics; a JWT has three dot-separated parts."""
     return token.count(".") == 2
@@ -47,15 +43,15 @@ def issue_robot_token(signing: SigningKey, settings: Settings, robot: User) -> s
     return jwt.encode(claims, signing.private_key, "RS256", {"kid": signing.kid})
 
 
-def verify_robot_token(session: Session, settings: Settings, robot: User, token: str) -> None:
-    """Raises RobotTokenError unless `token` is a live robot token issued to `robot`."""
+def is_valid_robot_token(session: Session, settings: Settings, robot: User, token: str) -> bool:
+    """Whether `token` is a live robot token issued to `robot` as it is now."""
     try:
         kid = jwt.get_unverified_header(token).get("kid")
-    except jwt.PyJWTError as exc:
-        raise RobotTokenError("Invalid robot token") from exc
+    except jwt.PyJWTError:
+        return False
     public = load_public_key(session, settings, kid) if isinstance(kid, str) else None
     if public is None:
-        raise RobotTokenError("Invalid robot token")
+        return False
     try:
         claims = jwt.decode(
             token,
@@ -66,11 +62,11 @@ def verify_robot_token(session: Session, settings: Settings, robot: User, token:
             leeway=LEEWAY_S,
             options={"require": ["exp", "iat", "nbf", "sub", "aud", "iss"]},
         )
-    except jwt.PyJWTError as exc:
-        raise RobotTokenError("Invalid robot token") from exc
-    if claims.get("token_use") != TOKEN_USE or claims["sub"] != robot.username:
-        raise RobotTokenError("Token does not match robot")
-    if claims.get("robot_uuid") != robot.uuid:
-        raise RobotTokenError("Token does not match robot")
-    if claims["exp"] - claims["iat"] > ROBOT_TOKEN_LIFETIME_S:
-        raise RobotTokenError("Invalid robot token")
+    except jwt.PyJWTError:
+        return False
+    return (
+        claims.get("token_use") == TOKEN_USE
+        and claims["sub"] == robot.username
+        and claims.get("robot_uuid") == robot.uuid
+        and claims["exp"] - claims["iat"] <= ROBOT_TOKEN_LIFETIME_S
+    )

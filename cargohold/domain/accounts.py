@@ -168,8 +168,11 @@ def end_sessions(user: User) -> None:
 
 
 def change_password(user: User, password: str) -> None:
+    """A new password also clears the failed-login record: the old guesses are moot."""
     validate_password(password)
     user.password_hash = hash_password(password)
+    user.invalid_login_attempts = 0
+    user.last_invalid_login = None
     end_sessions(user)
 
 

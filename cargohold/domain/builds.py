@@ -21,7 +21,8 @@ from cargohold.db.models.accounts import User
 from cargohold.db.models.builds import BuildLogEntry, BuildTrigger, RepositoryBuild
 from cargohold.db.models.queue import QueueItem
 from cargohold.db.models.registry import Repository
-from cargohold.domain import queue
+from cargohold.domain import notification_events as events
+from cargohold.domain import queue, repo_notifications
 from cargohold.domain.audit import log_action
 
 BUILD_QUEUE = "dockerfilebuild"
@@ -389,6 +390,15 @@ def start_build(
             trigger_metadata=request.trigger_metadata,
             trigger_manual=request.is_manual,
         )
+    repo_notifications.spawn_for_repository(
+        session,
+        settings,
+        request.repository,
+        events.BUILD_QUEUED,
+        metadata,
+        performer=repo_notifications.performer_data(request.manual_user, auth),
+        subpage=f"/build/{build.uuid}",
+    )
     log_action(
         session,
         "build_dockerfile",
@@ -469,9 +479,18 @@ def effective_phases(session: Session, builds: list[RepositoryBuild]) -> dict[in
 
 
 def set_phase(
-    session: Session, build_id: int, phase: str, data: dict[str, Any] | None = None
+    session: Session,
+    build_id: int,
+    phase: str,
+    data: dict[str, Any] | None = None,
+    *,
+    settings: Settings | None = None,
 ) -> bool:
-    """Move a build to `phase` unless it already ended (a cancel always wins); logs the phase."""
+    """Move a build to `phase` unless it already ended (a cancel always wins); logs the phase.
+
+    With `settings`, the phases that are notification events (start, success, failure) raise
+    them in the same transaction.
+    """
     values: dict[str, Any] = {"phase": phase}
     if phase in TERMINAL_PHASES:
         values["completed"] = utcnow()
@@ -484,8 +503,47 @@ def set_phase(
         session.rollback()
         return False
     append_log(session, build_id, phase, "phase", data)
+    if settings is not None and phase in _PHASE_EVENTS:
+        notify_build(session, settings, build_id, _PHASE_EVENTS[phase])
     session.commit()
     return True
+
+
+_PHASE_EVENTS = {
+    BUILDING: events.BUILD_START,
+    COMPLETE: events.BUILD_SUCCESS,
+    ERROR: events.BUILD_FAILURE,
+}
+
+
+def _last_error(session: Session, build_id: int) -> str | None:
+    return session.scalar(
+        select(BuildLogEntry.message)
+        .where(BuildLogEntry.build_id == build_id, BuildLogEntry.type == "error")
+        .order_by(BuildLogEntry.id.desc())
+        .limit(1)
+    )
+
+
+def notify_build(session: Session, settings: Settings, build_id: int, event: str) -> None:
+    """Raise a build event with Quay's data for it (the caller commits)."""
+    build = session.get(RepositoryBuild, build_id)
+    if build is None:
+        return
+    config = job_config(build)
+    extra: dict[str, Any] = {
+        "build_id": build.uuid,
+        "build_name": build.display_name,
+        "docker_tags": config.get("docker_tags") or [],
+        "trigger_id": build.trigger.uuid if build.trigger else None,
+        "trigger_kind": build.trigger.service if build.trigger else None,
+        "trigger_metadata": config.get("trigger_metadata") or {},
+    }
+    if event == events.BUILD_FAILURE:
+        extra["error_message"] = _last_error(session, build_id) or "An internal error occurred"
+    repo_notifications.spawn_for_repository(
+        session, settings, build.repository, event, extra, subpage=f"/build/{build.uuid}"
+    )
 
 
 def requeue_phase(session: Session, build_id: int) -> bool:
@@ -507,7 +565,12 @@ def requeue_phase(session: Session, build_id: int) -> bool:
 
 
 def cancel_build(
-    session: Session, build: RepositoryBuild, *, auth: AuthContext, ip: str | None
+    session: Session,
+    settings: Settings,
+    build: RepositoryBuild,
+    *,
+    auth: AuthContext,
+    ip: str | None,
 ) -> bool:
     """Cancel a build that has not reached `pushing`; the worker notices and stops it."""
     result = session.execute(
@@ -521,6 +584,7 @@ def cancel_build(
     if build.queue_id is not None:
         session.execute(QueueItem.__table__.delete().where(QueueItem.id == build.queue_id))
     append_log(session, build.id, CANCELLED, "phase")
+    notify_build(session, settings, build.id, events.BUILD_CANCELLED)
     log_action(
         session,
         "cancel_build",
@@ -554,6 +618,7 @@ def expire_lost_builds(session: Session, settings: Settings) -> int:
     ).all()
     for build_id in lost:
         if set_phase(session, build_id, INTERNAL_ERROR):
+            notify_build(session, settings, build_id, events.BUILD_FAILURE)
             session.execute(
                 QueueItem.__table__.delete().where(
                     QueueItem.id

@@ -27,7 +27,7 @@ from cargohold.config import Settings
 from cargohold.db.models.accounts import RobotAccountToken
 from cargohold.db.models.mirror import RepoMirrorConfig, SyncStatus
 from cargohold.db.models.registry import Repository
-from cargohold.domain import mirror, robots, tags
+from cargohold.domain import mirror, notification_events, repo_notifications, robots, tags
 from cargohold.domain.audit import log_action
 
 log = logging.getLogger(__name__)
@@ -189,6 +189,14 @@ def select_tags(upstream: list[str], globs: list[str]) -> list[str]:
     return sorted({tag for tag in upstream if any(fnmatch.fnmatchcase(tag, g) for g in globs)})
 
 
+def _event_message(data: dict[str, Any]) -> str:
+    """What a mirror event reports: the audit message, else the tags and what happened to them."""
+    parts = [str(data[key]) for key in ("message", "tags") if data.get(key)]
+    if data.get("verb") == "Cancelled":
+        parts.insert(0, "Cancelled")
+    return ": ".join(parts) or str(data.get("verb") or "")
+
+
 class SyncRun:
     """One claimed sync, from listing to release."""
 
@@ -222,6 +230,11 @@ class SyncRun:
                 repository=repository,
                 metadata=data,
             )
+            # The sync's start and end audit kinds are also its notification events.
+            if kind in notification_events.EVENTS:
+                repo_notifications.spawn_for_repository(
+                    session, self.settings, repository, kind, {"message": _event_message(data)}
+                )
             session.commit()
 
     def run(self) -> SyncStatus:

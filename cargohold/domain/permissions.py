@@ -7,7 +7,7 @@ functions at the bottom of this module and never re-derive rules themselves.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from cargohold.auth.context import AuthContext
@@ -20,6 +20,7 @@ from cargohold.db.models.registry import (
     RepositoryState,
     Role,
 )
+from cargohold.domain.repositories import visible_repositories
 
 
 def _max_role(a: Role | None, b: Role | None) -> Role | None:
@@ -109,6 +110,19 @@ def can_read_repository(session: Session, auth: AuthContext, repository: Reposit
     if repository.public or auth.is_global_readonly_superuser:
         return True
     return effective_repository_role(session, auth, repository) is not None
+
+
+def listable_repositories(auth: AuthContext, *, include_public: bool) -> Select[tuple[Repository]]:
+    """Repositories the caller may list now (public ones when asked).
+
+    Superusers who read everything see every repository; a token without repository
+    scopes lists nothing beyond public repositories, whatever its user's grants.
+    """
+    caller = auth.user if auth.user is not None and auth.repo_role_cap() is not None else None
+    see_everything = auth.is_global_readonly_superuser or auth.has_superuser_full_access
+    return visible_repositories(
+        caller, include_public=include_public, see_everything=see_everything
+    )
 
 
 def can_write_repository(session: Session, auth: AuthContext, repository: Repository) -> bool:

@@ -68,6 +68,8 @@ def claim(session: Session, queue_name: str, processing_seconds: int) -> Claimed
         session.rollback()
         return None
     new_state = str(uuid.uuid4())
+    # Read before the update: the session refreshes `item` with the decremented count.
+    retries_left = item.retries_remaining - 1
     result = session.execute(
         update(QueueItem)
         .where(QueueItem.id == item.id, QueueItem.state_id == item.state_id)
@@ -81,7 +83,7 @@ def claim(session: Session, queue_name: str, processing_seconds: int) -> Claimed
     session.commit()
     if result.rowcount != 1:
         return None
-    return ClaimedItem(item.id, new_state, json.loads(item.body), item.retries_remaining - 1)
+    return ClaimedItem(item.id, new_state, json.loads(item.body), retries_left)
 
 
 def complete(session: Session, claimed: ClaimedItem) -> None:

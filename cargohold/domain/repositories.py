@@ -252,14 +252,9 @@ def unstar(session: Session, user: User, repository: Repository) -> None:
     )
 
 
-def starred_repositories(user: User) -> Select[tuple[Repository]]:
-    return (
-        select(Repository)
-        .join(Star, Star.repository_id == Repository.id)
-        .join(User, User.id == Repository.namespace_user_id)
-        .options(joinedload(Repository.namespace_user))
-        .where(Star.user_id == user.id, Repository.deleted.is_(False), User.deleted.is_(False))
-    )
+def starred_by(query: Select[tuple[Repository]], user: User) -> Select[tuple[Repository]]:
+    """Narrow a repository query to those the user starred."""
+    return query.where(Repository.id.in_(select(Star.repository_id).where(Star.user_id == user.id)))
 
 
 def find_or_create_repository(

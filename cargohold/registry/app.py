@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from cargohold.config import Settings
+from cargohold.domain.login_backoff import THROTTLED_MESSAGE, LoginThrottled
 from cargohold.registry import auth, blobs, content
 from cargohold.registry.context import Registry
 from cargohold.registry.errors import PlainError, RegistryError
@@ -88,6 +89,15 @@ class RegistryApp:
                 exc.body,
                 exc.headers,
                 content_type="application/json",
+                head=head,
+            )
+        except LoginThrottled as exc:
+            await send(
+                send_fn,
+                429,
+                THROTTLED_MESSAGE.encode(),
+                exc.headers,
+                content_type="text/html; charset=utf-8",
                 head=head,
             )
         except ClientDisconnected:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from cargohold.api.paging import encode_page_token, start_id
 from cargohold.db.models.accounts import User
-from cargohold.domain import blobs, manifests, quota, repositories, tags
+from cargohold.domain import blobs, manifests, quota, repo_notifications, repositories, tags
 from cargohold.registry.context import Registry, RepoPath
 from cargohold.registry.errors import RegistryError
 from cargohold.registry.http import Request, send, send_json
@@ -132,6 +132,15 @@ async def put_manifest(reg: Registry, request: Request, send_fn, path: RepoPath,
                 else:
                     tags.set_tag(session, repo.id, ref, manifest.id, keep_same=True)
                     log_key = {"tag": ref, "manifest_digest": parsed.digest}
+                    repo_notifications.spawn_push(
+                        session,
+                        reg.settings,
+                        repo.id,
+                        path.namespace,
+                        path.name,
+                        ref,
+                        identity.username,
+                    )
             except manifests.ManifestError as exc:
                 raise _manifest_error(exc) from exc
             except quota.QuotaExceeded as exc:

@@ -33,6 +33,7 @@ from cargohold.db.models.accounts import RobotAccountToken
 from cargohold.db.models.builds import UserFile
 from cargohold.domain import build_tokens, queue, robots, triggers
 from cargohold.domain import builds as build_rules
+from cargohold.domain import notification_events as events
 from cargohold.domain.service_keys import KeyRing
 from cargohold.storage.base import StorageError
 from cargohold.workers.runner import WorkerContext, register
@@ -245,7 +246,9 @@ class BuildJob:
 
     def _phase(self, phase: str, data: dict[str, Any] | None = None) -> None:
         with self.context.session_factory() as session:
-            if not build_rules.set_phase(session, self.build_id, phase, data):
+            if not build_rules.set_phase(
+                session, self.build_id, phase, data, settings=self.context.settings
+            ):
                 raise BuildStopped(phase)
 
     def _requeued(self) -> None:
@@ -257,7 +260,9 @@ class BuildJob:
         with self.context.session_factory() as session:
             build_rules.append_log(session, self.build_id, message, "error")
             session.commit()
-            build_rules.set_phase(session, self.build_id, build_rules.ERROR)
+            build_rules.set_phase(
+                session, self.build_id, build_rules.ERROR, settings=self.context.settings
+            )
 
     def _finish(self, claimed: queue.ClaimedItem, outcome: str) -> None:
         factory = self.context.session_factory
@@ -274,6 +279,9 @@ class BuildJob:
                 if claimed.retries_remaining > 0:
                     queue.retry_later(session, claimed, RETRY_DELAY_SECONDS)
                 else:
+                    build_rules.notify_build(
+                        session, self.context.settings, self.build_id, events.BUILD_FAILURE
+                    )
                     queue.complete(session, claimed)
             else:
                 queue.complete(session, claimed)

@@ -92,9 +92,9 @@ def test_robot_token_is_hashed_encrypted_and_usable(server, person, client) -> N
         assert verify_robot(session, server.settings, name, token).user.username == name
     new_token = client.post("/api/v1/user/robots/pusher/regenerate").json()["token"]
     with server.db() as session:
+        assert verify_robot(session, server.settings, name, new_token).user.username == name
         with pytest.raises(CredentialsError):
             verify_robot(session, server.settings, name, token)
-        assert verify_robot(session, server.settings, name, new_token).user.username == name
 
 
 def test_create_robot_defaults_and_duplicates(person, client) -> None:

@@ -2,26 +2,50 @@
 
 from __future__ import annotations
 
+import httpx
 from sqlalchemy import select
 
 from cargohold.db.models.accounts import User
+from cargohold.db.models.registry import Repository
 from cargohold.domain import repositories
-from tests.support.accounts import bearer_client, create_organization, issue_token
+from tests.support.accounts import bearer_client, create_organization, issue_token, unique
 from tests.support.content import make_repository
 from tests.support.repos import Cast, create_robot, grant
 
 
+def _star(client: httpx.Client, path: str) -> httpx.Response:
+    namespace, name = path.split("/", 1)
+    return client.post("/api/v1/user/starred", json={"namespace": namespace, "repository": name})
+
+
+def _starred_names(client: httpx.Client) -> list[str]:
+    listed = client.get("/api/v1/user/starred")
+    assert listed.status_code == 200
+    return [f"{r['namespace']}/{r['name']}" for r in listed.json()["repositories"]]
+
+
+def _stored_stars(cast: Cast, username: str) -> set[str]:
+    with cast.server.db() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        return {
+            f"{repo.namespace_user.username}/{repo.name}"
+            for repo in session.scalars(
+                repositories.starred_by(select(Repository), user).where(
+                    Repository.deleted.is_(False)
+                )
+            )
+        }
+
+
 def test_star_lifecycle(cast: Cast) -> None:
     public = make_repository(cast.server, cast.owner.username, public=True)
-    private = make_repository(cast.server, cast.owner.username)
-    client = cast.clients["stranger"]
+    client = cast.clients["reader"]
     assert client.get("/api/v1/user/starred").json() == {"repositories": []}
     namespace, name = public.split("/")
-    created = client.post("/api/v1/user/starred", json={"namespace": namespace, "repository": name})
+    created = _star(client, public)
     assert created.status_code == 201
     assert created.json() == {"namespace": namespace, "repository": name}
-    again = client.post("/api/v1/user/starred", json={"namespace": namespace, "repository": name})
-    assert again.status_code == 201
+    assert _star(client, public).status_code == 201
     assert client.get("/api/v1/user/starred").json() == {
         "repositories": [
             {"namespace": namespace, "name": name, "description": None, "is_public": True}
@@ -30,20 +54,73 @@ def test_star_lifecycle(cast: Cast) -> None:
     starred = client.get("/api/v1/repository?starred=true").json()["repositories"]
     assert [(r["name"], r["is_starred"]) for r in starred] == [(name, True)]
     assert client.get(f"/api/v1/repository/{public}").json()["is_starred"] is True
-    # A private repository can be starred but /repository?starred=true hides what is unreadable.
-    private_name = private.split("/")[1]
-    client.post("/api/v1/user/starred", json={"namespace": namespace, "repository": private_name})
-    assert len(client.get("/api/v1/user/starred").json()["repositories"]) == 2
-    assert len(client.get("/api/v1/repository?starred=true").json()["repositories"]) == 1
-    unknown = client.post("/api/v1/user/starred", json={"namespace": namespace, "repository": "zz"})
-    assert unknown.status_code == 200 and unknown.json() is None
     assert client.delete(f"/api/v1/user/starred/{public}").status_code == 204
     assert client.delete(f"/api/v1/user/starred/{public}").status_code == 204
     gone = client.delete(f"/api/v1/user/starred/{namespace}/zz")
     assert gone.status_code == 200 and gone.json() is None
-    assert [r["name"] for r in client.get("/api/v1/user/starred").json()["repositories"]] == [
-        private_name
-    ]
+    assert _starred_names(client) == []
+
+
+def test_stranger_cannot_tell_private_from_missing(cast: Cast) -> None:
+    """Starring or unstarring a private repository answers what a missing one answers."""
+    owner = cast.owner.username
+    public = make_repository(cast.server, owner, public=True)
+    private = make_repository(cast.server, owner)
+    described = cast.clients["owner"].put(
+        f"/api/v1/repository/{private}", json={"description": "secret plans"}
+    )
+    assert described.status_code == 200
+    missing = f"{owner}/{unique('nothere')}"
+    stranger = cast.clients["stranger"]
+
+    on_missing, on_private = _star(stranger, missing), _star(stranger, private)
+    assert on_missing.status_code == 200 and on_missing.json() is None
+    assert (on_private.status_code, on_private.content) == (
+        on_missing.status_code,
+        on_missing.content,
+    )
+    assert on_private.headers["content-type"] == on_missing.headers["content-type"]
+    assert _star(stranger, public).status_code == 201
+
+    unstar_missing = stranger.delete(f"/api/v1/user/starred/{missing}")
+    unstar_private = stranger.delete(f"/api/v1/user/starred/{private}")
+    assert unstar_missing.status_code == 200 and unstar_missing.json() is None
+    assert (unstar_private.status_code, unstar_private.content) == (200, unstar_missing.content)
+
+    assert _stored_stars(cast, cast.users["stranger"].username) == {public}
+    assert _starred_names(stranger) == [public]
+    via_repository = stranger.get("/api/v1/repository?starred=true").json()["repositories"]
+    assert [f"{r['namespace']}/{r['name']}" for r in via_repository] == [public]
+    assert "secret plans" not in stranger.get("/api/v1/user/starred").text
+
+
+def test_starred_lists_follow_lost_access(cast: Cast) -> None:
+    """Stars on repositories the caller can no longer read drop out of every list."""
+    owner = cast.owner.username
+    owner_client = cast.clients["owner"]
+    shared = make_repository(cast.server, owner)
+    hidden_later = make_repository(cast.server, owner, public=True)
+    reader_name = cast.users["writer"].username
+    grant(cast.server, shared, reader_name, "read")
+    reader = cast.clients["writer"]
+    assert _star(reader, shared).status_code == 201
+    assert _star(reader, hidden_later).status_code == 201
+    assert sorted(_starred_names(reader)) == sorted([shared, hidden_later])
+
+    revoked = owner_client.delete(f"/api/v1/repository/{shared}/permissions/user/{reader_name}")
+    assert revoked.status_code == 204
+    made_private = owner_client.post(
+        f"/api/v1/repository/{hidden_later}/changevisibility", json={"visibility": "private"}
+    )
+    assert made_private.status_code == 200
+
+    assert _starred_names(reader) == []
+    assert reader.get("/api/v1/repository?starred=true").json()["repositories"] == []
+    assert reader.get(f"/api/v1/repository/{shared}").status_code == 403
+    # The stars are kept: access regained shows the repository again.
+    assert _stored_stars(cast, reader_name) == {shared, hidden_later}
+    grant(cast.server, shared, reader_name, "read")
+    assert _starred_names(reader) == [shared]
 
 
 def test_star_auth_and_body(cast: Cast) -> None:

@@ -31,6 +31,7 @@ def test_every_tab_renders_without_errors(page: Page, server_factory) -> None:
         "history",
         "permissions",
         "settings",
+        "notifications",
         "mirror",
         "triggers",
         "builds",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import httpx
@@ -30,6 +30,16 @@ def signin(client: httpx.Client, username: str, password: str) -> httpx.Response
     response = client.post("/api/v1/signin", json={"username": username, "password": password})
     if response.status_code == 200:
         client.headers["X-CSRF-Token"] = response.headers["X-Next-CSRF-Token"]
+    return response
+
+
+def after_login_failure(login: Callable[[], httpx.Response]) -> httpx.Response:
+    """A login right after a deliberate failure: the account backs off for a moment (429 with
+    Retry-After), so wait as told and log in again."""
+    response = login()
+    if response.status_code == 429:
+        time.sleep(int(response.headers["Retry-After"]))
+        response = login()
     return response
 
 

@@ -61,6 +61,10 @@ class User(Base):
     location: Mapped[str | None] = mapped_column(String(255))
     creation_date: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_accessed: Mapped[dt.datetime | None] = mapped_column()
+    # Failed logins since the last success, and when the last one happened: the login
+    # back-off (domain/login_backoff.py) is computed from these, shared by every replica.
+    invalid_login_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_invalid_login: Mapped[dt.datetime | None] = mapped_column()
     # Sessions carry this value; changing it (sign-out everywhere, password change) ends them.
     session_token: Mapped[str] = mapped_column(String(36), default=new_uuid)
     # Marked for deletion: the namespace is gone for every reader, GC reclaims what it held.

@@ -6,6 +6,7 @@ import { accountPage } from "./pages/account.js";
 import { organizationPage, newOrganizationPage } from "./pages/organization.js";
 import { repositoryPage } from "./pages/repository.js";
 import { newRepositoryPage, repositoryListPage } from "./pages/repositories.js";
+import { renderMessageBanner } from "./messages.js";
 import { invitePage } from "./pages/invite.js";
 import { signinPage, signupPage } from "./pages/signin.js";
 import { superuserPage } from "./pages/superuser.js";
@@ -51,7 +52,7 @@ async function signOut() {
 }
 
 export async function refresh() {
-  await loadUser();
+  await Promise.all([loadUser(), renderMessageBanner()]);
   renderNav();
   await route();
 }

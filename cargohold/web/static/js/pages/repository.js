@@ -1,4 +1,5 @@
-// One repository: tags, history, manifest, permissions, settings, mirror, builds, triggers, logs.
+// One repository: tags, history, manifest, permissions, settings, notifications, mirror, builds,
+// triggers, logs.
 
 import { del, get, post, put, query } from "../api.js";
 import {
@@ -7,6 +8,7 @@ import {
 } from "../dom.js";
 import { buildsTab, triggersTab } from "./builds.js";
 import { mirrorTab } from "./mirror.js";
+import { notificationsTab } from "./notifications.js";
 
 const ROLE_OPTIONS = [["read", "Read"], ["write", "Write"], ["admin", "Admin"]];
 
@@ -23,6 +25,7 @@ export async function repositoryPage(session, namespace, name, params) {
   const items = [["tags", "Tags", `${base}tags`], ["history", "Tag history", `${base}history`]];
   if (repo.can_admin) {
     items.push(["permissions", "Permissions", `${base}permissions`], ["settings", "Settings", `${base}settings`],
+      ["notifications", "Notifications", `${base}notifications`],
       ["mirror", "Mirroring", `${base}mirror`], ["triggers", "Build triggers", `${base}triggers`]);
   }
   items.push(["builds", "Builds", `${base}builds`]);
@@ -36,6 +39,7 @@ export async function repositoryPage(session, namespace, name, params) {
     manifest: () => manifestTab(path, params.get("digest")),
     permissions: () => permissionsTab(path),
     settings: () => settingsTab(repo, path),
+    notifications: () => notificationsTab(path),
     mirror: () => mirrorTab(path, repo),
     builds: () => buildsTab(repo, path, params.get("build")),
     triggers: () => triggersTab(repo, path),

@@ -4,6 +4,7 @@ import { del, get, post, put } from "../api.js";
 import {
   actionButton, copyField, errorBox, field, flash, form, formatBytes, formatDate, h, replace, select, table, tabs,
 } from "../dom.js";
+import { renderMessageBanner, severityLabel } from "../messages.js";
 import { tokenPagerLogs } from "./repository.js";
 
 export async function superuserPage(session, params) {
@@ -20,6 +21,7 @@ export async function superuserPage(session, params) {
     ["size", "Registry size", "#/superuser?tab=size"],
     ["builds", "Builds", "#/superuser?tab=builds"],
     ["logs", "Audit log", "#/superuser?tab=logs"],
+    ["messages", "Messages", "#/superuser?tab=messages"],
   ];
   const sections = {
     users: usersTab,
@@ -29,6 +31,7 @@ export async function superuserPage(session, params) {
     size: sizeTab,
     builds: () => buildTab(params.get("build") || ""),
     logs: () => tokenPagerLogs("superuser/logs"),
+    messages: messagesTab,
   };
   return h("section", {}, h("h1", {}, "Superuser panel"), tabs(items, tab), await (sections[tab] || usersTab)());
 }
@@ -181,6 +184,38 @@ async function keysTab() {
     await load();
   });
   return h("div", {}, created, container, h("h2", {}, "New service key"), create);
+}
+
+async function messagesTab() {
+  const container = h("div");
+  async function load() {
+    try {
+      const data = await get("messages");
+      const rows = (data.messages || []).map((message) => [
+        severityLabel(message.severity), message.media_type, h("span", { class: "message-content" }, message.content),
+        actionButton("Delete", async () => {
+          await del(`message/${message.uuid}`);
+          await Promise.all([load(), renderMessageBanner()]);
+        }, { class: "danger", "data-confirm": "Delete this message?" }),
+      ]);
+      replace(container, table(["Severity", "Format", "Message", ""], rows, "No messages."));
+    } catch (error) {
+      replace(container, errorBox(error));
+    }
+  }
+  await load();
+  const create = form("stack", [
+    h("label", {}, "Message", h("textarea", { name: "content", required: true, rows: 3 })),
+    select("Severity", "severity", [["info", "Information"], ["warning", "Warning"], ["error", "Error"]], "info"),
+    select("Format", "media_type", [["text/plain", "Plain text"], ["text/markdown", "Markdown"]], "text/plain"),
+  ], "Post message", async (values, element) => {
+    await post("messages", { message: { content: values.get("content"), severity: values.get("severity"), media_type: values.get("media_type") } });
+    element.reset();
+    flash("Message posted.");
+    await Promise.all([load(), renderMessageBanner()]);
+  });
+  return h("div", {}, h("p", { class: "muted" }, "Messages are shown at the top of every page, to every visitor."),
+    container, h("h2", {}, "New message"), create);
 }
 
 async function sizeTab() {

@@ -1,7 +1,7 @@
 """OAuth token assignments and authorization codes
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0007_oauth_grants
+Revises: 0006_robot_federation
 Create Date: 2026-12-04 22:10:00
 """
 
@@ -10,8 +10,8 @@ from alembic import op
 
 import cargohold.db.base
 
-revision = "0004"
-down_revision = "0003"
+revision = "0007_oauth_grants"
+down_revision = "0006_robot_federation"
 branch_labels = None
 depends_on = None
 

@@ -1,15 +1,15 @@
 """robot OIDC federation settings
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0006_robot_federation
+Revises: 0005_global_messages
 Create Date: 2026-12-04 22:05:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0006_robot_federation"
+down_revision = "0005_global_messages"
 branch_labels = None
 depends_on = None
 
