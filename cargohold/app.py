@@ -49,10 +49,12 @@ ROUTER_MODULES = [
     "cargohold.api.confirm",
     "cargohold.api.recovery",
     "cargohold.api.robot",
+    "cargohold.api.federation",
     "cargohold.api.appspecifictokens",
     "cargohold.api.organization",
     "cargohold.api.applications",
     "cargohold.api.oauth",
+    "cargohold.api.assigned_authorizations",
     "cargohold.api.superuser_users",
     "cargohold.api.tag",
     "cargohold.api.trigger",
@@ -135,6 +137,7 @@ def create_app(settings: Settings, *, run_workers: bool = False) -> FastAPI:
     install_error_handlers(app)
     registry = RegistryApp(settings, session_factory, store)
     app.add_middleware(ApiBodyLimit, limit=settings.API_MAX_BODY_BYTES)
+    app.state.keys = registry.registry.keys
     app.add_middleware(RegistryDispatch, registry=registry)
     app.add_middleware(ApiRequestPolicy, settings=settings)
     app.add_middleware(SessionRefresh, settings=settings)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
-from fastapi import Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from sqlalchemy.orm import Session
@@ -19,14 +20,20 @@ from cargohold.api.deps import (
     require_user,
     validate_body,
 )
-from cargohold.api.errors import data_model_error, invalid_request, unauthorized
+from cargohold.api.errors import (
+    BAD_REQUEST_TEXT,
+    MessageError,
+    data_model_error,
+    invalid_request,
+    unauthorized,
+)
 from cargohold.api.query import MAX_QUERY_INTEGER, truthy
 from cargohold.api.routing import ApiRouter
 from cargohold.api.views import format_date
 from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.accounts import User
-from cargohold.domain import accounts, permissions, robots
+from cargohold.domain import accounts, permissions, robot_federation, robots
 from cargohold.domain.audit import log_action
 
 router = ApiRouter(tags=["robot"])
@@ -403,3 +410,183 @@ def get_org_robot_permissions(
         raise unauthorized(auth)
     org = _org_admin(db, auth, orgname)
     return _permissions(db, org, robot_shortname)
+
+
+# OIDC federation of a robot: which outside identities may trade their tokens for it.
+
+
+async def _raw_body(request: Request) -> bytes:
+    return await request.body()
+
+
+RawBody = Annotated[bytes, Depends(_raw_body)]
+
+# The body is read by hand (errors keep Quay's shapes); this describes it in the discovery.
+_FEDERATION_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "array",
+                    "description": "Federation configuration for the robot",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "issuer": {"type": "string", "description": "The issuer of the token"},
+                            "subject": {
+                                "type": "string",
+                                "description": "The subject of the token",
+                            },
+                            "audiences": {
+                                "type": "array",
+                                "items": {"type": "string"},
+                                "description": "Accepted token audiences; default: this host",
+                            },
+                        },
+                        "required": ["issuer", "subject"],
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def _federation_body(raw: bytes) -> Any:
+    """The POSTed JSON value (an array here), read after the caller is authorized."""
+    if not raw.strip():
+        raise invalid_request("Missing JSON body")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MessageError(400, BAD_REQUEST_TEXT) from exc
+
+
+def _set_federation(
+    request: Request,
+    db: Session,
+    settings: Settings,
+    auth: AuthContext,
+    namespace: User,
+    short_name: str,
+    body: bytes,
+) -> list[dict[str, Any]]:
+    try:
+        config = robot_federation.parse_config(settings, _federation_body(body))
+    except robot_federation.FederationConfigError as exc:
+        raise invalid_request(str(exc)) from exc
+    robot_federation.set_config(_get(db, namespace, short_name), config)
+    log_action(
+        db,
+        "create_robot_federation",
+        namespace=namespace,
+        auth=auth,
+        ip=client_ip(request),
+        metadata={"config": config, "robot": short_name},
+    )
+    db.commit()
+    return config
+
+
+def _delete_federation(
+    request: Request, db: Session, auth: AuthContext, namespace: User, short_name: str
+) -> Response:
+    robot_federation.set_config(_get(db, namespace, short_name), [])
+    log_action(
+        db,
+        "delete_robot_federation",
+        namespace=namespace,
+        auth=auth,
+        ip=client_ip(request),
+        metadata={"robot": short_name},
+    )
+    db.commit()
+    return Response(status_code=204)
+
+
+@router.get(
+    "/api/v1/user/robots/{robot_shortname}/federation", operation_id="getUserRobotFederation"
+)
+def get_user_robot_federation(
+    robot_shortname: str, db: DbDep, auth: AuthDep
+) -> list[dict[str, Any]]:
+    user = _user_admin(auth)
+    return robot_federation.get_config(_get(db, user, robot_shortname))
+
+
+@router.post(
+    "/api/v1/user/robots/{robot_shortname}/federation",
+    operation_id="createUserRobotFederation",
+    openapi_extra=_FEDERATION_BODY,
+)
+def create_user_robot_federation(
+    robot_shortname: str,
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    auth: AuthDep,
+    body: RawBody,
+) -> list[dict[str, Any]]:
+    """Replace the robot's federation entries with the posted list."""
+    user = _user_admin(auth)
+    return _set_federation(request, db, settings, auth, user, robot_shortname, body)
+
+
+@router.delete(
+    "/api/v1/user/robots/{robot_shortname}/federation",
+    operation_id="deleteUserRobotFederation",
+    status_code=204,
+)
+def delete_user_robot_federation(
+    robot_shortname: str, request: Request, db: DbDep, auth: AuthDep
+) -> Response:
+    user = _user_admin(auth)
+    return _delete_federation(request, db, auth, user, robot_shortname)
+
+
+@router.get(
+    "/api/v1/organization/{orgname}/robots/{robot_shortname}/federation",
+    operation_id="getOrgRobotFederation",
+)
+def get_org_robot_federation(
+    orgname: str, robot_shortname: str, db: DbDep, auth: AuthDep
+) -> list[dict[str, Any]]:
+    """Org admins, full-access superusers and global read-only superusers."""
+    namespace = accounts.get_namespace(db, orgname)
+    if auth.is_global_readonly_superuser and not _may_admin(db, auth, namespace):
+        org = _organization(orgname, namespace)
+    else:
+        org = _org_admin(db, auth, orgname)
+    return robot_federation.get_config(_get(db, org, robot_shortname))
+
+
+@router.post(
+    "/api/v1/organization/{orgname}/robots/{robot_shortname}/federation",
+    operation_id="createOrgRobotFederation",
+    openapi_extra=_FEDERATION_BODY,
+)
+def create_org_robot_federation(
+    orgname: str,
+    robot_shortname: str,
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    auth: AuthDep,
+    body: RawBody,
+) -> list[dict[str, Any]]:
+    """Replace the robot's federation entries with the posted list."""
+    org = _org_admin(db, auth, orgname)
+    return _set_federation(request, db, settings, auth, org, robot_shortname, body)
+
+
+@router.delete(
+    "/api/v1/organization/{orgname}/robots/{robot_shortname}/federation",
+    operation_id="deleteOrgRobotFederation",
+    status_code=204,
+)
+def delete_org_robot_federation(
+    orgname: str, robot_shortname: str, request: Request, db: DbDep, auth: AuthDep
+) -> Response:
+    org = _org_admin(db, auth, orgname)
+    return _delete_federation(request, db, auth, org, robot_shortname)

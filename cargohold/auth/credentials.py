@@ -20,6 +20,7 @@ from collections.abc import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from cargohold.auth import robot_tokens
 from cargohold.auth.context import AuthContext, AuthKind, Scope, parse_scopes
 from cargohold.auth.secrets import SecretBox, token_matches, verify_password
 from cargohold.config import Settings
@@ -146,6 +147,19 @@ def verify_user_password(
     return context_for(settings, user, AuthKind.BASIC, {Scope.DIRECT_LOGIN})
 
 
+def _robot_secret_matches(
+    session: Session,
+    settings: Settings,
+    robot: User,
+    record: RobotAccountToken | None,
+    token: str,
+) -> bool:
+    """The robot's static token, or a robot token traded for one of its federated identities."""
+    if robot_tokens.looks_like_jwt(token):
+        return robot_tokens.is_valid_robot_token(session, settings, robot, token)
+    return record is not None and token_matches(token, record.token_hash)
+
+
 def verify_robot(session: Session, settings: Settings, robot_name: str, token: str) -> AuthContext:
     robot = session.scalar(
         select(User).where(
@@ -159,7 +173,7 @@ def verify_robot(session: Session, settings: Settings, robot_name: str, token: s
         session,
         settings,
         robot,
-        lambda: record is not None and token_matches(token, record.token_hash),
+        lambda: _robot_secret_matches(session, settings, robot, record, token),
     ):
         raise CredentialsError(
             f"Could not find robot with username: {robot_name} and supplied password."

@@ -102,6 +102,8 @@ class RobotAccountToken(Base):
     token_encrypted: Mapped[str] = mapped_column(Text)
     description: Mapped[str] = mapped_column(Text, default="")
     unstructured_metadata: Mapped[str] = mapped_column(Text, default="{}")
+    # JSON list of {"issuer", "subject"[, "audiences"]}: OIDC identities that may act as it.
+    federation_config: Mapped[str | None] = mapped_column(Text)
     created: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_accessed: Mapped[dt.datetime | None] = mapped_column()
 
@@ -203,6 +205,51 @@ class OAuthAccessToken(Base):
     application: Mapped[OAuthApplication | None] = relationship()
     authorized_user: Mapped[User] = relationship(foreign_keys=[authorized_user_id])
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+
+
+class OAuthAssignedToken(Base):
+    """An organization admin's request that a user grant an application a token."""
+
+    __tablename__ = "oauth_assigned_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    application_id: Mapped[int] = mapped_column(
+        ForeignKey("oauth_application.id", ondelete="CASCADE"), index=True
+    )
+    assigned_user_id: Mapped[int] = mapped_column(
+        ForeignKey("user.id", ondelete="CASCADE"), index=True
+    )
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(String(255))
+    response_type: Mapped[str] = mapped_column(String(255))
+    created: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    application: Mapped[OAuthApplication] = relationship()
+    assigned_user: Mapped[User] = relationship()
+
+
+class OAuthAuthorizationCode(Base):
+    """A one-time code of the authorization-code grant: 20 characters find it, the rest is hashed."""
+
+    __tablename__ = "oauth_authorization_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(
+        ForeignKey("oauth_application.id", ondelete="CASCADE"), index=True
+    )
+    authorized_user_id: Mapped[int] = mapped_column(
+        ForeignKey("user.id", ondelete="CASCADE"), index=True
+    )
+    code_name: Mapped[str] = mapped_column(String(20), unique=True)
+    code_hash: Mapped[str] = mapped_column(String(128))
+    scope: Mapped[str] = mapped_column(String(255))
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    created: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column()
+
+    application: Mapped[OAuthApplication] = relationship()
+    authorized_user: Mapped[User] = relationship()
 
 
 class AppSpecificToken(Base):

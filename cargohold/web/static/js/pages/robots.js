@@ -1,4 +1,5 @@
-// Robot accounts of a user or organization: create, reveal token, regenerate, delete.
+// Robot accounts of a user or organization: create, reveal token, regenerate, delete, and the
+// OIDC identities (issuer + subject) allowed to trade their tokens for a robot token.
 
 import { del, get, post, put, query } from "../api.js";
 import { actionButton, copyField, errorBox, field, flash, form, formatDate, h, replace, table } from "../dom.js";
@@ -23,6 +24,9 @@ export async function robotsSection(endpoint) {
                 copyField("Username", robot.name), copyField("Token", detail.token),
                 copyField("Login", `podman login -u '${robot.name}' -p '${detail.token}' ${location.host}`)));
             }, { class: "secondary" }), " ",
+            actionButton("Federation", async () => {
+              replace(reveal, await federationCard(`${endpoint}/${shortName}/federation`, robot.name));
+            }, { class: "secondary", "aria-label": `Federation of ${robot.name}` }), " ",
             actionButton("Regenerate", async () => {
               await post(`${endpoint}/${shortName}/regenerate`);
               flash(`A new token was generated for ${robot.name}; the old one no longer works.`);
@@ -44,4 +48,50 @@ export async function robotsSection(endpoint) {
     await load();
   });
   return h("div", {}, container, reveal, h("h2", {}, "New robot account"), create);
+}
+
+function describeEntry(entry) {
+  return (entry.audiences || []).join(", ") || "this registry";
+}
+
+async function federationCard(endpoint, robotName) {
+  const list = h("div");
+  let entries = [];
+  async function save(next) {
+    entries = await post(endpoint, next);
+    render();
+  }
+  function render() {
+    const rows = entries.map((entry, index) => [
+      h("code", {}, entry.issuer),
+      h("code", {}, entry.subject),
+      describeEntry(entry),
+      actionButton("Remove", () => save(entries.filter((_, other) => other !== index)),
+        { class: "danger", "aria-label": `Remove ${entry.subject}` }),
+    ]);
+    replace(list, table(["Issuer", "Subject", "Audience", ""], rows, "No federated identities."));
+  }
+  entries = await get(endpoint);
+  render();
+  const add = form("inline", [
+    field("Issuer URL", "issuer", { required: true, type: "url", placeholder: "https://token.actions.githubusercontent.com" }),
+    field("Subject", "subject", { required: true, placeholder: "repo:org/app:ref:refs/heads/main" }),
+    field("Audiences (comma-separated, optional)", "audiences"),
+  ], "Add identity", async (values, element) => {
+    const entry = { issuer: values.get("issuer"), subject: values.get("subject") };
+    const audiences = (values.get("audiences") || "").split(",").map((item) => item.trim()).filter(Boolean);
+    if (audiences.length) entry.audiences = audiences;
+    await save([...entries, entry]);
+    element.reset();
+    flash(`${robotName} now accepts tokens for ${entry.subject}.`);
+  });
+  const removeAll = actionButton("Remove all", async () => {
+    await del(endpoint);
+    entries = [];
+    render();
+  }, { class: "danger", "data-confirm": `Remove every federated identity of ${robotName}?` });
+  const exchange = `curl -u '${robotName}:$OIDC_TOKEN' ${location.origin}/oauth2/federation/robot/token`;
+  return h("div", { class: "card" }, h("h2", {}, `Federation for ${robotName}`),
+    h("p", { class: "muted" }, "A token from one of these issuers, with the subject shown, can be traded for a robot token valid for one hour. Without audiences listed, the token must be meant for this registry's hostname."),
+    list, add, removeAll, copyField("Exchange", exchange));
 }
