@@ -66,11 +66,18 @@ def _audiences(value: Any) -> list[str]:
     return audiences
 
 
+def _shown(value: Any) -> str:
+    """A JSON value as jsonschema's messages show it: Python's repr for scalars."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return repr(value)[:100]
+    return json.dumps(value)[:100]
+
+
 def _entry(settings: Settings, item: Any) -> dict[str, Any]:
     if not item:
         raise FederationConfigError(MISSING_FIELDS)
     if not isinstance(item, dict):
-        raise FederationConfigError(f"{json.dumps(item)[:100]} is not of type 'object'")
+        raise FederationConfigError(f"{_shown(item)} is not of type 'object'")
     for field in ("issuer", "subject"):
         if field not in item:
             raise FederationConfigError(f"'{field}' is a required property")

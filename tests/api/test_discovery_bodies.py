@@ -110,6 +110,12 @@ def _properties(schema: dict[str, Any], components: dict[str, Any]) -> dict[str,
     return found
 
 
+def _is_array(schema: dict[str, Any], components: dict[str, Any]) -> bool:
+    if "$ref" in schema:
+        schema = components[schema["$ref"].rsplit("/", 1)[-1]]
+    return schema.get("type") == "array"
+
+
 def _check_answer(response: httpx.Response, where: str) -> None:
     assert response.status_code < 500, f"{where}: {response.status_code} {response.text}"
     assert not PYTHON_WORDS.search(response.text), f"{where}: {response.text}"
@@ -178,7 +184,9 @@ def test_every_json_body_refuses_wrong_types_in_quay_words(world) -> None:
             response = client.request(method.upper(), url, json=NOT_AN_OBJECT)
             _check_answer(response, name)
             if response.status_code == 400:
-                assert response.json()["detail"] == f"{NOT_AN_OBJECT!r} is not of type 'object'"
+                # A body that is a list of objects (robot federation) refuses its first item.
+                wrong = NOT_AN_OBJECT[0] if _is_array(body["schema"], components) else NOT_AN_OBJECT
+                assert response.json()["detail"] == f"{wrong!r} is not of type 'object'"
                 refused_non_object.add(name)
             if method == "delete":
                 continue

@@ -70,7 +70,7 @@ def test_setup_needs_the_session_csrf_token(idle_server, owner, owner_client, re
         for params in ({}, {"_csrf_token": "not-the-token"}):
             refused = client.get(f"/customtrigger/setup/{repo}", params=params)
             assert refused.status_code == 403
-            assert refused.json() == {"message": "CSRF token was invalid or missing."}
+            assert refused.json() == {"error": "CSRF token was invalid or missing."}
         assert owner_client.get(f"/api/v1/repository/{repo}/trigger/").json()["triggers"] == []
         created = client.get(f"/customtrigger/setup/{repo}", params={"_csrf_token": token})
         assert created.status_code == 302

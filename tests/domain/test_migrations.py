@@ -37,7 +37,7 @@ def test_migrated_schema_matches_the_models(tmp_path) -> None:
 
 
 def test_stored_tag_sizes_lose_the_config_blob(tmp_path) -> None:
-    """Image manifests stored before 0003 counted their config blob in the tag size."""
+    """Image manifests stored before 0006 counted their config blob in the tag size."""
     from sqlalchemy.orm import Session
 
     from cargohold.db.models.accounts import User
@@ -58,7 +58,7 @@ def test_stored_tag_sizes_lose_the_config_blob(tmp_path) -> None:
     ).encode()
     index = json.dumps({"schemaVersion": 2, "manifests": []}).encode()
     try:
-        upgrade(engine, "0002")
+        upgrade(engine, "0005_global_messages")
         with Session(engine) as session:
             owner = User(username="sizes", email=None)
             session.add(owner)
