@@ -95,7 +95,7 @@ def test_take_ownership_refusals(
     # Anonymous writes stop at the CSRF check, as in Quay.
     anonymous = _take(httpx.Client(base_url=server.url), org)
     assert anonymous.status_code == 403
-    assert anonymous.json() == {"message": "CSRF token was invalid or missing."}
+    assert anonymous.json() == {"error": "CSRF token was invalid or missing."}
     with server.db() as session:
         still_user = session.scalar(select(User).where(User.username == user.username))
         assert still_user.organization is False
