@@ -49,17 +49,25 @@ def repository_blob(session: Session, repository_id: int, digest: str) -> Blob |
 
 
 def repository_blobs(
-    session: Session, repository_id: int, digests: Iterable[str]
+    session: Session, repository_id: int, digests: Iterable[str], *, hold_links: bool = False
 ) -> dict[str, Blob]:
-    """The blobs among `digests` this repository may serve, by digest (one query)."""
+    """The blobs among `digests` this repository may serve, by digest (one query).
+
+    `hold_links` share-locks the links until commit (PostgreSQL): a manifest about to refer
+    to them keeps GC from dropping a link it still sees as unreferenced (gc takes the same
+    rows FOR UPDATE before it looks for references).
+    """
     wanted = set(digests)
     if not wanted:
         return {}
-    rows = session.scalars(
+    query = (
         select(Blob)
         .join(RepositoryBlob, RepositoryBlob.blob_id == Blob.id)
         .where(RepositoryBlob.repository_id == repository_id, Blob.digest.in_(wanted))
-    ).all()
+    )
+    if hold_links and is_postgres(session):
+        query = query.order_by(Blob.id).with_for_update(read=True, of=RepositoryBlob)
+    rows = session.scalars(query).all()
     return {blob.digest: blob for blob in rows}
 
 

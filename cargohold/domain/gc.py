@@ -211,7 +211,10 @@ def _manifest_round(run: GcRun, session: Session) -> int:
         if not rows:
             return removed
         cursor = rows[-1].id
-        ids = [row.id for row in rows]
+        ids = _still_unreachable(run, session, [row.id for row in rows])
+        if not ids:
+            session.rollback()
+            continue
         references = session.execute(
             select(ManifestBlob.repository_id, ManifestBlob.blob_id).where(
                 ManifestBlob.manifest_id.in_(ids)
@@ -240,6 +243,39 @@ def _manifest_round(run: GcRun, session: Session) -> int:
         removed += len(digests)
         _commit(run, session)
         run.say(f"manifests: {len(run.report.manifests)} removed")
+
+
+def _still_unreachable(run: GcRun, session: Session, candidates: list[int]) -> list[int]:
+    """The candidates that are still unreachable once a concurrent push can no longer change that.
+
+    On PostgreSQL a push storing a manifest share-locks the links it relies on and then
+    key-share-locks the manifest it tags; GC locks in the same order (links, then manifests)
+    and only then looks again, in statements that see what those pushes committed. SQLite
+    runs one writer at a time, so the second look changes nothing there.
+    """
+    if is_postgres(session):
+        session.execute(
+            select(RepositoryBlob.id)
+            .join(
+                ManifestBlob,
+                and_(
+                    ManifestBlob.repository_id == RepositoryBlob.repository_id,
+                    ManifestBlob.blob_id == RepositoryBlob.blob_id,
+                ),
+            )
+            .where(ManifestBlob.manifest_id.in_(candidates))
+            .order_by(RepositoryBlob.id)
+            .with_for_update(of=RepositoryBlob)
+        )
+        session.execute(
+            select(Manifest.id)
+            .where(Manifest.id.in_(candidates))
+            .order_by(Manifest.id)
+            .with_for_update(of=Manifest)
+        )
+    return list(
+        session.scalars(_unreachable_manifests(run).where(Manifest.id.in_(candidates))).all()
+    )
 
 
 def _drop_unreferenced_links(session: Session, references: Iterable[tuple[int, int]]) -> int:

@@ -291,7 +291,9 @@ def store_manifest(
     """
     begin_write(session)
     wanted = parsed.blob_descriptors
-    found = blobs.repository_blobs(session, repository_id, [d.digest for d in wanted])
+    found = blobs.repository_blobs(
+        session, repository_id, [d.digest for d in wanted], hold_links=True
+    )
     for descriptor in wanted:
         blob = found.get(descriptor.digest)
         if blob is None:

@@ -9,8 +9,10 @@ import time
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from cargohold.domain import manifests, tags
+from cargohold.domain.gc import GcReport
 from cargohold.domain.manifests import ManifestError
-from tests.gc.conftest import Image, Registry
+from tests.gc.conftest import Image, Registry, sha256
 
 STRESS_SECONDS = 12
 PUSHERS = 3
@@ -110,3 +112,41 @@ def test_pushes_racing_gc_never_lose_what_they_were_told_was_pushed(registry: Re
     for digest in {digest for image in pushed for digest in image.blobs}:
         assert registry.stored(digest) == (digest in needed), digest
         assert registry.blob_row(digest) == (digest in needed), digest
+
+
+def test_a_manifest_being_stored_keeps_the_layer_links_gc_would_drop(registry: Registry) -> None:
+    # The untagged old manifest is the only committed reference to the shared layer. A push
+    # storing a new manifest on that layer has not committed yet when a pass removes the old
+    # one: the pass must wait for it, not drop the repository's link to the layer.
+    registry.set_window(0)
+    shared = b"shared-" + secrets.token_bytes(2000)
+    old = registry.push_image("race", "old", [shared, secrets.token_bytes(500)])
+    registry.delete_tag("race", "old")
+    fresh = secrets.token_bytes(500)
+    config = b'{"architecture": "amd64", "os": "linux"}' + secrets.token_bytes(8)
+    for blob in (config, fresh):
+        registry.push_blob("race", blob)
+    raw = Registry.manifest_bytes(config, [shared, fresh])
+    image = Image(
+        "race",
+        "new",
+        manifests.sha256_digest(raw),
+        {sha256(blob): blob for blob in (config, shared, fresh)},
+    )
+
+    reports: list[GcReport] = []
+    with registry.sessions() as session:
+        repository = registry.repository(session, "race")
+        stored = manifests.store_manifest(
+            session, repository.id, manifests.parse_manifest(raw, None)
+        )
+        tags.set_tag(session, repository.id, "new", stored.id)
+        collector = threading.Thread(target=lambda: reports.append(registry.gc()))
+        collector.start()
+        collector.join(1.0)
+        session.commit()
+    collector.join(60)
+
+    assert reports and reports[0].manifests == [old.digest]
+    registry.pull(image)
+    assert sha256(shared) not in reports[0].blobs
