@@ -144,7 +144,11 @@ def test_labels_round_trip(cast: Cast, image: dict) -> None:
             )
         ]
         entry = json.loads(
-            session.scalars(select(LogEntry).where(LogEntry.kind == "manifest_label_delete"))
+            session.scalars(
+                select(LogEntry)
+                .where(LogEntry.kind == "manifest_label_delete")
+                .order_by(LogEntry.id)
+            )
             .all()[-1]
             .metadata_json
         )

@@ -18,7 +18,9 @@ from tests.support.server import LiveServer
 
 def audit_entries(server: LiveServer, kind: str, repo_name: str) -> list[dict]:
     with server.db() as session:
-        rows = session.scalars(select(LogEntry).where(LogEntry.kind == kind)).all()
+        rows = session.scalars(
+            select(LogEntry).where(LogEntry.kind == kind).order_by(LogEntry.id)
+        ).all()
         found = [json.loads(row.metadata_json) for row in rows]
     return [entry for entry in found if entry.get("repo") == repo_name]
 

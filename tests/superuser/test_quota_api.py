@@ -29,7 +29,9 @@ def _quota_list(client: httpx.Client, family: str, namespace: str) -> list:
 
 def _logs(server: LiveServer, kind: str, namespace: str) -> list[dict]:
     with server.db() as session:
-        rows = session.scalars(select(LogEntry).where(LogEntry.kind == kind)).all()
+        rows = session.scalars(
+            select(LogEntry).where(LogEntry.kind == kind).order_by(LogEntry.id)
+        ).all()
         metas = [json.loads(row.metadata_json) for row in rows]
     # Token bookkeeping added to every entry is not what these tests look at.
     return [

@@ -81,7 +81,9 @@ def test_rename_renames_robots_and_ignores_other_fields(
         names = set(session.scalars(select(User.username)).all())
         logs = [
             json.loads(row.metadata_json)
-            for row in session.scalars(select(LogEntry).where(LogEntry.kind == "org_change_name"))
+            for row in session.scalars(
+                select(LogEntry).where(LogEntry.kind == "org_change_name").order_by(LogEntry.id)
+            )
         ]
     assert new in names and old not in names
     assert f"{new}+builder" in names and f"{old}+builder" not in names
