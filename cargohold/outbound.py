@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -235,11 +235,19 @@ def check_git_source(settings: Any, source: str) -> Target:
     return Target("ssh", host, 22, tuple(addresses))
 
 
+# A further refusal on top of the guard: given the host as written and the addresses it resolved
+# to, True refuses the request (webhooks, for one, may never reach the server itself).
+HostRefusal = Callable[[str, list[str]], bool]
+
+
 class GuardedTransport(httpx.BaseTransport):
     """Checks each request's host and connects to the address it checked."""
 
-    def __init__(self, settings: Any, **transport_options: Any) -> None:
+    def __init__(
+        self, settings: Any, *, refuse: HostRefusal | None = None, **transport_options: Any
+    ) -> None:
         self._settings = settings
+        self._refuse = refuse
         self._inner = httpx.HTTPTransport(**transport_options)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -247,8 +255,10 @@ class GuardedTransport(httpx.BaseTransport):
         if url.scheme not in ("http", "https"):
             raise OutboundRefused("The URL scheme must be one of: http, https")
         port = url.port or _DEFAULT_PORTS[url.scheme]
-        address = check_host(self._settings, url.host, port)[0]
-        request.url = url.copy_with(host=address)
+        addresses = check_host(self._settings, url.host, port)
+        if self._refuse is not None and self._refuse(url.host, addresses):
+            raise OutboundRefused(f"The host {url.host} is not allowed")
+        request.url = url.copy_with(host=addresses[0])
         request.extensions = {**request.extensions, "sni_hostname": url.host}
         return self._inner.handle_request(request)
 
@@ -256,6 +266,10 @@ class GuardedTransport(httpx.BaseTransport):
         self._inner.close()
 
 
-def guarded_client(settings: Any, **client_options: Any) -> httpx.Client:
+def guarded_client(
+    settings: Any, *, refuse: HostRefusal | None = None, **client_options: Any
+) -> httpx.Client:
     """An httpx client whose every request, redirects included, passes the guard."""
-    return httpx.Client(transport=GuardedTransport(settings), trust_env=False, **client_options)
+    return httpx.Client(
+        transport=GuardedTransport(settings, refuse=refuse), trust_env=False, **client_options
+    )

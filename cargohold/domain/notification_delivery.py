@@ -81,29 +81,10 @@ def perform(session: Session, settings: Settings, delivery: Delivery) -> None:
         raise DeliveryFailed(f"Unknown notification method: {delivery.method}")
 
 
-class _BlacklistTransport(outbound.GuardedTransport):
-    """The guard, plus the hosts a webhook may never reach; every redirect is checked too.
-
-    The name is resolved once and the request connects to the address that was checked.
-    """
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        url = request.url
-        if url.scheme not in ("http", "https"):
-            raise outbound.OutboundRefused("The URL scheme must be one of: http, https")
-        port = url.port or (443 if url.scheme == "https" else 80)
-        addresses = outbound.check_host(self._settings, url.host, port)
-        if rules.refused_host(self._settings, url.host, addresses):
-            raise outbound.OutboundRefused(f"The host {url.host} is not allowed")
-        request.url = url.copy_with(host=addresses[0])
-        request.extensions = {**request.extensions, "sni_hostname": url.host}
-        return self._inner.handle_request(request)
-
-
 def _post_json(settings: Settings, url: str, payload: Any) -> None:
-    client = httpx.Client(
-        transport=_BlacklistTransport(settings),
-        trust_env=False,
+    client = outbound.guarded_client(
+        settings,
+        refuse=lambda host, addresses: rules.refused_host(settings, host, addresses),
         timeout=settings.NOTIFICATION_SEND_TIMEOUT,
         follow_redirects=True,
         max_redirects=5,
