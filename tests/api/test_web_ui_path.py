@@ -85,3 +85,16 @@ def test_a_folder_without_index_html_is_refused_at_start(tmp_path: Path) -> None
     environ = {"CARGOHOLD_WEB_UI_PATH": str(tmp_path / "empty")}
     with pytest.raises(ConfigError, match="WEB_UI_PATH"):
         load_settings(tmp_path, environ={**environ, "CARGOHOLD_DATA_DIR": str(tmp_path / "d")})
+
+
+def test_documented_logo_setup_reaches_the_ui(server_factory, built_ui: Path) -> None:
+    # Quay's build has no logo of its own; the README copies one into the folder and names it.
+    logo = '<svg xmlns="http://www.w3.org/2000/svg"/>'
+    (built_ui / "logo.svg").write_text(logo)
+    live = server_factory({"WEB_UI_PATH": str(built_ui), "BRANDING": {"logo": "/logo.svg"}})
+    with httpx.Client(base_url=live.url) as client:
+        assert client.get("/config").json()["config"]["BRANDING"] == {"logo": "/logo.svg"}
+        served = client.get("/logo.svg")
+        assert served.status_code == 200
+        assert served.text == logo
+        assert served.headers["content-type"] == "image/svg+xml"
