@@ -93,6 +93,8 @@ class LiveServer:
             # Tests build content straight in the database (manifests with no tag yet);
             # a background pass would race them. GC tests run passes themselves.
             "FEATURE_GARBAGE_COLLECTION": False,
+            # Test servers stop at once; tests of the drain set their own period.
+            "SHUTDOWN_DRAIN_SECONDS": 0,
         }
         self._pg_uri: str | None = None
         if test_backend() == "postgres":
@@ -103,6 +105,8 @@ class LiveServer:
         self.config.update(config or {})
         # The --host given to `serve`; None leaves it to the default.
         self.listen_host: str | None = "127.0.0.1"
+        # Passes --migrate to `serve`: test databases start empty.
+        self.migrate = True
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "server.log"
         self._engine = None
@@ -122,6 +126,7 @@ class LiveServer:
                 "--config-dir",
                 str(self.workdir),
                 "serve",
+                *(["--migrate"] if self.migrate else []),
                 *(["--host", self.listen_host] if self.listen_host else []),
                 "--port",
                 str(self.port),
