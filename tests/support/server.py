@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -84,6 +85,8 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.host = f"127.0.0.1:{self.port}"
         self.extra_env = env or {}
+        # The CA file an https server's certificate is checked against.
+        self.verify: ssl.SSLContext | bool = True
         self.config: dict[str, Any] = {
             "SERVER_HOSTNAME": self.host,
             "PREFERRED_URL_SCHEME": "http",
@@ -141,7 +144,8 @@ class LiveServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
             try:
-                if httpx.get(self.url + "/health/instance", timeout=1).status_code == 200:
+                health = httpx.get(self.url + "/health/instance", timeout=1, verify=self.verify)
+                if health.status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
