@@ -16,8 +16,10 @@ from cargohold.api.errors import install_error_handlers
 from cargohold.api.request_policy import ApiRequestPolicy
 from cargohold.auth.sessions import SessionRefresh
 from cargohold.config import Settings
-from cargohold.db.base import make_engine, make_session_factory
+from cargohold.db.base import engine_for, make_session_factory
+from cargohold.forwarded import ForwardedHeaders, parse_networks
 from cargohold.registry.app import RegistryApp, RegistryDispatch
+from cargohold.serving import Drain
 from cargohold.storage import make_store
 from cargohold.workers.runner import WorkerContext, WorkerPool
 
@@ -103,8 +105,10 @@ class CargoholdApi(FastAPI):
         return _KeepConnectionAfterError(super().build_middleware_stack())
 
 
-def create_app(settings: Settings, *, run_workers: bool = False) -> FastAPI:
-    engine = make_engine(settings.DB_URI, settings.DB_CONNECTION_ARGS)
+def create_app(
+    settings: Settings, *, run_workers: bool = False, drain: Drain | None = None
+) -> FastAPI:
+    engine = engine_for(settings)
     session_factory = make_session_factory(engine)
     store = make_store(settings)
     worker_context = WorkerContext(settings, session_factory, store)
@@ -134,6 +138,7 @@ def create_app(settings: Settings, *, run_workers: bool = False) -> FastAPI:
     app.state.session_factory = session_factory
     app.state.store = store
     app.state.worker_context = worker_context
+    app.state.drain = drain or Drain()
     install_error_handlers(app)
     registry = RegistryApp(settings, session_factory, store)
     app.add_middleware(ApiBodyLimit, limit=settings.API_MAX_BODY_BYTES)
@@ -141,6 +146,8 @@ def create_app(settings: Settings, *, run_workers: bool = False) -> FastAPI:
     app.add_middleware(RegistryDispatch, registry=registry)
     app.add_middleware(ApiRequestPolicy, settings=settings)
     app.add_middleware(SessionRefresh, settings=settings)
+    # Outermost: everything inside sees the client address and scheme a trusted proxy gave.
+    app.add_middleware(ForwardedHeaders, trusted=parse_networks(settings.TRUSTED_PROXIES))
     for module_name in ROUTER_MODULES:
         app.include_router(importlib.import_module(module_name).router)
     web.mount(app, settings)

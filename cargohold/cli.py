@@ -6,9 +6,6 @@ import argparse
 import logging
 import sys
 import time
-from pathlib import Path
-
-import yaml
 
 from cargohold.config import ConfigError, Settings, load_settings
 from cargohold.private_files import make_new_files_private, warn_if_exposed
@@ -27,19 +24,28 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def _migrate(settings: Settings) -> None:
-    from cargohold.db.base import make_engine
-    from cargohold.db.migrate import upgrade
+def _prepare_schema(settings: Settings, args: argparse.Namespace) -> None:
+    """Migrate when asked (by default only the embedded SQLite database); otherwise refuse to
+    run on a schema other than this code's, so a new replica never changes it under old ones."""
+    from cargohold.db.base import engine_for
+    from cargohold.db.migrate import SchemaMismatch, prepare
 
-    engine = make_engine(settings.DB_URI, settings.DB_CONNECTION_ARGS)
+    migrate = getattr(args, "migrate", None)
+    if migrate is None:
+        migrate = settings.embedded_database
+    engine = engine_for(settings)
     try:
-        upgrade(engine)
+        prepare(engine, migrate=migrate)
+    except SchemaMismatch as exc:
+        print(f"cargohold: {exc}", file=sys.stderr)
+        raise SystemExit(3) from exc
     finally:
         engine.dispose()
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    _migrate(_settings(args))
+    args.migrate = True
+    _prepare_schema(_settings(args), args)
     print("database is up to date")
     return 0
 
@@ -48,44 +54,61 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from cargohold.app import create_app
+    from cargohold.serving import Drain, DrainingServer, settle_hostname, tls_files
 
     started = time.monotonic()
     settings = _settings(args)
-    if args.host is None and args.port is None and ":" in settings.SERVER_HOSTNAME:
+    try:
+        tls = tls_files(settings, args.config_dir)
+    except ConfigError as exc:
+        print(f"cargohold: configuration error: {exc}", file=sys.stderr)
+        return 2
+    configured_port = "SERVER_HOSTNAME" in settings.model_fields_set and (
+        settings.SERVER_HOSTNAME.rsplit(":", 1)[-1].isdigit()
+    )
+    if args.host is None and args.port is None and configured_port:
         port = int(settings.SERVER_HOSTNAME.rsplit(":", 1)[1])
     else:
-        port = args.port or 8080
+        port = args.port or (8443 if tls else 8080)
     # Loopback unless told otherwise: exposing the registry is a deliberate choice.
     host = args.host or "127.0.0.1"
-    _migrate(settings)
+    settle_hostname(settings, host, port)
+    _prepare_schema(settings, args)
+    drain = Drain()
     try:
-        app = create_app(settings, run_workers=not args.no_workers)
+        app = create_app(settings, run_workers=not args.no_workers, drain=drain)
     except ConfigError as exc:
         print(f"cargohold: configuration error: {exc}", file=sys.stderr)
         return 2
     shown_host = f"[{host}]" if ":" in host else host
+    scheme = "https" if tls else "http"
     print(
-        f"cargohold is serving on http://{shown_host}:{port}/ (ready in {time.monotonic() - started:.1f}s)",
+        f"cargohold is serving on {scheme}://{shown_host}:{port}/ as {settings.server_url}"
+        f" (ready in {time.monotonic() - started:.1f}s)",
         flush=True,
     )
     print(
         "Create the first account with:  cargohold user create NAME --email E --password P --superuser"
         "  (or POST /api/v1/user/initialize)"
     )
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
         log_level=args.log_level,
         access_log=args.access_log,
-        proxy_headers=True,
+        # cargohold.forwarded reads proxy headers, from TRUSTED_PROXIES only.
+        proxy_headers=False,
         timeout_keep_alive=30,
+        ssl_certfile=tls.cert if tls else None,
+        ssl_keyfile=tls.key if tls else None,
     )
+    DrainingServer(config, drain, settings.SHUTDOWN_DRAIN_SECONDS).run()
     return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from cargohold.db.base import make_engine, make_session_factory
+    from cargohold.db.base import engine_for, make_session_factory
     from cargohold.storage import make_store
     from cargohold.workers.runner import WorkerContext, load_workers, run_loop
 
@@ -95,7 +118,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         known = ", ".join(sorted(workers)) or "none"
         print(f"cargohold: unknown worker {args.name!r} (known: {known})", file=sys.stderr)
         return 2
-    engine = make_engine(settings.DB_URI, settings.DB_CONNECTION_ARGS)
+    engine = engine_for(settings)
     context = WorkerContext(settings, make_session_factory(engine), make_store(settings))
     try:
         run_loop(args.name, workers[args.name], context)
@@ -105,13 +128,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    from cargohold.db.base import make_engine, make_session_factory, utcnow
+    from cargohold.db.base import engine_for, make_session_factory, utcnow
     from cargohold.domain import accounts, gc
     from cargohold.storage import make_store
 
     settings = _settings(args)
-    _migrate(settings)
-    engine = make_engine(settings.DB_URI, settings.DB_CONNECTION_ARGS)
+    _prepare_schema(settings, args)
+    engine = engine_for(settings)
     session_factory = make_session_factory(engine)
     now = utcnow()
     try:
@@ -152,15 +175,15 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
 
 def cmd_user_create(args: argparse.Namespace) -> int:
-    from cargohold.db.base import make_engine, make_session_factory
+    from cargohold.db.base import engine_for, make_session_factory
     from cargohold.domain import accounts
 
     settings = _settings(args)
-    _migrate(settings)
-    engine = make_engine(settings.DB_URI, settings.DB_CONNECTION_ARGS)
+    _prepare_schema(settings, args)
+    engine = engine_for(settings)
     with make_session_factory(engine)() as session:
         try:
-            accounts.create_user(
+            user = accounts.create_user(
                 session,
                 settings,
                 username=args.name,
@@ -171,24 +194,20 @@ def cmd_user_create(args: argparse.Namespace) -> int:
         except accounts.AccountError as exc:
             print(f"cargohold: {exc}", file=sys.stderr)
             return 1
+        user.superuser = args.superuser
         session.commit()
-    print(f"created user {args.name}")
-    if args.superuser and args.name not in settings.SUPER_USERS:
-        path = add_superuser_to_config(args.config_dir, args.name)
-        print(f"added {args.name} to SUPER_USERS in {path} (restart a running server to apply)")
+    engine.dispose()
+    print(f"created user {args.name}" + (" (superuser)" if args.superuser else ""))
     return 0
 
 
-def add_superuser_to_config(config_dir: str, username: str) -> Path:
-    """Superusers are configuration in Quay; keep it that way and write the file for the admin."""
-    path = Path(config_dir) / "config.yaml"
-    data = (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
-    names = list(data.get("SUPER_USERS") or [])
-    if username not in names:
-        names.append(username)
-    data["SUPER_USERS"] = names
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+def _add_migrate_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--migrate",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="upgrade the database schema first (default: only for the embedded SQLite database)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -201,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--no-workers", action="store_true", help="serve HTTP only")
+    _add_migrate_flag(serve)
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--access-log", action="store_true")
     serve.set_defaults(handler=cmd_serve)
@@ -223,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     collect.add_argument("--namespace", help="only this user's or organization's repositories")
     collect.add_argument("--why", metavar="DIGEST", help="explain what keeps a digest alive")
+    _add_migrate_flag(collect)
     collect.set_defaults(handler=cmd_gc)
 
     user = commands.add_parser("user", help="user administration")
@@ -233,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--email", required=True)
     create.add_argument("--password", required=True)
     create.add_argument("--superuser", action="store_true")
+    _add_migrate_flag(create)
     create.set_defaults(handler=cmd_user_create)
     return parser
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, field_validator
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +41,22 @@ class Settings(BaseModel):
     """Every setting cargohold understands, with Quay's defaults."""
 
     model_config = ConfigDict(extra="allow", validate_assignment=True)
+    # True when no DB_URI was configured and the SQLite file in DATA_DIR is used.
+    _embedded_database: bool = PrivateAttr(default=False)
 
+    # Left unset, `serve` derives it from the address it listens on.
     SERVER_HOSTNAME: str = "localhost:8080"
     PREFERRED_URL_SCHEME: str = "http"
+    # A proxy in front terminates TLS: serve plain HTTP although URLs say https.
+    EXTERNAL_TLS_TERMINATION: bool = False
     REGISTRY_TITLE: str = "cargohold"
     REGISTRY_TITLE_SHORT: str = "cargohold"
     DB_URI: str = ""
     DB_CONNECTION_ARGS: dict[str, Any] = {}
+    # Connections each process keeps open, and how many more it may open under load
+    # (defaults: 10 and 20 on PostgreSQL, 16 and 16 on SQLite).
+    DB_POOL_SIZE: int | None = None
+    DB_POOL_MAX_OVERFLOW: int | None = None
     DISTRIBUTED_STORAGE_CONFIG: dict[str, list[Any]] = {}
     DISTRIBUTED_STORAGE_PREFERENCE: list[str] = []
     DISTRIBUTED_STORAGE_DEFAULT_LOCATIONS: list[str] = []
@@ -167,6 +176,12 @@ class Settings(BaseModel):
     NOTIFICATION_SEND_TIMEOUT: int = 10
 
     # cargohold's own keys (Quay has no equivalent).
+    # Peers whose Forwarded / X-Forwarded-For / X-Forwarded-Proto headers are believed:
+    # IP addresses and CIDR ranges.
+    TRUSTED_PROXIES: list[str] = ["127.0.0.1", "::1"]
+    # Seconds a server keeps serving after SIGTERM, answering /health/instance with 503, so
+    # that load balancers stop sending to it before it closes its socket.
+    SHUTDOWN_DRAIN_SECONDS: float = 5.0
     # Back-off after failed logins, per account: an account with n failures on record refuses
     # every login until SCALE * (2**n - 1) / 2 seconds after the last one (Quay's curve with
     # its fixed 1 s scale), never longer than MAX. A scale of 0 turns the back-off off.
@@ -270,6 +285,28 @@ class Settings(BaseModel):
             raise ValueError("must be at least 1")
         return value
 
+    @field_validator("DB_POOL_SIZE", "DB_POOL_MAX_OVERFLOW")
+    @classmethod
+    def _pool(cls, value: int | None) -> int | None:
+        if value is not None and value < 0:
+            raise ValueError("must not be negative")
+        return value
+
+    @field_validator("TRUSTED_PROXIES")
+    @classmethod
+    def _trusted_proxies(cls, value: list[str]) -> list[str]:
+        from cargohold.forwarded import parse_networks
+
+        parse_networks(value)
+        return value
+
+    @field_validator("SHUTDOWN_DRAIN_SECONDS")
+    @classmethod
+    def _drain(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError("must not be negative")
+        return value
+
     @field_validator("REGISTRY_STATE")
     @classmethod
     def _registry_state(cls, value: str) -> str:
@@ -354,11 +391,17 @@ class Settings(BaseModel):
     def session_timeout_s(self) -> int:
         return parse_duration(self.SESSION_TIMEOUT)
 
+    @property
+    def embedded_database(self) -> bool:
+        """The SQLite default nobody configured: one process owns it, so it may migrate itself."""
+        return self._embedded_database
+
     def feature(self, name: str) -> bool:
         return bool(getattr(self, f"FEATURE_{name}", False))
 
-    def is_superuser_name(self, username: str) -> bool:
-        return self.FEATURE_SUPER_USERS and username in self.SUPER_USERS
+    def is_superuser_name(self, username: str, flagged: bool = False) -> bool:
+        """Named in SUPER_USERS, or flagged in the database (`user create --superuser`)."""
+        return self.FEATURE_SUPER_USERS and (flagged or username in self.SUPER_USERS)
 
 
 def parse_env_value(raw: str) -> Any:
@@ -423,6 +466,7 @@ def load_settings(config_dir: str | os.PathLike[str] | None = None, *, environ=N
     data_dir = Path(settings.DATA_DIR)
     if not settings.DB_URI:
         settings.DB_URI = f"sqlite:///{data_dir / 'cargohold.db'}"
+        settings._embedded_database = True
     if not settings.DISTRIBUTED_STORAGE_CONFIG:
         settings.DISTRIBUTED_STORAGE_CONFIG = {
             "default": ["LocalStorage", {"storage_path": str(data_dir / "storage")}]

@@ -8,4 +8,6 @@ if [ "$(id -u)" -eq 0 ]; then
     # Builds run only in the sandbox; without it they wait and the server log says why.
     bash scripts/build-sandbox.sh
 fi
+# The embedded database migrates itself; a configured DB_URI needs `cargohold migrate` first
+# (or `--migrate` here).
 exec .venv/bin/cargohold serve "$@"

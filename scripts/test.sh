@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 apt_install git skopeo buildah podman busybox-static docker-registry apache2-utils uidmap fuse-overlayfs chromium \
-    gcc libc6-dev wget
+    gcc libc6-dev wget nginx
 bash scripts/build-sandbox.sh
 ensure_venv "[test]"
 

@@ -40,7 +40,7 @@ def send_recovery_email(
     user = accounts.get_user(db, username)
     if user is None:
         raise not_found()
-    if settings.is_superuser_name(username):
+    if settings.is_superuser_name(username, user.superuser):
         raise invalid_request("Cannot send a recovery email for a superuser")
     if not user.email:
         raise invalid_request("The user has no e-mail address")
@@ -62,6 +62,8 @@ def take_ownership(
     entity = accounts.get_namespace(db, namespace)
     if entity is None:
         raise not_found()
+    if entity.superuser:
+        raise invalid_request("Cannot take ownership of a superuser")
     was_user = not entity.organization
     if was_user:
         try:

@@ -62,7 +62,7 @@ def superuser_user_views(
             "email": user.email,
             "verified": user.verified,
             "avatar": user_avatar(settings, user),
-            "super_user": settings.is_superuser_name(user.username)
+            "super_user": settings.is_superuser_name(user.username, user.superuser)
             and user.username not in readonly,
             "global_readonly_super_user": user.username in readonly,
             "enabled": user.enabled,
@@ -80,7 +80,7 @@ def _target(db: Session, username: str) -> User:
 
 
 def _is_superuser(settings: Settings, user: User) -> bool:
-    return settings.is_superuser_name(user.username)
+    return settings.is_superuser_name(user.username, user.superuser)
 
 
 @router.get("/api/v1/superuser/users/", operation_id="listAllUsers")

@@ -34,7 +34,7 @@ def superuser_user_views(
             "email": user.email,
             "verified": user.verified,
             "avatar": avatar(settings, user.username, user.email, "user"),
-            "super_user": settings.is_superuser_name(user.username)
+            "super_user": settings.is_superuser_name(user.username, user.superuser)
             and user.username not in readonly,
             "global_readonly_super_user": user.username in readonly,
             "enabled": user.enabled,

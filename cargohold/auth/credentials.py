@@ -46,6 +46,17 @@ class CredentialsError(Exception):
     """Credentials were presented but are not valid; the message is safe to show."""
 
 
+def _superuser_names(settings: Settings, user: User | None) -> frozenset[str]:
+    """The configured superusers, plus the caller when the database flags them one: a flag
+    set by `cargohold user create --superuser` counts on every replica without a restart."""
+    if not settings.FEATURE_SUPER_USERS:
+        return frozenset()
+    names = set(settings.SUPER_USERS)
+    if user is not None and user.superuser:
+        names.add(user.username)
+    return frozenset(names)
+
+
 def context_for(
     settings: Settings, user: User | None, kind: AuthKind, scopes, **extra
 ) -> AuthContext:
@@ -53,9 +64,7 @@ def context_for(
         user=user,
         kind=kind,
         scopes=frozenset(scopes),
-        superuser_names=frozenset(settings.SUPER_USERS)
-        if settings.FEATURE_SUPER_USERS
-        else frozenset(),
+        superuser_names=_superuser_names(settings, user),
         readonly_superuser_names=frozenset(settings.GLOBAL_READONLY_SUPER_USERS),
         superusers_full_access=settings.FEATURE_SUPERUSERS_FULL_ACCESS,
         **extra,

@@ -6,11 +6,17 @@ import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from cargohold.db.connection_args import translate
+
+if TYPE_CHECKING:
+    from cargohold.config import Settings
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -69,25 +75,47 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.close()
 
 
-def make_engine(db_uri: str, connect_args: dict | None = None) -> Engine:
+def make_engine(
+    db_uri: str,
+    connect_args: dict | None = None,
+    *,
+    pool_size: int | None = None,
+    max_overflow: int | None = None,
+) -> Engine:
+    """An engine for DB_URI; connect_args are Quay's DB_CONNECTION_ARGS, translated."""
     url = make_url(normalize_db_uri(db_uri))
-    if url.get_backend_name() == "sqlite":
+    backend = url.get_backend_name()
+    options = translate(backend, connect_args or {})
+    if backend == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 30, **(connect_args or {})},
-            pool_size=16,
-            max_overflow=16,
+            connect_args={"check_same_thread": False, "timeout": 30, **options.connect_args},
+            pool_size=pool_size if pool_size is not None else 16,
+            max_overflow=max_overflow if max_overflow is not None else 16,
         )
         _configure_sqlite(engine)
         return engine
+    if pool_size is None:
+        pool_size = options.pool_size if options.pool_size is not None else 10
     return create_engine(
         url,
-        connect_args=connect_args or {},
-        pool_size=10,
-        max_overflow=20,
+        connect_args=options.connect_args,
+        pool_size=pool_size,
+        max_overflow=max_overflow if max_overflow is not None else 20,
+        pool_recycle=options.pool_recycle if options.pool_recycle is not None else -1,
         pool_pre_ping=True,
+    )
+
+
+def engine_for(settings: Settings) -> Engine:
+    """The engine the settings describe: database, connection arguments and pool."""
+    return make_engine(
+        settings.DB_URI,
+        settings.DB_CONNECTION_ARGS,
+        pool_size=settings.DB_POOL_SIZE,
+        max_overflow=settings.DB_POOL_MAX_OVERFLOW,
     )
 
 

@@ -36,11 +36,36 @@ def test_migrated_schema_matches_the_models(tmp_path) -> None:
             live.drop_postgres_database(uri)
 
 
+def _insert_old_user(session, username: str) -> int:
+    """A user row as an older schema has it: the model may have columns it lacks yet."""
+    import datetime as dt
+    import uuid
+
+    from sqlalchemy import MetaData, Table, insert
+
+    table = Table("user", MetaData(), autoload_with=session.connection())
+    values = {
+        "uuid": str(uuid.uuid4()),
+        "username": username,
+        "email": f"{username}@example.com",
+        "verified": False,
+        "enabled": True,
+        "organization": False,
+        "robot": False,
+        "invoice_email": False,
+        "tag_expiration_s": 0,
+        "creation_date": dt.datetime(2026, 1, 1),
+        "session_token": str(uuid.uuid4()),
+        "deleted": False,
+    }
+    row = {key: value for key, value in values.items() if key in table.c}
+    return session.execute(insert(table).values(row).returning(table.c.id)).scalar_one()
+
+
 def test_stored_tag_sizes_lose_the_config_blob(tmp_path) -> None:
     """Image manifests stored before 0006 counted their config blob in the tag size."""
     from sqlalchemy.orm import Session
 
-    from cargohold.db.models.accounts import User
     from cargohold.db.models.registry import Manifest, Repository
 
     uri = (
@@ -60,10 +85,8 @@ def test_stored_tag_sizes_lose_the_config_blob(tmp_path) -> None:
     try:
         upgrade(engine, "0005_global_messages")
         with Session(engine) as session:
-            owner = User(username="sizes", email=None)
-            session.add(owner)
-            session.flush()
-            repo = Repository(namespace_user_id=owner.id, name="app")
+            owner_id = _insert_old_user(session, "sizes")
+            repo = Repository(namespace_user_id=owner_id, name="app")
             session.add(repo)
             session.flush()
             for digest, body, size in (("sha256:i", image, 127), ("sha256:l", index, None)):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -84,6 +85,8 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.host = f"127.0.0.1:{self.port}"
         self.extra_env = env or {}
+        # The CA file an https server's certificate is checked against.
+        self.verify: ssl.SSLContext | bool = True
         self.config: dict[str, Any] = {
             "SERVER_HOSTNAME": self.host,
             "PREFERRED_URL_SCHEME": "http",
@@ -93,6 +96,8 @@ class LiveServer:
             # Tests build content straight in the database (manifests with no tag yet);
             # a background pass would race them. GC tests run passes themselves.
             "FEATURE_GARBAGE_COLLECTION": False,
+            # Test servers stop at once; tests of the drain set their own period.
+            "SHUTDOWN_DRAIN_SECONDS": 0,
         }
         self._pg_uri: str | None = None
         if test_backend() == "postgres":
@@ -103,6 +108,8 @@ class LiveServer:
         self.config.update(config or {})
         # The --host given to `serve`; None leaves it to the default.
         self.listen_host: str | None = "127.0.0.1"
+        # Passes --migrate to `serve`: test databases start empty.
+        self.migrate = True
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "server.log"
         self._engine = None
@@ -122,6 +129,7 @@ class LiveServer:
                 "--config-dir",
                 str(self.workdir),
                 "serve",
+                *(["--migrate"] if self.migrate else []),
                 *(["--host", self.listen_host] if self.listen_host else []),
                 "--port",
                 str(self.port),
@@ -136,7 +144,8 @@ class LiveServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
             try:
-                if httpx.get(self.url + "/health/instance", timeout=1).status_code == 200:
+                health = httpx.get(self.url + "/health/instance", timeout=1, verify=self.verify)
+                if health.status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -52,6 +53,9 @@ class User(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     organization: Mapped[bool] = mapped_column(Boolean, default=False)
     robot: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A superuser by `cargohold user create --superuser`, in addition to SUPER_USERS: kept
+    # here so that every running replica sees it at once.
+    superuser: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     invoice_email: Mapped[bool] = mapped_column(Boolean, default=False)
     invoice_email_address: Mapped[str | None] = mapped_column(String(255))
     tag_expiration_s: Mapped[int] = mapped_column(Integer, default=1209600)
