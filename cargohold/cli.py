@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import logging
 import os
@@ -36,14 +37,14 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def _prepare_metrics_dir() -> str | None:
+def _prepare_metrics_dir() -> None:
     """One fresh folder for this server's multi-process metrics, unless the operator named
     one. Runs before anything imports prometheus_client, which reads the variable once."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        return None
+        return
     path = tempfile.mkdtemp(prefix="cargohold-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
-    return path
+    atexit.register(shutil.rmtree, path, True)
 
 
 def _migrate(settings: Settings) -> None:
@@ -64,13 +65,13 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    _prepare_metrics_dir()
     import uvicorn
 
     from cargohold.app import create_app
 
     started = time.monotonic()
     settings = _settings(args)
-    metrics_dir = _prepare_metrics_dir()
     if args.host is None and args.port is None and ":" in settings.SERVER_HOSTNAME:
         port = int(settings.SERVER_HOSTNAME.rsplit(":", 1)[1])
     else:
@@ -94,20 +95,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     # JSON logs: uvicorn's loggers go through the root handler instead of its own format.
     logging_options = {"log_config": None} if settings.LOG_FORMAT == "json" else {}
-    try:
-        uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            log_level=args.log_level,
-            access_log=args.access_log,
-            proxy_headers=True,
-            timeout_keep_alive=30,
-            **logging_options,
-        )
-    finally:
-        if metrics_dir is not None:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=args.log_level,
+        access_log=args.access_log,
+        proxy_headers=True,
+        timeout_keep_alive=30,
+        **logging_options,
+    )
     return 0
 
 
