@@ -8,12 +8,14 @@ import subprocess
 import threading
 import time
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from cargohold import metrics
 from cargohold.workers import runner
 from tests.operations.conftest import WorkerStarter, worker_command, worker_env
-from tests.support.server import LiveServer
+from tests.support.server import LiveServer, free_port
 
 EVERY_WORKER = {
     "autoprune",
@@ -54,7 +56,8 @@ def test_unknown_worker_is_refused_with_the_known_names(server: LiveServer) -> N
 def test_worker_all_runs_every_worker_and_stops_on_sigterm(
     server: LiveServer, start_worker: WorkerStarter
 ) -> None:
-    process = start_worker(server, "all")
+    port = free_port()
+    process = start_worker(server, "all", "--metrics-port", str(port))
     log_path = process.log_path  # type: ignore[attr-defined]
     deadline = time.monotonic() + 30
     started: set[str] = set()
@@ -66,6 +69,10 @@ def test_worker_all_runs_every_worker_and_stops_on_sigterm(
         }
         time.sleep(0.2)
     assert started == EVERY_WORKER, log_path.read_text()[-2000:]
+    # A worker node's own metrics endpoint, on loopback.
+    scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+    families = {f.name for f in text_string_to_metric_families(scraped.text)}
+    assert {"cargohold_queue_depth", "cargohold_mirror_sync_outcomes"} <= families
     process.send_signal(signal.SIGTERM)
     assert process.wait(30) == 0
     assert "worker repomirror stopped" in log_path.read_text()
