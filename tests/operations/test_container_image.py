@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +22,6 @@ from tests.support.host_image import build_base_image, wheel_from_installed
 from tests.support.server import REPO_ROOT, free_port
 
 pytestmark = pytest.mark.slow
-LOCAL_INDEX = Path("/opt/pypi/simple")
 BASE = "localhost/cargohold-test-base:latest"
 IMAGE = "localhost/cargohold-test-image:latest"
 # Packages the local index lacks, taken from the test environment's installed copies.
@@ -35,10 +36,22 @@ def buildah(*args: str, timeout: float = 60) -> str:
     return done.stdout.strip()
 
 
+def local_package_index() -> Path | None:
+    """A package index folder pip is configured with (file:// URL), or None."""
+    listed = subprocess.run(
+        [sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True
+    ).stdout
+    for url in re.findall(r"file://(\S+?)['\s]", listed):
+        if Path(url).is_dir():
+            return Path(url)
+    return None
+
+
 @pytest.fixture(scope="module")
 def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not LOCAL_INDEX.is_dir():
-        pytest.skip("no local package index to build the image offline")
+    index = local_package_index()
+    if index is None:
+        pytest.skip("pip has no local package index to build the image offline")
     wheels = tmp_path_factory.mktemp("wheels")
     for name in NOT_IN_INDEX:
         wheel_from_installed(name, wheels)
@@ -49,10 +62,10 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "bud", "--isolation", "chroot", "--layers=false",
             "-f", str(REPO_ROOT / "Containerfile"), "-t", IMAGE,
             "--build-arg", f"BASE_IMAGE={BASE}",
-            "--build-arg", f"PIP_INDEX_URL=file://{LOCAL_INDEX}",
+            "--build-arg", f"PIP_INDEX_URL=file://{index}",
             "--build-arg", "PIP_FIND_LINKS=/wheels",
             "--build-arg", "WITH_SKOPEO=false",
-            "--volume", f"{LOCAL_INDEX.parent}:{LOCAL_INDEX.parent}:ro",
+            "--volume", f"{index.parent}:{index.parent}:ro",
             "--volume", f"{wheels}:/wheels:ro",
             str(REPO_ROOT),
             timeout=900,
