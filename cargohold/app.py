@@ -7,10 +7,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import PlainTextResponse
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cargohold import web
+from cargohold import metrics, web
 from cargohold.api.body_limit import ApiBodyLimit
 from cargohold.api.errors import install_error_handlers
 from cargohold.api.request_policy import ApiRequestPolicy
@@ -18,7 +20,9 @@ from cargohold.auth.sessions import SessionRefresh
 from cargohold.config import Settings
 from cargohold.db.base import engine_for, make_session_factory
 from cargohold.forwarded import ForwardedHeaders, parse_networks
+from cargohold.metrics import MetricsMiddleware
 from cargohold.registry.app import RegistryApp, RegistryDispatch
+from cargohold.request_log import RequestIdMiddleware
 from cargohold.serving import Drain
 from cargohold.storage import make_store
 from cargohold.workers.runner import WorkerContext, WorkerPool
@@ -105,6 +109,17 @@ class CargoholdApi(FastAPI):
         return _KeepConnectionAfterError(super().build_middleware_stack())
 
 
+def install_metrics_route(
+    app: FastAPI, settings: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics(request: Request) -> Response:
+        client = request.client.host if request.client is not None else None
+        if not metrics.client_allowed(client, settings.METRICS_ALLOWED_NETWORKS):
+            return PlainTextResponse("metrics are not served to this address\n", status_code=403)
+        return Response(metrics.render(session_factory), media_type=metrics.CONTENT_TYPE)
+
+
 def create_app(
     settings: Settings, *, run_workers: bool = False, drain: Drain | None = None
 ) -> FastAPI:
@@ -146,8 +161,11 @@ def create_app(
     app.add_middleware(RegistryDispatch, registry=registry)
     app.add_middleware(ApiRequestPolicy, settings=settings)
     app.add_middleware(SessionRefresh, settings=settings)
+    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(RequestIdMiddleware)
     # Outermost: everything inside sees the client address and scheme a trusted proxy gave.
     app.add_middleware(ForwardedHeaders, trusted=parse_networks(settings.TRUSTED_PROXIES))
+    install_metrics_route(app, settings, session_factory)
     for module_name in ROUTER_MODULES:
         app.include_router(importlib.import_module(module_name).router)
     web.mount(app, settings)

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import logging
+import os
+import shutil
+import signal
 import sys
+import tempfile
 import time
 
 from cargohold.config import ConfigError, Settings, load_settings
 from cargohold.private_files import make_new_files_private, warn_if_exposed
 
 log = logging.getLogger("cargohold")
+ALL_WORKERS = "all"
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -20,8 +27,21 @@ def _settings(args: argparse.Namespace) -> Settings:
     except ConfigError as exc:
         print(f"cargohold: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
+    from cargohold import request_log
+
+    request_log.configure(settings.LOG_FORMAT)
     warn_if_exposed(settings, args.config_dir)
     return settings
+
+
+def _prepare_metrics_dir() -> None:
+    """One fresh folder for this server's multi-process metrics, unless the operator named
+    one. Runs before anything imports prometheus_client, which reads the variable once."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    path = tempfile.mkdtemp(prefix="cargohold-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    atexit.register(shutil.rmtree, path, True)
 
 
 def _prepare_schema(settings: Settings, args: argparse.Namespace) -> None:
@@ -51,6 +71,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    _prepare_metrics_dir()
     import uvicorn
 
     from cargohold.app import create_app
@@ -91,6 +112,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "Create the first account with:  cargohold user create NAME --email E --password P --superuser"
         "  (or POST /api/v1/user/initialize)"
     )
+    # JSON logs: uvicorn's loggers go through the root handler instead of its own format.
+    logging_options = {"log_config": None} if settings.LOG_FORMAT == "json" else {}
     config = uvicorn.Config(
         app,
         host=host,
@@ -102,28 +125,55 @@ def cmd_serve(args: argparse.Namespace) -> int:
         timeout_keep_alive=30,
         ssl_certfile=tls.cert if tls else None,
         ssl_keyfile=tls.key if tls else None,
+        **logging_options,
     )
     DrainingServer(config, drain, settings.SHUTDOWN_DRAIN_SECONDS).run()
     return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from cargohold.db.base import engine_for, make_session_factory
-    from cargohold.storage import make_store
-    from cargohold.workers.runner import WorkerContext, load_workers, run_loop
+    from cargohold.workers.runner import load_workers
 
-    settings = _settings(args)
     workers = load_workers()
-    if args.name not in workers:
-        known = ", ".join(sorted(workers)) or "none"
+    if args.list:
+        width = max(len(name) for name in workers)
+        for worker in workers.values():
+            print(f"{worker.name:<{width}}  {worker.description}")
+        return 0
+    if args.name is None:
+        print("cargohold: name a worker, `all`, or use --list", file=sys.stderr)
+        return 2
+    if args.name != ALL_WORKERS and args.name not in workers:
+        known = ", ".join([ALL_WORKERS, *workers])
         print(f"cargohold: unknown worker {args.name!r} (known: {known})", file=sys.stderr)
         return 2
+    return _run_workers(args, None if args.name == ALL_WORKERS else [args.name])
+
+
+def _run_workers(args: argparse.Namespace, names: list[str] | None) -> int:
+    from cargohold.db.base import engine_for, make_session_factory
+    from cargohold.storage import make_store
+    from cargohold.workers.runner import WorkerContext, WorkerPool
+
+    settings = _settings(args)
+    _prepare_schema(settings, args)
     engine = engine_for(settings)
     context = WorkerContext(settings, make_session_factory(engine), make_store(settings))
-    try:
-        run_loop(args.name, workers[args.name], context)
-    except KeyboardInterrupt:
-        context.stopping.set()
+    if args.metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        from cargohold import metrics
+
+        registry = metrics.scrape_registry(context.session_factory)
+        start_http_server(args.metrics_port, addr=args.metrics_host, registry=registry)
+    pool = WorkerPool(context, names)
+    # SIGTERM (systemd, podman stop) stops the loops between units of work, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: context.stopping.set())
+    pool.start()
+    with contextlib.suppress(KeyboardInterrupt):
+        pool.wait()
+    pool.stop()
+    engine.dispose()
     return 0
 
 
@@ -229,9 +279,16 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--config-dir", default=argparse.SUPPRESS)
     migrate.set_defaults(handler=cmd_migrate)
 
-    worker = commands.add_parser("worker", help="run one background worker alone")
+    worker = commands.add_parser(
+        "worker", help="run one background worker, or all of them, without the HTTP server"
+    )
     worker.add_argument("--config-dir", default=argparse.SUPPRESS)
-    worker.add_argument("name")
+    worker.add_argument("name", nargs="?", help=f"a worker's name, or {ALL_WORKERS!r}")
+    worker.add_argument("--list", action="store_true", help="list the workers and exit")
+    worker.add_argument(
+        "--metrics-port", type=int, default=None, help="serve Prometheus metrics on this port"
+    )
+    worker.add_argument("--metrics-host", default="127.0.0.1", help="address for --metrics-port")
     worker.set_defaults(handler=cmd_worker)
 
     collect = commands.add_parser(

@@ -166,6 +166,13 @@ class Settings(BaseModel):
     FEATURE_SUPERUSERS_ORG_CREATION_ONLY: bool = False
     DIRECT_OAUTH_CLIENTID_WHITELIST: list[str] = []
     REPO_MIRROR_INTERVAL: int = 30
+    # Seconds a mirror sync or build claim outlives its worker's last heartbeat before
+    # another worker may take it over; heartbeats come three times per period.
+    WORKER_HEARTBEAT_TIMEOUT: int = 60
+    # Who may read /metrics (addresses or CIDR networks); loopback only by default.
+    METRICS_ALLOWED_NETWORKS: list[str] = ["127.0.0.0/8", "::1/128"]
+    # `text` (the default) or `json`: one JSON object per log line, with the request id.
+    LOG_FORMAT: str = "text"
     REPO_MIRROR_SERVER_HOSTNAME: str | None = None
     REPO_MIRROR_TLS_VERIFY: bool = True
     FEATURE_SPARSE_INDEX: bool = False

@@ -15,6 +15,7 @@ from cargohold.db.base import utcnow
 from cargohold.db.models.accounts import User
 from cargohold.db.models.audit import LogEntry
 from cargohold.db.models.registry import Repository
+from cargohold.request_log import with_request_id
 
 
 def log_action(
@@ -67,7 +68,7 @@ def log_action_by_ids(
         performer_id=performer_id,
         repository_id=repository_id,
         ip=ip,
-        metadata_json=json.dumps(metadata, default=str),
+        metadata_json=json.dumps(with_request_id(metadata), default=str),
         datetime=when or utcnow(),
     )
     session.add(entry)

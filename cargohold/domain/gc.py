@@ -62,6 +62,7 @@ class GcReport:
     blobs: list[str] = field(default_factory=list)
     uploads: int = 0
     repositories: int = 0
+    blob_bytes: int = 0
 
     @property
     def anything(self) -> bool:
@@ -404,6 +405,7 @@ def _reclaim_blobs(run: GcRun, session: Session, ids: list[int]) -> None:
         return
     session.commit()
     run.report.blobs.extend(digests)
+    run.report.blob_bytes += sum(blob.size or 0 for blob in doomed)
 
 
 # --- step 5: abandoned uploads ----------------------------------------------------------

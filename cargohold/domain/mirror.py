@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from cargohold import outbound
@@ -35,7 +35,6 @@ from cargohold.domain.audit import log_action
 
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 DEFAULT_RETRIES = 3
-SYNC_LEASE = dt.timedelta(hours=12)
 ARCHITECTURES = {"amd64", "arm64", "ppc64le", "s390x"}
 UNDECRYPTABLE = "(invalid. please re-enter)"
 _FORBIDDEN_IN_REFERENCE = re.compile(r"[?#\\%]")
@@ -445,7 +444,8 @@ def _due(now: dt.datetime):
             RepoMirrorConfig.sync_status.not_in([SyncStatus.SYNCING, SyncStatus.CANCEL]),
             RepoMirrorConfig.sync_expiration_date.is_(None),
         ),
-        # A worker that died mid-sync leaves SYNCING behind; its lease running out frees it.
+        # A worker that died mid-sync leaves SYNCING behind; once its heartbeat stops
+        # pushing the expiration forward, another worker takes the sync over.
         and_(
             RepoMirrorConfig.sync_status == SyncStatus.SYNCING,
             RepoMirrorConfig.sync_expiration_date <= now,
@@ -453,8 +453,26 @@ def _due(now: dt.datetime):
     )
 
 
-def claim_due(session: Session) -> Claim | None:
-    """Take the most overdue mirror of a MIRROR-state repository, or None."""
+def count_due(session: Session, now: dt.datetime) -> int:
+    """Mirrors waiting for a worker (the repomirror queue depth)."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(RepoMirrorConfig)
+            .join(Repository, Repository.id == RepoMirrorConfig.repository_id)
+            .where(
+                Repository.state == RepositoryState.MIRROR,
+                Repository.deleted.is_(False),
+                _due(now),
+            )
+        )
+        or 0
+    )
+
+
+def claim_due(session: Session, lease: dt.timedelta) -> Claim | None:
+    """Take the most overdue mirror of a MIRROR-state repository, or None. The claim holds
+    for `lease`; the worker's heartbeat renews it while the sync runs."""
     now = utcnow()
     candidates = session.execute(
         select(RepoMirrorConfig.id, RepoMirrorConfig.sync_transaction_id)
@@ -477,7 +495,7 @@ def claim_due(session: Session) -> Claim | None:
             )
             .values(
                 sync_status=SyncStatus.SYNCING,
-                sync_expiration_date=now + SYNC_LEASE,
+                sync_expiration_date=now + lease,
                 sync_transaction_id=new_id,
             )
         )
@@ -486,6 +504,20 @@ def claim_due(session: Session) -> Claim | None:
             return Claim(config_id, new_id)
     session.rollback()
     return None
+
+
+def heartbeat(session: Session, claim: Claim, lease: dt.timedelta) -> bool:
+    """Renew a running sync's claim; False once it was cancelled or taken over."""
+    result = session.execute(
+        update(RepoMirrorConfig)
+        .where(
+            RepoMirrorConfig.id == claim.config_id,
+            RepoMirrorConfig.sync_transaction_id == claim.transaction_id,
+        )
+        .values(sync_expiration_date=utcnow() + lease)
+    )
+    session.commit()
+    return result.rowcount == 1
 
 
 def is_cancelled(session: Session, claim: Claim) -> bool:

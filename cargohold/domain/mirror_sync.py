@@ -9,6 +9,7 @@ copied again.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import fnmatch
 import hashlib
 import json
@@ -29,6 +30,7 @@ from cargohold.db.models.mirror import RepoMirrorConfig, SyncStatus
 from cargohold.db.models.registry import Repository
 from cargohold.domain import mirror, notification_events, repo_notifications, robots, tags
 from cargohold.domain.audit import log_action
+from cargohold.workers.heartbeat import Heartbeat, dies_with_worker
 
 log = logging.getLogger(__name__)
 SKOPEO = os.environ.get("CARGOHOLD_SKOPEO", "skopeo")
@@ -126,7 +128,7 @@ class Skopeo:
     def run(self, *args: str) -> SkopeoResult:
         try:
             done = subprocess.run(
-                [SKOPEO, *args],
+                dies_with_worker([SKOPEO, *args]),
                 capture_output=True,
                 env=self.env,
                 timeout=self.plan.timeout,
@@ -243,7 +245,11 @@ class SyncRun:
             if config is None:
                 return SyncStatus.FAIL
             plan = load_plan(session, self.settings, config)
-        with tempfile.TemporaryDirectory(prefix="cargohold-mirror-") as workdir:
+        lease = dt.timedelta(seconds=self.settings.WORKER_HEARTBEAT_TIMEOUT)
+        with (
+            Heartbeat(self._beat, lease.total_seconds() / 3),
+            tempfile.TemporaryDirectory(prefix="cargohold-mirror-") as workdir,
+        ):
             outcome = self._sync(plan, Skopeo(self.settings, plan, Path(workdir)))
         with self.factory() as session:
             mirror.release(session, self.claim, outcome)
@@ -311,6 +317,11 @@ class SyncRun:
             removed=removed,
         )
         return SyncStatus.SUCCESS
+
+    def _beat(self) -> bool:
+        lease = dt.timedelta(seconds=self.settings.WORKER_HEARTBEAT_TIMEOUT)
+        with self.factory() as session:
+            return mirror.heartbeat(session, self.claim, lease)
 
     def _is_cancelled(self) -> bool:
         with self.factory() as session:

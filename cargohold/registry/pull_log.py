@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cargohold.db.base import transaction, utcnow
 from cargohold.db.models.accounts import User
 from cargohold.domain.audit import log_action_by_ids
+from cargohold.request_log import with_request_id
 
 log = logging.getLogger(__name__)
 FLUSH_INTERVAL_S = 1.0
@@ -54,6 +55,8 @@ class PullLog:
         ip: str | None,
         metadata: dict[str, Any],
     ) -> None:
+        # The id is read here: the entry is written later, outside the request.
+        metadata = with_request_id(metadata)
         self._queue.append(PullEntry(namespace_id, repository_id, username, ip, metadata, utcnow()))
         if self._thread is None:
             self._start()

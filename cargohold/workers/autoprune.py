@@ -13,7 +13,10 @@ log = logging.getLogger(__name__)
 _REPOSITORY_PAGE = 50
 
 
-@register("autoprune")
+@register(
+    "autoprune",
+    "applies every auto-prune policy to its repositories (AUTOPRUNE_POLL_PERIOD_SEC)",
+)
 def apply_autoprune_policies(context: WorkerContext) -> float:
     """One pass over every repository a policy covers; then sleep until the next pass."""
     settings = context.settings

@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from cargohold import outbound
+from cargohold import metrics, outbound
 from cargohold.db.models.accounts import RobotAccountToken
 from cargohold.db.models.builds import UserFile
 from cargohold.domain import build_tokens, queue, robots, triggers
@@ -39,12 +39,11 @@ from cargohold.domain import notification_events as events
 from cargohold.domain.service_keys import KeyRing
 from cargohold.storage.base import StorageError
 from cargohold.workers import sandbox
+from cargohold.workers.heartbeat import dies_with_worker
 from cargohold.workers.runner import WorkerContext, register
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 300
-LEASE_RENEW_SECONDS = 60
 RETRY_DELAY_SECONDS = 30
 CANCEL_POLL_SECONDS = 1.0
 EXPIRY_SWEEP_SECONDS = 30
@@ -92,7 +91,10 @@ def _keyring(context: WorkerContext) -> KeyRing:
     return _KEYRINGS.setdefault(id(context), KeyRing(context.settings, context.session_factory))
 
 
-@register("builder")
+@register(
+    "builder",
+    "runs queued image builds with buildah in the build sandbox",
+)
 def builder(context: WorkerContext) -> float:
     """Claim one queued build and start it in a thread when a slot is free."""
     if executor_name(context.settings) != "buildah":
@@ -110,7 +112,9 @@ def builder(context: WorkerContext) -> float:
     if slots.running() >= max(context.settings.BUILD_MAX_CONCURRENT, 1):
         return 1.0
     with context.session_factory() as session:
-        claimed = queue.claim(session, build_rules.BUILD_QUEUE, LEASE_SECONDS)
+        claimed = queue.claim(
+            session, build_rules.BUILD_QUEUE, context.settings.WORKER_HEARTBEAT_TIMEOUT
+        )
     if claimed is None:
         return 1.0
     thread = threading.Thread(
@@ -253,6 +257,7 @@ class BuildJob:
             done.set()
             self._cleanup()
         self._finish(claimed, outcome)
+        metrics.BUILD_OUTCOMES.labels(outcome).inc()
 
     def _run(self) -> None:
         settings = self.context.settings
@@ -323,9 +328,10 @@ class BuildJob:
             build_rules.record_trigger_outcome(session, self.context.settings, self.build_id)
 
     def _renew_lease(self, claimed: queue.ClaimedItem) -> None:
-        while not self._done.wait(LEASE_RENEW_SECONDS):
+        lease = self.context.settings.WORKER_HEARTBEAT_TIMEOUT
+        while not self._done.wait(lease / 3):
             with self.context.session_factory() as session:
-                queue.extend(session, claimed, LEASE_SECONDS)
+                queue.extend(session, claimed, lease)
 
     def _prepare_workdir(self) -> None:
         """Root keeps the folder and its credentials; the build user owns only `sandbox/`.
@@ -383,7 +389,7 @@ class BuildJob:
     def _git(self, args: list[str], env: dict[str, str], deadline: float) -> None:
         try:
             result = subprocess.run(
-                ["git", "-c", "http.followRedirects=false", *args],
+                dies_with_worker(["git", "-c", "http.followRedirects=false", *args]),
                 env=env,
                 capture_output=True,
                 text=True,
@@ -731,7 +737,7 @@ class BuildJob:
                     "sh",
                     "-c",
                     'echo $$ > "$0" && exec setpriv --reuid="$1" --regid="$2" --clear-groups'
-                    ' -- "$@"',
+                    ' --pdeathsig KILL -- "$@"',
                     self.cgroup.procs_file(),
                     str(self.account.uid),
                     str(self.account.gid),
@@ -739,7 +745,7 @@ class BuildJob:
                 ]
                 options = {**options, "user": None, "group": None, "extra_groups": None}
         return subprocess.Popen(
-            command,
+            dies_with_worker(command),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

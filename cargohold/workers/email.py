@@ -16,7 +16,10 @@ LEASE_S = 4 * email_domain.SMTP_TIMEOUT_S
 RETRY_BASE_DELAY_S = 10
 
 
-@register("email")
+@register(
+    "email",
+    "sends queued e-mail (confirmations, recovery, invitations)",
+)
 def send_queued_email(context: WorkerContext) -> float:
     with context.session_factory() as session:
         claimed = queue.claim(session, email_domain.EMAIL_QUEUE, LEASE_S)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from cargohold import metrics
 from cargohold.db.base import utcnow
 from cargohold.domain import gc
 from cargohold.workers.runner import WorkerContext, register
@@ -12,12 +13,16 @@ from cargohold.workers.runner import WorkerContext, register
 log = logging.getLogger(__name__)
 
 
-@register("gc")
+@register(
+    "gc",
+    "collects unreferenced manifests, blobs and stale uploads (GARBAGE_COLLECTION_FREQUENCY)",
+)
 def collect_garbage(context: WorkerContext) -> float:
     period = float(context.settings.GARBAGE_COLLECTION_FREQUENCY)
     if not context.settings.FEATURE_GARBAGE_COLLECTION:
         return period
     report = gc.run_pass(context.session_factory, context.store, context.settings, now=utcnow())
+    metrics.GC_RECLAIMED_BYTES.inc(report.blob_bytes)
     if report.anything:
         log.info("%s", report.summary())
     return period

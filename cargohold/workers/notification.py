@@ -29,7 +29,10 @@ def _lease_seconds(context: WorkerContext) -> int:
     return 8 * context.settings.NOTIFICATION_SEND_TIMEOUT + 30
 
 
-@register("notification")
+@register(
+    "notification",
+    "delivers queued repository notifications (webhook, e-mail, Slack)",
+)
 def deliver_notifications(context: WorkerContext) -> float:
     with context.session_factory() as session:
         claimed = queue.claim(session, rules.NOTIFICATION_QUEUE, _lease_seconds(context))
@@ -74,7 +77,10 @@ def _retry(
     queue.retry_later(session, claimed, delay)
 
 
-@register("notification_expiry")
+@register(
+    "notification_expiry",
+    "finds tags about to expire and raises repo_image_expiry events",
+)
 def scan_expiring_tags(context: WorkerContext) -> float:
     started = time.monotonic()
     with context.session_factory() as session:

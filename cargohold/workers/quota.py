@@ -14,7 +14,10 @@ log = logging.getLogger(__name__)
 _started = time.monotonic()
 
 
-@register("quota_registry_size")
+@register(
+    "quota_registry_size",
+    "computes the registry's total size when a superuser asks for it",
+)
 def registry_size(context: WorkerContext) -> float:
     """Compute the registry size when a superuser queued a calculation."""
     period = float(context.settings.QUOTA_REGISTRY_SIZE_POLL_PERIOD)
@@ -31,7 +34,10 @@ def registry_size(context: WorkerContext) -> float:
     return period
 
 
-@register("quota_backfill")
+@register(
+    "quota_backfill",
+    "recomputes namespace quota usage that is missing or was reset",
+)
 def backfill(context: WorkerContext) -> float:
     """Recompute namespaces whose cached usage is missing or was reset."""
     settings = context.settings

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
+from cargohold import metrics
 from cargohold.domain import mirror
 from cargohold.domain.mirror_sync import SyncRun
 from cargohold.workers.runner import WorkerContext, register
@@ -11,15 +13,20 @@ from cargohold.workers.runner import WorkerContext, register
 log = logging.getLogger(__name__)
 
 
-@register("repomirror")
+@register(
+    "repomirror",
+    "syncs due repository mirrors from their upstream registries with skopeo",
+)
 def sync_due_mirror(context: WorkerContext) -> float:
     """Sync one due mirror; look again at once after work, else after REPO_MIRROR_INTERVAL."""
     if not context.settings.FEATURE_REPO_MIRROR:
         return 3600.0
+    lease = dt.timedelta(seconds=context.settings.WORKER_HEARTBEAT_TIMEOUT)
     with context.session_factory() as session:
-        claim = mirror.claim_due(session)
+        claim = mirror.claim_due(session, lease)
     if claim is None:
         return float(context.settings.REPO_MIRROR_INTERVAL)
     outcome = SyncRun(context.session_factory, context.settings, claim).run()
     log.info("mirror sync of config %s ended: %s", claim.config_id, outcome.value)
+    metrics.MIRROR_OUTCOMES.labels(outcome.value.lower()).inc()
     return 0.0

@@ -11,7 +11,10 @@ from cargohold.workers.runner import WorkerContext, register
 log = logging.getLogger(__name__)
 
 
-@register("service_key_rotation")
+@register(
+    "service_key_rotation",
+    "rotates this instance's service signing key before it expires",
+)
 def rotate_instance_key(context: WorkerContext) -> float:
     """Runs twice per INSTANCE_SERVICE_KEY_REFRESH and makes a new key when the current one
     has less than half that period of signing left, so a fresh key is always ready in time.

@@ -35,7 +35,7 @@ def _logs(server: LiveServer, kind: str, namespace: str) -> list[dict]:
         metas = [json.loads(row.metadata_json) for row in rows]
     # Token bookkeeping added to every entry is not what these tests look at.
     return [
-        {k: v for k, v in meta.items() if not k.startswith("oauth_token")}
+        {k: v for k, v in meta.items() if not k.startswith("oauth_token") and k != "request_id"}
         for meta in metas
         if meta.get("namespace") == namespace
     ]

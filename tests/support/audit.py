@@ -11,7 +11,13 @@ from cargohold.db.models.accounts import User
 from cargohold.db.models.audit import LogEntry
 from tests.support.server import LiveServer
 
-OAUTH_KEYS = ("oauth_token_id", "oauth_token_application_id", "oauth_token_application")
+# Keys every entry of a token-authenticated call carries, and the request id every entry carries.
+OAUTH_KEYS = (
+    "oauth_token_id",
+    "oauth_token_application_id",
+    "oauth_token_application",
+    "request_id",
+)
 
 
 def log_entries(

@@ -23,7 +23,11 @@ def log_entries(server: LiveServer, kind: str, namespace: str | None = None) -> 
             owner = session.scalar(select(User.id).where(User.username == namespace))
             query = query.where(LogEntry.account_id == owner)
         return [
-            {k: v for k, v in json.loads(entry.metadata_json).items() if not k.startswith("oauth_")}
+            {
+                k: v
+                for k, v in json.loads(entry.metadata_json).items()
+                if not k.startswith("oauth_") and k != "request_id"
+            }
             for entry in session.scalars(query)
         ]
 

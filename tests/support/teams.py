@@ -108,7 +108,10 @@ def audit_entries(server: LiveServer, org: str, kind: str) -> list[dict]:
             .order_by(LogEntry.id)
         ).all()
     entries = [json.loads(row) for row in rows]
-    return [{k: v for k, v in e.items() if not k.startswith("oauth_token")} for e in entries]
+    return [
+        {k: v for k, v in e.items() if not k.startswith("oauth_token") and k != "request_id"}
+        for e in entries
+    ]
 
 
 def team_member_names(server: LiveServer, org: str, team: str) -> set[str]:
