@@ -69,6 +69,7 @@ ROUTER_MODULES = [
     "cargohold.api.mirror",
     "cargohold.api.tag_policies",
     "cargohold.api.logs",
+    "cargohold.api.log_export",
     # Repository names may be nested (`ns/a/b`), so `/repository/ns/repo/logs` is both the logs
     # of `ns/repo` and the repository `ns/repo/logs`; Quay's router prefers the rule with more
     # fixed parts, so the plain repository routes are tried last. Two-part names are never
