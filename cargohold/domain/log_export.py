@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from email.utils import formatdate
 from typing import Any
 
+import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -228,7 +229,7 @@ def post_callback(settings: Settings, job: ExportJob, status: str, url: str | No
             response.close()
     except outbound.OutboundRefused as exc:
         raise DeliveryFailed(f"callback refused: {exc}") from exc
-    except Exception as exc:
+    except httpx.HTTPError as exc:
         raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from exc
     if response.status_code != 200:
         raise DeliveryFailed(f"{response.status_code} response from the callback URL")
