@@ -29,7 +29,7 @@ from cargohold.workers.runner import WorkerContext, WorkerPool
 
 log = logging.getLogger(__name__)
 
-# Routers in mounting order. Routes with a catch-all repository path come last.
+# Routers in mounting order, which matters only for the last one.
 ROUTER_MODULES = [
     "cargohold.api.health",
     "cargohold.api.bootstrap",
@@ -74,8 +74,12 @@ ROUTER_MODULES = [
     "cargohold.api.repositorynotification",
     "cargohold.api.mirror",
     "cargohold.api.tag_policies",
-    # Late, because /repository/{repository:path}/logs also matches longer .../logs paths.
     "cargohold.api.logs",
+    "cargohold.api.log_export",
+    # Repository names may be nested (`ns/a/b`), so `/repository/ns/repo/logs` is both the logs
+    # of `ns/repo` and the repository `ns/repo/logs`; Quay's router prefers the rule with more
+    # fixed parts, so the plain repository routes are tried last. Two-part names are never
+    # ambiguous: the repopath convertor needs the namespace part.
     "cargohold.api.repository",
 ]
 

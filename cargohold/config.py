@@ -158,6 +158,9 @@ class Settings(BaseModel):
     FEATURE_USER_METADATA: bool = False
     FEATURE_PARTIAL_USER_AUTOCOMPLETE: bool = True
     FEATURE_AGGREGATED_LOG_COUNT_RETRIEVAL: bool = True
+    FEATURE_LOG_EXPORT: bool = True
+    # Seconds an exported audit-log file stays downloadable.
+    EXPORT_ACTION_LOGS_SECONDS: int = 60 * 60
     FEATURE_READER_BUILD_LOGS: bool = False
     SUCCESSIVE_TRIGGER_FAILURE_DISABLE_THRESHOLD: int = 100
     SUCCESSIVE_TRIGGER_INTERNAL_ERROR_DISABLE_THRESHOLD: int = 5

@@ -236,7 +236,7 @@ class BuildRequestBody(BaseModel):
     docker_tags: list[str] | None = Field(default=None, min_length=1)
 
 
-@router.get("/api/v1/repository/{repository:path}/build/", operation_id="getRepoBuilds")
+@router.get("/api/v1/repository/{repository:repopath}/build/", operation_id="getRepoBuilds")
 def get_repo_builds(
     repository: str, request: Request, db: DbDep, auth: AuthDep, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -269,7 +269,7 @@ def _check_archive_url(settings: Settings, archive_url: str) -> None:
 
 
 @router.post(
-    "/api/v1/repository/{repository:path}/build/",
+    "/api/v1/repository/{repository:repopath}/build/",
     operation_id="requestRepoBuild",
     status_code=201,
 )
@@ -361,7 +361,7 @@ def _unknown_build(build_uuid: str) -> MessageError:
 
 
 @router.get(
-    "/api/v1/repository/{repository:path}/build/{build_uuid}/status",
+    "/api/v1/repository/{repository:repopath}/build/{build_uuid}/status",
     operation_id="getRepoBuildStatus",
 )
 def get_repo_build_status(
@@ -381,7 +381,7 @@ def _may_read_logs(db: Session, auth: AuthContext, settings: Settings, repo: Rep
 
 
 @router.get(
-    "/api/v1/repository/{repository:path}/build/{build_uuid}/logs",
+    "/api/v1/repository/{repository:repopath}/build/{build_uuid}/logs",
     operation_id="getRepoBuildLogs",
 )
 def get_repo_build_logs(
@@ -402,7 +402,9 @@ def get_repo_build_logs(
     return logs_body(db, build, start)
 
 
-@router.get("/api/v1/repository/{repository:path}/build/{build_uuid}", operation_id="getRepoBuild")
+@router.get(
+    "/api/v1/repository/{repository:repopath}/build/{build_uuid}", operation_id="getRepoBuild"
+)
 def get_repo_build(
     repository: str, build_uuid: str, db: DbDep, auth: AuthDep, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -414,7 +416,7 @@ def get_repo_build(
 
 
 @router.delete(
-    "/api/v1/repository/{repository:path}/build/{build_uuid}",
+    "/api/v1/repository/{repository:repopath}/build/{build_uuid}",
     operation_id="cancelRepoBuild",
     status_code=201,
 )

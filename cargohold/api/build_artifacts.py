@@ -91,7 +91,7 @@ def _badge_token_matches(presented: str | None, expected: str) -> bool:
     return presented is not None and hmac.compare_digest(presented.encode(), expected.encode())
 
 
-@router.get("/repository/{repository:path}/status", operation_id="getBuildStatusBadge")
+@router.get("/repository/{repository:repopath}/status", operation_id="getBuildStatusBadge")
 def build_status_badge(
     repository: str, request: Request, db: DbDep, settings: SettingsDep
 ) -> Response:

@@ -26,7 +26,7 @@ from cargohold.db.base import utcnow
 from cargohold.db.models.accounts import User
 from cargohold.db.models.audit import LogEntry
 from cargohold.db.models.registry import Role
-from cargohold.domain import accounts, audit, permissions
+from cargohold.domain import accounts, audit, log_export, permissions
 
 router = ApiRouter(tags=["logs"])
 
@@ -101,6 +101,17 @@ def _entry_view(
         if namespace is not None:
             view["namespace"] = _namespace_view(settings, namespace)
     return view
+
+
+def export_renderer(settings: Settings) -> log_export.EntryRenderer:
+    """Entries in an export file look as in the listings, without the namespace."""
+
+    def render(db: Session, entries: list[LogEntry]) -> list[dict[str, Any]]:
+        ids = {entry.performer_id for entry in entries if entry.performer_id is not None}
+        known = audit.accounts_by_id(db, ids)
+        return [_entry_view(settings, entry, known, False) for entry in entries]
+
+    return render
 
 
 def _cursor(settings: Settings, token: str | None) -> tuple[dt.datetime, int] | None:
@@ -197,7 +208,7 @@ def _aggregate(
 # The caller's own namespace.
 
 
-def _user_admin(auth: AuthContext) -> User:
+def user_admin(auth: AuthContext) -> User:
     user = require_user(auth)
     if not auth.can_admin_self():
         raise unauthorized(auth)
@@ -209,7 +220,7 @@ def list_user_logs(
     request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
 ) -> dict[str, Any]:
     """Entries of the caller's namespace (service-key entries left out)."""
-    user = _user_admin(auth)
+    user = user_admin(auth)
     return _list(
         request,
         db,
@@ -222,7 +233,7 @@ def list_user_logs(
 
 @router.get("/api/v1/user/aggregatelogs", operation_id="getAggregateUserLogs")
 def aggregate_user_logs(request: Request, db: DbDep, auth: AuthDep) -> dict[str, Any]:
-    user = _user_admin(auth)
+    user = user_admin(auth)
     return _aggregate(
         request,
         db,
@@ -235,9 +246,13 @@ def aggregate_user_logs(request: Request, db: DbDep, auth: AuthDep) -> dict[str,
 # Organizations (any namespace the caller administers).
 
 
-def _administered_namespace(db: Session, auth: AuthContext, orgname: str) -> User:
+def administered_namespace(
+    db: Session, auth: AuthContext, orgname: str, *, superuser_read: bool = True
+) -> User:
+    """The organization (or user namespace) the caller administers; `superuser_read` admits
+    global read-only superusers too."""
     namespace = accounts.get_namespace(db, orgname)
-    if auth.is_global_readonly_superuser:
+    if superuser_read and auth.is_global_readonly_superuser:
         if namespace is None:
             raise not_found()
         return namespace
@@ -255,20 +270,20 @@ def list_org_logs(
     orgname: str, request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
 ) -> dict[str, Any]:
     """Entries of an organization, its repositories included."""
-    namespace = _administered_namespace(db, auth, orgname)
+    namespace = administered_namespace(db, auth, orgname)
     return _list(request, db, settings, account_id=namespace.id, with_performer_filter=True)
 
 
 @router.get("/api/v1/organization/{orgname}/aggregatelogs", operation_id="getAggregateOrgLogs")
 def aggregate_org_logs(orgname: str, request: Request, db: DbDep, auth: AuthDep) -> dict[str, Any]:
-    namespace = _administered_namespace(db, auth, orgname)
+    namespace = administered_namespace(db, auth, orgname)
     return _aggregate(request, db, account_id=namespace.id, with_performer_filter=True)
 
 
 # Repositories.
 
 
-@router.get("/api/v1/repository/{repository:path}/logs", operation_id="listRepoLogs")
+@router.get("/api/v1/repository/{repository:repopath}/logs", operation_id="listRepoLogs")
 def list_repo_logs(
     repository: str, request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
 ) -> dict[str, Any]:
@@ -278,7 +293,7 @@ def list_repo_logs(
 
 
 @router.get(
-    "/api/v1/repository/{repository:path}/aggregatelogs", operation_id="getAggregateRepoLogs"
+    "/api/v1/repository/{repository:repopath}/aggregatelogs", operation_id="getAggregateRepoLogs"
 )
 def aggregate_repo_logs(
     repository: str, request: Request, db: DbDep, auth: AuthDep

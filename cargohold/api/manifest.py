@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from fastapi import Request, Response
@@ -11,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from cargohold.api.deps import AuthDep, DbDep, JsonBody, client_ip
 from cargohold.api.errors import (
-    NOT_FOUND_TEXT,
     MessageError,
     data_model_error,
     invalid_request,
@@ -27,14 +25,7 @@ from cargohold.domain.audit import log_action
 
 router = ApiRouter(tags=["manifest"])
 
-DIGEST_RE = re.compile(r"^[A-Za-z0-9_+.-]+:[A-Fa-f0-9]+$")
-BASE = "/api/v1/repository/{repository:path}/manifest/{digest}"
-
-
-def _check_digest_form(digest: str) -> None:
-    """Digests of another form never match the route, as in Quay."""
-    if not DIGEST_RE.match(digest):
-        raise MessageError(404, NOT_FOUND_TEXT)
+BASE = "/api/v1/repository/{repository:repopath}/manifest/{digest:digest}"
 
 
 def _manifest(db: Session, repo: Repository, digest: str) -> Manifest:
@@ -72,7 +63,6 @@ def label_view(label: ManifestLabel) -> dict[str, Any]:
 def get_manifest(
     repository: str, digest: str, request: Request, db: DbDep, auth: AuthDep
 ) -> dict[str, Any]:
-    _check_digest_form(digest)
     repo = require_repository(db, auth, repository, Role.read, reading=True)
     manifest = _manifest(db, repo, digest)
     layers = manifest_info.image_layers(request.app.state.store, manifest)
@@ -91,7 +81,6 @@ def get_manifest(
 def list_labels(
     repository: str, digest: str, request: Request, db: DbDep, auth: AuthDep
 ) -> dict[str, Any]:
-    _check_digest_form(digest)
     repo = require_repository(db, auth, repository, Role.read, reading=True)
     manifest = _manifest(db, repo, digest)
     found = manifest_info.labels(db, manifest, request.query_params.get("filter"))
@@ -147,7 +136,6 @@ def _label_body(body: dict[str, Any]) -> tuple[str, str, str | None]:
 def add_label(
     repository: str, digest: str, request: Request, db: DbDep, auth: AuthDep, body: JsonBody
 ) -> JSONResponse:
-    _check_digest_form(digest)
     repo = require_repository(db, auth, repository, Role.write)
     require_normal_state(repo)
     key, value, media_type = _label_body(body)
@@ -172,7 +160,6 @@ def add_label(
 def get_label(
     repository: str, digest: str, label_id: str, db: DbDep, auth: AuthDep
 ) -> dict[str, Any]:
-    _check_digest_form(digest)
     repo = require_repository(db, auth, repository, Role.read, reading=True)
     label = manifest_info.find_label(db, _manifest(db, repo, digest), label_id)
     if label is None:
@@ -184,7 +171,6 @@ def get_label(
 def delete_label(
     repository: str, digest: str, label_id: str, request: Request, db: DbDep, auth: AuthDep
 ) -> Response:
-    _check_digest_form(digest)
     repo = require_repository(db, auth, repository, Role.write)
     require_normal_state(repo)
     label = manifest_info.find_label(db, _manifest(db, repo, digest), label_id)

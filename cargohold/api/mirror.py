@@ -35,7 +35,7 @@ from cargohold.db.models.registry import Repository, Role
 from cargohold.domain import mirror
 
 router = ApiRouter(tags=["mirror"])
-MIRROR_PATH = "/api/v1/repository/{repository:path}/mirror"
+MIRROR_PATH = "/api/v1/repository/{repository:repopath}/mirror"
 
 
 # Quay's schema closes no nested object: unknown keys inside them are accepted (and kept in

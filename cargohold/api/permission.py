@@ -21,7 +21,7 @@ from cargohold.domain import repo_permissions
 from cargohold.domain.audit import log_action
 
 router = ApiRouter(tags=["permission"])
-BASE = "/api/v1/repository/{repository:path}/permissions"
+BASE = "/api/v1/repository/{repository:repopath}/permissions"
 
 
 class RoleBody(BaseModel):

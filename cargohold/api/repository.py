@@ -1,8 +1,4 @@
-"""Repositories: list, create, read, describe, delete, visibility and state.
-
-The module's catch-all `/api/v1/repository/{repository:path}` routes must be mounted after
-every more specific repository route (tags, manifests, permissions...).
-"""
+"""Repositories: list, create, read, describe, delete, visibility and state."""
 
 from __future__ import annotations
 
@@ -188,7 +184,7 @@ def _repository_tags(db: Session, repository: Repository) -> dict[str, Any]:
 
 
 @router.post(
-    "/api/v1/repository/{repository:path}/changevisibility",
+    "/api/v1/repository/{repository:repopath}/changevisibility",
     operation_id="changeRepoVisibility",
 )
 def change_visibility(
@@ -202,7 +198,7 @@ def change_visibility(
     return {"success": True}
 
 
-@router.put("/api/v1/repository/{repository:path}/changestate", operation_id="changeRepoState")
+@router.put("/api/v1/repository/{repository:repopath}/changestate", operation_id="changeRepoState")
 def change_state(
     repository: str,
     request: Request,
@@ -221,7 +217,7 @@ def change_state(
     return {"success": True}
 
 
-@router.get("/api/v1/repository/{repository:path}", operation_id="getRepo")
+@router.get("/api/v1/repository/{repository:repopath}", operation_id="getRepo")
 def get_repository(
     repository: str, request: Request, db: DbDep, auth: AuthDep, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -253,7 +249,7 @@ def get_repository(
     return body
 
 
-@router.put("/api/v1/repository/{repository:path}", operation_id="updateRepo")
+@router.put("/api/v1/repository/{repository:repopath}", operation_id="updateRepo")
 def update_repository(
     repository: str, request: Request, db: DbDep, auth: AuthDep, raw: JsonBody
 ) -> dict[str, Any]:
@@ -265,7 +261,7 @@ def update_repository(
     return {"success": True}
 
 
-@router.delete("/api/v1/repository/{repository:path}", operation_id="deleteRepository")
+@router.delete("/api/v1/repository/{repository:repopath}", operation_id="deleteRepository")
 def delete_repository(repository: str, request: Request, db: DbDep, auth: AuthDep) -> Response:
     try:
         repo = require_repository(db, auth, repository, Role.admin)

@@ -27,9 +27,9 @@ from cargohold.domain import repo_notifications as rules
 
 router = ApiRouter(tags=["repositorynotification"])
 
-LIST_PATH = "/api/v1/repository/{repository:path}/notification/"
-ITEM_PATH = "/api/v1/repository/{repository:path}/notification/{uuid}"
-EMAIL_PATH = "/api/v1/repository/{repository:path}/authorizedemail/{email}"
+LIST_PATH = "/api/v1/repository/{repository:repopath}/notification/"
+ITEM_PATH = "/api/v1/repository/{repository:repopath}/notification/{uuid}"
+EMAIL_PATH = "/api/v1/repository/{repository:repopath}/authorizedemail/{email}"
 MAX_EMAIL_LENGTH = 255
 
 

@@ -1,4 +1,5 @@
-"""An APIRouter that answers every path with and without its trailing slash, no redirect."""
+"""An APIRouter that answers every path with and without its trailing slash, no redirect,
+and the path convertors that give repository and digest parameters Quay's shapes."""
 
 from __future__ import annotations
 
@@ -6,6 +7,42 @@ from typing import Any, get_type_hints
 
 from fastapi import APIRouter
 from pydantic import BaseModel
+from starlette.convertors import Convertor, register_url_convertor
+
+
+class RepositoryPathConvertor(Convertor[str]):
+    """`{repository:repopath}`: `namespace/name`, the name possibly nested (`ns/a/b`).
+
+    Quay's `apirepopath` shape. Requiring the namespace segment means a repository named
+    after a sub-resource (`ns/build`, `ns/mirror`) can never be read as `ns` plus that
+    sub-resource, whatever order the routes are tried in.
+    """
+
+    regex = r"[^/]+(?:/[^/]+)+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return str(value)
+
+
+class DigestConvertor(Convertor[str]):
+    """`{digest:digest}`: `algorithm:hex`, as Quay's manifest routes; anything else does not
+    match the route."""
+
+    regex = r"[A-Za-z0-9_+.-]+:[A-Fa-f0-9]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return str(value)
+
+
+# Registered at import, before any router module declares a route using them.
+register_url_convertor("repopath", RepositoryPathConvertor())
+register_url_convertor("digest", DigestConvertor())
 
 # What discovery shows for a body read through deps.JsonBody when no schema is given.
 ANY_JSON_OBJECT: dict[str, Any] = {"type": "object", "description": "A JSON object"}

@@ -85,7 +85,7 @@ def create_star(db: DbDep, auth: AuthDep, raw: JsonBody) -> Any:
     return {"namespace": body.namespace, "repository": body.repository}
 
 
-@router.delete("/api/v1/user/starred/{repository:path}", operation_id="deleteStar")
+@router.delete("/api/v1/user/starred/{repository:repopath}", operation_id="deleteStar")
 def delete_star(repository: str, db: DbDep, auth: AuthDep) -> Response:
     user = _require_user_admin(auth)
     parts = repositories.split_repository_path(repository)

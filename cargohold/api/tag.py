@@ -99,7 +99,7 @@ def _immutable_error(exc: tag_history.TagImmutable) -> ApiError:
     return ApiError(409, "tag_immutable", str(exc))
 
 
-@router.get("/api/v1/repository/{repository:path}/tag/", operation_id="listRepoTags")
+@router.get("/api/v1/repository/{repository:repopath}/tag/", operation_id="listRepoTags")
 def list_tags(
     repository: str, request: Request, db: DbDep, auth: AuthDep, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -281,7 +281,7 @@ def _move(
 
 
 @router.put(
-    "/api/v1/repository/{repository:path}/tag/{tag}",
+    "/api/v1/repository/{repository:repopath}/tag/{tag}",
     operation_id="changeTag",
     status_code=201,
     openapi_extra=json_body_schema(CHANGE_TAG_SCHEMA),
@@ -310,7 +310,7 @@ def change_tag(
     return "Updated"
 
 
-@router.delete("/api/v1/repository/{repository:path}/tag/{tag}", operation_id="deleteFullTag")
+@router.delete("/api/v1/repository/{repository:repopath}/tag/{tag}", operation_id="deleteFullTag")
 def delete_tag(repository: str, tag: str, request: Request, db: DbDep, auth: AuthDep) -> Response:
     repo = require_repository(db, auth, repository, Role.write)
     require_normal_state(repo)
@@ -339,7 +339,7 @@ def delete_tag(repository: str, tag: str, request: Request, db: DbDep, auth: Aut
 
 
 @router.post(
-    "/api/v1/repository/{repository:path}/tag/{tag}/restore",
+    "/api/v1/repository/{repository:repopath}/tag/{tag}/restore",
     operation_id="restoreTag",
     openapi_extra=json_body_schema(RESTORE_TAG_SCHEMA),
 )
@@ -377,7 +377,7 @@ def restore_tag(
 
 
 @router.post(
-    "/api/v1/repository/{repository:path}/tag/{tag}/expire",
+    "/api/v1/repository/{repository:repopath}/tag/{tag}/expire",
     operation_id="removeTagFromTimemachine",
     openapi_extra=json_body_schema(EXPIRE_TAG_SCHEMA),
 )

@@ -328,7 +328,9 @@ def _user(_db: Session, auth: AuthContext, _name: str, _reading: bool) -> Target
 
 
 _register(AUTOPRUNE, "Organization", "/api/v1/organization/{orgname}", _org, "AutoPrune")
-_register(AUTOPRUNE, "Repository", "/api/v1/repository/{repository:path}", _repo, "AutoPrune")
+_register(AUTOPRUNE, "Repository", "/api/v1/repository/{repository:repopath}", _repo, "AutoPrune")
 _register(AUTOPRUNE, "User", "/api/v1/user", _user, "AutoPrune")
 _register(IMMUTABILITY, "Org", "/api/v1/organization/{orgname}", _org, "Immutability")
-_register(IMMUTABILITY, "Repository", "/api/v1/repository/{repository:path}", _repo, "Immutability")
+_register(
+    IMMUTABILITY, "Repository", "/api/v1/repository/{repository:repopath}", _repo, "Immutability"
+)

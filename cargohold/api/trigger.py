@@ -41,7 +41,7 @@ from cargohold.domain import triggers
 
 router = ApiRouter(tags=["trigger"])
 
-TRIGGER_PATH = "/api/v1/repository/{repository:path}/trigger/{trigger_uuid}"
+TRIGGER_PATH = "/api/v1/repository/{repository:repopath}/trigger/{trigger_uuid}"
 
 
 def _trigger_in(db: Session, repository: Repository | None, trigger_uuid: str) -> BuildTrigger:
@@ -65,7 +65,7 @@ def _scm_not_configured(settings: Settings, trigger: BuildTrigger) -> None:
         )
 
 
-@router.get("/api/v1/repository/{repository:path}/trigger/", operation_id="listBuildTriggers")
+@router.get("/api/v1/repository/{repository:repopath}/trigger/", operation_id="listBuildTriggers")
 def list_build_triggers(
     repository: str, db: DbDep, auth: AuthDep, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -262,7 +262,7 @@ def delete_build_trigger(
     return Response(status_code=204)
 
 
-@router.get("/customtrigger/setup/{repository:path}", include_in_schema=False)
+@router.get("/customtrigger/setup/{repository:repopath}", include_in_schema=False)
 def setup_custom_trigger(
     repository: str, request: Request, db: DbDep, auth: AuthDep
 ) -> RedirectResponse:

@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.convertors import Convertor, register_url_convertor
 
+import cargohold.api.routing  # noqa: F401  (registers the repopath convertor used below)
 from cargohold.config import Settings
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -60,7 +61,7 @@ def own_ui_router() -> APIRouter:
     def index() -> FileResponse:
         return _index(STATIC_DIR)
 
-    @own.get("/repository/{repository:path}/trigger/{trigger_uuid}")
+    @own.get("/repository/{repository:repopath}/trigger/{trigger_uuid}")
     def trigger_page(repository: str, trigger_uuid: str) -> RedirectResponse:
         """Quay's trigger page, where /customtrigger/setup sends the browser: the triggers tab."""
         return RedirectResponse(
