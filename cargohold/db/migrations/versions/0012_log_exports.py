@@ -1,7 +1,7 @@
 """Audit log exports
 
-Revision ID: 0011_log_exports
-Revises: 0010_oauth_grants
+Revision ID: 0012_log_exports
+Revises: 0011_superuser_flag
 Create Date: 2026-12-05 01:30:00
 """
 
@@ -10,8 +10,8 @@ from alembic import op
 
 import cargohold.db.base
 
-revision = "0011_log_exports"
-down_revision = "0010_oauth_grants"
+revision = "0012_log_exports"
+down_revision = "0011_superuser_flag"
 branch_labels = None
 depends_on = None
 
