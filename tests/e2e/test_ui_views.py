@@ -4,6 +4,7 @@ pushed with real clients (skopeo, oras): what a Quay user looks at rather than r
 from __future__ import annotations
 
 import re
+import secrets
 import subprocess
 from pathlib import Path
 
@@ -135,7 +136,11 @@ def test_audit_log_chart_filters_and_no_json(page: Page, server: LiveServer) -> 
     page.goto(f"{server.url}/#/repository/{repo}?tab=logs")
     chart = page.locator(".chart svg")
     expect(chart).to_have_attribute("data-total", str(total))
-    expect(chart.locator("rect.bar")).to_have_count(7)
+    expect(chart.locator("rect.day-bar")).to_have_count(7)
+    heights = chart.locator("rect.day-bar").evaluate_all(
+        "bars => bars.map(b => b.getBBox().height)"
+    )
+    assert heights[-1] > 50 and heights[:-1] == [0] * 6, heights
     rows = page.locator("table.logs tbody tr")
     expect(rows).to_have_count(total)
     assert "{" not in page.locator("table.logs").inner_text()
@@ -158,7 +163,7 @@ def test_audit_log_chart_filters_and_no_json(page: Page, server: LiveServer) -> 
     page.get_by_label("To", exact=True).fill("2020-01-05")
     page.get_by_role("button", name="Apply").click()
     expect(chart).to_have_attribute("data-total", "0")
-    expect(chart.locator("rect.bar")).to_have_count(5)
+    expect(chart.locator("rect.day-bar")).to_have_count(5)
 
     page.goto(f"{server.url}/#/account?tab=logs")
     account_chart = page.locator(".chart svg")
@@ -255,3 +260,29 @@ def test_sign_in_returns_to_the_page_that_asked(page: Page, server: LiveServer) 
     expect(page).to_have_url(f"{server.url}/#/account?tab=logs")
     page.get_by_role("link", name="Repositories").click()
     expect(page).to_have_url(f"{server.url}/#/")
+
+
+def test_repository_list_shows_size_and_sorts_and_filters(page: Page, server: LiveServer) -> None:
+    owner = create_user(server)
+    small = make_image({"small.txt": b"x"})
+    large = make_image({"large.bin": secrets.token_bytes(200_000)})
+    for name, image in (("alpha-large", large), ("beta-small", small)):
+        repo = f"{owner.username}/{name}"
+        token = token_for(server, (owner.username, owner.password), pull_push(repo))
+        with v2_client(server, token) as registry:
+            assert push_image(registry, repo, image, "latest").status_code == 201
+
+    sign_in(page, server, owner.username, owner.password)
+    page.goto(f"{server.url}/#/?view=mine")
+    rows = page.locator("main tbody tr")
+    expect(rows).to_have_count(2)
+    page.get_by_label("Sort by").select_option("size")
+    expect(rows.first).to_contain_text("alpha-large")
+    expect(rows.first).to_contain_text("KiB")
+    expect(rows.nth(1).locator("td").nth(3)).to_have_text(re.compile(r"^\d+ B$"))
+    page.get_by_label("Sort by").select_option("name")
+    expect(rows.first).to_contain_text("alpha-large")
+    page.get_by_label("Filter this page").fill("beta")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("beta-small")
+    expect(rows.first.locator("td").nth(4)).not_to_have_text("never")

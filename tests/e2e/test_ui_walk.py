@@ -4,6 +4,7 @@ holds at 1400 px and at a 390 px phone width (screenshots of both are kept as te
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 
 from playwright.sync_api import Page, Response, expect
@@ -84,6 +85,7 @@ def test_walk_every_page_signed_out_and_in(page: Page, server_factory, axe_sourc
     image = make_image(labels={"org.example.team": "tour"})
     with v2_client(server, token) as registry:
         assert push_image(registry, repo, image, "latest").status_code == 201
+    shutil.rmtree(PAGE_SHOTS, ignore_errors=True)
     watch = Watch()
     watch.attach(page)
     problems: list[str] = []

@@ -67,7 +67,7 @@ function chart(aggregated, startDay, endDay, kind) {
     const barHeight = Math.round((count / max) * (plot - 14));
     const x = index * slot + slot * 0.15;
     return svg("g", { class: "day" },
-      svg("rect", { x: x.toFixed(1), y: plot - barHeight, width: (slot * 0.7).toFixed(1), height: barHeight, class: "bar" },
+      svg("rect", { x: x.toFixed(1), y: plot - barHeight, width: (slot * 0.7).toFixed(1), height: barHeight, class: "day-bar" },
         svg("title", {}, `${day}: ${count}`)),
       count ? svg("text", { x: (x + slot * 0.35).toFixed(1), y: plot - barHeight - 3, "text-anchor": "middle", class: "count" }, String(count)) : [],
       index % Math.ceil(days.length / 8) === 0
