@@ -112,7 +112,10 @@ def test_walk_every_page_signed_out_and_in(page: Page, server_factory, axe_sourc
     walk(signed_out, "out")
 
     sign_in(page, server, admin.username, admin.password)
-    watch.take()
+    # Let the page shown after sign-in finish loading: leaving it early would abort its calls.
+    expect(page.get_by_text("Loading…")).to_have_count(0)
+    page.wait_for_load_state("networkidle")
+    assert watch.take() == []
     signed_in = {
         "#/": "Repositories",
         f"#/?view=org:{org}": "Repositories",
