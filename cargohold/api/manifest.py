@@ -20,7 +20,7 @@ from cargohold.api.routing import ApiRouter
 from cargohold.api.views import format_date
 from cargohold.auth.context import AuthContext
 from cargohold.db.models.registry import Manifest, ManifestLabel, Repository, Role
-from cargohold.domain import manifest_info, tag_history
+from cargohold.domain import manifest_info, manifests, tag_history, tags
 from cargohold.domain.audit import log_action
 
 router = ApiRouter(tags=["manifest"])
@@ -85,6 +85,22 @@ def list_labels(
     manifest = _manifest(db, repo, digest)
     found = manifest_info.labels(db, manifest, request.query_params.get("filter"))
     return {"labels": [label_view(label) for label in found]}
+
+
+@router.get(BASE + "/referrers", operation_id="listManifestReferrers")
+def list_referrers(
+    repository: str, digest: str, request: Request, db: DbDep, auth: AuthDep
+) -> dict[str, Any]:
+    """The OCI 1.1 referrers of a manifest (signatures, SBOMs, attestations) for API callers.
+
+    The same descriptors as /v2/<repo>/referrers/<digest>, reachable with the API's session or
+    OAuth credentials, which the registry protocol does not take.
+    """
+    repo = require_repository(db, auth, repository, Role.read, reading=True)
+    _manifest(db, repo, digest)
+    artifact_type = request.query_params.get("artifactType") or None
+    found = manifests.list_referrers(db, repo.id, digest, tags.now_ms(), artifact_type)
+    return {"manifests": [referrer.descriptor() for referrer in found]}
 
 
 def _audit(

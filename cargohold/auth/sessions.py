@@ -15,6 +15,10 @@ from cargohold.config import Settings
 
 _SALT = "cargohold-session"
 
+# A readable companion of the HttpOnly session cookie: it only says that a user is signed in,
+# so the web UI knows the signed-out state without an API call that answers 401.
+SIGNED_IN_SUFFIX = "_signed_in"
+
 
 def _serializer(settings: Settings) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(settings.SECRET_KEY, salt=_SALT)
@@ -42,6 +46,24 @@ def save_session(response: Response, settings: Settings, data: dict[str, Any]) -
         samesite="lax",
         secure=settings.session_cookie_secure,
     )
+    if data.get("user_uuid"):
+        response.set_cookie(
+            settings.SESSION_COOKIE_NAME + SIGNED_IN_SUFFIX,
+            "1",
+            max_age=settings.session_timeout_s if permanent else None,
+            samesite="lax",
+            secure=settings.session_cookie_secure,
+        )
+    else:
+        _clear_marker(response, settings)
+
+
+def _clear_marker(response: Response, settings: Settings) -> None:
+    response.delete_cookie(
+        settings.SESSION_COOKIE_NAME + SIGNED_IN_SUFFIX,
+        samesite="lax",
+        secure=settings.session_cookie_secure,
+    )
 
 
 def clear_session(response: Response, settings: Settings) -> None:
@@ -51,6 +73,7 @@ def clear_session(response: Response, settings: Settings) -> None:
         samesite="lax",
         secure=settings.session_cookie_secure,
     )
+    _clear_marker(response, settings)
 
 
 def new_csrf_token() -> str:

@@ -61,6 +61,11 @@ def own_ui_router() -> APIRouter:
     def index() -> FileResponse:
         return _index(STATIC_DIR)
 
+    @own.get("/favicon.ico")
+    def favicon() -> FileResponse:
+        """Browsers ask for /favicon.ico whatever the page links: the same icon answers."""
+        return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
+
     @own.get("/repository/{repository:repopath}/trigger/{trigger_uuid}")
     def trigger_page(repository: str, trigger_uuid: str) -> RedirectResponse:
         """Quay's trigger page, where /customtrigger/setup sends the browser: the triggers tab."""

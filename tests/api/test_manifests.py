@@ -260,3 +260,57 @@ def test_an_index_gets_no_labels_from_its_children(cast: Cast) -> None:
     assert [(label["key"], label["value"]) for label in child_labels] == [("only", "child")]
     index_url = manifest_url(path, sha256(index)) + "/labels"
     assert owner.get(index_url).json() == {"labels": []}
+
+
+def test_referrers_listed_by_the_api(cast: Cast) -> None:
+    path = make_repository(cast.server, cast.owner.username)
+    share(cast, path)
+    token = token_for(cast.server, (cast.owner.username, DEFAULT_PASSWORD), pull_push(path))
+    subject = make_image()
+    empty = b"{}"
+    signature = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": "application/vnd.example.signature",
+            "config": {
+                "mediaType": "application/vnd.oci.empty.v1+json",
+                "digest": sha256(empty),
+                "size": len(empty),
+            },
+            "layers": [],
+            "subject": {
+                "mediaType": subject.media_type,
+                "digest": subject.digest,
+                "size": len(subject.manifest),
+            },
+            "annotations": {"purpose": "signature"},
+        }
+    ).encode()
+    with v2_client(cast.server, token) as registry:
+        assert push_image(registry, path, subject, "latest").status_code == 201
+        registry.post(f"/v2/{path}/blobs/uploads/", params={"digest": sha256(empty)}, content=empty)
+        stored = registry.put(
+            f"/v2/{path}/manifests/{sha256(signature)}",
+            content=signature,
+            headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+        )
+        assert stored.status_code == 201, stored.text
+    url = manifest_url(path, subject.digest) + "/referrers"
+    listing = cast.clients["reader"].get(url)
+    assert listing.status_code == 200
+    assert listing.json()["manifests"] == [
+        {
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": sha256(signature),
+            "size": len(signature),
+            "artifactType": "application/vnd.example.signature",
+            "annotations": {"purpose": "signature"},
+        }
+    ]
+    other = cast.clients["reader"].get(url, params={"artifactType": "application/spdx+json"})
+    assert other.json() == {"manifests": []}
+    assert cast.clients["stranger"].get(url).status_code == 403
+    assert cast.clients["anonymous"].get(url).status_code == 401
+    unknown = manifest_url(path, "sha256:" + "2" * 64) + "/referrers"
+    assert cast.clients["reader"].get(unknown).status_code == 404

@@ -56,3 +56,28 @@ def test_the_session_cookie_is_secure_under_https(server_factory, scheme: str) -
         assert "httponly" in attributes
         assert "samesite=lax" in attributes
         assert ("secure" in attributes) is (scheme == "https")
+
+
+def test_a_readable_marker_says_only_that_someone_is_signed_in(server: LiveServer) -> None:
+    """The UI learns the signed-out state from this cookie instead of a call answering 401."""
+    person = create_user(server)
+    marker = server.settings.SESSION_COOKIE_NAME + "_signed_in"
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        started = client.get("/csrf_token")
+        assert marker not in client.cookies
+        client.headers["X-CSRF-Token"] = started.json()["csrf_token"]
+        signed_in = client.post(
+            "/api/v1/signin", json={"username": person.username, "password": person.password}
+        )
+        assert signed_in.status_code == 200, signed_in.text
+        set_marker = _set_cookie(signed_in, marker)
+        assert set_marker.split(";", 1)[0] == f"{marker}=1"
+        assert "httponly" not in _attributes(set_marker)
+        assert "samesite=lax" in _attributes(set_marker)
+        client.headers["X-CSRF-Token"] = signed_in.headers["X-Next-CSRF-Token"]
+        refreshed = client.get("/api/v1/user/")
+        assert client.cookies.get(marker) == "1", refreshed.headers
+        signed_out = client.post("/api/v1/signout")
+        assert signed_out.status_code == 200, signed_out.text
+        assert marker not in client.cookies
+        assert client.get("/api/v1/user/").status_code == 401

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,10 @@ from tests.support.server import REPO_ROOT
 
 CHROMIUM = os.environ.get("CARGOHOLD_TEST_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
+# axe-core comes from the npm registry (scripts/test.sh installs it; a missing copy is installed
+# here) into a cache folder outside the package: the UI itself keeps no front-end dependency.
+AXE_VERSION = "4.14.1"
+AXE_DIR = Path(os.environ.get("CARGOHOLD_TEST_AXE_DIR", REPO_ROOT / ".cache" / "axe-core"))
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -59,3 +64,27 @@ def page(browser, request) -> Iterator:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         tab.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"), full_page=True)
     context.close()
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    script = AXE_DIR / "node_modules" / "axe-core" / "axe.min.js"
+    if not script.exists():
+        if not shutil.which("npm"):
+            pytest.fail("npm is not installed (scripts/test.sh installs it)")
+        subprocess.run(
+            [
+                "npm",
+                "install",
+                "--no-save",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+                str(AXE_DIR),
+                f"axe-core@{AXE_VERSION}",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+    return script.read_text()

@@ -156,6 +156,7 @@ def make_image(
     modes: dict[str, int] | None = None,
     labels: dict[str, str] | None = None,
     annotations: dict[str, str] | None = None,
+    history: list[dict] | None = None,
 ) -> Image:
     layer = Blob(
         tar_layer(files or {"hello.txt": secrets.token_hex(8).encode()}, modes=modes),
@@ -169,6 +170,7 @@ def make_image(
                 "os": "linux",
                 "config": {"Cmd": ["/hello"], **({"Labels": labels} if labels else {})},
                 "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+                **({"history": history} if history else {}),
             }
         ).encode(),
         DOCKER_CONFIG if docker else OCI_CONFIG,

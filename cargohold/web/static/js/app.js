@@ -1,7 +1,7 @@
 // Entry point: who is signed in, the navigation bar and the hash router.
 
 import { ApiFailure, forgetCsrf, get, post } from "./api.js";
-import { clearFlash, errorBox, h, replace } from "./dom.js";
+import { clearFlash, errorBox, h, replace, signInHref } from "./dom.js";
 import { accountPage } from "./pages/account.js";
 import { organizationPage, newOrganizationPage } from "./pages/organization.js";
 import { repositoryPage } from "./pages/repository.js";
@@ -13,13 +13,34 @@ import { superuserPage } from "./pages/superuser.js";
 
 export const session = { user: null };
 
+// The server sets a readable "<session cookie>_signed_in" cookie beside the HttpOnly session;
+// without it the visitor is signed out and no request is needed to learn that.
+const SIGNED_IN_MARKER = /^\s*([^=]+_signed_in)=1\s*$/;
+
+function signedInMarkers() {
+  return document.cookie.split(";").map((part) => SIGNED_IN_MARKER.exec(part)).filter(Boolean).map((match) => match[1]);
+}
+
 async function loadUser() {
+  session.user = null;
+  const markers = signedInMarkers();
+  if (!markers.length) return;
   try {
     session.user = await get("user/");
   } catch (error) {
     if (!(error instanceof ApiFailure) || (error.status !== 401 && error.status !== 403)) throw error;
-    session.user = null;
+    // The session ended on the server (timeout, password change): forget the stale marker.
+    for (const name of markers) document.cookie = `${name}=; Max-Age=0; path=/; SameSite=Lax`;
   }
+}
+
+// After signing in or up: learn who the user is, then open the page that asked for sign-in.
+export async function signedIn(next) {
+  await loadUser();
+  renderNav();
+  const target = next && next.startsWith("#/") && !next.startsWith("#/signin") ? next : "#/";
+  if (location.hash === target) await route();
+  else location.hash = target;
 }
 
 function renderNav() {
@@ -27,7 +48,7 @@ function renderNav() {
   const user = session.user;
   if (!user) {
     replace(nav, h("a", { href: "#/" }, "Repositories"), h("span", { class: "spacer" }),
-      h("a", { href: "#/signin" }, "Sign in"), h("a", { href: "#/signup" }, "Create account"));
+      h("a", { href: signInHref(), id: "signin-link" }, "Sign in"), h("a", { href: "#/signup" }, "Create account"));
     return;
   }
   const orgs = (user.organizations || []).map((org) => h("a", { href: `#/organization/${org.name}` }, org.name));
@@ -65,9 +86,9 @@ function parseHash() {
 
 const routes = {
   "": () => repositoryListPage(session),
-  signin: (parts, params) => signinPage(session, refresh, params),
+  signin: (parts, params) => signinPage(session, signedIn, params),
   confirminvite: (parts, params) => invitePage(session, params),
-  signup: () => signupPage(session, refresh),
+  signup: () => signupPage(session, signedIn),
   "new-repository": () => newRepositoryPage(session),
   "new-organization": () => newOrganizationPage(session, refresh),
   repository: (parts, params) => repositoryPage(session, parts[0], parts.slice(1).join("/"), params),
@@ -76,23 +97,31 @@ const routes = {
   superuser: (parts, params) => superuserPage(session, params),
 };
 
+let routeTicket = 0;
+
 async function route() {
+  const ticket = ++routeTicket;
   const main = document.getElementById("main");
   const { parts, params } = parseHash();
   const handler = routes[parts[0] || ""];
+  const signinLink = document.getElementById("signin-link");
+  if (signinLink) signinLink.setAttribute("href", signInHref());
   clearFlash();
   if (!handler) {
     replace(main, h("h1", {}, "Page not found"), h("p", {}, h("a", { href: "#/" }, "Back to the repositories")));
     return;
   }
   replace(main, h("p", { class: "muted" }, "Loading…"));
+  let content;
   try {
-    const content = await handler(parts.slice(1), params);
-    replace(main, content);
+    content = await handler(parts.slice(1), params);
   } catch (error) {
-    replace(main, errorBox(error));
+    content = errorBox(error);
   }
-  main.focus();
+  // A later navigation won the race: its page is the one to show.
+  if (ticket !== routeTicket) return;
+  replace(main, content);
+  main.focus({ preventScroll: true });
 }
 
 window.addEventListener("hashchange", route);

@@ -95,8 +95,10 @@ export function actionButton(label, action, attrs = {}) {
 
 export function table(headers, rows, empty = "Nothing here yet.") {
   if (!rows.length) return h("p", { class: "muted" }, empty);
-  return h("table", {}, h("thead", {}, h("tr", {}, headers.map((text) => h("th", { scope: "col" }, text)))),
-    h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((cell) => h("td", {}, cell))))));
+  // Wide tables scroll inside their own box, never the page.
+  return h("div", { class: "table-wrap" }, h("table", {},
+    h("thead", {}, h("tr", {}, headers.map((text) => h("th", { scope: "col" }, text)))),
+    h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((cell) => h("td", {}, cell)))))));
 }
 
 export function copyField(label, value) {
@@ -129,13 +131,25 @@ export function shortDigest(digest) {
   return digest ? digest.replace(/^(sha256:)?(.{12}).*$/, "$1$2") : "";
 }
 
+// The sign-in page, remembering the page that asked for it so that sign-in returns there.
+export function signInHref() {
+  const here = location.hash || "#/";
+  return here.startsWith("#/signin") || here.startsWith("#/signup") ? "#/signin" : `#/signin?next=${encodeURIComponent(here)}`;
+}
+
+export function signInPrompt(what) {
+  return h("section", {}, h("h1", {}, "Sign in required"),
+    h("p", { class: "notice" }, `Sign in to see ${what}. `, h("a", { href: signInHref() }, "Sign in")));
+}
+
 export function refusal(error, what) {
   const status = error?.status;
-  const text = status === 401
-    ? `Sign in to see ${what}.`
-    : status === 403 || status === 404
-      ? `${what[0].toUpperCase()}${what.slice(1)} does not exist or you are not allowed to see it.`
-      : error.message;
+  if (status === 401) {
+    return h("div", { class: "error refusal", role: "alert" }, `Sign in to see ${what}. `, h("a", { href: signInHref() }, "Sign in"));
+  }
+  const text = status === 403 || status === 404
+    ? `${what[0].toUpperCase()}${what.slice(1)} does not exist or you are not allowed to see it.`
+    : error.message;
   return h("div", { class: "error refusal", role: "alert" }, text);
 }
 

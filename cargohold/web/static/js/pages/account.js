@@ -1,14 +1,15 @@
 // The signed-in user's account: profile, password, app-specific tokens, robots, quota.
 
 import { del, get, post, put } from "../api.js";
-import { actionButton, copyField, errorBox, field, flash, form, formatDate, h, replace, table, tabs } from "../dom.js";
+import { actionButton, copyField, errorBox, field, flash, form, formatDate, h, replace, signInPrompt, table, tabs } from "../dom.js";
+import { auditLog } from "../logs.js";
 import { usageBar } from "./organization.js";
 import { policiesTab } from "./policies.js";
 import { robotsSection } from "./robots.js";
 
 export async function accountPage(session, params) {
   const user = session.user;
-  if (!user) return h("div", { class: "error refusal" }, "Sign in to see your account.");
+  if (!user) return signInPrompt("your account");
   const tab = params.get("tab") || "profile";
   const items = [
     ["profile", "Profile", "#/account?tab=profile"],
@@ -17,6 +18,7 @@ export async function accountPage(session, params) {
     ["robots", "Robot accounts", "#/account?tab=robots"],
     ["quota", "Quota", "#/account?tab=quota"],
     ["policies", "Tag policies", "#/account?tab=policies"],
+    ["logs", "Audit log", "#/account?tab=logs"],
   ];
   const sections = {
     profile: () => profileTab(user),
@@ -25,6 +27,7 @@ export async function accountPage(session, params) {
     robots: () => robotsSection("user/robots"),
     quota: () => quotaTab(user),
     policies: () => policiesTab("user/autoprunepolicy/", null),
+    logs: () => auditLog("user"),
   };
   return h("section", {}, h("h1", {}, `Account ${user.username}`), tabs(items, tab), await (sections[tab] || sections.profile)());
 }

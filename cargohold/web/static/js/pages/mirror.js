@@ -11,10 +11,14 @@ function toLocalInput(value) {
 
 export async function mirrorTab(path, repo) {
   let mirror = null;
-  try {
-    mirror = await get(`repository/${path}/mirror`);
-  } catch (error) {
-    if (error.status !== 404) return errorBox(error);
+  // Configuring mirroring puts the repository in the MIRROR state: in any other state there
+  // is no configuration to ask for.
+  if (repo.state === "MIRROR") {
+    try {
+      mirror = await get(`repository/${path}/mirror`);
+    } catch (error) {
+      if (error.status !== 404) return errorBox(error);
+    }
   }
   const status = h("div");
   if (mirror) {

@@ -3,9 +3,9 @@
 import { del, get, post, put, query } from "../api.js";
 import {
   actionButton, checkbox, copyField, errorBox, field, flash, form, formatBytes, formatDate, h, refusal,
-  replace, select, table, tabs,
+  replace, select, signInPrompt, table, tabs,
 } from "../dom.js";
-import { tokenPagerLogs } from "./repository.js";
+import { auditLog } from "../logs.js";
 import { policiesTab } from "./policies.js";
 import { robotsSection } from "./robots.js";
 
@@ -22,7 +22,7 @@ const SCOPES = [
 ];
 
 export function newOrganizationPage(session, refresh) {
-  if (!session.user) return h("div", { class: "error refusal" }, "Sign in to create an organization.");
+  if (!session.user) return signInPrompt("the organization form");
   return h("section", { class: "card" }, h("h1", {}, "Create organization"),
     form("stack", [
       field("Name", "name", { required: true, pattern: "[a-z0-9]+([._-][a-z0-9]+)*" }),
@@ -58,7 +58,7 @@ export async function organizationPage(session, name, params) {
     prototypes: () => prototypesTab(name),
     quota: () => quotaTab(session, org),
     policies: () => policiesTab(`organization/${name}/autoprunepolicy/`, `organization/${name}/immutabilitypolicy/`),
-    logs: () => tokenPagerLogs(`organization/${name}/logs`),
+    logs: () => auditLog(`organization/${name}`),
   };
   return h("section", {}, h("h1", {}, `Organization ${name}`),
     h("p", {}, h("a", { href: `#/?view=org:${encodeURIComponent(name)}` }, "Repositories of this organization")),

@@ -1,7 +1,9 @@
 // The repository list (own namespace, organizations, starred, public), search and creation.
 
 import { del, get, post, query } from "../api.js";
-import { actionButton, field, form, formatDate, h, replace, select, table, tabs, tokenPager } from "../dom.js";
+import {
+  actionButton, field, form, formatBytes, formatDate, h, replace, select, signInPrompt, table, tabs, tokenPager,
+} from "../dom.js";
 
 function starButton(repo) {
   let starred = Boolean(repo.is_starred);
@@ -16,19 +18,43 @@ function starButton(repo) {
   return button;
 }
 
+function repoSize(repo) {
+  return repo.quota_report ? repo.quota_report.quota_bytes : null;
+}
+
+const SORTS = {
+  name: (a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`),
+  size: (a, b) => (repoSize(b) ?? -1) - (repoSize(a) ?? -1),
+  modified: (a, b) => (b.last_modified ?? 0) - (a.last_modified ?? 0),
+};
+
 function repoRows(repositories, session) {
   return repositories.map((repo) => [
     h("a", { href: `#/repository/${repo.namespace}/${repo.name}` }, `${repo.namespace}/${repo.name}`),
     repo.is_public ? h("span", { class: "badge ok" }, "public") : h("span", { class: "badge" }, "private"),
-    repo.description || "",
-    repo.last_modified ? formatDate(repo.last_modified) : "",
+    repo.description ? h("span", { class: "description" }, repo.description.split("\n")[0]) : "",
+    repoSize(repo) === null ? "" : h("span", { "data-bytes": String(repoSize(repo)) }, formatBytes(repoSize(repo))),
+    repo.last_modified ? formatDate(repo.last_modified) : h("span", { class: "muted" }, "never"),
     session.user ? starButton(repo) : "",
   ]);
 }
 
-function repoTable(data, session) {
-  return table(["Repository", "Visibility", "Description", "Last modified", ""], repoRows(data.repositories || [], session),
-    "No repositories to show.");
+// Sorting and the name filter apply to the repositories of the page shown.
+function repoTable(data, session, view) {
+  const text = view.filter.toLowerCase();
+  const shown = (data.repositories || [])
+    .filter((repo) => !text || `${repo.namespace}/${repo.name}`.toLowerCase().includes(text))
+    .sort(SORTS[view.sort] || SORTS.name);
+  return table(["Repository", "Visibility", "Description", "Size", "Last modified", h("span", { class: "visually-hidden" }, "Star")],
+    repoRows(shown, session), "No repositories to show.");
+}
+
+function listControls(view, rerender) {
+  const sort = h("select", { name: "sort", onchange: () => { view.sort = sort.value; rerender(); } },
+    [["name", "Name"], ["size", "Size (largest first)"], ["modified", "Last modified (newest first)"]]
+      .map(([value, label]) => h("option", { value, selected: value === view.sort }, label)));
+  const filter = h("input", { type: "search", name: "filter", autocomplete: "off", oninput: () => { view.filter = filter.value.trim(); rerender(); } });
+  return h("div", { class: "inline list-controls" }, h("label", {}, "Filter this page", filter), h("label", {}, "Sort by", sort));
 }
 
 function searchResults(session, text) {
@@ -73,9 +99,13 @@ export function repositoryListPage(session, params = new URLSearchParams(locatio
   else filters = { public: true };
 
   const results = h("div");
-  const list = tokenPager(
+  const listView = { sort: "name", filter: "" };
+  const tableBox = h("div");
+  let shown = null;
+  const rerender = () => { if (shown) replace(tableBox, repoTable(shown, session, listView)); };
+  const list = h("div", {}, listControls(listView, rerender), tokenPager(
     (token) => get(`repository${query({ ...filters, last_modified: true, next_page: token })}`),
-    (data) => repoTable(data, session));
+    (data) => { shown = data; rerender(); return tableBox; }));
   replace(results, list);
 
   const search = form("inline", [field("Search repositories", "q", { type: "search" })], "Search", async (values) => {
@@ -94,7 +124,7 @@ export function repositoryListPage(session, params = new URLSearchParams(locatio
 
 export function newRepositoryPage(session) {
   const user = session.user;
-  if (!user) return h("div", { class: "error refusal" }, "Sign in to create a repository.");
+  if (!user) return signInPrompt("the repository form");
   const namespaces = [[user.username, user.username], ...(user.organizations || []).map((org) => [org.name, org.name])];
   return h("section", { class: "card" },
     h("h1", {}, "Create repository"),

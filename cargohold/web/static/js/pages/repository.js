@@ -4,9 +4,12 @@
 import { del, get, post, put, query } from "../api.js";
 import {
   actionButton, copyField, errorBox, field, flash, form, formatBytes, formatDate, h, refusal, replace,
-  select, shortDigest, table, tabs, tokenPager,
+  select, shortDigest, table, tabs,
 } from "../dom.js";
+import { auditLog } from "../logs.js";
+import { renderMarkdown } from "../markdown.js";
 import { buildsTab, triggersTab } from "./builds.js";
+import { manifestTab } from "./manifest.js";
 import { mirrorTab } from "./mirror.js";
 import { notificationsTab } from "./notifications.js";
 import { policiesTab } from "./policies.js";
@@ -45,17 +48,23 @@ export async function repositoryPage(session, namespace, name, params) {
     mirror: () => mirrorTab(path, repo),
     builds: () => buildsTab(repo, path, params.get("build")),
     triggers: () => triggersTab(repo, path),
-    logs: () => tokenPagerLogs(`repository/${path}/logs`),
+    logs: () => auditLog(`repository/${path}`),
   };
   return h("section", {},
     h("h1", {}, path, " ", h("span", { class: repo.is_public ? "badge ok" : "badge" }, repo.is_public ? "public" : "private"),
       repo.state && repo.state !== "NORMAL" ? h("span", { class: "badge bad" }, repo.state) : null),
-    repo.description ? h("p", {}, repo.description) : null,
-    h("div", { class: "card" },
+    descriptionCard(repo, path),
+    h("div", { class: "card pull" },
       copyField("podman", `podman pull ${host}/${path}`),
       copyField("docker", `docker pull ${host}/${path}`)),
     tabs(items, tab),
     await (sections[tab] || sections.tags)());
+}
+
+function descriptionCard(repo, path) {
+  const edit = repo.can_admin ? h("a", { href: `#/repository/${path}?tab=settings`, class: "edit-description" }, "Edit description") : null;
+  if (!repo.description) return edit ? h("p", {}, edit) : null;
+  return h("div", { class: "card description" }, renderMarkdown(repo.description), edit);
 }
 
 function tagActions(repo, path, tag, reload) {
@@ -81,25 +90,87 @@ function tagActions(repo, path, tag, reload) {
     }, { class: "danger", "data-confirm": `Delete tag ${tag.name}?` }));
 }
 
+// Tags selected on the current page, acted on together (delete, set expiration) as in Quay.
+function bulkActions(path, selection, reload) {
+  const count = h("span", { class: "muted", "aria-live": "polite" }, "No tag selected.");
+  const expires = h("input", { type: "datetime-local", name: "bulk-expires", "aria-label": "Expiration of the selected tags" });
+  const buttons = [];
+  async function each(action, done) {
+    const names = [...selection];
+    for (const name of names) await action(name);
+    flash(done(names));
+    await reload();
+  }
+  const deleteButton = actionButton("Delete selected", () => each(
+    (name) => del(`repository/${path}/tag/${encodeURIComponent(name)}`),
+    (names) => `Deleted ${names.length} tag${names.length === 1 ? "" : "s"}: ${names.join(", ")}.`),
+  { class: "danger", "data-confirm": "Delete the selected tags?" });
+  const expiryButton = actionButton("Set expiration", () => {
+    const expiration = expires.value ? Math.floor(new Date(expires.value).getTime() / 1000) : null;
+    return each(
+      (name) => put(`repository/${path}/tag/${encodeURIComponent(name)}`, { expiration }),
+      (names) => (expiration ? `${names.length} tags expire ${formatDate(expiration)}.` : `Expiration removed from ${names.length} tags.`));
+  }, { class: "secondary" });
+  buttons.push(deleteButton, expiryButton);
+  function update() {
+    const size = selection.size;
+    count.textContent = size ? `${size} tag${size === 1 ? "" : "s"} selected.` : "No tag selected.";
+    for (const button of buttons) button.disabled = size === 0;
+  }
+  update();
+  return { element: h("div", { class: "bulk", role: "group", "aria-label": "Selected tags" }, count, deleteButton, expires, expiryButton), update };
+}
+
 function tagsTab(repo, path) {
   const container = h("div");
+  const selection = new Set();
   let page = 1;
   let filter = "";
+  const bulk = repo.can_write ? bulkActions(path, selection, () => load()) : null;
+  function selectBox(tag) {
+    return h("input", {
+      type: "checkbox", class: "select-tag", value: tag.name, "aria-label": `Select tag ${tag.name}`,
+      checked: selection.has(tag.name),
+      onchange: (event) => {
+        if (event.target.checked) selection.add(tag.name); else selection.delete(tag.name);
+        bulk.update();
+      },
+    });
+  }
   async function load() {
     replace(container, h("p", { class: "muted" }, "Loading…"));
+    selection.clear();
+    bulk?.update();
     try {
       const data = await get(`repository/${path}/tag/${query({ onlyActiveTags: true, limit: 50, page, filter_tag_name: filter ? `like:${filter}` : "" })}`);
-      const rows = data.tags.map((tag) => [
-        h("strong", {}, tag.name),
-        h("a", { href: `#/repository/${path}?tab=manifest&digest=${tag.manifest_digest}`, class: "mono", title: tag.manifest_digest }, shortDigest(tag.manifest_digest)),
-        tag.is_manifest_list ? "multi-arch" : formatBytes(tag.size),
-        tag.last_modified ? formatDate(tag.last_modified) : "",
-        tag.expiration ? formatDate(tag.expiration) : h("span", { class: "muted" }, "never"),
-        h("a", { href: `#/repository/${path}?tab=history&tag=${encodeURIComponent(tag.name)}` }, "history"),
-        tagActions(repo, path, tag, load),
-      ]);
+      const boxes = [];
+      const rows = data.tags.map((tag) => {
+        const box = bulk ? selectBox(tag) : null;
+        if (box) boxes.push(box);
+        return [
+          box,
+          h("a", { href: `#/repository/${path}?tab=manifest&digest=${tag.manifest_digest}` }, h("strong", {}, tag.name)),
+          h("a", { href: `#/repository/${path}?tab=manifest&digest=${tag.manifest_digest}`, class: "mono", title: tag.manifest_digest }, shortDigest(tag.manifest_digest)),
+          tag.is_manifest_list ? "multi-arch" : formatBytes(tag.size),
+          tag.last_modified ? formatDate(tag.last_modified) : "",
+          tag.expiration ? formatDate(tag.expiration) : h("span", { class: "muted" }, "never"),
+          h("a", { href: `#/repository/${path}?tab=history&tag=${encodeURIComponent(tag.name)}`, "aria-label": `History of ${tag.name}` }, "history"),
+          tagActions(repo, path, tag, load),
+        ].filter((cell) => cell !== null);
+      });
+      const all = bulk ? h("input", {
+        type: "checkbox", "aria-label": "Select every tag on this page",
+        onchange: (event) => {
+          for (const box of boxes) {
+            box.checked = event.target.checked;
+            if (box.checked) selection.add(box.value); else selection.delete(box.value);
+          }
+          bulk.update();
+        },
+      }) : null;
+      const headers = [all, "Tag", "Manifest", "Size", "Last modified", "Expires", h("span", { class: "visually-hidden" }, "History"), h("span", { class: "visually-hidden" }, "Actions")].filter((cell) => cell !== null);
       replace(container,
-        table(["Tag", "Manifest", "Size", "Last modified", "Expires", "", ""], rows, "This repository has no tags."),
+        table(headers, rows, "This repository has no tags."),
         h("div", { class: "pager" },
           h("button", { type: "button", class: "secondary", disabled: page === 1, onclick: () => { page -= 1; load(); } }, "Previous"),
           h("span", {}, `Page ${page}`),
@@ -122,7 +193,7 @@ function tagsTab(repo, path) {
     await load();
   }) : null;
   load();
-  return h("div", {}, filterForm, container, addForm ? h("h2", {}, "Add a tag") : null, addForm);
+  return h("div", {}, filterForm, bulk?.element, container, addForm ? h("h2", {}, "Add a tag") : null, addForm);
 }
 
 function historyTab(repo, path, tagName) {
@@ -158,28 +229,6 @@ function historyTab(repo, path, tagName) {
   }
   load();
   return h("div", {}, tagName ? h("p", {}, "History of tag ", h("strong", {}, tagName), " — ", h("a", { href: `#/repository/${path}?tab=history` }, "all tags")) : null, container);
-}
-
-async function manifestTab(path, digest) {
-  try {
-    const manifest = await get(`repository/${path}/manifest/${digest}`);
-    const layers = (manifest.layers || []).map((layer, index) => [
-      String(index + 1),
-      h("span", { class: "mono" }, shortDigest(layer.blob_digest)),
-      formatBytes(layer.compressed_size),
-      layer.command ? h("code", {}, [].concat(layer.command).join(" ")) : "",
-    ]);
-    let pretty = manifest.manifest_data;
-    try { pretty = JSON.stringify(JSON.parse(manifest.manifest_data), null, 2); } catch { /* shown as stored */ }
-    return h("div", {},
-      h("p", {}, "Digest ", h("code", {}, manifest.digest), manifest.is_manifest_list ? " (multi-architecture index)" : ""),
-      manifest.is_manifest_list ? null : h("h2", {}, "Layers"),
-      manifest.is_manifest_list ? null : table(["#", "Blob", "Size", "Command"], layers, "No layers."),
-      h("h2", {}, "Manifest"),
-      h("pre", { class: "log" }, pretty));
-  } catch (error) {
-    return errorBox(error);
-  }
 }
 
 function entityPicker(label, name) {
@@ -233,14 +282,23 @@ async function permissionsTab(path) {
   return h("div", {}, container, h("h2", {}, "Grant access"), grant);
 }
 
+function descriptionEditor(repo, path) {
+  const preview = h("div", { class: "preview", "aria-live": "polite" }, renderMarkdown(repo.description || ""));
+  const text = h("textarea", { name: "description", rows: 8, oninput: () => replace(preview, renderMarkdown(text.value)) }, repo.description || "");
+  return h("div", { class: "card description-editor" }, h("h2", {}, "Description"),
+    h("p", { class: "muted" }, "Markdown: headings, emphasis, code, lists, quotes and links. HTML is shown as text."),
+    form("stack", [h("label", {}, "Description", text)], "Save", async (values) => {
+      await put(`repository/${path}`, { description: values.get("description") });
+      repo.description = values.get("description");
+      flash("Description saved.");
+    }),
+    h("h3", {}, "Preview"), preview);
+}
+
 function settingsTab(repo, path) {
   const visibility = repo.is_public ? "private" : "public";
   return h("div", { class: "grid2" },
-    h("div", { class: "card" }, h("h2", {}, "Description"),
-      form("stack", [h("label", {}, "Description", h("textarea", { name: "description", rows: 3 }, repo.description || ""))], "Save", async (values) => {
-        await put(`repository/${path}`, { description: values.get("description") });
-        flash("Description saved.");
-      })),
+    descriptionEditor(repo, path),
     h("div", { class: "card" }, h("h2", {}, "Visibility"),
       h("p", {}, `This repository is ${repo.is_public ? "public" : "private"}.`),
       actionButton(`Make ${visibility}`, async () => {
@@ -257,19 +315,4 @@ function settingsTab(repo, path) {
         await del(`repository/${path}`);
         location.hash = "#/";
       }, { class: "danger", "data-confirm": `Delete ${path} and all its tags?` })));
-}
-
-export function logsTable(data) {
-  const rows = (data.logs || []).map((entry) => [
-    formatDate(entry.datetime),
-    entry.kind,
-    entry.performer ? entry.performer.name : "",
-    h("code", {}, JSON.stringify(entry.metadata || {})),
-    entry.ip || "",
-  ]);
-  return table(["When", "Action", "By", "Details", "IP"], rows, "No entries in this period.");
-}
-
-export function tokenPagerLogs(endpoint) {
-  return tokenPager((token) => get(`${endpoint}${query({ next_page: token })}`), logsTable);
 }

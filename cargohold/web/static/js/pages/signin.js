@@ -3,7 +3,7 @@
 import { forgetCsrf, post } from "../api.js";
 import { field, form, h } from "../dom.js";
 
-export function signinPage(session, refresh, params = new URLSearchParams()) {
+export function signinPage(session, signedIn, params = new URLSearchParams()) {
   const next = params.get("next");
   return h("section", { class: "card" },
     h("h1", {}, "Sign in"),
@@ -12,13 +12,12 @@ export function signinPage(session, refresh, params = new URLSearchParams()) {
       field("Password", "password", { type: "password", autocomplete: "current-password", required: true }),
     ], "Sign in", async (values) => {
       await post("signin", { username: values.get("username"), password: values.get("password") });
-      location.hash = next && next.startsWith("#/") ? next : "#/";
-      await refresh();
+      await signedIn(next);
     }),
     h("p", {}, "No account yet? ", h("a", { href: "#/signup" }, "Create one")));
 }
 
-export function signupPage(session, refresh) {
+export function signupPage(session, signedIn) {
   return h("section", { class: "card" },
     h("h1", {}, "Create account"),
     form("stack", [
@@ -31,7 +30,6 @@ export function signupPage(session, refresh) {
       await post("user/", { username, email: values.get("email"), password });
       forgetCsrf();
       await post("signin", { username, password });
-      location.hash = "#/";
-      await refresh();
+      await signedIn("#/");
     }));
 }

@@ -2,13 +2,15 @@
 
 import { del, get, post, put } from "../api.js";
 import {
-  actionButton, copyField, errorBox, field, flash, form, formatBytes, formatDate, h, replace, select, table, tabs,
+  actionButton, copyField, errorBox, field, flash, form, formatBytes, formatDate, h, replace, select, signInPrompt, table,
+  tabs,
 } from "../dom.js";
 import { renderMessageBanner, severityLabel } from "../messages.js";
-import { tokenPagerLogs } from "./repository.js";
+import { auditLog } from "../logs.js";
 
 export async function superuserPage(session, params) {
-  if (!session.user || !session.user.super_user) {
+  if (!session.user) return signInPrompt("the superuser panel");
+  if (!session.user.super_user) {
     return h("section", {}, h("h1", {}, "Superuser panel"),
       h("div", { class: "error refusal", role: "alert" }, "This page is for superusers only. You are not allowed to see it."));
   }
@@ -30,7 +32,7 @@ export async function superuserPage(session, params) {
     keys: keysTab,
     size: sizeTab,
     builds: () => buildTab(params.get("build") || ""),
-    logs: () => tokenPagerLogs("superuser/logs"),
+    logs: () => auditLog("superuser", { withNamespace: true }),
     messages: messagesTab,
   };
   return h("section", {}, h("h1", {}, "Superuser panel"), tabs(items, tab), await (sections[tab] || usersTab)());
