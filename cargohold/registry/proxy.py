@@ -321,6 +321,7 @@ class BlobFetch:
         received = 0
         refreshed = utcnow()
         stored = False
+        held = b""
         try:
             for piece in self._body.iter_raw(CHUNK):
                 received += len(piece)
@@ -331,7 +332,11 @@ class BlobFetch:
                 if utcnow() - refreshed > CLAIM_REFRESH:
                     _refresh(self.reg, self.digest)
                     refreshed = utcnow()
-                yield piece
+                # One piece is held back until the digest verifies, so that a client never
+                # receives a complete blob with the wrong bytes.
+                if held:
+                    yield held
+                held = piece
             state = writer.close()
             writing = False
             actual = f"{algorithm}:{hasher.hexdigest()}"
@@ -340,6 +345,8 @@ class BlobFetch:
             store.commit_upload(self.upload_id, state, self.digest)
             stored = True
             link(self.reg, self.repository_id, self.digest, received)
+            if held:
+                yield held
         finally:
             if writing:
                 writer.abort()
