@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.orm import Session
 
@@ -153,9 +155,13 @@ async def _send_fetched(
     """Stream a blob from upstream to the client while storing it (HEAD stores it all first)."""
     headers = {"Docker-Content-Digest": digest, "ETag": f'"{digest}"'}
     chunks = fetch.chunks()
+    # One thread reads the upstream and fills the storage buffers: spread over the pool's
+    # threads, each would grow its own malloc arena with part-sized buffers.
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="proxy-fetch")
+    loop = asyncio.get_running_loop()
     try:
         if head:
-            await reg.run(_drain, chunks)
+            await loop.run_in_executor(worker, _drain, chunks)
             await send(
                 send_fn,
                 200,
@@ -169,7 +175,7 @@ async def _send_fetched(
         try:
             await send_stream(
                 send_fn,
-                reg.executor,
+                worker,
                 200,
                 headers,
                 fetch.size,
@@ -182,7 +188,8 @@ async def _send_fetched(
             log.warning("pull-through of %s failed: %s", digest, exc)
     finally:
         # A generator that never started does not run its own clean-up.
-        await reg.run(fetch.close)
+        await loop.run_in_executor(worker, fetch.close)
+        worker.shutdown(wait=False)
 
 
 def _drain(chunks) -> None:

@@ -48,7 +48,7 @@ from cargohold.registry.tokens import Identity
 CLAIM_STALE = dt.timedelta(seconds=60)
 CLAIM_REFRESH = dt.timedelta(seconds=10)
 WAIT_STEP_S = 0.2
-CHUNK = 1024 * 1024
+CHUNK = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -257,6 +257,15 @@ def link(reg: Registry, repository_id: int, digest: str, size: int | None = None
         session.commit()
 
 
+def _claimed(reg: Registry, digest: str) -> bool:
+    """Whether a live fetch of `digest` holds its claim."""
+    with reg.session_factory() as session:
+        claimed_at = session.scalar(
+            select(ProxyBlobFetch.claimed_at).where(ProxyBlobFetch.digest == digest)
+        )
+    return claimed_at is not None and claimed_at >= utcnow() - CLAIM_STALE
+
+
 async def obtain_blob(reg: Registry, digest: str) -> bool:
     """Wait until `digest` is in storage (True) or this request holds its fetch (False)."""
     while True:
@@ -273,7 +282,9 @@ async def obtain_blob(reg: Registry, digest: str) -> bool:
                 await reg.run(_release, reg, digest)
                 return True
             return False
-        await asyncio.sleep(WAIT_STEP_S)
+        # Watch the claim (one indexed row) rather than storage while the fetch runs.
+        while await reg.run(_claimed, reg, digest):
+            await asyncio.sleep(WAIT_STEP_S)
 
 
 class BlobFetch:
