@@ -17,6 +17,7 @@ storage.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import datetime as dt
 import hashlib
 import uuid
@@ -43,6 +44,11 @@ from cargohold.domain.repositories import RepositoryRef
 from cargohold.registry.context import Registry, RepoPath
 from cargohold.registry.errors import RegistryError
 from cargohold.registry.tokens import Identity
+
+# Pieces of a fetch are allocated on its thread, and storage buffers whole parts: glibc keeps
+# such freed memory in the thread's arena unless asked to give it back.
+TRIM_EVERY = 8 * 1024 * 1024
+_MALLOC_TRIM = getattr(ctypes.CDLL(None), "malloc_trim", None)
 
 # A fetch whose claim has not been refreshed for this long died; another pull takes it over.
 CLAIM_STALE = dt.timedelta(seconds=60)
@@ -333,6 +339,7 @@ class BlobFetch:
         refreshed = utcnow()
         stored = False
         held = b""
+        next_trim = TRIM_EVERY
         try:
             for piece in self._body.iter_raw(CHUNK):
                 received += len(piece)
@@ -340,6 +347,9 @@ class BlobFetch:
                     raise UpstreamError("the upstream sent more bytes than announced")
                 hasher.update(piece)
                 writer.write(piece)
+                if _MALLOC_TRIM is not None and received >= next_trim:
+                    _MALLOC_TRIM(0)
+                    next_trim = received + TRIM_EVERY
                 if utcnow() - refreshed > CLAIM_REFRESH:
                     _refresh(self.reg, self.digest)
                     refreshed = utcnow()

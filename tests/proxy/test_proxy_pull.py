@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -13,7 +14,10 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
+from sqlalchemy import select
 
+from cargohold.db.models.accounts import User
+from cargohold.db.models.quota import NamespaceQuota
 from tests.proxy.conftest import UPSTREAM_CREDENTIALS, ProxyOrg
 from tests.support.registry import make_image, sha256, write_oci_layout
 from tests.support.server import LiveServer
@@ -170,3 +174,21 @@ def test_blob_bytes_match_digest(proxy_server, org, upstream, tmp_path):
     skopeo_pull(proxy_server, org, "check:v1", tmp_path / "pulled")
     for digest, data in layout_blobs(tmp_path / "pulled").items():
         assert sha256(data) == digest
+
+
+def test_quota_evicts_the_oldest_cached_tag(proxy_server, org, upstream, tmp_path):
+    old = make_image({"old.bin": secrets.token_bytes(600_000)})
+    new = make_image({"new.bin": secrets.token_bytes(600_000)})
+    upstream.push("team/quota", "old", old, tmp_path / "o")
+    upstream.push("team/quota", "new", new, tmp_path / "n")
+    configure(org, upstream)
+    with proxy_server.db() as session:
+        org_id = session.scalar(select(User.id).where(User.username == org.org))
+        session.add(NamespaceQuota(namespace_id=org_id, limit_bytes=1_000_000))
+    skopeo_pull(proxy_server, org, "quota:old", tmp_path / "p-old")
+    skopeo_pull(proxy_server, org, "quota:new", tmp_path / "p-new")
+    assert pulled_digest(tmp_path / "p-new") == new.digest
+    alive = org.client.get(
+        f"/api/v1/repository/{org.org}/quota/tag/", params={"onlyActiveTags": "true"}
+    ).json()["tags"]
+    assert [tag["name"] for tag in alive] == ["new"]
