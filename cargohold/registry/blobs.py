@@ -131,20 +131,23 @@ async def _proxy_fetch(
     size: int | None,
 ) -> proxy.BlobFetch | None:
     """None once the blob is in storage (and linked); else this request's upstream fetch."""
-    if size is not None and await reg.run(reg.store.blob_size, digest) is not None:
-        return None
-    proxy.check_caller(reg, path, identity)
+    # Storage is asked one pull at a time per digest (in `obtain_blob`): concurrent pulls of a
+    # blob being fetched wait for it without each taking a thread.
     if await proxy.obtain_blob(reg, digest):
-        await reg.run(proxy.link, reg, repo.id, digest)
+        if size is None:
+            await reg.run(proxy.link, reg, repo.id, digest)
         return None
     fetch = proxy.BlobFetch(reg, upstream, path, repo.id, digest)
     try:
+        proxy.check_caller(reg, path, identity)
         await reg.run(fetch.open, size)
     except proxy.UpstreamError as exc:
         await reg.run(fetch.close)
+        proxy.finish(digest)
         raise RegistryError("BLOB_UNKNOWN", str(exc), {"digest": digest}) from exc
     except BaseException:
         await reg.run(fetch.close)
+        proxy.finish(digest)
         raise
     return fetch
 
@@ -188,8 +191,11 @@ async def _send_fetched(
             log.warning("pull-through of %s failed: %s", digest, exc)
     finally:
         # A generator that never started does not run its own clean-up.
-        await loop.run_in_executor(worker, fetch.close)
-        worker.shutdown(wait=False)
+        try:
+            await loop.run_in_executor(worker, fetch.close)
+        finally:
+            proxy.finish(digest)
+            worker.shutdown(wait=False)
 
 
 def _drain(chunks) -> None:

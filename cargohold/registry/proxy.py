@@ -53,7 +53,7 @@ _MALLOC_TRIM = getattr(ctypes.CDLL(None), "malloc_trim", None)
 # A fetch whose claim has not been refreshed for this long died; another pull takes it over.
 CLAIM_STALE = dt.timedelta(seconds=60)
 CLAIM_REFRESH = dt.timedelta(seconds=10)
-WAIT_STEP_S = 0.2
+WAIT_STEP_S = 0.5
 CHUNK = 256 * 1024
 
 
@@ -272,8 +272,42 @@ def _claimed(reg: Registry, digest: str) -> bool:
     return claimed_at is not None and claimed_at >= utcnow() - CLAIM_STALE
 
 
+# Pulls of one digest in this process wait on the first one's event instead of asking the
+# database: polling from the registry's threads would grow memory in each thread's arena.
+# The /v2 app runs on one event loop per process.
+_IN_FLIGHT: dict[str, asyncio.Event] = {}
+
+
+def finish(digest: str) -> None:
+    """Wake this process's pulls waiting for `digest` (the fetch ended, either way)."""
+    event = _IN_FLIGHT.pop(digest, None)
+    if event is not None:
+        event.set()
+
+
 async def obtain_blob(reg: Registry, digest: str) -> bool:
-    """Wait until `digest` is in storage (True) or this request holds its fetch (False)."""
+    """Wait until `digest` is in storage (True) or this request holds its fetch (False).
+
+    After False the caller fetches and calls `finish(digest)` when done.
+    """
+    while True:
+        event = _IN_FLIGHT.get(digest)
+        if event is not None:
+            await event.wait()
+            continue
+        _IN_FLIGHT[digest] = asyncio.Event()
+        try:
+            stored = await _stored_or_claimed(reg, digest)
+        except BaseException:
+            finish(digest)
+            raise
+        if stored:
+            finish(digest)
+        return stored
+
+
+async def _stored_or_claimed(reg: Registry, digest: str) -> bool:
+    """True once the blob is in storage; False when this process claimed its fetch."""
     while True:
         if await reg.run(reg.store.blob_size, digest) is not None:
             return True
@@ -288,7 +322,7 @@ async def obtain_blob(reg: Registry, digest: str) -> bool:
                 await reg.run(_release, reg, digest)
                 return True
             return False
-        # Watch the claim (one indexed row) rather than storage while the fetch runs.
+        # Another process fetches: watch its claim (one indexed row) until it ends.
         while await reg.run(_claimed, reg, digest):
             await asyncio.sleep(WAIT_STEP_S)
 
