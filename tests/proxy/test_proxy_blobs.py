@@ -11,8 +11,9 @@ import pytest
 
 from tests.proxy.conftest import ProxyOrg, proxy_org
 from tests.storage.test_big_blob import RSS_GROWTH_LIMIT, PeakRss
+from tests.support import server as live_server
 from tests.support.fake_upstream import FakeUpstream, GeneratedBlob
-from tests.support.server import LiveServer, test_storage
+from tests.support.server import LiveServer
 
 BIG = 256 << 20
 PULLERS = 8
@@ -113,7 +114,9 @@ def test_concurrent_pulls_fetch_once_in_bounded_memory(
     assert big_upstream.blob_gets[layer.digest] == 1
     growth = rss.peak - rss.baseline
     print(f"proxy pull of {PULLERS} x 256 MiB: RSS growth {growth / (1 << 20):.1f} MiB")
-    assert growth < (S3_RSS_GROWTH_LIMIT if test_storage() == "s3" else RSS_GROWTH_LIMIT)
+    assert growth < (
+        S3_RSS_GROWTH_LIMIT if live_server.test_storage() == "s3" else RSS_GROWTH_LIMIT
+    )
 
 
 def test_digest_mismatch_is_never_stored(proxy_server: LiveServer):
