@@ -58,6 +58,7 @@ ROUTER_MODULES = [
     "cargohold.api.federation",
     "cargohold.api.appspecifictokens",
     "cargohold.api.organization",
+    "cargohold.api.proxy_cache",
     "cargohold.api.applications",
     "cargohold.api.oauth",
     "cargohold.api.assigned_authorizations",

@@ -141,6 +141,7 @@ class Settings(BaseModel):
     FEATURE_REPO_MIRROR: bool = True
     FEATURE_IMMUTABLE_TAGS: bool = True
     FEATURE_AUTO_PRUNE: bool = True
+    FEATURE_PROXY_CACHE: bool = True
     FEATURE_QUOTA_MANAGEMENT: bool = True
     FEATURE_EDIT_QUOTA: bool = True
     FEATURE_VERIFY_QUOTA: bool = True

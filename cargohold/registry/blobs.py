@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.orm import Session
 
 from cargohold.db.models.registry import BlobUpload
 from cargohold.domain import blobs, quota, repositories, uploads
+from cargohold.domain.proxy_cache import Upstream
 from cargohold.domain.repositories import RepositoryRef
+from cargohold.registry import proxy
 from cargohold.registry.context import Registry, RepoPath
 from cargohold.registry.errors import RegistryError
 from cargohold.registry.http import Request, send, send_stream
 from cargohold.registry.tokens import Identity
 from cargohold.storage.base import BlobNotFound
 
+log = logging.getLogger(__name__)
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _CONTENT_RANGE_RE = re.compile(r"^(?:bytes[= ])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
 
@@ -54,15 +60,25 @@ async def get_blob(reg: Registry, request: Request, send_fn, path: RepoPath, dig
     identity = await reg.access(request, path, "pull")
     _check_digest(digest)
 
-    def lookup() -> int:
+    def lookup() -> tuple[int | None, RepositoryRef, Upstream | None]:
         with reg.session_factory() as session:
             repo = reg.repository(session, path, identity, "pull")
             blob = blobs.repository_blob(session, repo.id, digest)
-            if blob is None:
+            upstream = proxy.namespace_upstream(reg, session, path.namespace)
+            if blob is None and upstream is None:
                 raise RegistryError("BLOB_UNKNOWN", detail={"digest": digest})
-            return blob.size
+            return (blob.size if blob is not None else None), repo, upstream
 
-    size = await reg.run(lookup)
+    size, repo, upstream = await reg.run(lookup)
+    if upstream is not None and not (head and size is not None):
+        # A proxy cache may know a blob (from its manifest) before it holds the bytes.
+        fetch = await _proxy_fetch(reg, path, identity, repo, digest, upstream, size)
+        if fetch is not None:
+            await _send_fetched(reg, request, send_fn, digest, fetch, head)
+            return
+        if size is None:
+            size = await reg.run(reg.store.blob_size, digest)
+            assert size is not None
     headers = {
         "Docker-Content-Digest": digest,
         "ETag": f'"{digest}"',
@@ -103,6 +119,88 @@ async def get_blob(reg: Registry, request: Request, send_fn, path: RepoPath, dig
         chunks,
         content_type="application/octet-stream",
     )
+
+
+async def _proxy_fetch(
+    reg: Registry,
+    path: RepoPath,
+    identity: Identity,
+    repo: RepositoryRef,
+    digest: str,
+    upstream: Upstream,
+    size: int | None,
+) -> proxy.BlobFetch | None:
+    """None once the blob is in storage (and linked); else this request's upstream fetch."""
+    # Storage is asked one pull at a time per digest (in `obtain_blob`): concurrent pulls of a
+    # blob being fetched wait for it without each taking a thread.
+    if await proxy.obtain_blob(reg, digest):
+        if size is None:
+            await reg.run(proxy.link, reg, repo.id, digest)
+        return None
+    fetch = proxy.BlobFetch(reg, upstream, path, repo.id, digest)
+    try:
+        proxy.check_caller(reg, path, identity)
+        await reg.run(fetch.open, size)
+    except proxy.UpstreamError as exc:
+        await reg.run(fetch.close)
+        proxy.finish(digest)
+        raise RegistryError("BLOB_UNKNOWN", str(exc), {"digest": digest}) from exc
+    except BaseException:
+        await reg.run(fetch.close)
+        proxy.finish(digest)
+        raise
+    return fetch
+
+
+async def _send_fetched(
+    reg: Registry, request: Request, send_fn, digest: str, fetch: proxy.BlobFetch, head: bool
+) -> None:
+    """Stream a blob from upstream to the client while storing it (HEAD stores it all first)."""
+    headers = {"Docker-Content-Digest": digest, "ETag": f'"{digest}"'}
+    chunks = fetch.chunks()
+    # One thread reads the upstream and fills the storage buffers: spread over the pool's
+    # threads, each would grow its own malloc arena with part-sized buffers.
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="proxy-fetch")
+    loop = asyncio.get_running_loop()
+    try:
+        if head:
+            await loop.run_in_executor(worker, _drain, chunks)
+            await send(
+                send_fn,
+                200,
+                b"",
+                headers,
+                content_type="application/octet-stream",
+                head=True,
+                content_length=fetch.size,
+            )
+            return
+        try:
+            await send_stream(
+                send_fn,
+                worker,
+                200,
+                headers,
+                fetch.size,
+                chunks,
+                content_type="application/octet-stream",
+            )
+        except proxy.UpstreamError as exc:
+            # The status is sent: ending the response short is all that is left to tell the
+            # client, and nothing was stored.
+            log.warning("pull-through of %s failed: %s", digest, exc)
+    finally:
+        # A generator that never started does not run its own clean-up.
+        try:
+            await loop.run_in_executor(worker, fetch.close)
+        finally:
+            proxy.finish(digest)
+            worker.shutdown(wait=False)
+
+
+def _drain(chunks) -> None:
+    for _ in chunks:
+        pass
 
 
 async def delete_blob(

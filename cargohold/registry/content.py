@@ -18,6 +18,7 @@ from cargohold.domain import (
     repositories,
     tags,
 )
+from cargohold.registry import proxy
 from cargohold.registry.context import Registry, RepoPath
 from cargohold.registry.errors import RegistryError
 from cargohold.registry.http import Request, send, send_json
@@ -59,14 +60,23 @@ async def get_manifest(reg: Registry, request: Request, send_fn, path: RepoPath,
 
         def by_digest():
             with reg.session_factory() as session:
-                repo = reg.repository(session, path, identity, "pull")
-                manifest = manifests.get_reachable_manifest(session, repo.id, ref, now)
+                found = repositories.find_repository_ref(session, path.namespace, path.name)
+                manifest = (
+                    manifests.get_reachable_manifest(session, found.id, ref, now)
+                    if found is not None
+                    else None
+                )
+                if manifest is None:
+                    upstream = proxy.namespace_upstream(reg, session, path.namespace)
+                    if upstream is not None:
+                        return None, upstream
+                repo = reg.check_repository(found, path, identity, "pull")
                 if manifest is None:
                     raise RegistryError("MANIFEST_UNKNOWN", detail={"digest": ref})
-                return repo, manifest.digest, manifest.media_type, manifest.manifest_bytes
+                return (repo, manifest.digest, manifest.media_type, manifest.manifest_bytes), None
 
-        repo, digest, media_type, raw = await reg.run(by_digest)
-        log_key = {"manifest_digest": digest}
+        local, upstream = await reg.run(by_digest)
+        log_key = {"manifest_digest": ref}
     else:
         if not tags.is_valid_tag_name(ref):
             raise RegistryError("MANIFEST_UNKNOWN", detail={"tag": ref})
@@ -74,6 +84,10 @@ async def get_manifest(reg: Registry, request: Request, send_fn, path: RepoPath,
         def by_tag():
             with reg.session_factory() as session:
                 found, tagged = tags.pull_by_tag(session, path.namespace, path.name, ref, now)
+                if tagged is None:
+                    upstream = proxy.namespace_upstream(reg, session, path.namespace)
+                    if upstream is not None:
+                        return None, upstream
                 repo = reg.check_repository(found, path, identity, "pull")
                 if tagged is None:
                     if tags.has_history(session, repo.id, ref):
@@ -83,10 +97,16 @@ async def get_manifest(reg: Registry, request: Request, send_fn, path: RepoPath,
                             "machine",
                         )
                     raise RegistryError("MANIFEST_UNKNOWN", detail={"tag": ref})
-                return repo, tagged.digest, tagged.media_type, tagged.manifest_bytes
+                return (repo, tagged.digest, tagged.media_type, tagged.manifest_bytes), None
 
-        repo, digest, media_type, raw = await reg.run(by_tag)
-        log_key = {"tag": ref, "manifest_digest": digest}
+        local, upstream = await reg.run(by_tag)
+        log_key = {"tag": ref}
+    if upstream is not None:
+        cached = await reg.run(proxy.pull_manifest, reg, path, identity, ref, upstream)
+        repo, digest, media_type, raw = cached.repo, cached.digest, cached.media_type, cached.raw
+    else:
+        repo, digest, media_type, raw = local
+    log_key["manifest_digest"] = digest
     if not head:
         reg.record_pull(repo, path, identity, request, {**log_key, "mediaType": media_type})
     await send(

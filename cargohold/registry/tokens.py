@@ -20,7 +20,7 @@ from cargohold.auth.context import AuthContext, AuthKind
 from cargohold.config import Settings
 from cargohold.db.models.accounts import User
 from cargohold.db.models.registry import Repository, RepositoryState
-from cargohold.domain import accounts, permissions, repositories
+from cargohold.domain import accounts, permissions, proxy_cache, repositories
 from cargohold.domain.service_keys import TOKEN_LIFETIME_S, KeyRing
 from cargohold.registry.errors import RegistryError
 
@@ -142,7 +142,9 @@ def decide_actions(
             f"This repository is for managing {repository.kind} and not container images.",
         )
     granted: set[str] = set()
-    if "push" in scope.actions and auth.user is not None:
+    proxied = settings.FEATURE_PROXY_CACHE and proxy_cache.is_proxy_namespace(session, namespace.id)
+    # A proxy-cache organization holds only what its upstream has: nobody pushes into it.
+    if "push" in scope.actions and auth.user is not None and not proxied:
         if repository is not None:
             if permissions.can_push_to_repository(session, auth, repository):
                 granted.add("push")
@@ -155,7 +157,10 @@ def decide_actions(
                 creator=auth.user,
             )
             granted.add("push")
-    if "pull" in scope.actions and _may_pull(session, auth, namespace, repository):
+    if "pull" in scope.actions and (
+        _may_pull(session, auth, namespace, repository)
+        or (proxied and _is_member(session, auth, namespace))
+    ):
         granted.add("pull")
     if (
         "*" in scope.actions
@@ -173,6 +178,13 @@ def _may_pull(
     if repository is not None:
         return permissions.can_read_repository(session, auth, repository)
     return permissions.effective_namespace_repository_role(session, auth, namespace) is not None
+
+
+def _is_member(session: Session, auth: AuthContext, namespace: User) -> bool:
+    """Quay lets an organization's members pull through its proxy cache."""
+    return auth.user is not None and (
+        permissions.team_role_in_namespace(session, auth.user, namespace) is not None
+    )
 
 
 def issue_token(

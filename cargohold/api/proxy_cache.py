@@ -1,0 +1,169 @@
+"""Proxy-cache configuration of an organization, and checking an upstream before saving it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from sqlalchemy.orm import Session
+
+from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip, validate_body
+from cargohold.api.errors import invalid_request, not_found, unauthorized
+from cargohold.api.orgauth import organization_for_admin
+from cargohold.api.routing import ApiRouter, json_body_schema
+from cargohold.auth.context import AuthContext
+from cargohold.config import Settings
+from cargohold.db.models.proxy import ProxyCacheConfig
+from cargohold.domain import proxy_cache
+from cargohold.domain.permissions import team_role_in_namespace
+from cargohold.domain.proxy_upstream import (
+    UpstreamAuthError,
+    UpstreamBlocked,
+    UpstreamClient,
+    UpstreamError,
+)
+from cargohold.domain.teams import get_organization
+
+router = ApiRouter(tags=["organization"])
+
+PROXY_PATH = "/api/v1/organization/{orgname}/proxycache"
+LOGIN_FAILED = "Failed login to remote registry. Please verify entered details and try again."
+
+
+class NewProxyCacheConfig(BaseModel):
+    model_config = ConfigDict(extra="ignore", title="NewProxyCacheConfig")
+
+    upstream_registry: StrictStr = Field(
+        description="Name of the upstream registry that is to be cached"
+    )
+    upstream_registry_username: StrictStr | None = None
+    upstream_registry_password: StrictStr | None = None
+    expiration_s: StrictInt | None = Field(default=None, ge=0, le=2**31 - 1)
+    insecure: StrictBool | None = None
+
+
+def _view(config: ProxyCacheConfig | None) -> dict[str, Any]:
+    # Quay shows empty strings for every field when there is no configuration.
+    if config is None:
+        return {"upstream_registry": "", "expiration_s": "", "insecure": ""}
+    return {
+        "upstream_registry": config.upstream_registry,
+        "expiration_s": config.expiration_s,
+        "insecure": config.insecure,
+    }
+
+
+def _feature(settings: Settings) -> None:
+    if not settings.FEATURE_PROXY_CACHE:
+        raise not_found()
+
+
+def _upstream(raw: dict[str, Any]) -> proxy_cache.Upstream:
+    body = validate_body(NewProxyCacheConfig, raw)
+    return proxy_cache.new_upstream(
+        body.upstream_registry,
+        body.upstream_registry_username,
+        body.upstream_registry_password,
+        body.expiration_s,
+        body.insecure,
+    )
+
+
+def _may_view(db: Session, auth: AuthContext, orgname: str) -> bool:
+    if auth.is_global_readonly_superuser or auth.has_superuser_full_access:
+        return True
+    org = get_organization(db, orgname)
+    return (
+        org is not None
+        and auth.user is not None
+        and team_role_in_namespace(db, auth.user, org) is not None
+    )
+
+
+@router.get(PROXY_PATH, operation_id="getProxyCacheConfig")
+def get_proxy_cache(orgname: str, db: DbDep, settings: SettingsDep, auth: AuthDep) -> dict:
+    """The organization's upstream (credentials are never shown)."""
+    _feature(settings)
+    if not _may_view(db, auth, orgname):
+        raise unauthorized(auth)
+    org = get_organization(db, orgname)
+    return _view(proxy_cache.get_config(db, org.id) if org is not None else None)
+
+
+@router.post(
+    PROXY_PATH,
+    operation_id="createProxyCacheConfig",
+    status_code=201,
+    openapi_extra=json_body_schema(NewProxyCacheConfig),
+)
+def create_proxy_cache(
+    orgname: str,
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    auth: AuthDep,
+    raw: JsonBody,
+) -> JSONResponse:
+    """Make the organization a pull-through cache of an upstream registry."""
+    _feature(settings)
+    org = organization_for_admin(db, auth, orgname)
+    upstream = _upstream(raw)
+    try:
+        proxy_cache.create_config(db, settings, org, upstream, auth=auth, ip=client_ip(request))
+    except proxy_cache.ProxyCacheError as exc:
+        db.rollback()
+        raise invalid_request(str(exc)) from exc
+    db.commit()
+    return JSONResponse("Created", status_code=201)
+
+
+@router.delete(PROXY_PATH, operation_id="deleteProxyCacheConfig", status_code=201)
+def delete_proxy_cache(
+    orgname: str, request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
+) -> JSONResponse:
+    """Stop pulling through; what was cached stays until it expires."""
+    _feature(settings)
+    org = organization_for_admin(db, auth, orgname)
+    if not proxy_cache.delete_config(db, org, auth=auth, ip=client_ip(request)):
+        raise not_found()
+    db.commit()
+    return JSONResponse("Deleted", status_code=201)
+
+
+@router.post(
+    "/api/v1/organization/{orgname}/validateproxycache",
+    operation_id="validateProxyCacheConfig",
+    status_code=202,
+    openapi_extra=json_body_schema(NewProxyCacheConfig),
+)
+def validate_proxy_cache(
+    orgname: str, db: DbDep, settings: SettingsDep, auth: AuthDep, raw: JsonBody
+) -> JSONResponse:
+    """Log in to the upstream with the given credentials: 202 Valid (or Anonymous), else 400."""
+    _feature(settings)
+    org = organization_for_admin(db, auth, orgname)
+    if proxy_cache.get_config(db, org.id) is not None:
+        raise invalid_request("Proxy Cache Configuration already exists")
+    upstream = _upstream(raw)
+    try:
+        proxy_cache.check_upstream_address(settings, upstream.registry, upstream.insecure)
+    except proxy_cache.ProxyCacheError as exc:
+        raise invalid_request(str(exc)) from exc
+    # The upstream may be slow; the request's transaction has nothing to keep open meanwhile.
+    db.rollback()
+    try:
+        with UpstreamClient(settings, upstream, None) as client:
+            status = client.ping()
+    except UpstreamAuthError as exc:
+        raise invalid_request(LOGIN_FAILED) from exc
+    except UpstreamBlocked as exc:
+        raise invalid_request(proxy_cache.SSRF_MESSAGE) from exc
+    except UpstreamError as exc:
+        raise invalid_request("Failed to validate Proxy cache configuration") from exc
+    if status == 200:
+        return JSONResponse("Valid", status_code=202)
+    if status == 401:
+        return JSONResponse("Anonymous", status_code=202)
+    raise invalid_request("Failed to validate Proxy cache configuration")
