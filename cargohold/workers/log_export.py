@@ -23,7 +23,10 @@ LEASE_S = 30 * 60
 RETRY_BASE_DELAY_S = 10
 
 
-@register("exportactionlogs")
+@register(
+    "exportactionlogs",
+    "writes requested audit-log exports to storage and mails or posts their links",
+)
 def export_action_logs(context: WorkerContext) -> float:
     if not context.settings.FEATURE_LOG_EXPORT:
         return 60.0
