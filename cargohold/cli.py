@@ -45,9 +45,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from cargohold.app import create_app
+    from cargohold import server
 
     started = time.monotonic()
     settings = _settings(args)
@@ -57,30 +55,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port = args.port or 8080
     # Loopback unless told otherwise: exposing the registry is a deliberate choice.
     host = args.host or "127.0.0.1"
+    workers = server.worker_count(args.workers, settings)
     _migrate(settings)
+    shown_host = f"[{host}]" if ":" in host else host
     try:
-        app = create_app(settings, run_workers=not args.no_workers)
+        process = server.Server(
+            settings, args.config_dir, workers=workers, run_workers=not args.no_workers
+        )
     except ConfigError as exc:
         print(f"cargohold: configuration error: {exc}", file=sys.stderr)
         return 2
-    shown_host = f"[{host}]" if ":" in host else host
     print(
-        f"cargohold is serving on http://{shown_host}:{port}/ (ready in {time.monotonic() - started:.1f}s)",
+        f"cargohold is serving on http://{shown_host}:{port}/ with {workers} HTTP "
+        f"process{'es' if workers > 1 else ''} (ready in {time.monotonic() - started:.1f}s)",
         flush=True,
     )
     print(
         "Create the first account with:  cargohold user create NAME --email E --password P --superuser"
         "  (or POST /api/v1/user/initialize)"
     )
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level=args.log_level,
-        access_log=args.access_log,
-        proxy_headers=True,
-        timeout_keep_alive=30,
-    )
+    process.serve(host=host, port=port, log_level=args.log_level, access_log=args.access_log)
     return 0
 
 
@@ -191,6 +185,13 @@ def add_superuser_to_config(config_dir: str, username: str) -> Path:
     return path
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cargohold", description=__doc__)
     parser.add_argument("--config-dir", default=".", help="folder holding config.yaml")
@@ -200,6 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config-dir", default=argparse.SUPPRESS)
     serve.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None)
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        help="HTTP processes (default: SERVER_WORKERS, else one per CPU)",
+    )
     serve.add_argument("--no-workers", action="store_true", help="serve HTTP only")
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--access-log", action="store_true")
