@@ -5,9 +5,10 @@ storage (the bytes), so any process can continue it. The running SHA-256 cannot 
 so it is kept in a small per-process cache keyed by (session, offset); a process that does not
 have it rebuilds it by reading the stored bytes back once.
 
-The recorded byte count is the truth: storage makes a request's bytes durable before the row
-records them, so storage may hold more (the request died between the two, or mid-body) but
-never less. Every request that touches a session's bytes first holds them (one at a time),
+The recorded byte count is the truth: storage has a request's bytes before the row records
+them, so storage may hold more (the request died between the two, or mid-body); it holds less
+only after a crash lost unsynced bytes (storage syncs a session's bytes when they become a
+blob, not at every append). Every request that touches a session's bytes first holds them (one at a time),
 re-reads the row and trims storage to the recorded length; a session whose storage holds less
 than recorded has lost data and is dropped, so its client starts over.
 

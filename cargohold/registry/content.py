@@ -59,8 +59,10 @@ async def get_manifest(reg: Registry, request: Request, send_fn, path: RepoPath,
 
         def by_digest():
             with reg.session_factory() as session:
-                repo = reg.repository(session, path, identity, "pull")
-                manifest = manifests.get_reachable_manifest(session, repo.id, ref, now)
+                found, manifest = manifests.pull_by_digest(
+                    session, path.namespace, path.name, ref, now
+                )
+                repo = reg.check_repository(found, path, identity, "pull")
                 if manifest is None:
                     raise RegistryError("MANIFEST_UNKNOWN", detail={"digest": ref})
                 return repo, manifest.digest, manifest.media_type, manifest.manifest_bytes
@@ -305,13 +307,14 @@ async def catalog(reg: Registry, request: Request, send_fn) -> None:
             see_everything = user is not None and user.username in (
                 settings.GLOBAL_READONLY_SUPER_USERS
             )
-            query = repositories.visible_repositories(
-                user, include_public=settings.FEATURE_PUBLIC_CATALOG, see_everything=see_everything
+            return repositories.visible_names_page(
+                session,
+                user,
+                include_public=settings.FEATURE_PUBLIC_CATALOG,
+                see_everything=see_everything,
+                start_id=start_id(settings, token),
+                page_size=limit,
             )
-            rows, next_id = repositories.page_by_id(
-                session, query, start_id(settings, token), limit
-            )
-            return [row.full_name for row in rows], next_id
 
     names, next_id = await reg.run(fetch)
     headers = {}

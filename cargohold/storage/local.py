@@ -42,8 +42,9 @@ class _FileAppender(UploadWriter):
         self._handle.write(data)
 
     def close(self) -> UploadState:
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
+        # No fsync: a session's bytes need to be durable only when they become a blob
+        # (commit_upload). After a crash that lost recorded bytes, the next request finds
+        # fewer bytes than recorded and drops the session, and the client starts again.
         self._handle.close()
         return {}
 
@@ -174,6 +175,8 @@ class LocalStorage(BlobStore):
         source = self._upload_path(upload_id)
         target = self._blob_path(digest)
         target.parent.mkdir(parents=True, exist_ok=True)
+        with open(source, "rb") as handle:
+            os.fsync(handle.fileno())
         # Same file system: the rename is atomic, so readers see all of the blob or nothing.
         os.replace(source, target)
         _fsync_dir(target.parent)
