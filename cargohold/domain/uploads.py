@@ -220,7 +220,7 @@ class Appender:
         self.received += len(data)
 
     def finish(self) -> dict[str, Any]:
-        """Make the bytes durable; returns the driver state to record (record_progress)."""
+        """Hand the last bytes to storage; returns the driver state to record (record_progress)."""
         state = self._writer.close()
         self._open = False
         return state
@@ -317,6 +317,22 @@ def complete_upload(
         hold.release()
 
 
+def complete_appended(
+    session: Session,
+    appender: Appender,
+    store: BlobStore,
+    digest: str,
+    *,
+    grace: dt.timedelta = blobs.UNREFERENCED_BLOB_GRACE,
+) -> Blob:
+    """Complete the session with the append just recorded (record_progress) in the caller's
+    transaction: a monolithic upload is one request and one commit. The caller commits, then
+    releases the appender. On a digest mismatch the session is cancelled and nothing is kept."""
+    if not blobs.is_valid_digest(digest):
+        raise DigestMismatch("invalid digest")
+    return _complete_held(session, store, appender.upload, digest, grace)
+
+
 def _complete_held(
     session: Session, store: BlobStore, upload: BlobUpload, digest: str, grace: dt.timedelta
 ) -> Blob:
@@ -325,6 +341,9 @@ def _complete_held(
     if actual != digest:
         cancel_upload(session, store, upload)
         raise DigestMismatch(f"upload content has digest {actual}, not {digest}")
+    # Synced before the row lock below: on SQLite that lock stops every writer, so it is
+    # not held while the disk catches up.
+    store.sync_upload(upload.uuid, _state(upload))
     # The row first, locked: GC deletes a blob's bytes only while holding that lock, so the
     # storage check below cannot see bytes that are about to vanish.
     blob = blobs.ensure_blob(session, digest, upload.byte_count)

@@ -106,6 +106,10 @@ class BlobStore(ABC):
     def read_upload(self, upload_id: str, state: UploadState) -> Iterator[bytes]:
         """Stream the bytes received so far (used to rebuild a digest in another process)."""
 
+    def sync_upload(self, upload_id: str, state: UploadState) -> None:  # noqa: B027
+        """Make the session's bytes durable, before the database is locked for the commit
+        (commit_upload must be durable too, but then has little left to wait for)."""
+
     @abstractmethod
     def commit_upload(self, upload_id: str, state: UploadState, digest: str) -> None:
         """Make the session's bytes the blob `digest`, atomically; then drop the session."""
