@@ -7,6 +7,7 @@ import re
 
 from sqlalchemy.orm import Session
 
+from cargohold.db.base import begin_write
 from cargohold.db.models.registry import BlobUpload
 from cargohold.domain import blobs, quota, repositories, uploads
 from cargohold.domain.repositories import RepositoryRef
@@ -280,11 +281,12 @@ def _complete_appended(
 ) -> None:
     """Record the request's bytes and make the blob, in one transaction."""
     try:
+        state = appender.finish()
+        reg.store.sync_upload(appender.upload.uuid, state)
         with reg.session_factory() as session:
             try:
-                # The write comes first: on SQLite a transaction that read before its first
-                # write cannot write once another writer has committed.
-                uploads.record_progress(session, appender, appender.finish())
+                begin_write(session)
+                uploads.record_progress(session, appender, state)
                 repo = reg.repository(session, path, identity, "push")
                 _check_upload_quota(reg, session, repo, appender.upload, 0)
                 uploads.complete_appended(

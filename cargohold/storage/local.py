@@ -179,8 +179,6 @@ class LocalStorage(BlobStore):
         source = self._upload_path(upload_id)
         target = self._blob_path(digest)
         target.parent.mkdir(parents=True, exist_ok=True)
-        with open(source, "rb") as handle:
-            os.fsync(handle.fileno())
         # Same file system: the rename is atomic, so readers see all of the blob or nothing.
         os.replace(source, target)
         _fsync_dir(target.parent)
