@@ -37,10 +37,12 @@ class KeepAliveHttp10Protocol(HttpToolsProtocol):
     and say so in the response, as HTTP/1.0 requires."""
 
     def on_headers_complete(self) -> None:
+        previous = self.cycle
         super().on_headers_complete()
         cycle = self.cycle
         if (
             cycle is None
+            or cycle is previous  # an upgrade: no new request cycle
             or self.parser.get_http_version() != "1.0"
             or not self.parser.should_keep_alive()
             or self.scope.get("type") != "http"
