@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,45 +58,15 @@ def normalize_db_uri(uri: str) -> str:
     return uri
 
 
-_WRITER_QUEUE_FD = "cargohold_writer_queue_fd"
-
-
-def _configure_sqlite(engine: Engine, queue_path: Path | None) -> None:
+def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, record) -> None:
+    def _on_connect(dbapi_connection, _record) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
-        if queue_path is not None:
-            # One open file per connection: flock excludes other open files, so threads of
-            # one process queue as well as processes do.
-            record.info[_WRITER_QUEUE_FD] = os.open(queue_path, os.O_RDWR | os.O_CREAT, 0o600)
-
-    def _leave_queue(info: dict) -> None:
-        fd = info.get(_WRITER_QUEUE_FD)
-        if fd is not None:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-
-    @event.listens_for(engine, "commit")
-    def _on_commit(connection) -> None:
-        _leave_queue(connection.connection.info)
-
-    @event.listens_for(engine, "rollback")
-    def _on_rollback(connection) -> None:
-        _leave_queue(connection.connection.info)
-
-    @event.listens_for(engine, "reset")
-    def _on_reset(_dbapi_connection, record, _state) -> None:
-        _leave_queue(record.info)
-
-    @event.listens_for(engine, "close")
-    def _on_close(_dbapi_connection, record) -> None:
-        fd = record.info.pop(_WRITER_QUEUE_FD, None)
-        if fd is not None:
-            os.close(fd)
 
 
 def make_engine(db_uri: str, connect_args: dict | None = None) -> Engine:
@@ -112,8 +80,7 @@ def make_engine(db_uri: str, connect_args: dict | None = None) -> Engine:
             pool_size=16,
             max_overflow=16,
         )
-        on_disk = bool(url.database) and url.database != ":memory:"
-        _configure_sqlite(engine, Path(f"{url.database}-writers") if on_disk else None)
+        _configure_sqlite(engine)
         return engine
     return create_engine(
         url,
@@ -162,10 +129,4 @@ def begin_write(session: Session) -> None:
     if connection.dialect.name != "sqlite":
         return
     if not connection.connection.dbapi_connection.in_transaction:
-        # Writers first queue on a lock file (left at commit or rollback): SQLite's own busy
-        # wait polls with sleeps of up to 100 ms, which stretches short write transactions
-        # under concurrent pushes, while a waiter on the lock file wakes when it is free.
-        fd = connection.connection.info.get(_WRITER_QUEUE_FD)
-        if fd is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
         connection.exec_driver_sql("BEGIN IMMEDIATE")
