@@ -8,9 +8,9 @@ have it rebuilds it by reading the stored bytes back once.
 The recorded byte count is the truth: storage has a request's bytes before the row records
 them, so storage may hold more (the request died between the two, or mid-body); it holds less
 only after a crash lost unsynced bytes (storage syncs a session's bytes when they become a
-blob, not at every append). Every request that touches a session's bytes first holds them (one at a time),
-re-reads the row and trims storage to the recorded length; a session whose storage holds less
-than recorded has lost data and is dropped, so its client starts over.
+blob, not at every append). Every request that touches a session's bytes first holds them
+(one at a time), re-reads the row and trims storage to the recorded length; a session whose
+storage holds less than recorded has lost data and is dropped, so its client starts over.
 
 Completion locks (or creates) the blob's row, makes the bytes a blob in storage, and commits
 both together: the database never points at bytes storage does not have, and a session that
@@ -221,7 +221,7 @@ class Appender:
         self.received += len(data)
 
     def finish(self) -> dict[str, Any]:
-        """Hand the last bytes to storage; returns the driver state to record (record_progress)."""
+        """Hand the last bytes to storage; returns the driver state to record."""
         state = self._writer.close()
         self._open = False
         return state

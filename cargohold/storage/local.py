@@ -43,7 +43,7 @@ class _FileAppender(UploadWriter):
 
     def close(self) -> UploadState:
         # No fsync: a session's bytes need to be durable only when they become a blob
-        # (sync_upload, commit_upload). After a crash that lost recorded bytes, the next request finds
+        # (sync_upload). After a crash that lost recorded bytes, the next request finds
         # fewer bytes than recorded and drops the session, and the client starts again.
         self._handle.close()
         return {}
