@@ -72,10 +72,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     _prepare_metrics_dir()
-    import uvicorn
-
-    from cargohold.app import create_app
-    from cargohold.serving import Drain, DrainingServer, settle_hostname, tls_files
+    from cargohold import server
+    from cargohold.serving import Drain, settle_hostname, tls_files
 
     started = time.monotonic()
     settings = _settings(args)
@@ -94,10 +92,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Loopback unless told otherwise: exposing the registry is a deliberate choice.
     host = args.host or "127.0.0.1"
     settle_hostname(settings, host, port)
+    workers = server.worker_count(args.workers, settings)
     _prepare_schema(settings, args)
     drain = Drain()
     try:
-        app = create_app(settings, run_workers=not args.no_workers, drain=drain)
+        process = server.Server(
+            settings,
+            args.config_dir,
+            workers=workers,
+            run_workers=not args.no_workers,
+            drain=drain,
+        )
     except ConfigError as exc:
         print(f"cargohold: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -105,6 +110,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     scheme = "https" if tls else "http"
     print(
         f"cargohold is serving on {scheme}://{shown_host}:{port}/ as {settings.server_url}"
+        f" with {workers} HTTP process{'es' if workers > 1 else ''}"
         f" (ready in {time.monotonic() - started:.1f}s)",
         flush=True,
     )
@@ -112,22 +118,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "Create the first account with:  cargohold user create NAME --email E --password P --superuser"
         "  (or POST /api/v1/user/initialize)"
     )
-    # JSON logs: uvicorn's loggers go through the root handler instead of its own format.
-    logging_options = {"log_config": None} if settings.LOG_FORMAT == "json" else {}
-    config = uvicorn.Config(
-        app,
+    process.serve(
         host=host,
         port=port,
         log_level=args.log_level,
         access_log=args.access_log,
-        # cargohold.forwarded reads proxy headers, from TRUSTED_PROXIES only.
-        proxy_headers=False,
-        timeout_keep_alive=30,
-        ssl_certfile=tls.cert if tls else None,
-        ssl_keyfile=tls.key if tls else None,
-        **logging_options,
+        tls=tls,
+        drain_seconds=settings.SHUTDOWN_DRAIN_SECONDS,
     )
-    DrainingServer(config, drain, settings.SHUTDOWN_DRAIN_SECONDS).run()
     return 0
 
 
@@ -260,6 +258,13 @@ def _add_migrate_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cargohold", description=__doc__)
     parser.add_argument("--config-dir", default=".", help="folder holding config.yaml")
@@ -269,6 +274,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config-dir", default=argparse.SUPPRESS)
     serve.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None)
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        help="HTTP processes (default: SERVER_WORKERS, else one per CPU)",
+    )
     serve.add_argument("--no-workers", action="store_true", help="serve HTTP only")
     _add_migrate_flag(serve)
     serve.add_argument("--log-level", default="info")

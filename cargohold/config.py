@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +206,8 @@ class Settings(BaseModel):
     # A built web UI folder (such as Quay's own) served at / instead of cargohold's UI.
     WEB_UI_PATH: str | None = None
     WORKERS_ENABLED: bool = True
+    # HTTP processes of `cargohold serve` (--workers); unset means one per CPU.
+    SERVER_WORKERS: int | None = Field(default=None, ge=1)
     BUILD_EXECUTOR: str = "auto"
     # Builds one worker process runs at a time (Quay's ALLOWED_WORKER_COUNT).
     BUILD_MAX_CONCURRENT: int = 1

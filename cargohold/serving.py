@@ -13,6 +13,7 @@ from pathlib import Path
 from types import FrameType
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from cargohold.config import ConfigError, Settings
 
@@ -108,10 +109,16 @@ def settle_hostname(settings: Settings, host: str, port: int) -> None:
 
 
 class Drain:
-    """Shared between the signal handler and /health/instance: set once SIGTERM arrived."""
+    """Shared between the signal handler and /health/instance: set once SIGTERM arrived, in
+    this process or, for the HTTP processes of a multi-process server, in their supervisor,
+    which says so with a marker file."""
 
-    def __init__(self) -> None:
+    def __init__(self, marker: Path | None = None) -> None:
         self.started = threading.Event()
+        self.marker = marker
+
+    def is_set(self) -> bool:
+        return self.started.is_set() or (self.marker is not None and self.marker.exists())
 
 
 class DrainingServer(uvicorn.Server):
@@ -133,3 +140,26 @@ class DrainingServer(uvicorn.Server):
             timer.start()
             return
         super().handle_exit(sig, frame)
+
+
+class DrainingSupervisor(Multiprocess):
+    """The multi-process counterpart: on SIGTERM the supervisor marks the drain (its HTTP
+    processes then answer /health/instance with 503) and keeps them serving for the drain
+    period; then uvicorn stops them, and each finishes its requests in flight."""
+
+    def __init__(
+        self, config: uvicorn.Config, sockets: list[socket.socket], marker: Path, seconds: float
+    ) -> None:
+        super().__init__(config, sockets)
+        self.marker = marker
+        self.drain_seconds = seconds
+
+    def handle_term(self) -> None:
+        if self.drain_seconds > 0 and not self.marker.exists():
+            self.marker.touch()
+            log.info("SIGTERM: draining for %s s before shutting down", self.drain_seconds)
+            timer = threading.Timer(self.drain_seconds, self.should_exit.set)
+            timer.daemon = True
+            timer.start()
+            return
+        super().handle_term()

@@ -37,9 +37,11 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     started: list[LiveServer] = []
 
     def start(
-        config: dict[str, Any] | None = None, env: dict[str, str] | None = None
+        config: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
+        workers: int | None = None,
     ) -> LiveServer:
-        live = LiveServer(tmp_path / f"server{len(started)}", config, env)
+        live = LiveServer(tmp_path / f"server{len(started)}", config, env, workers=workers)
         started.append(live)
         return live.start()
 

@@ -482,6 +482,7 @@ async def put_user_file(file_id: str, request: Request) -> JSONResponse:
         store.cancel_upload(upload_id, state)
         raise
     name = "sha256:" + digest.hexdigest()
+    await run_in_threadpool(store.sync_upload, upload_id, state)
     await run_in_threadpool(store.commit_upload, upload_id, state, name)
     with session_factory() as db:
         user_file = db.scalar(select(UserFile).where(UserFile.uuid == file_id))

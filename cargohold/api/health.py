@@ -54,7 +54,7 @@ def internal_ping() -> PlainTextResponse:
 @router.get("/health/instance", operation_id="healthInstance")
 def health_instance(request: Request) -> JSONResponse:
     """This process answers and reaches its database, and is not draining for a shutdown."""
-    serving = not request.app.state.drain.started.is_set()
+    serving = not request.app.state.drain.is_set()
     return _report({"database": _database_ok(request), "web_gunicorn": serving})
 
 

@@ -17,19 +17,22 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cargohold.db.base import begin_write, utcnow
+from cargohold.db.models.accounts import User
 from cargohold.db.models.registry import (
     Manifest,
     ManifestBlob,
     ManifestChild,
     ManifestLabel,
+    Repository,
     Tag,
 )
-from cargohold.domain import blobs, untrusted_json
+from cargohold.domain import blobs, repositories, untrusted_json
+from cargohold.domain.repositories import RepositoryRef
 
 DOCKER_SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+json"
 DOCKER_SCHEMA1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws"
@@ -261,6 +264,46 @@ def get_reachable_manifest(
             _reachable(now_ms),
         )
     )
+
+
+@dataclass(frozen=True)
+class PulledManifest:
+    """What a pull by digest needs, fetched in one query."""
+
+    digest: str
+    media_type: str
+    manifest_bytes: bytes
+
+
+def pull_by_digest(
+    session: Session, namespace_name: str, repository_name: str, digest: str, now_ms: int
+) -> tuple[RepositoryRef | None, PulledManifest | None]:
+    """The repository and its reachable manifest `digest`, in one query."""
+    row = session.execute(
+        select(
+            *repositories.repository_ref_columns(),
+            Manifest.digest,
+            Manifest.media_type,
+            Manifest.manifest_bytes,
+        )
+        .select_from(Repository)
+        .join(User, User.id == Repository.namespace_user_id)
+        .outerjoin(
+            Manifest,
+            and_(
+                Manifest.repository_id == Repository.id,
+                Manifest.digest == digest,
+                _reachable(now_ms),
+            ),
+        )
+        .where(*repositories.live_repository_clause(namespace_name, repository_name))
+    ).first()
+    if row is None:
+        return None, None
+    ref = RepositoryRef(*row[:5])
+    if row[5] is None:
+        return ref, None
+    return ref, PulledManifest(*row[5:])
 
 
 def label_media_type(value: str) -> str:

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy import Select, delete, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -128,10 +128,41 @@ def visible_repositories(
         select(Repository)
         .join(User, User.id == Repository.namespace_user_id)
         .options(joinedload(Repository.namespace_user))
-        .where(Repository.deleted.is_(False), User.deleted.is_(False))
     )
+    return query.where(
+        *_visible_clauses(user, include_public=include_public, see_everything=see_everything)
+    )
+
+
+def visible_names_page(
+    session: Session,
+    user: User | None,
+    *,
+    include_public: bool,
+    see_everything: bool,
+    start_id: int,
+    page_size: int,
+) -> tuple[list[str], int | None]:
+    """One page of visible "namespace/name" strings ordered by id, from narrow rows, and the
+    id the next page starts at (None on the last page)."""
+    rows = session.execute(
+        select(Repository.id, User.username, Repository.name)
+        .join(User, User.id == Repository.namespace_user_id)
+        .where(
+            *_visible_clauses(user, include_public=include_public, see_everything=see_everything),
+            Repository.id >= start_id,
+        )
+        .order_by(Repository.id)
+        .limit(page_size + 1)
+    ).all()
+    names = [f"{namespace}/{name}" for _, namespace, name in rows[:page_size]]
+    return names, rows[page_size][0] if len(rows) > page_size else None
+
+
+def _visible_clauses(user: User | None, *, include_public: bool, see_everything: bool) -> list:
+    clauses = [Repository.deleted.is_(False), User.deleted.is_(False)]
     if see_everything:
-        return query
+        return clauses
     branches = []
     if include_public:
         branches.append(Repository.public.is_(True))
@@ -157,9 +188,8 @@ def visible_repositories(
                 .where(TeamMember.user_id == user.id, Team.role == TeamRole.admin)
             )
         )
-    if not branches:
-        return query.where(False)
-    return query.where(or_(*branches))
+    clauses.append(or_(*branches) if branches else false())
+    return clauses
 
 
 def page_by_id(

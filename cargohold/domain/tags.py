@@ -216,9 +216,12 @@ def list_tag_names(
         # cannot compare a NUL at all.
         query = query.where(Tag.name > after.split("\x00", 1)[0])
     query = query.order_by(Tag.name)
+    # Run as a Core statement: plain strings, without the ORM's per-row work (a listing may
+    # hold tens of thousands of names).
+    connection = session.connection()
     if limit is None:
-        return list(session.scalars(query).all()), False
-    names = list(session.scalars(query.limit(limit + 1)).all())
+        return list(connection.execute(query).scalars()), False
+    names = list(connection.execute(query.limit(limit + 1)).scalars())
     return names[:limit], len(names) > limit
 
 

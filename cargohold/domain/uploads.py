@@ -5,11 +5,12 @@ storage (the bytes), so any process can continue it. The running SHA-256 cannot 
 so it is kept in a small per-process cache keyed by (session, offset); a process that does not
 have it rebuilds it by reading the stored bytes back once.
 
-The recorded byte count is the truth: storage makes a request's bytes durable before the row
-records them, so storage may hold more (the request died between the two, or mid-body) but
-never less. Every request that touches a session's bytes first holds them (one at a time),
-re-reads the row and trims storage to the recorded length; a session whose storage holds less
-than recorded has lost data and is dropped, so its client starts over.
+The recorded byte count is the truth: storage has a request's bytes before the row records
+them, so storage may hold more (the request died between the two, or mid-body); it holds less
+only after a crash lost unsynced bytes (storage syncs a session's bytes when they become a
+blob, not at every append). Every request that touches a session's bytes first holds them
+(one at a time), re-reads the row and trims storage to the recorded length; a session whose
+storage holds less than recorded has lost data and is dropped, so its client starts over.
 
 Completion locks (or creates) the blob's row, makes the bytes a blob in storage, and commits
 both together: the database never points at bytes storage does not have, and a session that
@@ -30,7 +31,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import Session
 
-from cargohold.db.base import utcnow
+from cargohold.db.base import begin_write, utcnow
 from cargohold.db.models.registry import Blob, BlobUpload
 from cargohold.domain import blobs
 from cargohold.storage.base import (
@@ -123,6 +124,7 @@ def start_upload(session: Session, store: BlobStore, repository_id: int) -> Blob
     """A new session; storage is prepared before the row exists. The caller commits."""
     upload_uuid = str(uuid_module.uuid4())
     state = store.begin_upload(upload_uuid)
+    begin_write(session)
     upload = BlobUpload(
         uuid=upload_uuid,
         repository_id=repository_id,
@@ -219,7 +221,7 @@ class Appender:
         self.received += len(data)
 
     def finish(self) -> dict[str, Any]:
-        """Make the bytes durable; returns the driver state to record (record_progress)."""
+        """Hand the last bytes to storage; returns the driver state to record."""
         state = self._writer.close()
         self._open = False
         return state
@@ -311,19 +313,46 @@ def complete_upload(
     # Held so that no append lands in the bytes while they are hashed and become the blob.
     hold = hold_upload(session, store, upload)
     try:
-        return _complete_held(session, store, upload, digest, grace)
+        return _complete_held(session, store, upload, digest, grace, synced=False)
     finally:
         hold.release()
 
 
+def complete_appended(
+    session: Session,
+    appender: Appender,
+    store: BlobStore,
+    digest: str,
+    *,
+    grace: dt.timedelta = blobs.UNREFERENCED_BLOB_GRACE,
+) -> Blob:
+    """Complete the session with the append just recorded (record_progress) in the caller's
+    transaction: a monolithic upload is one request and one commit. The caller synced the
+    bytes (BlobStore.sync_upload) before its transaction began, commits, then releases the
+    appender. On a digest mismatch the session is cancelled and nothing is kept."""
+    if not blobs.is_valid_digest(digest):
+        raise DigestMismatch("invalid digest")
+    return _complete_held(session, store, appender.upload, digest, grace, synced=True)
+
+
 def _complete_held(
-    session: Session, store: BlobStore, upload: BlobUpload, digest: str, grace: dt.timedelta
+    session: Session,
+    store: BlobStore,
+    upload: BlobUpload,
+    digest: str,
+    grace: dt.timedelta,
+    *,
+    synced: bool,
 ) -> Blob:
     algorithm = digest.split(":", 1)[0]
     actual = _digest_of(store, upload, algorithm)
     if actual != digest:
         cancel_upload(session, store, upload)
         raise DigestMismatch(f"upload content has digest {actual}, not {digest}")
+    if not synced:
+        # Before the row lock below: on SQLite that lock stops every writer, so it is not
+        # held while the disk catches up.
+        store.sync_upload(upload.uuid, _state(upload))
     # The row first, locked: GC deletes a blob's bytes only while holding that lock, so the
     # storage check below cannot see bytes that are about to vanish.
     blob = blobs.ensure_blob(session, digest, upload.byte_count)

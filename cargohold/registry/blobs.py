@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.orm import Session
 
+from cargohold.db.base import begin_write
 from cargohold.db.models.registry import BlobUpload
 from cargohold.domain import blobs, quota, repositories, uploads
 from cargohold.domain.proxy_cache import Upstream
@@ -275,15 +276,7 @@ async def _append(
     reg: Registry, request: Request, path: RepoPath, appender: uploads.Appender
 ) -> None:
     """Stream the request body into the session and record it; on failure undo the bytes."""
-    try:
-        received = await request.stream_body(reg.executor, appender.write)
-    except BaseException:
-        await reg.run(appender.abort)
-        raise
-    expected = request.content_length
-    if expected is not None and received != expected:
-        await reg.run(appender.abort)
-        raise RegistryError("SIZE_INVALID", detail={"expected": expected, "received": received})
+    await _receive(reg, request, appender)
 
     def record() -> None:
         try:
@@ -298,6 +291,19 @@ async def _append(
             appender.release()
 
     await reg.run(record)
+
+
+async def _receive(reg: Registry, request: Request, appender: uploads.Appender) -> None:
+    """Stream the request body into the session; on failure undo the bytes."""
+    try:
+        received = await request.stream_body(reg.executor, appender.write)
+    except BaseException:
+        await reg.run(appender.abort)
+        raise
+    expected = request.content_length
+    if expected is not None and received != expected:
+        await reg.run(appender.abort)
+        raise RegistryError("SIZE_INVALID", detail={"expected": expected, "received": received})
 
 
 def _upload_unknown(
@@ -368,6 +374,32 @@ def _complete(
         session.commit()
 
 
+def _complete_appended(
+    reg: Registry, path: RepoPath, identity: Identity, appender: uploads.Appender, digest: str
+) -> None:
+    """Record the request's bytes and make the blob, in one transaction."""
+    try:
+        state = appender.finish()
+        reg.store.sync_upload(appender.upload.uuid, state)
+        with reg.session_factory() as session:
+            try:
+                begin_write(session)
+                uploads.record_progress(session, appender, state)
+                repo = reg.repository(session, path, identity, "push")
+                _check_upload_quota(reg, session, repo, appender.upload, 0)
+                uploads.complete_appended(
+                    session, appender, reg.store, digest, grace=_upload_grace(reg)
+                )
+            except uploads.DigestMismatch as exc:
+                session.commit()
+                raise RegistryError("DIGEST_INVALID", str(exc), {"digest": digest}) from exc
+            except uploads.UploadInvalid as exc:
+                raise RegistryError("BLOB_UPLOAD_INVALID", str(exc)) from exc
+            session.commit()
+    finally:
+        appender.release()
+
+
 async def start_upload(reg: Registry, request: Request, send_fn, path: RepoPath) -> None:
     identity = await reg.access(request, path, "push")
     mount = request.arg("mount")
@@ -406,8 +438,8 @@ async def start_upload(reg: Registry, request: Request, send_fn, path: RepoPath)
         await send(send_fn, 202, b"", _upload_headers(path, upload_uuid, 0))
         return
     assert appender is not None
-    await _append(reg, request, path, appender)
-    await reg.run(_complete, reg, path, identity, upload_uuid, digest)
+    await _receive(reg, request, appender)
+    await reg.run(_complete_appended, reg, path, identity, appender, digest)
     await send(send_fn, 201, b"", _blob_created(path, digest))
 
 
@@ -467,8 +499,10 @@ async def put_upload(
         appender = await reg.run(
             _open_session, reg, path, identity, upload_uuid, start, request.content_length or 0
         )
-        await _append(reg, request, path, appender)
-    await reg.run(_complete, reg, path, identity, upload_uuid, digest)
+        await _receive(reg, request, appender)
+        await reg.run(_complete_appended, reg, path, identity, appender, digest)
+    else:
+        await reg.run(_complete, reg, path, identity, upload_uuid, digest)
     await send(send_fn, 201, b"", _blob_created(path, digest))
 
 

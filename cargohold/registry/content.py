@@ -60,11 +60,8 @@ async def get_manifest(reg: Registry, request: Request, send_fn, path: RepoPath,
 
         def by_digest():
             with reg.session_factory() as session:
-                found = repositories.find_repository_ref(session, path.namespace, path.name)
-                manifest = (
-                    manifests.get_reachable_manifest(session, found.id, ref, now)
-                    if found is not None
-                    else None
+                found, manifest = manifests.pull_by_digest(
+                    session, path.namespace, path.name, ref, now
                 )
                 if manifest is None:
                     upstream = proxy.namespace_upstream(reg, session, path.namespace)
@@ -325,13 +322,14 @@ async def catalog(reg: Registry, request: Request, send_fn) -> None:
             see_everything = user is not None and user.username in (
                 settings.GLOBAL_READONLY_SUPER_USERS
             )
-            query = repositories.visible_repositories(
-                user, include_public=settings.FEATURE_PUBLIC_CATALOG, see_everything=see_everything
+            return repositories.visible_names_page(
+                session,
+                user,
+                include_public=settings.FEATURE_PUBLIC_CATALOG,
+                see_everything=see_everything,
+                start_id=start_id(settings, token),
+                page_size=limit,
             )
-            rows, next_id = repositories.page_by_id(
-                session, query, start_id(settings, token), limit
-            )
-            return [row.full_name for row in rows], next_id
 
     names, next_id = await reg.run(fetch)
     headers = {}

@@ -106,9 +106,15 @@ class BlobStore(ABC):
     def read_upload(self, upload_id: str, state: UploadState) -> Iterator[bytes]:
         """Stream the bytes received so far (used to rebuild a digest in another process)."""
 
+    def sync_upload(self, upload_id: str, state: UploadState) -> None:  # noqa: B027
+        """Make the session's bytes durable; called before commit_upload, and before the
+        database is locked for that commit so that the lock is not held while the disk
+        catches up."""
+
     @abstractmethod
     def commit_upload(self, upload_id: str, state: UploadState, digest: str) -> None:
-        """Make the session's bytes the blob `digest`, atomically; then drop the session."""
+        """Make the session's bytes (synced by sync_upload) the blob `digest`, atomically and
+        durably; then drop the session."""
 
     @abstractmethod
     def cancel_upload(self, upload_id: str, state: UploadState) -> None:

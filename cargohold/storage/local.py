@@ -42,8 +42,9 @@ class _FileAppender(UploadWriter):
         self._handle.write(data)
 
     def close(self) -> UploadState:
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
+        # No fsync: a session's bytes need to be durable only when they become a blob
+        # (sync_upload). After a crash that lost recorded bytes, the next request finds
+        # fewer bytes than recorded and drops the session, and the client starts again.
         self._handle.close()
         return {}
 
@@ -169,6 +170,10 @@ class LocalStorage(BlobStore):
         except FileNotFoundError as exc:
             raise StorageError(f"upload {upload_id} has no data file") from exc
         return self._stream(handle, 0, None)
+
+    def sync_upload(self, upload_id: str, state: UploadState) -> None:
+        with open(self._upload_path(upload_id), "rb") as handle:
+            os.fsync(handle.fileno())
 
     def commit_upload(self, upload_id: str, state: UploadState, digest: str) -> None:
         source = self._upload_path(upload_id)

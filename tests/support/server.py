@@ -45,6 +45,11 @@ def test_storage() -> str:
     return os.environ.get("CARGOHOLD_TEST_STORAGE", "local")
 
 
+def test_workers() -> int:
+    """HTTP processes per test server, from CARGOHOLD_TEST_WORKERS (default 1)."""
+    return int(os.environ.get("CARGOHOLD_TEST_WORKERS", "1"))
+
+
 def s3_storage_config() -> dict[str, Any]:
     """Storage keys for a server on its own bucket of the session's SeaweedFS."""
     from tests.support.seaweed import shared_seaweed
@@ -78,9 +83,15 @@ class LiveServer:
     """One `cargohold serve` process with its own config folder, database and storage."""
 
     def __init__(
-        self, workdir: Path, config: dict[str, Any] | None = None, env: dict[str, str] | None = None
+        self,
+        workdir: Path,
+        config: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
+        *,
+        workers: int | None = None,
     ) -> None:
         self.workdir = workdir
+        self.workers = workers or test_workers()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.host = f"127.0.0.1:{self.port}"
@@ -120,6 +131,7 @@ class LiveServer:
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **self.extra_env}
         env.pop("CARGOHOLD_TEST_DB", None)
         env.pop("CARGOHOLD_TEST_STORAGE", None)
+        env.pop("CARGOHOLD_TEST_WORKERS", None)
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
         self.process = subprocess.Popen(
             [
@@ -133,6 +145,8 @@ class LiveServer:
                 *(["--host", self.listen_host] if self.listen_host else []),
                 "--port",
                 str(self.port),
+                "--workers",
+                str(self.workers),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -192,5 +206,21 @@ class LiveServer:
         finally:
             session.close()
 
+    def http_processes(self) -> list[int]:
+        """The pids of the processes answering HTTP (the server itself when it has one)."""
+        assert self.process is not None
+        if self.workers <= 1:
+            return [self.process.pid]
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        pids = [int(pid) for pid in children.read_text().split()]
+        return [pid for pid in pids if "spawn_main" in _cmdline(pid)]
+
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""

@@ -1,0 +1,168 @@
+"""The HTTP process model of `cargohold serve`: one process, or a supervisor and N workers.
+
+With one worker the app, its HTTP server and the background workers share a process. With
+more, the supervisor binds the socket, runs the background workers once, and starts N HTTP
+processes that accept on the shared socket. Nothing a request needs lives only in one
+process: upload sessions, tags and keys are in the database and storage, so any process
+can serve any request.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from cargohold.config import Settings, load_settings
+from cargohold.serving import Drain, DrainingServer, DrainingSupervisor, TlsFiles
+
+# Where the HTTP processes of a multi-process server find the configuration folder. It has
+# no CARGOHOLD_ prefix: those variables are configuration keys.
+CONFIG_DIR_ENV = "_CARGOHOLD_SERVE_CONFIG_DIR"
+# The file whose presence tells the HTTP processes that the supervisor is draining.
+DRAIN_MARKER_ENV = "_CARGOHOLD_SERVE_DRAIN_MARKER"
+
+
+def worker_count(requested: int | None, settings: Settings) -> int:
+    """--workers, else SERVER_WORKERS, else one per CPU."""
+    if requested is not None:
+        return requested
+    if settings.SERVER_WORKERS is not None:
+        return settings.SERVER_WORKERS
+    return os.cpu_count() or 1
+
+
+class KeepAliveHttp10Protocol(HttpToolsProtocol):
+    """uvicorn closes every HTTP/1.0 connection after one response. Clients such as ab send
+    HTTP/1.0 with `Connection: keep-alive`; keep those open when the response has a length,
+    and say so in the response, as HTTP/1.0 requires."""
+
+    def on_headers_complete(self) -> None:
+        previous = self.cycle
+        super().on_headers_complete()
+        cycle = self.cycle
+        if (
+            cycle is None
+            or cycle is previous  # an upgrade: no new request cycle
+            or self.parser.get_http_version() != "1.0"
+            or not self.parser.should_keep_alive()
+            or self.scope.get("type") != "http"
+        ):
+            return
+        cycle_send = cycle.send
+
+        async def send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                if b"content-length" in names and b"connection" not in names:
+                    cycle.keep_alive = True
+                    headers.append((b"connection", b"keep-alive"))
+                    message = {**message, "headers": headers}
+            await cycle_send(message)
+
+        cycle.send = send  # type: ignore[method-assign]
+
+
+def app_factory():
+    """The ASGI app of one HTTP process of a multi-process server (background workers run in
+    the supervisor, not here)."""
+    from cargohold import request_log
+    from cargohold.app import create_app
+
+    settings = load_settings(os.environ[CONFIG_DIR_ENV])
+    request_log.configure(settings.LOG_FORMAT)
+    drain = Drain(marker=Path(os.environ[DRAIN_MARKER_ENV]))
+    return create_app(settings, run_workers=False, drain=drain)
+
+
+class Server:
+    """Everything `serve` starts, built up front so that configuration errors stop it early."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        config_dir: str,
+        *,
+        workers: int,
+        run_workers: bool,
+        drain: Drain,
+    ) -> None:
+        self.workers = workers
+        self.settings = settings
+        self.app = None
+        self.pool = None
+        self.drain = drain
+        if workers <= 1:
+            from cargohold.app import create_app
+
+            self.app = create_app(settings, run_workers=run_workers, drain=drain)
+            return
+        os.environ[CONFIG_DIR_ENV] = os.path.abspath(config_dir)
+        # The HTTP processes read the configuration again: hand them the address settled here
+        # (derived from the bind when none was configured). JSON is a quoted YAML string.
+        os.environ["CARGOHOLD_SERVER_HOSTNAME"] = json.dumps(settings.SERVER_HOSTNAME)
+        marker_dir = tempfile.mkdtemp(prefix="cargohold-drain-")
+        atexit.register(shutil.rmtree, marker_dir, True)
+        os.environ[DRAIN_MARKER_ENV] = os.path.join(marker_dir, "draining")
+        # Built here even without background workers: it checks the storage configuration.
+        pool = _background_workers(settings)
+        if run_workers and settings.WORKERS_ENABLED:
+            self.pool = pool
+
+    def serve(
+        self,
+        *,
+        host: str,
+        port: int,
+        log_level: str,
+        access_log: bool,
+        tls: TlsFiles | None,
+        drain_seconds: float,
+    ) -> None:
+        options: dict[str, Any] = {
+            "host": host,
+            "port": port,
+            "http": KeepAliveHttp10Protocol,
+            "log_level": log_level,
+            "access_log": access_log,
+            # cargohold.forwarded reads proxy headers, from TRUSTED_PROXIES only.
+            "proxy_headers": False,
+            "timeout_keep_alive": 30,
+            "ssl_certfile": tls.cert if tls else None,
+            "ssl_keyfile": tls.key if tls else None,
+        }
+        if self.settings.LOG_FORMAT == "json":
+            # uvicorn's loggers go through the root handler instead of its own format.
+            options["log_config"] = None
+        if self.app is not None:
+            config = uvicorn.Config(self.app, **options)
+            DrainingServer(config, self.drain, drain_seconds).run()
+            return
+        config = uvicorn.Config(
+            "cargohold.server:app_factory", factory=True, workers=self.workers, **options
+        )
+        if self.pool is not None:
+            self.pool.start()
+        try:
+            marker = Path(os.environ[DRAIN_MARKER_ENV])
+            DrainingSupervisor(config, [config.bind_socket()], marker, drain_seconds).run()
+        finally:
+            if self.pool is not None:
+                self.pool.stop()
+
+
+def _background_workers(settings: Settings):
+    from cargohold.db.base import engine_for, make_session_factory
+    from cargohold.storage import make_store
+    from cargohold.workers.runner import WorkerContext, WorkerPool
+
+    store = make_store(settings)
+    return WorkerPool(WorkerContext(settings, make_session_factory(engine_for(settings)), store))
