@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
+import ctypes
 import logging
 import os
 import shutil
@@ -327,7 +328,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# glibc's mallopt parameter number for the arena cap.
+_M_ARENA_MAX = -8
+
+
+def _cap_malloc_arenas() -> None:
+    """glibc gives threads that allocate at once arenas of their own, and memory freed in one
+    is not handed back to the others: streaming threads then hold tens of MB each. Two arenas
+    keep that bounded (an operator's MALLOC_ARENA_MAX wins); HTTP processes inherit it."""
+    value = os.environ.setdefault("MALLOC_ARENA_MAX", "2")
+    with contextlib.suppress(OSError, AttributeError, ValueError):
+        ctypes.CDLL(None).mallopt(_M_ARENA_MAX, int(value))
+
+
 def main(argv: list[str] | None = None) -> int:
+    _cap_malloc_arenas()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
