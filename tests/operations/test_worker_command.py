@@ -21,6 +21,7 @@ EVERY_WORKER = {
     "autoprune",
     "builder",
     "email",
+    "exportactionlogs",
     "gc",
     "notification",
     "notification_expiry",
