@@ -74,6 +74,7 @@ class RegistryApp:
         try:
             await self._dispatch(request, send_fn)
         except RegistryError as exc:
+            await request.discard_body()
             await send(
                 send_fn,
                 exc.status,

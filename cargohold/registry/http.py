@@ -15,6 +15,10 @@ from urllib.parse import parse_qs
 
 API_VERSION_HEADER = (b"docker-distribution-api-version", b"registry/2.0")
 STREAM_BUFFER = 4 * 1024 * 1024
+# How much of an unread body an error answer reads first. A client still writing its body
+# when the server answers and closes gets a connection reset instead of the answer (skopeo
+# then reports "connection reset by peer" rather than, say, the quota refusal).
+ERROR_BODY_DRAIN_LIMIT = 64 * 1024 * 1024
 
 
 class ClientDisconnected(Exception):
@@ -22,7 +26,7 @@ class ClientDisconnected(Exception):
 
 
 class Request:
-    __slots__ = ("scope", "receive", "method", "path", "_headers", "_query")
+    __slots__ = ("scope", "receive", "method", "path", "_headers", "_query", "_body_read")
 
     def __init__(self, scope: dict[str, Any], receive) -> None:
         self.scope = scope
@@ -31,6 +35,7 @@ class Request:
         self.path: str = scope["path"]
         self._headers: dict[bytes, bytes] | None = None
         self._query: dict[str, list[str]] | None = None
+        self._body_read = False
 
     def header(self, name: bytes) -> str | None:
         if self._headers is None:
@@ -84,6 +89,7 @@ class Request:
                 return None
             parts.append(chunk)
             more = message.get("more_body", False)
+        self._body_read = True
         return b"".join(parts)
 
     async def stream_body(self, executor: ThreadPoolExecutor, sink: Callable[[bytes], None]) -> int:
@@ -115,7 +121,25 @@ class Request:
                 pending = loop.run_in_executor(executor, sink, data)
         if pending is not None:
             await pending
+        self._body_read = True
         return total
+
+    async def discard_body(self, limit: int = ERROR_BODY_DRAIN_LIMIT) -> None:
+        """Read and drop what is left of the body, up to `limit` bytes, before an answer that
+        does not need it; a longer body is left for the server to cut off."""
+        if self._body_read or self.method in ("GET", "HEAD"):
+            return
+        if self.content_length == 0 and self.header(b"transfer-encoding") is None:
+            return
+        size = 0
+        more = True
+        while more and size <= limit:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                break
+            size += len(message.get("body", b""))
+            more = message.get("more_body", False)
+        self._body_read = True
 
 
 def _header_list(headers: dict[str, str] | None) -> list[tuple[bytes, bytes]]:

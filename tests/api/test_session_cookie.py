@@ -51,7 +51,8 @@ def _session_cookies(live: LiveServer) -> list[list[str]]:
 
 @pytest.mark.parametrize("scheme", ["https", "http"])
 def test_the_session_cookie_is_secure_under_https(server_factory, scheme: str) -> None:
-    live = server_factory({"PREFERRED_URL_SCHEME": scheme})
+    # A proxy in front terminates TLS, so the server itself needs no certificate.
+    live = server_factory({"PREFERRED_URL_SCHEME": scheme, "EXTERNAL_TLS_TERMINATION": True})
     for attributes in _session_cookies(live):
         assert "httponly" in attributes
         assert "samesite=lax" in attributes
