@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import http.server
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import httpx
 import pytest
 from sqlalchemy import select
@@ -9,6 +14,7 @@ from sqlalchemy import select
 from cargohold.db.models.proxy import ProxyCacheConfig
 from tests.proxy.conftest import UPSTREAM_CREDENTIALS, ProxyOrg, proxy_org
 from tests.support.accounts import bearer_client, create_user, issue_token
+from tests.support.canary import canary_server
 from tests.support.organizations import log_entries
 from tests.support.server import LiveServer, free_port
 
@@ -123,3 +129,46 @@ def test_validate_against_a_live_upstream(proxy_server: LiveServer, org: ProxyOr
     assert closed.json()["error_message"] == "Failed to validate Proxy cache configuration"
     # Validation saves nothing.
     assert org.client.get(org.url).json()["upstream_registry"] == ""
+
+
+@contextmanager
+def challenging_upstream(realm: str) -> Iterator[int]:
+    """An upstream on an allowed address whose token realm points somewhere else."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", f'Bearer realm="{realm}",service="upstream"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_token_realm_on_a_blocked_address_is_never_asked(proxy_server: LiveServer):
+    # SSRF_ALLOWED_HOSTS allows 127.0.0.1 only: the realm the upstream names on 127.0.0.2
+    # must go through the same guard as the upstream itself.
+    with canary_server("127.0.0.2") as canary:
+        realm = f"http://127.0.0.2:{canary.port}/token"
+        with challenging_upstream(realm) as port:
+            org = proxy_org(proxy_server)
+            check = org.client.post(
+                f"/api/v1/organization/{org.org}/validateproxycache",
+                json={
+                    "upstream_registry": f"127.0.0.1:{port}/team",
+                    "upstream_registry_username": "someone",
+                    "upstream_registry_password": "secret",
+                    "insecure": True,
+                },
+            )
+    assert check.status_code == 400, check.text
+    assert canary.requests == []
