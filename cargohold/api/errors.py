@@ -17,6 +17,7 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cargohold.auth.context import AuthContext
+from cargohold.domain import errors as domain_errors
 from cargohold.domain.login_backoff import THROTTLED_MESSAGE, LoginThrottled
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,33 @@ def data_model_error(message: str) -> MessageError:
     return MessageError(400, message)
 
 
+# Each kind of domain refusal and the body Quay answers it with. A domain class that needs
+# another answer gets its own row; the most specific row in the class's MRO wins.
+DOMAIN_ERROR_ANSWERS: dict[type[domain_errors.DomainError], tuple[str, int, str]] = {
+    domain_errors.Invalid: ("problem", 400, "invalid_request"),
+    domain_errors.ModelError: ("message", 400, ""),
+    domain_errors.NotFound: ("problem", 404, "not_found"),
+    domain_errors.Forbidden: ("problem", 403, "insufficient_scope"),
+    domain_errors.Conflict: ("message", 409, ""),
+    domain_errors.QuotaExceeded: ("message", 403, ""),
+    domain_errors.Unavailable: ("problem", 503, "downstream_issue"),
+    domain_errors.DomainError: ("message", 400, ""),
+}
+
+
+def domain_error_answer(exc: domain_errors.DomainError) -> ApiError | MessageError:
+    """The HTTP error a domain refusal becomes, from the one table above."""
+    for kind in type(exc).__mro__:
+        answer = DOMAIN_ERROR_ANSWERS.get(kind)  # type: ignore[arg-type]
+        if answer is not None:
+            break
+    shape, status, error_type = answer
+    if shape == "problem":
+        detail = exc.message or ("Not Found" if status == 404 else "")
+        return ApiError(status, error_type, detail, **exc.extra)
+    return MessageError(status, exc.message)
+
+
 def error_type_url(request: Request, error_type: str) -> str:
     settings = request.app.state.settings
     return f"{settings.server_url}/api/v1/error/{error_type}"
@@ -164,6 +192,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(MessageError)
     async def _message_error(request: Request, exc: MessageError) -> JSONResponse:
         return JSONResponse({"message": exc.message}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(domain_errors.DomainError)
+    async def _domain_error(request: Request, exc: domain_errors.DomainError) -> JSONResponse:
+        answer = domain_error_answer(exc)
+        if isinstance(answer, ApiError):
+            return JSONResponse(api_error_body(request, answer), status_code=answer.status)
+        return JSONResponse({"message": answer.message}, status_code=answer.status)
 
     @app.exception_handler(JsonError)
     async def _json_error(request: Request, exc: JsonError) -> JSONResponse:

@@ -10,10 +10,11 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from cargohold.config import Settings
+from cargohold.domain.errors import DomainError
 from cargohold.domain.login_backoff import THROTTLED_MESSAGE, LoginThrottled
 from cargohold.registry import auth, blobs, content
 from cargohold.registry.context import Registry
-from cargohold.registry.errors import PlainError, RegistryError
+from cargohold.registry.errors import PlainError, RegistryError, registry_error_for
 from cargohold.registry.http import ClientDisconnected, Request, send
 from cargohold.storage.base import BlobStore
 
@@ -72,7 +73,10 @@ class RegistryApp:
         request = Request(scope, receive)
         head = request.method == "HEAD"
         try:
-            await self._dispatch(request, send_fn)
+            try:
+                await self._dispatch(request, send_fn)
+            except DomainError as refusal:
+                raise registry_error_for(refusal) from refusal
         except RegistryError as exc:
             await request.discard_body()
             await send(

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from cargohold.domain import errors as domain_errors
+
 # code -> (HTTP status, default message)
 ERROR_CODES: dict[str, tuple[int, str]] = {
     "BLOB_UNKNOWN": (404, "blob unknown to registry"),
@@ -69,3 +71,26 @@ class PlainError(Exception):
         self.status = status
         self.body = json.dumps(body).encode()
         self.headers = headers or {}
+
+
+# Each kind of domain refusal and the registry code it answers with. A domain class that needs
+# another code gets its own row; the most specific row in the class's MRO wins.
+DOMAIN_ERROR_CODES: dict[type[domain_errors.DomainError], str] = {
+    domain_errors.Invalid: "INVALID_REQUEST",
+    domain_errors.ModelError: "INVALID_REQUEST",
+    domain_errors.NotFound: "NAME_UNKNOWN",
+    domain_errors.Forbidden: "DENIED",
+    domain_errors.Conflict: "DENIED",
+    domain_errors.QuotaExceeded: "DENIED",
+    domain_errors.Unavailable: "UNKNOWN",
+    domain_errors.DomainError: "UNKNOWN",
+}
+
+
+def registry_error_for(exc: domain_errors.DomainError) -> RegistryError:
+    """The registry error a domain refusal becomes, from the one table above."""
+    for kind in type(exc).__mro__:
+        code = DOMAIN_ERROR_CODES.get(kind)  # type: ignore[arg-type]
+        if code is not None:
+            return RegistryError(code, exc.message or None, exc.extra or None)
+    raise AssertionError("DomainError is in every domain error's MRO")
