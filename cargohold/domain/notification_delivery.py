@@ -16,7 +16,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cargohold import outbound
+from cargohold.adapters import outbound
 from cargohold.config import Settings
 from cargohold.db.base import begin_write
 from cargohold.db.models.accounts import TeamMember, User

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from cargohold import outbound
+from cargohold.adapters import outbound
 from cargohold.config import Settings
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,10 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -273,3 +275,33 @@ def guarded_client(
     return httpx.Client(
         transport=GuardedTransport(settings, refuse=refuse), trust_env=False, **client_options
     )
+
+
+class DownloadFailed(Exception):
+    """A guarded download did not complete; the message (empty when the transport failed,
+    whose own words would tell a refused port from a silent one) is safe to show."""
+
+
+class DownloadTooLarge(DownloadFailed):
+    """The download outgrew its size limit or its deadline."""
+
+
+def download(settings: Any, url: str, target: Path, *, deadline: float, max_bytes: int) -> None:
+    """GET `url` into `target` through the guard, redirects followed and checked.
+    Raises OutboundRefused, DownloadTooLarge, or DownloadFailed for any other failure."""
+    written = 0
+    try:
+        with (
+            guarded_client(settings, timeout=max(deadline - time.monotonic(), 1)) as client,
+            client.stream("GET", url, follow_redirects=True) as response,
+            target.open("wb") as handle,
+        ):
+            if response.status_code != 200:
+                raise DownloadFailed(f"HTTP {response.status_code}")
+            for chunk in response.iter_bytes():
+                written += len(chunk)
+                if written > max_bytes or time.monotonic() > deadline:
+                    raise DownloadTooLarge(f"more than {max_bytes} bytes or past the deadline")
+                handle.write(chunk)
+    except httpx.HTTPError as exc:
+        raise DownloadFailed("") from exc
