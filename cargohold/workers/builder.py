@@ -26,14 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from cargohold import metrics
 from cargohold.adapters import buildah, git, outbound, skopeo
 from cargohold.adapters.process import dies_with_worker
-from cargohold.db.models.accounts import RobotAccountToken
-from cargohold.db.models.builds import UserFile
-from cargohold.domain import build_tokens, queue, robots, triggers
+from cargohold.domain import build_jobs, build_tokens, queue
 from cargohold.domain import builds as build_rules
 from cargohold.domain import notification_events as events
 from cargohold.domain.service_keys import KeyRing
@@ -147,16 +143,10 @@ def _sandbox_refusal(context: WorkerContext, slots: _Slots) -> str | None:
 
 
 def run_claimed_build(context: WorkerContext, claimed: queue.ClaimedItem) -> None:
-    factory = context.session_factory
-    with factory() as session:
-        build = build_rules.find_build(session, claimed.body.get("build_uuid", ""))
-        if build is None or build.phase in build_rules.TERMINAL_PHASES - {
-            build_rules.INTERNAL_ERROR
-        }:
-            queue.complete(session, claimed)
-            return
-        job = BuildJob.load(context, session, build)
-    job.execute(claimed)
+    with context.session_factory() as session:
+        spec = build_jobs.claimed_build(session, context.settings, claimed)
+    if spec is not None:
+        BuildJob.load(context, spec).execute(claimed)
 
 
 @dataclass
@@ -185,43 +175,16 @@ class BuildJob:
     cgroup: sandbox.BuildCgroup | None = None
 
     @classmethod
-    def load(cls, context: WorkerContext, session, build) -> BuildJob:
+    def load(cls, context: WorkerContext, spec: build_jobs.BuildSpec) -> BuildJob:
         settings = context.settings
         account = sandbox.build_account(settings)
         if account is None:
             raise RuntimeError(f"build user {settings.BUILD_USER} vanished")
-        config = build_rules.job_config(build)
-        digest = None
-        if build.resource_key:
-            digest = session.scalar(
-                select(UserFile.digest).where(UserFile.uuid == build.resource_key)
-            )
-        deploy_key = triggers.private_key(settings, build.trigger) if build.trigger else None
-        pull_robot = None
-        if build.pull_robot is not None:
-            record = session.scalar(
-                select(RobotAccountToken).where(RobotAccountToken.robot_id == build.pull_robot.id)
-            )
-            secret = robots.read_token(settings, record) if record is not None else None
-            if secret is not None:
-                pull_robot = (build.pull_robot.username, secret)
         return cls(
             context=context,
-            build_id=build.id,
-            build_uuid=build.uuid,
-            phase=build.phase,
-            repository=build.repository.full_name,
-            tags=config.get("docker_tags") or ["latest"],
-            dockerfile_path=config.get("build_subdir") or "/Dockerfile",
-            context_dir=config.get("context") or "/",
-            trigger_metadata=config.get("trigger_metadata") or {},
-            archive_url=config.get("archive_url"),
-            user_file_digest=digest,
-            deploy_key=deploy_key,
-            pull_robot=pull_robot,
-            on_behalf_of=_performer(build, config),
             account=account,
             limits=sandbox.Limits.from_settings(settings),
+            **vars(spec),
         )
 
     # --- the build, phase by phase --------------------------------------------------------
@@ -766,15 +729,6 @@ def qualified_name(image: str) -> str:
     if "@" not in last and ":" not in last:
         image += ":latest"
     return image
-
-
-def _performer(build, config: dict[str, Any]) -> str:
-    """Who a build pushes for: its requester, else its trigger's owner, else the namespace."""
-    if config.get("manual_user"):
-        return config["manual_user"]
-    if build.trigger is not None and build.trigger.connected_user is not None:
-        return build.trigger.connected_user.username
-    return build.repository.namespace_user.username
 
 
 def base_images(dockerfile: str) -> list[str]:
