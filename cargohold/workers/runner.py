@@ -12,9 +12,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from cargohold.config import Settings
+from cargohold.db.session import SessionFactory
 from cargohold.storage.base import BlobStore
 
 log = logging.getLogger(__name__)
@@ -27,7 +26,7 @@ FAILURE_DELAY_SECONDS = 5.0
 @dataclass
 class WorkerContext:
     settings: Settings
-    session_factory: sessionmaker[Session]
+    session_factory: SessionFactory
     store: BlobStore
     stopping: threading.Event = field(default_factory=threading.Event)
 
