@@ -277,6 +277,30 @@ def guarded_client(
     )
 
 
+class RequestFailed(Exception):
+    """The request got no answer; the message names the transport's failure."""
+
+
+def post_for_status(
+    settings: Any,
+    url: str,
+    *,
+    refuse: HostRefusal | None = None,
+    client_options: dict[str, Any],
+    **request_options: Any,
+) -> int:
+    """POST through the guard and return the answer's status. The body is streamed and
+    closed unread, whatever its size. Raises OutboundRefused or RequestFailed."""
+    with guarded_client(settings, refuse=refuse, **client_options) as client:
+        request = client.build_request("POST", url, **request_options)
+        try:
+            response = client.send(request, stream=True)
+            response.close()
+        except httpx.HTTPError as exc:
+            raise RequestFailed(f"{type(exc).__name__}: {exc}") from exc
+    return response.status_code
+
+
 class DownloadFailed(Exception):
     """A guarded download did not complete; the message (empty when the transport failed,
     whose own words would tell a refused port from a silent one) is safe to show."""
