@@ -7,6 +7,7 @@ next; workers coordinate only through the database, so any number of processes m
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -48,6 +49,30 @@ def register(name: str, description: str) -> Callable[[WorkerFunction], WorkerFu
     def decorator(function: WorkerFunction) -> WorkerFunction:
         _REGISTRY[name] = Worker(name, function, description)
         return function
+
+    return decorator
+
+
+# One pass of a periodic worker; it may return a delay shorter than the period.
+WorkerPass = Callable[[WorkerContext], float | None]
+
+
+def periodic(
+    period_setting: str, enabled: Callable[[Settings], bool]
+) -> Callable[[WorkerPass], WorkerFunction]:
+    """A worker running its pass when `enabled(settings)` holds, then sleeping for the
+    setting `period_setting` (seconds), or less when the pass asks for it."""
+
+    def decorator(run_pass: WorkerPass) -> WorkerFunction:
+        @functools.wraps(run_pass)
+        def worker(context: WorkerContext) -> float:
+            period = float(getattr(context.settings, period_setting))
+            if not enabled(context.settings):
+                return period
+            sooner = run_pass(context)
+            return period if sooner is None else min(sooner, period)
+
+        return worker
 
     return decorator
 
