@@ -19,9 +19,9 @@ from cargohold.domain import builds as build_rules
 from cargohold.domain import queue, robots, triggers
 
 
-@dataclass(frozen=True)
+@dataclass
 class BuildSpec:
-    """One build as the worker runs it; secrets are decrypted."""
+    """Everything one build needs, read before the slow work starts; secrets decrypted."""
 
     build_id: int
     build_uuid: str

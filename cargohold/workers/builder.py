@@ -150,23 +150,10 @@ def run_claimed_build(context: WorkerContext, claimed: queue.ClaimedItem) -> Non
 
 
 @dataclass
-class BuildJob:
-    """Everything one build needs, read from the database before the slow work starts."""
+class BuildJob(build_jobs.BuildSpec):
+    """One build as it runs: what the database said (`BuildSpec`) and the host's part."""
 
     context: WorkerContext
-    build_id: int
-    build_uuid: str
-    phase: str
-    repository: str
-    tags: list[str]
-    dockerfile_path: str
-    context_dir: str
-    trigger_metadata: dict[str, Any]
-    archive_url: str | None
-    user_file_digest: str | None
-    deploy_key: str | None
-    pull_robot: tuple[str, str] | None
-    on_behalf_of: str
     account: sandbox.BuildAccount
     limits: sandbox.Limits
     workdir: Path = Path()
