@@ -5,6 +5,7 @@
 - `skopeo`: image copies and inspections between registries (mirrors, build base images
   and pushes).
 - `buildah`: the command lines of rootless image builds.
+- `sandbox`: what a build may touch on the host (build user, namespaces, nftables, cgroups).
 - `git`: fetching and checking out build sources.
 - `smtp`: handing a message to the mail server.
 - `process`: child processes that die with the worker that started them.

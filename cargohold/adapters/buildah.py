@@ -10,15 +10,17 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+BUILDAH = "buildah"
+
 
 def available() -> bool:
-    return shutil.which("buildah") is not None
+    return shutil.which(BUILDAH) is not None
 
 
 def storage_command(storage: Path) -> list[str]:
     """`buildah` working on the image storage kept under `storage`."""
     return [
-        "buildah",
+        BUILDAH,
         "--root",
         str(storage / "storage"),
         "--runroot",

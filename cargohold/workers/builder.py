@@ -3,7 +3,7 @@
 Each build gets its own temporary folder holding the source, a private buildah storage
 (vfs driver, so no kernel overlay support is needed) owned by the build user, and the
 credential files, readable by root only; the folder is removed when the build ends, whatever
-the outcome. Every build runs in the sandbox described in `workers.sandbox`; when the host
+the outcome. Every build runs in the sandbox described in `adapters.sandbox`; when the host
 cannot provide it, builds wait. Builds are claimed from the database queue, so any number of
 worker processes may run; each runs at most BUILD_MAX_CONCURRENT.
 """
@@ -27,14 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from cargohold import metrics
-from cargohold.adapters import buildah, git, outbound, skopeo
+from cargohold.adapters import buildah, git, outbound, sandbox, skopeo
 from cargohold.adapters.process import dies_with_worker
 from cargohold.domain import build_jobs, build_tokens, queue
 from cargohold.domain import builds as build_rules
 from cargohold.domain import notification_events as events
 from cargohold.domain.service_keys import KeyRing
 from cargohold.storage.base import StorageError
-from cargohold.workers import sandbox
 from cargohold.workers.runner import WorkerContext, register
 
 log = logging.getLogger(__name__)
