@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 import jwt
 
-from cargohold import outbound
+from cargohold.adapters import outbound
 from cargohold.config import Settings
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 import httpx
 
-from cargohold import outbound
+from cargohold.adapters import outbound
 from cargohold.config import Settings
 from cargohold.domain import manifests
 from cargohold.domain.proxy_cache import Upstream

@@ -17,7 +17,7 @@ import jwt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cargohold import outbound
+from cargohold.adapters import outbound
 from cargohold.config import Settings
 from cargohold.db.models.accounts import RobotAccountToken, User
 from cargohold.domain.oidc_keys import IssuerKeyError, IssuerKeys

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from cargohold import outbound
+from cargohold.adapters import outbound
 from cargohold.auth.context import AuthContext
 from cargohold.auth.secrets import SecretBox, hash_token, random_code, token_matches
 from cargohold.config import Settings
