@@ -19,7 +19,6 @@ from cargohold.api.deps import (
     validate_body,
 )
 from cargohold.api.errors import data_model_error, invalid_request, not_found
-from cargohold.api.paging import encode_page_token, start_id
 from cargohold.api.query import integer, truthy
 from cargohold.api.routing import ApiRouter
 from cargohold.api.superuser_access import (
@@ -36,6 +35,7 @@ from cargohold.domain import accounts
 from cargohold.domain.audit import log_action
 from cargohold.domain.email_confirmation import send_confirmation
 from cargohold.domain.quota import namespace_quota_fields, quota_fields_enabled
+from cargohold.paging import encode_page_token, start_id
 
 router = ApiRouter(tags=["superuser"])
 

@@ -7,7 +7,6 @@ from urllib.parse import quote
 
 from sqlalchemy import select
 
-from cargohold.api.paging import encode_page_token, start_id
 from cargohold.db.models.accounts import User
 from cargohold.domain import (
     blobs,
@@ -18,6 +17,7 @@ from cargohold.domain import (
     repositories,
     tags,
 )
+from cargohold.paging import encode_page_token, start_id
 from cargohold.registry import proxy
 from cargohold.registry.context import Registry, RepoPath
 from cargohold.registry.errors import RegistryError
