@@ -76,7 +76,7 @@ class RegistryApp:
             try:
                 await self._dispatch(request, send_fn)
             except DomainError as refusal:
-                raise registry_error_for(refusal) from refusal
+                raise registry_error_for(refusal, request.path) from refusal
         except RegistryError as exc:
             await request.discard_body()
             await send(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import quote
 
 from sqlalchemy import select
@@ -130,16 +132,14 @@ async def put_manifest(reg: Registry, request: Request, send_fn, path: RepoPath,
 
     def store():
         digest = manifests.digest_of(body, ref.split(":", 1)[0]) if by_digest else None
-        try:
-            parsed = manifests.parse_manifest(body, content_type, digest=digest)
-        except manifests.ManifestError as exc:
-            raise _manifest_error(exc) from exc
+        parsed = manifests.parse_manifest(body, content_type, digest=digest)
         if by_digest and parsed.digest != ref:
             raise RegistryError("DIGEST_INVALID", detail={"digest": ref})
         labels = manifest_info.content_labels(reg.store, parsed)
         with reg.session_factory() as session:
             repo = reg.repository(session, path, identity, "push")
-            try:
+            # The manifest and its tag go with a refused push; only the admins' notice stays.
+            with reg.refusals_kept(session, undo_writes=True), _immutable_tag_refused():
                 # A namespace already at a Reject limit refuses before any blob is looked up.
                 quota.check_upload_start(session, reg.settings, repo.namespace_id)
                 manifest = manifests.store_manifest(session, repo.id, parsed, labels)
@@ -169,19 +169,6 @@ async def put_manifest(reg: Registry, request: Request, send_fn, path: RepoPath,
                         ref,
                         identity.username,
                     )
-            except manifests.ManifestError as exc:
-                raise _manifest_error(exc) from exc
-            except quota.QuotaExceeded as exc:
-                # The manifest and its tag go with the rolled-back transaction; only the
-                # admins' notification is kept.
-                session.rollback()
-                quota.notify_refusal(session, reg.settings, exc)
-                session.commit()
-                raise RegistryError("DENIED", quota.QUOTA_EXCEEDED_MESSAGE) from exc
-            except tags.TagImmutable as exc:
-                raise RegistryError(
-                    "TAG_IMMUTABLE", detail={"message": f"tag {exc.name} is immutable"}
-                ) from exc
             reg.audit(
                 session,
                 "push_repo",
@@ -204,12 +191,15 @@ async def put_manifest(reg: Registry, request: Request, send_fn, path: RepoPath,
     await send(send_fn, 201, b"", headers)
 
 
-def _manifest_error(exc: manifests.ManifestError) -> RegistryError:
-    if exc.kind == manifests.ManifestError.BLOB_UNKNOWN:
-        return RegistryError("MANIFEST_BLOB_UNKNOWN", exc.message, exc.detail)
-    if exc.kind == manifests.ManifestError.UNSUPPORTED:
-        return RegistryError("MANIFEST_INVALID", exc.message, exc.detail, status=415)
-    return RegistryError("MANIFEST_INVALID", exc.message, {"message": exc.message})
+@contextmanager
+def _immutable_tag_refused() -> Iterator[None]:
+    """TAG_IMMUTABLE for a write to an immutable tag (tags.TagImmutable has no kind yet)."""
+    try:
+        yield
+    except tags.TagImmutable as exc:
+        raise RegistryError(
+            "TAG_IMMUTABLE", detail={"message": f"tag {exc.name} is immutable"}
+        ) from exc
 
 
 async def delete_manifest(
@@ -223,7 +213,7 @@ async def delete_manifest(
     def remove():
         with reg.session_factory() as session:
             repo = reg.repository(session, path, identity, "push")
-            try:
+            with _immutable_tag_refused():
                 if by_digest:
                     manifest = manifests.get_manifest(session, repo.id, ref)
                     ended = (
@@ -236,10 +226,6 @@ async def delete_manifest(
                     ended_tag = tags.delete_tag(session, repo.id, ref)
                     ended = [ended_tag] if ended_tag is not None else []
                     names = [ref] if ended else []
-            except tags.TagImmutable as exc:
-                raise RegistryError(
-                    "TAG_IMMUTABLE", detail={"message": f"tag {exc.name} is immutable"}
-                ) from exc
             if not ended:
                 raise RegistryError("MANIFEST_UNKNOWN", detail={"reference": ref})
             digest = ref if by_digest else ended[0].manifest.digest

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -17,7 +18,8 @@ from cargohold.auth.credentials import PasswordCheckCache
 from cargohold.config import Settings
 from cargohold.db.models.accounts import User
 from cargohold.db.models.registry import RepositoryState
-from cargohold.domain import repositories
+from cargohold.db.session import DbSession
+from cargohold.domain import quota, repositories, uploads
 from cargohold.domain.audit import log_action_by_ids
 from cargohold.domain.permissions import is_mirror_robot
 from cargohold.domain.repositories import RepositoryRef
@@ -169,6 +171,26 @@ class Registry:
             and is_mirror_robot(session, ref.id, identity.username)
         )
         return self.check_repository(ref, path, identity, action, mirror_pusher=mirror_pusher)
+
+    # --- refusals ------------------------------------------------------------------------
+    @contextmanager
+    def refusals_kept(self, session: DbSession, *, undo_writes: bool = False) -> Iterator[None]:
+        """Commit what a refusal leaves behind before it propagates: an upload the domain
+        dropped stays dropped, and a quota refusal notifies the namespace's admins.
+
+        `undo_writes` first discards what the refused request wrote (a pushed manifest).
+        """
+        try:
+            yield
+        except (uploads.UploadLost, uploads.DigestMismatch):
+            session.commit()
+            raise
+        except quota.QuotaExceeded as exc:
+            if undo_writes:
+                session.rollback()
+            quota.notify_refusal(session, self.settings, exc)
+            session.commit()
+            raise
 
     # --- audit -------------------------------------------------------------------------
     def audit(

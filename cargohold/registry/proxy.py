@@ -33,7 +33,7 @@ from cargohold.db.base import utcnow
 from cargohold.db.models.accounts import User
 from cargohold.db.models.proxy import ProxyBlobFetch, ProxyCacheConfig
 from cargohold.db.models.registry import Manifest, Tag
-from cargohold.domain import accounts, blobs, manifests, proxy_cache, quota, repositories, tags
+from cargohold.domain import accounts, blobs, manifests, proxy_cache, repositories, tags
 from cargohold.domain.proxy_cache import Upstream
 from cargohold.domain.proxy_upstream import (
     UpstreamClient,
@@ -150,13 +150,8 @@ def _store(
         )
         if not parsed.is_index:
             size = sum(layer.size for layer in parsed.layers)
-            try:
+            with reg.refusals_kept(session, undo_writes=True):
                 proxy_cache.make_room(session, reg.settings, namespace.id, size)
-            except quota.QuotaExceeded as exc:
-                session.rollback()
-                quota.notify_refusal(session, reg.settings, exc)
-                session.commit()
-                raise RegistryError("DENIED", quota.QUOTA_EXCEEDED_MESSAGE) from exc
         for child in children:
             child_id = _store_image(session, repository.id, child)
             tags.create_temp_tag(session, repository.id, child_id, upstream.expiration_s or None)
