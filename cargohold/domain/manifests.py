@@ -32,7 +32,7 @@ from cargohold.db.models.registry import (
     Tag,
 )
 from cargohold.domain import blobs, repositories, untrusted_json
-from cargohold.domain.errors import Invalid
+from cargohold.domain.errors import Invalid, NotFound
 from cargohold.domain.repositories import RepositoryRef
 
 DOCKER_SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+json"
@@ -79,6 +79,10 @@ class ManifestUnsupported(ManifestError):
     def __init__(self, reason: str) -> None:
         super().__init__("manifest invalid")
         self.extra["message"] = reason
+
+
+class ManifestUnknown(NotFound):
+    """No manifest (or live tag) by that reference; `extra` names the reference."""
 
 
 class ManifestBlobUnknown(ManifestError):

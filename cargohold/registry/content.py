@@ -7,18 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import quote
 
-from sqlalchemy import select
-
-from cargohold.db.models.accounts import User
-from cargohold.domain import (
-    blobs,
-    manifest_info,
-    manifests,
-    quota,
-    repo_notifications,
-    repositories,
-    tags,
-)
+from cargohold.domain import blobs, manifest_info, manifest_pushes, manifests, tags
+from cargohold.domain.catalog import catalog_page
 from cargohold.paging import encode_page_token, start_id
 from cargohold.registry import proxy
 from cargohold.registry.context import Registry, RepoPath
@@ -140,44 +130,17 @@ async def put_manifest(reg: Registry, request: Request, send_fn, path: RepoPath,
             repo = reg.repository(session, path, identity, "push")
             # The manifest and its tag go with a refused push; only the admins' notice stays.
             with reg.refusals_kept(session, undo_writes=True), _immutable_tag_refused():
-                # A namespace already at a Reject limit refuses before any blob is looked up.
-                quota.check_upload_start(session, reg.settings, repo.namespace_id)
-                manifest = manifests.store_manifest(session, repo.id, parsed, labels)
-                quota.record_manifest_change(session, reg.settings, repo.namespace_id, repo.id)
-                if not by_digest:
-                    # Quay checks at the tag push: an index's children are pushed by digest.
-                    quota.check_manifest(session, reg.settings, repo.namespace_id)
-                if by_digest:
-                    # Referrers pushed by digest stay until deleted; other pushes by digest
-                    # are kept for a while so that an index or a tag can adopt them.
-                    lifetime = (
-                        None
-                        if parsed.subject is not None
-                        else reg.settings.PUSH_TEMP_TAG_EXPIRATION_SEC
-                    )
-                    tags.create_temp_tag(session, repo.id, manifest.id, lifetime)
-                    log_key = {"manifest_digest": parsed.digest}
-                else:
-                    tags.set_tag(session, repo.id, ref, manifest.id, keep_same=True)
-                    log_key = {"tag": ref, "manifest_digest": parsed.digest}
-                    repo_notifications.spawn_push(
-                        session,
-                        reg.settings,
-                        repo.id,
-                        path.namespace,
-                        path.name,
-                        ref,
-                        identity.username,
-                    )
-            reg.audit(
-                session,
-                "push_repo",
-                repo,
-                path,
-                identity,
-                request,
-                {**log_key, "mediaType": parsed.media_type},
-            )
+                manifest_pushes.push_manifest(
+                    session,
+                    reg.settings,
+                    repo,
+                    path.namespace,
+                    path.name,
+                    None if by_digest else ref,
+                    parsed,
+                    labels,
+                    reg.actor(identity, request),
+                )
             session.commit()
         return parsed
 
@@ -214,30 +177,8 @@ async def delete_manifest(
         with reg.session_factory() as session:
             repo = reg.repository(session, path, identity, "push")
             with _immutable_tag_refused():
-                if by_digest:
-                    manifest = manifests.get_manifest(session, repo.id, ref)
-                    ended = (
-                        tags.end_tags_for_manifest(session, repo.id, manifest.id)
-                        if manifest is not None
-                        else []
-                    )
-                    names = [row.name for row in ended if not row.hidden]
-                else:
-                    ended_tag = tags.delete_tag(session, repo.id, ref)
-                    ended = [ended_tag] if ended_tag is not None else []
-                    names = [ref] if ended else []
-            if not ended:
-                raise RegistryError("MANIFEST_UNKNOWN", detail={"reference": ref})
-            digest = ref if by_digest else ended[0].manifest.digest
-            for name in names or [None]:
-                reg.audit(
-                    session,
-                    "delete_tag",
-                    repo,
-                    path,
-                    identity,
-                    request,
-                    {"tag": name, "digest": digest},
+                manifest_pushes.delete_manifest(
+                    session, repo, path.namespace, path.name, ref, reg.actor(identity, request)
                 )
             session.commit()
 
@@ -298,23 +239,10 @@ async def catalog(reg: Registry, request: Request, send_fn) -> None:
         await send_json(send_fn, 200, {"repositories": []})
         return
 
-    def fetch():
+    def fetch() -> tuple[list[str], int | None]:
         with reg.session_factory() as session:
-            user = None
-            if identity.username is not None:
-                user = session.scalar(select(User).where(User.username == identity.username))
-                if user is None or not user.enabled:
-                    return [], None
-            see_everything = user is not None and user.username in (
-                settings.GLOBAL_READONLY_SUPER_USERS
-            )
-            return repositories.visible_names_page(
-                session,
-                user,
-                include_public=settings.FEATURE_PUBLIC_CATALOG,
-                see_everything=see_everything,
-                start_id=start_id(settings, token),
-                page_size=limit,
+            return catalog_page(
+                session, settings, identity.username, start_id(settings, token), limit
             )
 
     names, next_id = await reg.run(fetch)

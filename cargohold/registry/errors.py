@@ -112,6 +112,7 @@ DOMAIN_ERROR_CODES: dict[type[domain_errors.DomainError], Answer] = {
     uploads.UploadInvalid: Answer("BLOB_UPLOAD_INVALID"),
     domain_errors.ModelError: Answer("INVALID_REQUEST"),
     domain_errors.NotFound: Answer("NAME_UNKNOWN"),
+    manifests.ManifestUnknown: Answer("MANIFEST_UNKNOWN"),
     uploads.UploadUnknown: Answer("BLOB_UPLOAD_UNKNOWN", own_message=False),
     domain_errors.Forbidden: Answer("DENIED"),
     domain_errors.Conflict: Answer("DENIED"),
