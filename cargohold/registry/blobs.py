@@ -9,8 +9,9 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 
 from cargohold.db.base import begin_write
-from cargohold.domain import blobs, quota, repositories, uploads
+from cargohold.domain import blobs, proxy_pull, quota, repositories, uploads
 from cargohold.domain.proxy_cache import Upstream
+from cargohold.domain.proxy_upstream import UpstreamError
 from cargohold.domain.repositories import RepositoryRef
 from cargohold.registry import proxy
 from cargohold.registry.context import Registry, RepoPath
@@ -127,22 +128,20 @@ async def _proxy_fetch(
     digest: str,
     upstream: Upstream,
     size: int | None,
-) -> proxy.BlobFetch | None:
+) -> proxy_pull.BlobFetch | None:
     """None once the blob is in storage (and linked); else this request's upstream fetch."""
     # Storage is asked one pull at a time per digest (in `obtain_blob`): concurrent pulls of a
     # blob being fetched wait for it without each taking a thread.
     if await proxy.obtain_blob(reg, digest):
         if size is None:
-            await reg.run(proxy.link, reg, repo.id, digest)
+            await reg.run(proxy_pull.link, reg.session_factory, reg.store, repo.id, digest)
         return None
-    fetch = proxy.BlobFetch(reg, upstream, path, repo.id, digest)
+    fetch = proxy_pull.BlobFetch(
+        reg.settings, reg.session_factory, reg.store, upstream, repo, path.name, digest
+    )
     try:
         proxy.check_caller(reg, path, identity)
         await reg.run(fetch.open, size)
-    except proxy.UpstreamError as exc:
-        await reg.run(fetch.close)
-        proxy.finish(digest)
-        raise RegistryError("BLOB_UNKNOWN", str(exc), {"digest": digest}) from exc
     except BaseException:
         await reg.run(fetch.close)
         proxy.finish(digest)
@@ -151,7 +150,7 @@ async def _proxy_fetch(
 
 
 async def _send_fetched(
-    reg: Registry, request: Request, send_fn, digest: str, fetch: proxy.BlobFetch, head: bool
+    reg: Registry, request: Request, send_fn, digest: str, fetch: proxy_pull.BlobFetch, head: bool
 ) -> None:
     """Stream a blob from upstream to the client while storing it (HEAD stores it all first)."""
     headers = {"Docker-Content-Digest": digest, "ETag": f'"{digest}"'}
@@ -183,7 +182,7 @@ async def _send_fetched(
                 chunks,
                 content_type="application/octet-stream",
             )
-        except proxy.UpstreamError as exc:
+        except UpstreamError as exc:
             # The status is sent: ending the response short is all that is left to tell the
             # client, and nothing was stored.
             log.warning("pull-through of %s failed: %s", digest, exc)

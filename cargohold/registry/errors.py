@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cargohold.domain import errors as domain_errors
-from cargohold.domain import manifests, uploads
+from cargohold.domain import manifests, proxy_pull, uploads
 
 # code -> (HTTP status, default message)
 ERROR_CODES: dict[str, tuple[int, str]] = {
@@ -113,6 +113,8 @@ DOMAIN_ERROR_CODES: dict[type[domain_errors.DomainError], Answer] = {
     domain_errors.ModelError: Answer("INVALID_REQUEST"),
     domain_errors.NotFound: Answer("NAME_UNKNOWN"),
     manifests.ManifestUnknown: Answer("MANIFEST_UNKNOWN"),
+    proxy_pull.UpstreamBlobUnknown: Answer("BLOB_UNKNOWN"),
+    proxy_pull.UpstreamManifestUnknown: Answer("MANIFEST_UNKNOWN"),
     uploads.UploadUnknown: Answer("BLOB_UPLOAD_UNKNOWN", own_message=False),
     domain_errors.Forbidden: Answer("DENIED"),
     domain_errors.Conflict: Answer("DENIED"),

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
-from sqlalchemy.orm import Session
 
 from cargohold.auth.context import AuthContext, AuthKind
 from cargohold.config import Settings
 from cargohold.db.models.accounts import User
 from cargohold.db.models.registry import Repository, RepositoryState
+from cargohold.db.session import DbSession
 from cargohold.domain import accounts, permissions, proxy_cache, repositories
 from cargohold.domain.service_keys import TOKEN_LIFETIME_S, KeyRing
 from cargohold.registry.errors import RegistryError
@@ -117,7 +117,7 @@ def _context(auth: AuthContext) -> dict[str, Any]:
 
 
 def decide_actions(
-    session: Session, settings: Settings, auth: AuthContext, scope: ScopeRequest
+    session: DbSession, settings: Settings, auth: AuthContext, scope: ScopeRequest
 ) -> list[str]:
     """The actions granted for one scope, in Quay's order (push, pull, *).
 
@@ -173,14 +173,14 @@ def decide_actions(
 
 
 def _may_pull(
-    session: Session, auth: AuthContext, namespace: User, repository: Repository | None
+    session: DbSession, auth: AuthContext, namespace: User, repository: Repository | None
 ) -> bool:
     if repository is not None:
         return permissions.can_read_repository(session, auth, repository)
     return permissions.effective_namespace_repository_role(session, auth, namespace) is not None
 
 
-def _is_member(session: Session, auth: AuthContext, namespace: User) -> bool:
+def _is_member(session: DbSession, auth: AuthContext, namespace: User) -> bool:
     """Quay lets an organization's members pull through its proxy cache."""
     return auth.user is not None and (
         permissions.team_role_in_namespace(session, auth.user, namespace) is not None
