@@ -263,13 +263,18 @@ class Appender:
         return self._hasher
 
 
-def record_progress(session: Session, appender: Appender, state: dict[str, Any]) -> None:
+def record_progress(
+    session: Session, appender: Appender, state: dict[str, Any], *, completing: bool = False
+) -> None:
     """Record a finished append on the session's row, unless another request moved it on.
 
     The caller commits, then releases the appender. Raises UploadInvalid when the row no
     longer starts where the append did (on S3, where appends do not exclude each other,
-    another request recorded first; or the session was cancelled meanwhile).
+    another request recorded first; or the session was cancelled meanwhile). `completing`:
+    the transaction goes on to complete the upload, so it takes the write lock first.
     """
+    if completing:
+        begin_write(session)
     upload = appender.upload
     new_count = appender.start + appender.received
     result = session.execute(

@@ -8,7 +8,6 @@ import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
 
-from cargohold.db.base import begin_write
 from cargohold.domain import blobs, proxy_pull, quota, repositories, uploads
 from cargohold.domain.proxy_cache import Upstream
 from cargohold.domain.proxy_upstream import UpstreamError
@@ -323,8 +322,7 @@ def _complete_appended(
         state = appender.finish()
         reg.store.sync_upload(appender.upload.uuid, state)
         with reg.session_factory() as session, reg.refusals_kept(session):
-            begin_write(session)
-            uploads.record_progress(session, appender, state)
+            uploads.record_progress(session, appender, state, completing=True)
             repo = reg.repository(session, path, identity, "push")
             uploads.check_quota(session, reg.settings, reg.store, repo, appender.upload, 0)
             uploads.complete_appended(
