@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cargohold.domain import errors as domain_errors
-from cargohold.domain import manifests, proxy_pull, uploads
+from cargohold.domain import manifests, proxy_pull, registry_grants, uploads
 
 # code -> (HTTP status, default message)
 ERROR_CODES: dict[str, tuple[int, str]] = {
@@ -110,6 +110,7 @@ DOMAIN_ERROR_CODES: dict[type[domain_errors.DomainError], Answer] = {
     uploads.DigestMismatch: Answer("DIGEST_INVALID"),
     uploads.RangeMismatch: Answer("RANGE_INVALID", headers=_upload_position),
     uploads.UploadInvalid: Answer("BLOB_UPLOAD_INVALID"),
+    registry_grants.NotAnImageRepository: Answer("UNSUPPORTED"),
     domain_errors.ModelError: Answer("INVALID_REQUEST"),
     domain_errors.NotFound: Answer("NAME_UNKNOWN"),
     manifests.ManifestUnknown: Answer("MANIFEST_UNKNOWN"),
@@ -117,6 +118,7 @@ DOMAIN_ERROR_CODES: dict[type[domain_errors.DomainError], Answer] = {
     proxy_pull.UpstreamManifestUnknown: Answer("MANIFEST_UNKNOWN"),
     uploads.UploadUnknown: Answer("BLOB_UPLOAD_UNKNOWN", own_message=False),
     domain_errors.Forbidden: Answer("DENIED"),
+    registry_grants.NamespaceDisabled: Answer("DENIED", status=405),
     domain_errors.Conflict: Answer("DENIED"),
     domain_errors.QuotaExceeded: Answer("DENIED"),
     domain_errors.Unavailable: Answer("UNKNOWN"),
