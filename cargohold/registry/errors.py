@@ -1,8 +1,9 @@
 """The registry's error codes and their bodies: `{"errors": [{"code", "message", "detail"}]}`.
 
-One table: the OCI Distribution Specification's codes, plus the ones Quay adds. Handlers
-raise RegistryError with a code (and optionally a more precise message or detail); the app
-renders it.
+Two tables: the OCI Distribution Specification's codes, plus the ones Quay adds; and the
+answer to each kind of domain refusal (DOMAIN_ERROR_CODES). Handlers raise RegistryError with a
+code (and optionally a more precise message or detail) for what they check themselves; domain
+errors propagate and the app answers them from the second table.
 """
 
 from __future__ import annotations
