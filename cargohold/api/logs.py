@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from cargohold.api.avatar import user_avatar
 from cargohold.api.deps import AuthDep, DbDep, SettingsDep, require_fresh_login, require_user
 from cargohold.api.errors import BAD_REQUEST_TEXT, MessageError, not_found, unauthorized
-from cargohold.api.paging import decode_page_token, encode_page_token
 from cargohold.api.repo_access import require_repository
 from cargohold.api.routing import ApiRouter
 from cargohold.api.superuser_access import require_superuser_feature, require_superuser_reader
@@ -27,6 +26,7 @@ from cargohold.db.models.accounts import User
 from cargohold.db.models.audit import LogEntry
 from cargohold.db.models.registry import Role
 from cargohold.domain import accounts, audit, log_export, permissions
+from cargohold.paging import decode_page_token, encode_page_token
 
 router = ApiRouter(tags=["logs"])
 

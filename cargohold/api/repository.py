@@ -17,7 +17,6 @@ from cargohold.api.errors import (
     not_found,
     unauthorized,
 )
-from cargohold.api.paging import encode_page_token, start_id
 from cargohold.api.query import truthy
 from cargohold.api.quota_views import repository_quota_reports
 from cargohold.api.repo_access import format_ms, require_repository
@@ -27,6 +26,7 @@ from cargohold.db.models.registry import Repository, RepositoryState, Role
 from cargohold.domain import permissions, repositories, tag_history
 from cargohold.domain.accounts import get_namespace
 from cargohold.domain.audit import log_action
+from cargohold.paging import encode_page_token, start_id
 
 router = ApiRouter(tags=["repository"])
 PAGE_SIZE = 100

@@ -16,12 +16,12 @@ from sqlalchemy.orm import Session
 
 from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, validate_body
 from cargohold.api.errors import unauthorized
-from cargohold.api.paging import encode_page_token, start_id
 from cargohold.api.routing import ApiRouter
 from cargohold.auth.context import AuthContext
 from cargohold.db.models.accounts import User
 from cargohold.db.models.registry import Repository
 from cargohold.domain import permissions, repositories
+from cargohold.paging import encode_page_token, start_id
 
 router = ApiRouter(tags=["user"])
 PAGE_SIZE = 100

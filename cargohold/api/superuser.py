@@ -19,7 +19,6 @@ from cargohold.api.deps import (
     require_fresh_login,
 )
 from cargohold.api.errors import MessageError, invalid_request, not_found
-from cargohold.api.paging import encode_page_token, start_id
 from cargohold.api.query import parse_integer
 from cargohold.api.routing import ApiRouter
 from cargohold.api.superuser_access import (
@@ -34,6 +33,7 @@ from cargohold.domain import quota as quotas
 from cargohold.domain.accounts import get_namespace
 from cargohold.domain.audit import log_action
 from cargohold.domain.superuser import NameTaken, RenameError, rename_namespace
+from cargohold.paging import encode_page_token, start_id
 
 router = ApiRouter(tags=["superuser"])
 

@@ -19,7 +19,6 @@ from cargohold.api.deps import (
     validate_body,
 )
 from cargohold.api.errors import data_model_error, invalid_request, not_found
-from cargohold.api.paging import encode_page_token, start_id
 from cargohold.api.query import integer, truthy
 from cargohold.api.quota_views import namespace_quota_fields
 from cargohold.api.routing import ApiRouter
@@ -37,6 +36,7 @@ from cargohold.domain import accounts
 from cargohold.domain.audit import log_action
 from cargohold.domain.email_confirmation import send_confirmation
 from cargohold.domain.quota import quota_fields_enabled
+from cargohold.paging import encode_page_token, start_id
 
 router = ApiRouter(tags=["superuser"])
 

@@ -31,6 +31,7 @@ from cargohold.db.models.quota import (
     RepositorySize,
 )
 from cargohold.db.models.registry import Blob, BlobUpload, ManifestBlob, Repository
+from cargohold.domain import errors as domain_errors
 from cargohold.domain import notifications
 
 MAX_LIMIT_BYTES = 2**63 - 1
@@ -53,15 +54,15 @@ _BINARY_UNITS = {f"{p}i": 1024 ** (i + 1) for i, p in enumerate("KMGTPE")}
 _DISPLAY_UNITS = ["Byte", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
 
 
-class QuotaError(Exception):
+class QuotaError(domain_errors.Invalid):
     """A request that breaks a quota rule (rendered as Quay's invalid_request ApiError)."""
 
 
-class QuotaModelError(Exception):
+class QuotaModelError(domain_errors.ModelError):
     """A rule Quay enforces in its data layer (rendered as a `{"message": ...}` 400)."""
 
 
-class QuotaExceeded(Exception):
+class QuotaExceeded(domain_errors.QuotaExceeded):
     """A push would take the namespace over a Reject limit."""
 
     def __init__(self, namespace_id: int) -> None:
