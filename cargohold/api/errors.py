@@ -13,10 +13,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
-from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cargohold.auth.context import AuthContext
+from cargohold.db.session import ValueRefused
 from cargohold.domain import errors as domain_errors
 from cargohold.domain.login_backoff import THROTTLED_MESSAGE, LoginThrottled
 
@@ -221,8 +221,8 @@ def install_error_handlers(app: FastAPI) -> None:
         message = texts.get(exc.status_code, exc.detail)
         return JSONResponse({"message": message}, status_code=exc.status_code, headers=exc.headers)
 
-    @app.exception_handler(DataError)
-    async def _data_error(request: Request, exc: DataError) -> JSONResponse:
+    @app.exception_handler(ValueRefused)
+    async def _data_error(request: Request, exc: ValueRefused) -> JSONResponse:
         # The database refused a value the validators let through (a NUL byte, an
         # out-of-range number): the request was bad, and its transaction is rolled back.
         log.warning(
