@@ -262,10 +262,7 @@ def _check_archive_url(settings: Settings, archive_url: str) -> None:
         raise invalid_request("Invalid Archive URL: Must be http or https")
     if parsed.scheme not in ("http", "https"):
         raise invalid_request("Invalid Archive URL: Must be http or https")
-    try:
-        build_rules.check_archive_url(settings, archive_url)
-    except build_rules.BuildError as exc:
-        raise invalid_request(str(exc)) from exc
+    build_rules.check_archive_url(settings, archive_url)
 
 
 @router.post(

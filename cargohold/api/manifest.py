@@ -158,10 +158,7 @@ def add_label(
     if manifest_info.has_reserved_prefix(key):
         raise MessageError(400, "Label has a reserved prefix")
     manifest = _manifest(db, repo, digest)
-    try:
-        label = manifest_info.add_label(db, manifest, key, value, media_type)
-    except manifest_info.LabelError as exc:
-        raise MessageError(400, str(exc)) from exc
+    label = manifest_info.add_label(db, manifest, key, value, media_type)
     _audit(
         db, request, auth, "manifest_label_add", repo, label, digest, media_type=label.media_type
     )

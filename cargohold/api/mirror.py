@@ -21,9 +21,7 @@ from cargohold.api.deps import (
 )
 from cargohold.api.errors import (
     NOT_FOUND_TEXT,
-    JsonError,
     MessageError,
-    invalid_request,
     not_found,
 )
 from cargohold.api.repo_access import require_repository
@@ -121,14 +119,6 @@ def _input(body: CreateMirrorConfig | UpdateMirrorConfig) -> mirror.MirrorInput:
     )
 
 
-def _raise(exc: mirror.MirrorError) -> None:
-    if exc.shape == "detail":
-        raise JsonError(exc.status, {"detail": str(exc)}) from exc
-    if exc.shape == "message":
-        raise MessageError(exc.status, str(exc)) from exc
-    raise invalid_request(str(exc)) from exc
-
-
 def mirror_date(value: dt.datetime | None) -> str | None:
     """ISO-8601 with `Z`; microseconds only when the worker's rescheduling produced them."""
     if value is None:
@@ -198,11 +188,7 @@ def create_mirror(
     """Configure pull mirroring; the repository switches to MIRROR state."""
     repo = _repository(db, settings, auth, repository)
     body = validate_body(CreateMirrorConfig, raw)
-    try:
-        mirror.create_config(db, settings, repo, _input(body), auth=auth, ip=client_ip(request))
-    except mirror.MirrorError as exc:
-        db.rollback()
-        _raise(exc)
+    mirror.create_config(db, settings, repo, _input(body), auth=auth, ip=client_ip(request))
     db.commit()
     return JSONResponse("", status_code=201)
 
@@ -225,13 +211,7 @@ def change_mirror(
     repo = _repository(db, settings, auth, repository)
     config = _config(db, repo)
     body = validate_body(UpdateMirrorConfig, raw)
-    try:
-        mirror.update_config(
-            db, settings, repo, config, _input(body), auth=auth, ip=client_ip(request)
-        )
-    except mirror.MirrorError as exc:
-        db.rollback()
-        _raise(exc)
+    mirror.update_config(db, settings, repo, config, _input(body), auth=auth, ip=client_ip(request))
     db.commit()
     return JSONResponse("", status_code=201)
 

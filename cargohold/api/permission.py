@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from cargohold.api.avatar import team_avatar, user_avatar
 from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip, validate_body
-from cargohold.api.errors import MessageError, invalid_request, not_found
+from cargohold.api.errors import MessageError, not_found
 from cargohold.api.repo_access import require_repository
 from cargohold.api.routing import ApiRouter
 from cargohold.auth.context import AuthContext
@@ -129,10 +129,7 @@ def change_user_permission(
 ) -> dict[str, Any]:
     repo = require_repository(db, auth, repository, Role.admin)
     body = validate_body(RoleBody, raw)
-    try:
-        user, grant = repo_permissions.set_user_role(db, repo, username, Role(body.role))
-    except repo_permissions.GrantError as exc:
-        raise invalid_request(str(exc)) from exc
+    user, grant = repo_permissions.set_user_role(db, repo, username, Role(body.role))
     _audit(
         db,
         request,
@@ -156,10 +153,7 @@ def delete_user_permission(
     repository: str, username: str, request: Request, db: DbDep, auth: AuthDep
 ) -> Response:
     repo = require_repository(db, auth, repository, Role.admin)
-    try:
-        repo_permissions.delete_user_grant(db, repo, username)
-    except repo_permissions.GrantError as exc:
-        raise invalid_request(str(exc)) from exc
+    repo_permissions.delete_user_grant(db, repo, username)
     _audit(
         db,
         request,
@@ -206,10 +200,7 @@ def change_team_permission(
 ) -> dict[str, Any]:
     repo = require_repository(db, auth, repository, Role.admin)
     body = validate_body(RoleBody, raw)
-    try:
-        team, grant = repo_permissions.set_team_role(db, repo, teamname, Role(body.role))
-    except repo_permissions.GrantError as exc:
-        raise invalid_request(str(exc)) from exc
+    team, grant = repo_permissions.set_team_role(db, repo, teamname, Role(body.role))
     _audit(
         db,
         request,
@@ -228,10 +219,7 @@ def delete_team_permission(
     repository: str, teamname: str, request: Request, db: DbDep, auth: AuthDep
 ) -> Response:
     repo = require_repository(db, auth, repository, Role.admin)
-    try:
-        repo_permissions.delete_team_grant(db, repo, teamname)
-    except repo_permissions.GrantError as exc:
-        raise invalid_request(str(exc)) from exc
+    repo_permissions.delete_team_grant(db, repo, teamname)
     _audit(db, request, auth, "delete_repo_permission", repo, {"team": teamname, "repo": repo.name})
     db.commit()
     return Response(status_code=204)

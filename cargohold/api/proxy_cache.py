@@ -110,11 +110,7 @@ def create_proxy_cache(
     _feature(settings)
     org = organization_for_admin(db, auth, orgname)
     upstream = _upstream(raw)
-    try:
-        proxy_cache.create_config(db, settings, org, upstream, auth=auth, ip=client_ip(request))
-    except proxy_cache.ProxyCacheError as exc:
-        db.rollback()
-        raise invalid_request(str(exc)) from exc
+    proxy_cache.create_config(db, settings, org, upstream, auth=auth, ip=client_ip(request))
     db.commit()
     return JSONResponse("Created", status_code=201)
 
@@ -147,10 +143,7 @@ def validate_proxy_cache(
     if proxy_cache.get_config(db, org.id) is not None:
         raise invalid_request("Proxy Cache Configuration already exists")
     upstream = _upstream(raw)
-    try:
-        proxy_cache.check_upstream_address(settings, upstream.registry, upstream.insecure)
-    except proxy_cache.ProxyCacheError as exc:
-        raise invalid_request(str(exc)) from exc
+    proxy_cache.check_upstream_address(settings, upstream.registry, upstream.insecure)
     # The upstream may be slow; the request's transaction has nothing to keep open meanwhile.
     db.rollback()
     try:

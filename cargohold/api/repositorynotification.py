@@ -79,24 +79,20 @@ def create_notification(
     repo = _repository(db, auth, repository)
     body = validate_body(NotificationCreateRequest, raw)
     begin_write(db)
-    try:
-        created = rules.create(
-            db,
-            settings,
-            repo,
-            rules.NotificationRequest(
-                event=body.event,
-                method=body.method,
-                config=body.config,
-                event_config=body.eventConfig,
-                title=body.title,
-            ),
-            auth=auth,
-            ip=client_ip(request),
-        )
-    except rules.NotificationError as exc:
-        db.rollback()
-        raise invalid_request(str(exc)) from exc
+    created = rules.create(
+        db,
+        settings,
+        repo,
+        rules.NotificationRequest(
+            event=body.event,
+            method=body.method,
+            config=body.config,
+            event_config=body.eventConfig,
+            title=body.title,
+        ),
+        auth=auth,
+        ip=client_ip(request),
+    )
     db.commit()
     return JSONResponse(rules.view(created), status_code=201)
 

@@ -110,12 +110,9 @@ def _config(kind: str, body: dict[str, Any]) -> dict[str, Any]:
     for key in required:
         if key not in body:
             raise invalid_request(f"{key!r} is a required property")
-    try:
-        if kind == AUTOPRUNE:
-            return tag_policies.autoprune_config(body)
-        return tag_policies.immutability_config(body)
-    except tag_policies.PolicyError as exc:
-        raise invalid_request(str(exc)) from exc
+    if kind == AUTOPRUNE:
+        return tag_policies.autoprune_config(body)
+    return tag_policies.immutability_config(body)
 
 
 def _audit_kind(kind: str, action: str, target: Target) -> str:
@@ -197,10 +194,7 @@ def _create(
     body: dict[str, Any],
 ) -> JSONResponse:
     config = _config(kind, body)
-    try:
-        row = tag_policies.create_policy(db, _model(kind, target), target.owner, config)
-    except tag_policies.PolicyError as exc:
-        raise invalid_request(str(exc)) from exc
+    row = tag_policies.create_policy(db, _model(kind, target), target.owner, config)
     _audit(
         db, request, auth, target, _audit_kind(kind, "create", target), _audit_config(kind, config)
     )
@@ -220,10 +214,7 @@ def _update(
 ) -> Response:
     config = _config(kind, body)
     row = _find(db, kind, target, policy_uuid)
-    try:
-        tag_policies.update_policy(db, _model(kind, target), target.owner, row, config)
-    except tag_policies.PolicyError as exc:
-        raise invalid_request(str(exc)) from exc
+    tag_policies.update_policy(db, _model(kind, target), target.owner, row, config)
     _audit(
         db, request, auth, target, _audit_kind(kind, "update", target), _audit_config(kind, config)
     )

@@ -133,13 +133,9 @@ def activate_build_trigger(
         if build_rules.robot_namespace_name(pull_robot.username) != repo.namespace_user.username:
             raise unauthorized(auth)
     _scm_not_configured(settings, trigger)
-    try:
-        triggers.activate(
-            db, settings, trigger, repo, data.config, pull_robot, auth=auth, ip=client_ip(request)
-        )
-    except triggers.TriggerError as exc:
-        db.rollback()
-        raise invalid_request(str(exc)) from exc
+    triggers.activate(
+        db, settings, trigger, repo, data.config, pull_robot, auth=auth, ip=client_ip(request)
+    )
     db.commit()
     return admin_trigger_view(settings, trigger)
 
@@ -179,35 +175,16 @@ def manually_start_build_trigger(
     if not triggers.is_active(trigger):
         raise invalid_request("Trigger is not active.")
     _scm_not_configured(settings, trigger)
-    config = triggers.config_of(trigger)
-    try:
-        metadata = build_rules.manual_metadata(config.get("build_source", ""), data.commit_sha)
-    except build_rules.BuildError as exc:
-        raise invalid_request(str(exc)) from exc
-    dockerfile_path, context = build_rules.resolve_dockerfile_and_context(
-        config.get("dockerfile_path"), config.get("context"), None
+    build_source = triggers.config_of(trigger).get("build_source", "")
+    build = build_rules.start_trigger_build(
+        db,
+        settings,
+        trigger,
+        build_rules.manual_metadata(build_source, data.commit_sha),
+        manual_user=auth.user,
+        auth=auth,
+        ip=client_ip(request),
     )
-    try:
-        build = build_rules.start_build(
-            db,
-            settings,
-            build_rules.BuildRequest(
-                repository=repo,
-                display_name=metadata["commit"][:7],
-                dockerfile_path=dockerfile_path,
-                context=context,
-                tags=build_rules.compute_tags(config, metadata),
-                is_manual=True,
-                manual_user=auth.user,
-                trigger=trigger,
-                trigger_metadata=metadata,
-                pull_robot=trigger.pull_robot,
-            ),
-            auth=auth,
-            ip=client_ip(request),
-        )
-    except build_rules.TriggerDisabled as exc:
-        raise ApiError(400, "invalid_request", str(exc)) from exc
     db.commit()
     build = build_rules.find_build(db, build.uuid)
     return JSONResponse(

@@ -79,35 +79,8 @@ def _receive(
     config = triggers.config_of(trigger)
     if trigger.service != triggers.CUSTOM_GIT or not config.get("build_source"):
         raise _error(400, "This build trigger is not activated")
-    try:
-        metadata = build_rules.metadata_from_webhook(body, config["build_source"])
-    except build_rules.BuildError as exc:
-        raise _error(400, str(exc)) from exc
-    if build_rules.should_skip(config, metadata):
+    if build_rules.build_from_webhook(db, settings, trigger, body) is None:
         return PlainTextResponse("Okay")
-    dockerfile_path, context = build_rules.resolve_dockerfile_and_context(
-        config.get("dockerfile_path"), config.get("context"), None
-    )
-    try:
-        build_rules.start_build(
-            db,
-            settings,
-            build_rules.BuildRequest(
-                repository=repository,
-                display_name=metadata["commit"][:7],
-                dockerfile_path=dockerfile_path,
-                context=context,
-                tags=build_rules.compute_tags(config, metadata),
-                is_manual=False,
-                trigger=trigger,
-                trigger_metadata=metadata,
-                pull_robot=trigger.pull_robot,
-            ),
-        )
-    except build_rules.TriggerDisabled as exc:
-        raise _error(
-            400, "This build trigger is currently disabled. Please re-enable to continue."
-        ) from exc
     db.commit()
     return PlainTextResponse("Okay")
 

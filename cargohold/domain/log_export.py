@@ -29,6 +29,7 @@ from cargohold.db.models.accounts import User
 from cargohold.db.models.audit import LogEntry, LogExport
 from cargohold.domain import audit, queue
 from cargohold.domain.email import OutgoingEmail, queue_email
+from cargohold.domain.errors import ModelError, Unavailable
 from cargohold.storage.base import BlobStore
 
 EXPORT_QUEUE = "exportactionlogs"
@@ -39,11 +40,11 @@ DATE_FORMAT = "%m/%d/%Y"
 EntryRenderer = Callable[[Session, list[LogEntry]], list[dict[str, Any]]]
 
 
-class ExportRefused(ValueError):
+class ExportRefused(ModelError):
     """The request cannot be queued; the message is Quay's."""
 
 
-class DeliveryFailed(Exception):
+class DeliveryFailed(Unavailable):
     """The callback did not take the result; the job is retried later."""
 
 

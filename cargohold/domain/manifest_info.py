@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cargohold.db.models.registry import Manifest, ManifestLabel
+from cargohold.domain.errors import ModelError
 from cargohold.domain.manifests import (
     INDEX_TYPES,
     OCI_IMAGE_CONFIG,
@@ -45,7 +46,7 @@ DOCKER_IMAGE_CONFIG = "application/vnd.docker.container.image.v1+json"
 IMAGE_CONFIG_TYPES = frozenset({OCI_IMAGE_CONFIG, DOCKER_IMAGE_CONFIG})
 
 
-class LabelError(Exception):
+class LabelError(ModelError):
     """A label was refused; the message is Quay's wording."""
 
 

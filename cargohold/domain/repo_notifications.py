@@ -34,6 +34,7 @@ from cargohold.domain import notification_events as events
 from cargohold.domain import queue
 from cargohold.domain.audit import log_action
 from cargohold.domain.email import OutgoingEmail, queue_email
+from cargohold.domain.errors import Invalid
 from cargohold.domain.json_template import JsonTemplate, JsonTemplateError
 
 NOTIFICATION_QUEUE = "notification"
@@ -44,7 +45,7 @@ MAX_CONFIG_BYTES = 16 * 1024
 TARGET_KINDS = ("user", "org", "team")
 
 
-class NotificationError(Exception):
+class NotificationError(Invalid):
     """A request Quay answers with 400 invalid_request; the message is safe to show."""
 
 

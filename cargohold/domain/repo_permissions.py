@@ -10,9 +10,10 @@ from sqlalchemy.orm import Session, joinedload
 
 from cargohold.db.models.accounts import Team, TeamMember, User
 from cargohold.db.models.registry import Repository, RepositoryPermission, Role
+from cargohold.domain.errors import Invalid
 
 
-class GrantError(Exception):
+class GrantError(Invalid):
     """A grant was refused; the message is Quay's wording."""
 
 

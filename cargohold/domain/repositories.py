@@ -23,6 +23,7 @@ from cargohold.db.models.registry import (
     Star,
     Tag,
 )
+from cargohold.domain.errors import Invalid
 from cargohold.domain.prototypes import apply_prototypes
 
 MAX_NAME_LENGTH = 255
@@ -34,7 +35,7 @@ POPULARITY_DAYS = 30
 STATS_DAYS = 92
 
 
-class RepositoryError(Exception):
+class RepositoryError(Invalid):
     """A repository rule was broken; the message is Quay's wording."""
 
 

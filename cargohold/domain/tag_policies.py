@@ -28,6 +28,7 @@ from cargohold.db.models.policies import (
     RepositoryImmutabilityPolicy,
 )
 from cargohold.db.models.registry import Repository, Tag
+from cargohold.domain.errors import Invalid
 
 METHOD_NUMBER_OF_TAGS = "number_of_tags"
 METHOD_CREATION_DATE = "creation_date"
@@ -50,7 +51,7 @@ PolicyRow = (
 )
 
 
-class PolicyError(Exception):
+class PolicyError(Invalid):
     """A policy is malformed or conflicts with an existing one; the message is Quay's."""
 
 

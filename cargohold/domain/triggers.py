@@ -20,6 +20,7 @@ from cargohold.db.models.accounts import User
 from cargohold.db.models.builds import BuildTrigger
 from cargohold.db.models.registry import Repository
 from cargohold.domain.audit import log_action
+from cargohold.domain.errors import Invalid
 
 CUSTOM_GIT = "custom-git"
 SCM_SERVICES = {"github": "GITHUB_BUILD", "gitlab": "GITLAB_BUILD", "bitbucket": "BITBUCKET_BUILD"}
@@ -30,7 +31,7 @@ _BOOL_KEYS = ("default_tag_from_ref", "latest_for_default_branch")
 _STRING_KEYS = ("build_source", "dockerfile_path", "context", "branchtag_regex")
 
 
-class TriggerError(Exception):
+class TriggerError(Invalid):
     """The trigger cannot do what was asked; the message is shown to the client."""
 
 
