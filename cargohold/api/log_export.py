@@ -8,7 +8,6 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
-from sqlalchemy.orm import Session
 
 from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip, validate_body
 from cargohold.api.errors import NOT_FOUND_TEXT, MessageError
@@ -19,8 +18,8 @@ from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.accounts import User
 from cargohold.db.models.registry import Repository, Role
+from cargohold.db.session import DbSession
 from cargohold.domain import log_export
-from cargohold.domain.audit import log_action
 
 router = ApiRouter(tags=["logs"])
 
@@ -42,7 +41,7 @@ def _require_feature(settings: Settings) -> None:
 
 def _export(
     request: Request,
-    db: Session,
+    db: DbSession,
     settings: Settings,
     auth: AuthContext,
     raw: dict[str, Any],
@@ -51,38 +50,21 @@ def _export(
 ) -> dict[str, str]:
     """Queue the export and log the attempt (`export_logs_success` / `_failure`), as Quay."""
     body = validate_body(ExportLogsBody, raw)
-    targets = {"url": body.callback_url or None, "email": body.callback_email or None}
-    repo_meta = {"repo": repository.name} if repository is not None else {}
-    try:
-        export_id = log_export.queue_export(
-            db,
-            settings,
-            namespace=namespace,
-            repository_id=repository.id if repository is not None else None,
-            repository_name=repository.name if repository is not None else None,
-            window=log_window(request),
-            callback_url=body.callback_url,
-            callback_email=body.callback_email,
-        )
-    except log_export.ExportRefused as exc:
-        db.rollback()
-        kind, metadata = "export_logs_failure", {**repo_meta, "error": str(exc), **targets}
-        log_action(
-            db, kind, namespace=namespace, auth=auth, ip=client_ip(request), metadata=metadata
-        )
-        db.commit()
-        raise MessageError(400, str(exc)) from exc
-    log_action(
+    outcome = log_export.request_export(
         db,
-        "export_logs_success",
+        settings,
         namespace=namespace,
-        auth=auth,
         repository=repository,
+        window=log_window(request),
+        callback_url=body.callback_url,
+        callback_email=body.callback_email,
+        auth=auth,
         ip=client_ip(request),
-        metadata={**repo_meta, "export_id": export_id, **targets},
     )
     db.commit()
-    return {"export_id": export_id}
+    if outcome.refusal is not None:
+        raise outcome.refusal
+    return {"export_id": outcome.export_id}
 
 
 @router.post(

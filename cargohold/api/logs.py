@@ -10,7 +10,6 @@ import datetime as dt
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy.orm import Session
 
 from cargohold.api.avatar import user_avatar
 from cargohold.api.deps import AuthDep, DbDep, SettingsDep, require_fresh_login, require_user
@@ -26,6 +25,7 @@ from cargohold.db.base import utcnow
 from cargohold.db.models.accounts import User
 from cargohold.db.models.audit import LogEntry
 from cargohold.db.models.registry import Role
+from cargohold.db.session import DbSession
 from cargohold.domain import accounts, audit, log_export, permissions
 
 router = ApiRouter(tags=["logs"])
@@ -57,7 +57,7 @@ def log_window(request: Request) -> tuple[dt.datetime, dt.datetime]:
     return start, end
 
 
-def _performer_id(db: Session, request: Request) -> int | None | bool:
+def _performer_id(db: DbSession, request: Request) -> int | None | bool:
     """The `performer` filter: an account id, None for no filter, False for an unknown name."""
     name = request.query_params.get("performer")
     if not name:
@@ -106,7 +106,7 @@ def _entry_view(
 def export_renderer(settings: Settings) -> log_export.EntryRenderer:
     """Entries in an export file look as in the listings, without the namespace."""
 
-    def render(db: Session, entries: list[LogEntry]) -> list[dict[str, Any]]:
+    def render(db: DbSession, entries: list[LogEntry]) -> list[dict[str, Any]]:
         ids = {entry.performer_id for entry in entries if entry.performer_id is not None}
         known = audit.accounts_by_id(db, ids)
         return [_entry_view(settings, entry, known, False) for entry in entries]
@@ -131,7 +131,7 @@ def _window_body(start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
 
 def _list(
     request: Request,
-    db: Session,
+    db: DbSession,
     settings: Settings,
     *,
     account_id: int | None = None,
@@ -172,7 +172,7 @@ def _list(
 
 def _aggregate(
     request: Request,
-    db: Session,
+    db: DbSession,
     *,
     account_id: int | None = None,
     repository_id: int | None = None,
@@ -247,7 +247,7 @@ def aggregate_user_logs(request: Request, db: DbDep, auth: AuthDep) -> dict[str,
 
 
 def administered_namespace(
-    db: Session, auth: AuthContext, orgname: str, *, superuser_read: bool = True
+    db: DbSession, auth: AuthContext, orgname: str, *, superuser_read: bool = True
 ) -> User:
     """The organization (or user namespace) the caller administers; `superuser_read` admits
     global read-only superusers too."""

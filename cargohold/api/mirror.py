@@ -9,7 +9,6 @@ from typing import Any, Literal
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
-from sqlalchemy.orm import Session
 
 from cargohold.api.deps import (
     AuthDep,
@@ -30,6 +29,7 @@ from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.mirror import RepoMirrorConfig
 from cargohold.db.models.registry import Repository, Role
+from cargohold.db.session import DbSession
 from cargohold.domain import mirror
 
 router = ApiRouter(tags=["mirror"])
@@ -150,14 +150,14 @@ def config_view(settings: Settings, config: RepoMirrorConfig) -> dict[str, Any]:
 
 
 def _repository(
-    db: Session, settings: Settings, auth: AuthContext, path: str, *, reading: bool = False
+    db: DbSession, settings: Settings, auth: AuthContext, path: str, *, reading: bool = False
 ) -> Repository:
     if not settings.FEATURE_REPO_MIRROR:
         raise MessageError(404, NOT_FOUND_TEXT)
     return require_repository(db, auth, path, Role.admin, superuser_read=reading)
 
 
-def _config(db: Session, repository: Repository) -> RepoMirrorConfig:
+def _config(db: DbSession, repository: Repository) -> RepoMirrorConfig:
     config = mirror.get_config(db, repository)
     if config is None:
         raise not_found()

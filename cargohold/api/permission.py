@@ -6,7 +6,6 @@ from typing import Any, Literal
 
 from fastapi import Request, Response
 from pydantic import BaseModel
-from sqlalchemy.orm import Session
 
 from cargohold.api.avatar import team_avatar, user_avatar
 from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip, validate_body
@@ -17,8 +16,8 @@ from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.accounts import Team, User
 from cargohold.db.models.registry import Repository, Role
+from cargohold.db.session import DbSession
 from cargohold.domain import repo_permissions
-from cargohold.domain.audit import log_action
 
 router = ApiRouter(tags=["permission"])
 BASE = "/api/v1/repository/{repository:repopath}/permissions"
@@ -42,7 +41,7 @@ def _user_view(
     return view
 
 
-def _members(db: Session, repo: Repository, users: list[User]) -> set[int] | None:
+def _members(db: DbSession, repo: Repository, users: list[User]) -> set[int] | None:
     """Org membership matters only for organization repositories."""
     if not repo.namespace_user.organization:
         return None
@@ -53,26 +52,7 @@ def _team_view(settings: Settings, team: Team, role: Role) -> dict[str, Any]:
     return {"role": str(role), "name": team.name, "avatar": team_avatar(settings, team.name)}
 
 
-def _audit(
-    db: Session,
-    request: Request,
-    auth: AuthContext,
-    kind: str,
-    repo: Repository,
-    metadata: dict[str, Any],
-) -> None:
-    log_action(
-        db,
-        kind,
-        namespace=repo.namespace_user,
-        auth=auth,
-        repository=repo,
-        ip=client_ip(request),
-        metadata=metadata,
-    )
-
-
-def _admin_read(db: Session, auth: AuthContext, path: str) -> Repository:
+def _admin_read(db: DbSession, auth: AuthContext, path: str) -> Repository:
     return require_repository(db, auth, path, Role.admin, superuser_read=True)
 
 
@@ -129,19 +109,8 @@ def change_user_permission(
 ) -> dict[str, Any]:
     repo = require_repository(db, auth, repository, Role.admin)
     body = validate_body(RoleBody, raw)
-    user, grant = repo_permissions.set_user_role(db, repo, username, Role(body.role))
-    _audit(
-        db,
-        request,
-        auth,
-        "change_repo_permission",
-        repo,
-        {
-            "username": username,
-            "repo": repo.name,
-            "namespace": repo.namespace_user.username,
-            "role": body.role,
-        },
+    user, grant = repo_permissions.set_user_role(
+        db, repo, username, Role(body.role), auth=auth, ip=client_ip(request)
     )
     view = _user_view(settings, user, grant.role, _members(db, repo, [user]))
     db.commit()
@@ -153,15 +122,7 @@ def delete_user_permission(
     repository: str, username: str, request: Request, db: DbDep, auth: AuthDep
 ) -> Response:
     repo = require_repository(db, auth, repository, Role.admin)
-    repo_permissions.delete_user_grant(db, repo, username)
-    _audit(
-        db,
-        request,
-        auth,
-        "delete_repo_permission",
-        repo,
-        {"username": username, "repo": repo.name, "namespace": repo.namespace_user.username},
-    )
+    repo_permissions.delete_user_grant(db, repo, username, auth=auth, ip=client_ip(request))
     db.commit()
     return Response(status_code=204)
 
@@ -200,14 +161,8 @@ def change_team_permission(
 ) -> dict[str, Any]:
     repo = require_repository(db, auth, repository, Role.admin)
     body = validate_body(RoleBody, raw)
-    team, grant = repo_permissions.set_team_role(db, repo, teamname, Role(body.role))
-    _audit(
-        db,
-        request,
-        auth,
-        "change_repo_permission",
-        repo,
-        {"team": teamname, "repo": repo.name, "role": body.role},
+    team, grant = repo_permissions.set_team_role(
+        db, repo, teamname, Role(body.role), auth=auth, ip=client_ip(request)
     )
     view = _team_view(settings, team, grant.role)
     db.commit()
@@ -219,7 +174,6 @@ def delete_team_permission(
     repository: str, teamname: str, request: Request, db: DbDep, auth: AuthDep
 ) -> Response:
     repo = require_repository(db, auth, repository, Role.admin)
-    repo_permissions.delete_team_grant(db, repo, teamname)
-    _audit(db, request, auth, "delete_repo_permission", repo, {"team": teamname, "repo": repo.name})
+    repo_permissions.delete_team_grant(db, repo, teamname, auth=auth, ip=client_ip(request))
     db.commit()
     return Response(status_code=204)

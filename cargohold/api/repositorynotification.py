@@ -12,7 +12,6 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
-from sqlalchemy.orm import Session
 
 from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip, validate_body
 from cargohold.api.errors import NOT_FOUND_TEXT, MessageError, invalid_request, not_found
@@ -20,9 +19,8 @@ from cargohold.api.repo_access import require_repository
 from cargohold.api.routing import ApiRouter, json_body_schema
 from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
-from cargohold.db.base import begin_write
-from cargohold.db.models.notifications import RepositoryNotification
 from cargohold.db.models.registry import Repository, Role
+from cargohold.db.session import DbSession
 from cargohold.domain import repo_notifications as rules
 
 router = ApiRouter(tags=["repositorynotification"])
@@ -43,15 +41,10 @@ class NotificationCreateRequest(BaseModel):
     title: StrictStr | None = Field(default=None, max_length=255)
 
 
-def _repository(db: Session, auth: AuthContext, path: str, *, reading: bool = False) -> Repository:
+def _repository(
+    db: DbSession, auth: AuthContext, path: str, *, reading: bool = False
+) -> Repository:
     return require_repository(db, auth, path, Role.admin, superuser_read=reading)
-
-
-def _notification(db: Session, repository: Repository, uuid: str) -> RepositoryNotification:
-    found = rules.find(db, repository, uuid)
-    if found is None:
-        raise invalid_request(rules.not_found_message(repository, uuid))
-    return found
 
 
 @router.get(LIST_PATH, operation_id="listRepoNotifications")
@@ -78,7 +71,6 @@ def create_notification(
     """Create a notification: when `event` happens, deliver through `method`."""
     repo = _repository(db, auth, repository)
     body = validate_body(NotificationCreateRequest, raw)
-    begin_write(db)
     created = rules.create(
         db,
         settings,
@@ -111,9 +103,7 @@ def delete_notification(
     repository: str, uuid: str, request: Request, db: DbDep, auth: AuthDep
 ) -> Response:
     repo = _repository(db, auth, repository)
-    begin_write(db)
-    found = _notification(db, repo, uuid)
-    rules.delete_notification(db, repo, found, auth=auth, ip=client_ip(request))
+    rules.delete_notification(db, repo, uuid, auth=auth, ip=client_ip(request))
     db.commit()
     return Response(status_code=204)
 
@@ -124,9 +114,7 @@ def reset_failures(
 ) -> Response:
     """Set the failure count back to 0, so that a disabled notification is delivered again."""
     repo = _repository(db, auth, repository)
-    begin_write(db)
-    found = _notification(db, repo, uuid)
-    rules.reset_failures(db, repo, found, auth=auth, ip=client_ip(request))
+    rules.reset_failures(db, repo, uuid, auth=auth, ip=client_ip(request))
     db.commit()
     return Response(status_code=204)
 
@@ -137,9 +125,7 @@ def test_notification(
 ) -> dict[str, Any]:
     """Queue one delivery with the event's sample data."""
     repo = _repository(db, auth, repository)
-    begin_write(db)
-    found = _notification(db, repo, uuid)
-    rules.queue_test(db, settings, repo, found)
+    rules.queue_test(db, settings, repo, uuid)
     db.commit()
     return {}
 
@@ -148,7 +134,7 @@ def test_notification(
 
 
 def _email_repository(
-    db: Session, settings: Settings, auth: AuthContext, path: str, *, reading: bool = False
+    db: DbSession, settings: Settings, auth: AuthContext, path: str, *, reading: bool = False
 ) -> Repository:
     if not settings.FEATURE_MAILING:
         raise MessageError(404, NOT_FOUND_TEXT)
@@ -181,7 +167,6 @@ def authorize_email(
     """Mail a confirmation link to `email`; once followed, it may receive notifications."""
     repo = _email_repository(db, settings, auth, repository)
     address = _address(email)
-    begin_write(db)
     record = rules.request_email_authorization(db, settings, repo, address)
     db.commit()
     return rules.authorized_email_view(repo, record)
@@ -190,10 +175,8 @@ def authorize_email(
 @router.get("/authrepoemail", operation_id="confirmRepoEmail", include_in_schema=False)
 def confirm_email(db: DbDep, settings: SettingsDep, code: str = "") -> HTMLResponse:
     """The link mailed by sendAuthorizeRepoEmail."""
-    begin_write(db)
     record = rules.confirm_email_authorization(db, code) if code else None
     if record is None:
-        db.rollback()
         raise MessageError(400, "Invalid confirmation code.")
     db.commit()
     return HTMLResponse(

@@ -7,7 +7,6 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy.orm import Session
 
 from cargohold.api.build import (
     admin_or_global_reader,
@@ -36,6 +35,7 @@ from cargohold.auth.context import AuthContext, AuthKind
 from cargohold.config import Settings
 from cargohold.db.models.builds import BuildTrigger
 from cargohold.db.models.registry import Repository, Role
+from cargohold.db.session import DbSession
 from cargohold.domain import builds as build_rules
 from cargohold.domain import triggers
 
@@ -44,14 +44,14 @@ router = ApiRouter(tags=["trigger"])
 TRIGGER_PATH = "/api/v1/repository/{repository:repopath}/trigger/{trigger_uuid}"
 
 
-def _trigger_in(db: Session, repository: Repository | None, trigger_uuid: str) -> BuildTrigger:
+def _trigger_in(db: DbSession, repository: Repository | None, trigger_uuid: str) -> BuildTrigger:
     trigger = triggers.find_trigger(db, repository, trigger_uuid) if repository else None
     if trigger is None:
         raise not_found()
     return trigger
 
 
-def _admin_repository(db: Session, auth: AuthContext, path: str) -> Repository:
+def _admin_repository(db: DbSession, auth: AuthContext, path: str) -> Repository:
     repository = repository_for(db, auth, path, Role.admin)
     require_normal_state(repository)
     return repository

@@ -287,6 +287,7 @@ def create(
     auth: AuthContext,
     ip: str | None,
 ) -> RepositoryNotification:
+    begin_write(session)
     validate(session, settings, repository, request)
     notification = RepositoryNotification(
         repository_id=repository.id,
@@ -332,14 +333,26 @@ def not_found_message(repository: Repository, notification_uuid: str) -> str:
     )
 
 
+def _find_for_change(
+    session: Session, repository: Repository, notification_uuid: str
+) -> RepositoryNotification:
+    """The notification a change names, read under the write lock the change needs."""
+    begin_write(session)
+    notification = find(session, repository, notification_uuid)
+    if notification is None:
+        raise NotificationError(not_found_message(repository, notification_uuid))
+    return notification
+
+
 def delete_notification(
     session: Session,
     repository: Repository,
-    notification: RepositoryNotification,
+    notification_uuid: str,
     *,
     auth: AuthContext,
     ip: str | None,
 ) -> None:
+    notification = _find_for_change(session, repository, notification_uuid)
     _audit(session, "delete_repo_notification", repository, notification, auth, ip)
     session.execute(
         delete(TagNotificationSent).where(TagNotificationSent.notification_id == notification.id)
@@ -350,22 +363,22 @@ def delete_notification(
 def reset_failures(
     session: Session,
     repository: Repository,
-    notification: RepositoryNotification,
+    notification_uuid: str,
     *,
     auth: AuthContext,
     ip: str | None,
 ) -> None:
+    """Failures back to 0, so that a disabled notification is delivered again."""
+    notification = _find_for_change(session, repository, notification_uuid)
     notification.number_of_failures = 0
     _audit(session, "reset_repo_notification", repository, notification, auth, ip)
 
 
 def queue_test(
-    session: Session,
-    settings: Settings,
-    repository: Repository,
-    notification: RepositoryNotification,
+    session: Session, settings: Settings, repository: Repository, notification_uuid: str
 ) -> None:
     """One delivery of the event's sample data, through the same queue as real events."""
+    notification = _find_for_change(session, repository, notification_uuid)
     data = events.sample_data(
         settings,
         notification.event,
@@ -561,6 +574,7 @@ def request_email_authorization(
     session: Session, settings: Settings, repository: Repository, address: str
 ) -> RepositoryAuthorizedEmail:
     """Mail a confirmation link to `address`, unless it is confirmed already."""
+    begin_write(session)
     record = find_authorized_email(session, repository, address)
     if record is not None and record.confirmed:
         return record
@@ -589,6 +603,7 @@ def request_email_authorization(
 
 
 def confirm_email_authorization(session: Session, code: str) -> RepositoryAuthorizedEmail | None:
+    begin_write(session)
     record = session.scalar(
         select(RepositoryAuthorizedEmail).where(
             RepositoryAuthorizedEmail.code_hash == _code_hash(code)

@@ -8,13 +8,56 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, joinedload
 
+from cargohold.auth.context import AuthContext
 from cargohold.db.models.accounts import Team, TeamMember, User
 from cargohold.db.models.registry import Repository, RepositoryPermission, Role
+from cargohold.domain import permissions
+from cargohold.domain.audit import log_action
 from cargohold.domain.errors import Invalid
 
 
 class GrantError(Invalid):
     """A grant was refused; the message is Quay's wording."""
+
+
+def role_for_missing_repository(
+    session: Session, auth: AuthContext, namespace_name: str
+) -> Role | None:
+    """The role the caller would hold on a repository not (yet) in `namespace_name`: it decides
+    whether the caller may learn that the repository is missing."""
+    namespace = session.scalar(
+        select(User).where(User.username == namespace_name, User.deleted.is_(False))
+    )
+    if namespace is None:
+        return Role.admin if auth.has_superuser_full_access else None
+    return permissions.effective_namespace_repository_role(session, auth, namespace)
+
+
+def _log(
+    session: Session,
+    kind: str,
+    repository: Repository,
+    metadata: dict[str, str],
+    auth: AuthContext,
+    ip: str | None,
+) -> None:
+    log_action(
+        session,
+        kind,
+        namespace=repository.namespace_user,
+        auth=auth,
+        repository=repository,
+        ip=ip,
+        metadata=metadata,
+    )
+
+
+def _user_metadata(repository: Repository, username: str) -> dict[str, str]:
+    return {
+        "username": username,
+        "repo": repository.name,
+        "namespace": repository.namespace_user.username,
+    }
 
 
 def user_grants(session: Session, repository: Repository) -> Sequence[RepositoryPermission]:
@@ -84,7 +127,13 @@ def user_grant(session: Session, repository: Repository, user: User) -> Reposito
 
 
 def set_user_role(
-    session: Session, repository: Repository, username: str, role: Role
+    session: Session,
+    repository: Repository,
+    username: str,
+    role: Role,
+    *,
+    auth: AuthContext,
+    ip: str | None,
 ) -> tuple[User, RepositoryPermission]:
     namespace = repository.namespace_user
     if username == namespace.username:
@@ -101,10 +150,14 @@ def set_user_role(
     else:
         grant.role = role
     session.flush()
+    metadata = {**_user_metadata(repository, username), "role": str(role)}
+    _log(session, "change_repo_permission", repository, metadata, auth, ip)
     return user, grant
 
 
-def delete_user_grant(session: Session, repository: Repository, username: str) -> User:
+def delete_user_grant(
+    session: Session, repository: Repository, username: str, *, auth: AuthContext, ip: str | None
+) -> User:
     if username == repository.namespace_user.username:
         raise GrantError("Namespace owner must always be admin.")
     user = find_grantee(session, username)
@@ -112,6 +165,8 @@ def delete_user_grant(session: Session, repository: Repository, username: str) -
     if user is None or grant is None:
         raise GrantError("User does not have permission for repo.")
     session.delete(grant)
+    metadata = _user_metadata(repository, username)
+    _log(session, "delete_repo_permission", repository, metadata, auth, ip)
     return user
 
 
@@ -155,7 +210,13 @@ def team_grant(
 
 
 def set_team_role(
-    session: Session, repository: Repository, team_name: str, role: Role
+    session: Session,
+    repository: Repository,
+    team_name: str,
+    role: Role,
+    *,
+    auth: AuthContext,
+    ip: str | None,
 ) -> tuple[Team, RepositoryPermission]:
     team = find_team(session, repository, team_name)
     if team is None:
@@ -169,11 +230,17 @@ def set_team_role(
     else:
         grant.role = role
     session.flush()
+    metadata = {"team": team_name, "repo": repository.name, "role": str(role)}
+    _log(session, "change_repo_permission", repository, metadata, auth, ip)
     return team, grant
 
 
-def delete_team_grant(session: Session, repository: Repository, team_name: str) -> None:
+def delete_team_grant(
+    session: Session, repository: Repository, team_name: str, *, auth: AuthContext, ip: str | None
+) -> None:
     grant = team_grant(session, repository, team_name)
     if grant is None:
         raise GrantError("Team does not have permission for repo.")
     session.execute(delete(RepositoryPermission).where(RepositoryPermission.id == grant.id))
+    metadata = {"team": team_name, "repo": repository.name}
+    _log(session, "delete_repo_permission", repository, metadata, auth, ip)
