@@ -200,6 +200,23 @@ def logs_body(db: DbSession, build: RepositoryBuild, start: int) -> dict[str, An
     return {"start": start, "total": total, "logs": entries}
 
 
+def created_build(
+    db: DbSession,
+    settings: Settings,
+    auth: AuthContext,
+    repository: Repository,
+    build: RepositoryBuild,
+) -> JSONResponse:
+    """Commit a started build and answer 201 with its view and where its status is read."""
+    db.commit()
+    build = build_rules.find_build(db, build.uuid)
+    return JSONResponse(
+        build_view(db, settings, auth, build, build.phase),
+        status_code=201,
+        headers={"Location": status_location(repository, build)},
+    )
+
+
 def int_query(request: Request, name: str, default: int | None, description: str) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
@@ -321,13 +338,7 @@ def request_repo_build(
         auth=auth,
         ip=client_ip(request),
     )
-    db.commit()
-    build = build_rules.find_build(db, build.uuid)
-    return JSONResponse(
-        build_view(db, settings, auth, build, build.phase),
-        status_code=201,
-        headers={"Location": status_location(repo, build)},
-    )
+    return created_build(db, settings, auth, repo, build)
 
 
 def _build_in(db: DbSession, repository: Repository, build_uuid: str) -> RepositoryBuild | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
@@ -165,6 +166,24 @@ def _contains_nul(value: Any) -> bool:
 
 
 JsonBody = Annotated[dict[str, Any], Depends(json_body)]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """What a changing endpoint hands its domain function: the unit of work, the settings,
+    who calls and from where."""
+
+    db: DbSession
+    settings: Settings
+    auth: AuthContext
+    ip: str | None
+
+
+def get_caller(request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep) -> Caller:
+    return Caller(db, settings, auth, client_ip(request))
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
 def validate_body(model: type[Model], raw: dict[str, Any]) -> Model:

@@ -9,16 +9,14 @@ from fastapi import Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip, validate_body
+from cargohold.api.deps import Caller, CallerDep, DbDep, JsonBody, validate_body
 from cargohold.api.errors import NOT_FOUND_TEXT, MessageError
 from cargohold.api.logs import administered_namespace, log_window, user_admin
 from cargohold.api.repo_access import require_repository
 from cargohold.api.routing import ApiRouter, json_body_schema
-from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.accounts import User
 from cargohold.db.models.registry import Repository, Role
-from cargohold.db.session import DbSession
 from cargohold.domain import log_export
 
 router = ApiRouter(tags=["logs"])
@@ -41,9 +39,7 @@ def _require_feature(settings: Settings) -> None:
 
 def _export(
     request: Request,
-    db: DbSession,
-    settings: Settings,
-    auth: AuthContext,
+    call: Caller,
     raw: dict[str, Any],
     namespace: User,
     repository: Repository | None = None,
@@ -51,17 +47,17 @@ def _export(
     """Queue the export and log the attempt (`export_logs_success` / `_failure`), as Quay."""
     body = validate_body(ExportLogsBody, raw)
     outcome = log_export.request_export(
-        db,
-        settings,
+        call.db,
+        call.settings,
         namespace=namespace,
         repository=repository,
         window=log_window(request),
         callback_url=body.callback_url,
         callback_email=body.callback_email,
-        auth=auth,
-        ip=client_ip(request),
+        auth=call.auth,
+        ip=call.ip,
     )
-    db.commit()
+    call.db.commit()
     if outcome.refusal is not None:
         raise outcome.refusal
     return {"export_id": outcome.export_id}
@@ -73,40 +69,28 @@ def _export(
     openapi_extra=BODY,
 )
 def export_repository_logs(
-    repository: str,
-    request: Request,
-    db: DbDep,
-    settings: SettingsDep,
-    auth: AuthDep,
-    raw: JsonBody,
+    repository: str, request: Request, call: CallerDep, raw: JsonBody
 ) -> dict[str, str]:
-    _require_feature(settings)
-    repo = require_repository(db, auth, repository, Role.admin)
-    return _export(request, db, settings, auth, raw, repo.namespace_user, repo)
+    _require_feature(call.settings)
+    repo = require_repository(call.db, call.auth, repository, Role.admin)
+    return _export(request, call, raw, repo.namespace_user, repo)
 
 
 @router.post("/api/v1/user/exportlogs", operation_id="exportUserLogs", openapi_extra=BODY)
-def export_user_logs(
-    request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep, raw: JsonBody
-) -> dict[str, str]:
-    _require_feature(settings)
-    return _export(request, db, settings, auth, raw, user_admin(auth))
+def export_user_logs(request: Request, call: CallerDep, raw: JsonBody) -> dict[str, str]:
+    _require_feature(call.settings)
+    return _export(request, call, raw, user_admin(call.auth))
 
 
 @router.post(
     "/api/v1/organization/{orgname}/exportlogs", operation_id="exportOrgLogs", openapi_extra=BODY
 )
 def export_organization_logs(
-    orgname: str,
-    request: Request,
-    db: DbDep,
-    settings: SettingsDep,
-    auth: AuthDep,
-    raw: JsonBody,
+    orgname: str, request: Request, call: CallerDep, raw: JsonBody
 ) -> dict[str, str]:
-    _require_feature(settings)
-    namespace = administered_namespace(db, auth, orgname, superuser_read=False)
-    return _export(request, db, settings, auth, raw, namespace)
+    _require_feature(call.settings)
+    namespace = administered_namespace(call.db, call.auth, orgname, superuser_read=False)
+    return _export(request, call, raw, namespace)
 
 
 @router.get("/exportedlogs/{file_id}", include_in_schema=False)

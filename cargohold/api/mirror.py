@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from cargohold.api.deps import (
     AuthDep,
+    CallerDep,
     DbDep,
     JsonBody,
     SettingsDep,
@@ -177,19 +178,12 @@ def get_mirror(repository: str, db: DbDep, settings: SettingsDep, auth: AuthDep)
     status_code=201,
     openapi_extra=json_body_schema(CreateMirrorConfig),
 )
-def create_mirror(
-    repository: str,
-    request: Request,
-    db: DbDep,
-    settings: SettingsDep,
-    auth: AuthDep,
-    raw: JsonBody,
-) -> JSONResponse:
+def create_mirror(repository: str, call: CallerDep, raw: JsonBody) -> JSONResponse:
     """Configure pull mirroring; the repository switches to MIRROR state."""
-    repo = _repository(db, settings, auth, repository)
+    repo = _repository(call.db, call.settings, call.auth, repository)
     body = validate_body(CreateMirrorConfig, raw)
-    mirror.create_config(db, settings, repo, _input(body), auth=auth, ip=client_ip(request))
-    db.commit()
+    mirror.create_config(call.db, call.settings, repo, _input(body), auth=call.auth, ip=call.ip)
+    call.db.commit()
     return JSONResponse("", status_code=201)
 
 
@@ -199,20 +193,15 @@ def create_mirror(
     status_code=201,
     openapi_extra=json_body_schema(UpdateMirrorConfig),
 )
-def change_mirror(
-    repository: str,
-    request: Request,
-    db: DbDep,
-    settings: SettingsDep,
-    auth: AuthDep,
-    raw: JsonBody,
-) -> JSONResponse:
+def change_mirror(repository: str, call: CallerDep, raw: JsonBody) -> JSONResponse:
     """Change any part of the mirror configuration."""
-    repo = _repository(db, settings, auth, repository)
-    config = _config(db, repo)
+    repo = _repository(call.db, call.settings, call.auth, repository)
+    config = _config(call.db, repo)
     body = validate_body(UpdateMirrorConfig, raw)
-    mirror.update_config(db, settings, repo, config, _input(body), auth=auth, ip=client_ip(request))
-    db.commit()
+    mirror.update_config(
+        call.db, call.settings, repo, config, _input(body), auth=call.auth, ip=call.ip
+    )
+    call.db.commit()
     return JSONResponse("", status_code=201)
 
 

@@ -8,7 +8,15 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
-from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip, validate_body
+from cargohold.api.deps import (
+    AuthDep,
+    CallerDep,
+    DbDep,
+    JsonBody,
+    SettingsDep,
+    client_ip,
+    validate_body,
+)
 from cargohold.api.errors import not_found, unauthorized
 from cargohold.api.orgauth import organization_for_admin
 from cargohold.api.routing import ApiRouter, json_body_schema
@@ -91,20 +99,13 @@ def get_proxy_cache(orgname: str, db: DbDep, settings: SettingsDep, auth: AuthDe
     status_code=201,
     openapi_extra=json_body_schema(NewProxyCacheConfig),
 )
-def create_proxy_cache(
-    orgname: str,
-    request: Request,
-    db: DbDep,
-    settings: SettingsDep,
-    auth: AuthDep,
-    raw: JsonBody,
-) -> JSONResponse:
+def create_proxy_cache(orgname: str, call: CallerDep, raw: JsonBody) -> JSONResponse:
     """Make the organization a pull-through cache of an upstream registry."""
-    _feature(settings)
-    org = organization_for_admin(db, auth, orgname)
+    _feature(call.settings)
+    org = organization_for_admin(call.db, call.auth, orgname)
     upstream = _upstream(raw)
-    proxy_cache.create_config(db, settings, org, upstream, auth=auth, ip=client_ip(request))
-    db.commit()
+    proxy_cache.create_config(call.db, call.settings, org, upstream, auth=call.auth, ip=call.ip)
+    call.db.commit()
     return JSONResponse("Created", status_code=201)
 
 

@@ -13,7 +13,15 @@ from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip, validate_body
+from cargohold.api.deps import (
+    AuthDep,
+    CallerDep,
+    DbDep,
+    JsonBody,
+    SettingsDep,
+    client_ip,
+    validate_body,
+)
 from cargohold.api.errors import NOT_FOUND_TEXT, MessageError, invalid_request, not_found
 from cargohold.api.repo_access import require_repository
 from cargohold.api.routing import ApiRouter, json_body_schema
@@ -60,20 +68,13 @@ def list_notifications(repository: str, db: DbDep, auth: AuthDep) -> dict[str, A
     status_code=201,
     openapi_extra=json_body_schema(NotificationCreateRequest),
 )
-def create_notification(
-    repository: str,
-    request: Request,
-    db: DbDep,
-    settings: SettingsDep,
-    auth: AuthDep,
-    raw: JsonBody,
-) -> JSONResponse:
+def create_notification(repository: str, call: CallerDep, raw: JsonBody) -> JSONResponse:
     """Create a notification: when `event` happens, deliver through `method`."""
-    repo = _repository(db, auth, repository)
+    repo = _repository(call.db, call.auth, repository)
     body = validate_body(NotificationCreateRequest, raw)
     created = rules.create(
-        db,
-        settings,
+        call.db,
+        call.settings,
         repo,
         rules.NotificationRequest(
             event=body.event,
@@ -82,10 +83,10 @@ def create_notification(
             event_config=body.eventConfig,
             title=body.title,
         ),
-        auth=auth,
-        ip=client_ip(request),
+        auth=call.auth,
+        ip=call.ip,
     )
-    db.commit()
+    call.db.commit()
     return JSONResponse(rules.view(created), status_code=201)
 
 
