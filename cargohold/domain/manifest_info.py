@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from cargohold.auth.context import AuthContext
 from cargohold.db.models.registry import Manifest, ManifestLabel, Repository
 from cargohold.domain import tag_history
-from cargohold.domain.audit import log_action
+from cargohold.domain.audit import log_repository_action
 from cargohold.domain.errors import ModelError, NotFound
 from cargohold.domain.manifests import (
     INDEX_TYPES,
@@ -210,23 +210,16 @@ def _log_label(
     ip: str | None,
     **extra: Any,
 ) -> None:
-    log_action(
-        session,
-        kind,
-        namespace=repository.namespace_user,
-        auth=auth,
-        repository=repository,
-        ip=ip,
-        metadata={
-            "id": label.uuid,
-            "key": label.key,
-            "value": label.value,
-            "manifest_digest": digest,
-            **extra,
-            "namespace": repository.namespace_user.username,
-            "repo": repository.name,
-        },
-    )
+    entry = {
+        "id": label.uuid,
+        "key": label.key,
+        "value": label.value,
+        "manifest_digest": digest,
+        **extra,
+        "namespace": repository.namespace_user.username,
+        "repo": repository.name,
+    }
+    log_repository_action(session, kind, repository, auth=auth, ip=ip, metadata=entry)
 
 
 def add_requested(

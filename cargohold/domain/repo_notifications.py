@@ -32,7 +32,7 @@ from cargohold.db.models.notifications import (
 from cargohold.db.models.registry import Repository, Tag
 from cargohold.domain import notification_events as events
 from cargohold.domain import queue
-from cargohold.domain.audit import log_action
+from cargohold.domain.audit import log_repository_action
 from cargohold.domain.email import OutgoingEmail, queue_email
 from cargohold.domain.errors import Invalid
 from cargohold.domain.json_template import JsonTemplate, JsonTemplateError
@@ -261,21 +261,14 @@ def _audit(
     auth: AuthContext,
     ip: str | None,
 ) -> None:
-    log_action(
-        session,
-        kind,
-        namespace=repository.namespace_user,
-        auth=auth,
-        repository=repository,
-        ip=ip,
-        metadata={
-            "repo": repository.name,
-            "namespace": repository.namespace_user.username,
-            "notification_id": notification.uuid,
-            "event": notification.event,
-            "method": notification.method,
-        },
-    )
+    entry = {
+        "repo": repository.name,
+        "namespace": repository.namespace_user.username,
+        "notification_id": notification.uuid,
+        "event": notification.event,
+        "method": notification.method,
+    }
+    log_repository_action(session, kind, repository, auth=auth, ip=ip, metadata=entry)
 
 
 def create(

@@ -12,7 +12,7 @@ from cargohold.auth.context import AuthContext
 from cargohold.db.models.accounts import Team, TeamMember, User
 from cargohold.db.models.registry import Repository, RepositoryPermission, Role
 from cargohold.domain import permissions
-from cargohold.domain.audit import log_action
+from cargohold.domain.audit import log_repository_action
 from cargohold.domain.errors import Invalid
 
 
@@ -33,25 +33,6 @@ def role_for_missing_repository(
     return permissions.effective_namespace_repository_role(session, auth, namespace)
 
 
-def _log(
-    session: Session,
-    kind: str,
-    repository: Repository,
-    metadata: dict[str, str],
-    auth: AuthContext,
-    ip: str | None,
-) -> None:
-    log_action(
-        session,
-        kind,
-        namespace=repository.namespace_user,
-        auth=auth,
-        repository=repository,
-        ip=ip,
-        metadata=metadata,
-    )
-
-
 def _user_metadata(repository: Repository, username: str) -> dict[str, str]:
     return {
         "username": username,
@@ -60,28 +41,26 @@ def _user_metadata(repository: Repository, username: str) -> dict[str, str]:
     }
 
 
-def user_grants(session: Session, repository: Repository) -> Sequence[RepositoryPermission]:
+def _grants(
+    session: Session, repository: Repository, *, teams: bool
+) -> Sequence[RepositoryPermission]:
+    """The repository's grants to teams, or to users and robots, oldest first."""
+    grantee = RepositoryPermission.team if teams else RepositoryPermission.user
+    grantee_id = RepositoryPermission.team_id if teams else RepositoryPermission.user_id
     return session.scalars(
         select(RepositoryPermission)
-        .options(joinedload(RepositoryPermission.user))
-        .where(
-            RepositoryPermission.repository_id == repository.id,
-            RepositoryPermission.user_id.is_not(None),
-        )
+        .options(joinedload(grantee))
+        .where(RepositoryPermission.repository_id == repository.id, grantee_id.is_not(None))
         .order_by(RepositoryPermission.id)
     ).all()
+
+
+def user_grants(session: Session, repository: Repository) -> Sequence[RepositoryPermission]:
+    return _grants(session, repository, teams=False)
 
 
 def team_grants(session: Session, repository: Repository) -> Sequence[RepositoryPermission]:
-    return session.scalars(
-        select(RepositoryPermission)
-        .options(joinedload(RepositoryPermission.team))
-        .where(
-            RepositoryPermission.repository_id == repository.id,
-            RepositoryPermission.team_id.is_not(None),
-        )
-        .order_by(RepositoryPermission.id)
-    ).all()
+    return _grants(session, repository, teams=True)
 
 
 def organization_member_ids(
@@ -151,7 +130,9 @@ def set_user_role(
         grant.role = role
     session.flush()
     metadata = {**_user_metadata(repository, username), "role": str(role)}
-    _log(session, "change_repo_permission", repository, metadata, auth, ip)
+    log_repository_action(
+        session, "change_repo_permission", repository, auth=auth, ip=ip, metadata=metadata
+    )
     return user, grant
 
 
@@ -166,7 +147,9 @@ def delete_user_grant(
         raise GrantError("User does not have permission for repo.")
     session.delete(grant)
     metadata = _user_metadata(repository, username)
-    _log(session, "delete_repo_permission", repository, metadata, auth, ip)
+    log_repository_action(
+        session, "delete_repo_permission", repository, auth=auth, ip=ip, metadata=metadata
+    )
     return user
 
 
@@ -231,7 +214,9 @@ def set_team_role(
         grant.role = role
     session.flush()
     metadata = {"team": team_name, "repo": repository.name, "role": str(role)}
-    _log(session, "change_repo_permission", repository, metadata, auth, ip)
+    log_repository_action(
+        session, "change_repo_permission", repository, auth=auth, ip=ip, metadata=metadata
+    )
     return team, grant
 
 
@@ -243,4 +228,6 @@ def delete_team_grant(
         raise GrantError("Team does not have permission for repo.")
     session.execute(delete(RepositoryPermission).where(RepositoryPermission.id == grant.id))
     metadata = {"team": team_name, "repo": repository.name}
-    _log(session, "delete_repo_permission", repository, metadata, auth, ip)
+    log_repository_action(
+        session, "delete_repo_permission", repository, auth=auth, ip=ip, metadata=metadata
+    )

@@ -24,7 +24,7 @@ from cargohold.db.models.registry import (
     Star,
     Tag,
 )
-from cargohold.domain.audit import log_action
+from cargohold.domain.audit import log_repository_action
 from cargohold.domain.errors import Invalid
 from cargohold.domain.prototypes import apply_prototypes
 
@@ -131,18 +131,13 @@ def _log(
     linked: bool = True,
     **extra: object,
 ) -> None:
-    log_action(
-        session,
-        kind,
-        namespace=repository.namespace_user,
-        auth=auth,
-        repository=repository if linked else None,
-        ip=ip,
-        metadata={
-            "repo": repository.name,
-            "namespace": repository.namespace_user.username,
-            **extra,
-        },
+    entry = {
+        "repo": repository.name,
+        "namespace": repository.namespace_user.username,
+        **extra,
+    }
+    log_repository_action(
+        session, kind, repository, auth=auth, ip=ip, metadata=entry, linked=linked
     )
 
 
