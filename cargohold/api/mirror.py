@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from typing import Any, Literal
 
-from fastapi import Request, Response
+from fastapi import Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from cargohold.api.deps import (
     AuthDep,
+    Caller,
     CallerDep,
     DbDep,
     JsonBody,
     SettingsDep,
-    client_ip,
     validate_body,
 )
 from cargohold.api.errors import (
@@ -34,6 +35,7 @@ from cargohold.db.session import DbSession
 from cargohold.domain import mirror
 
 router = ApiRouter(tags=["mirror"])
+SyncControl = Callable[..., bool]
 MIRROR_PATH = "/api/v1/repository/{repository:repopath}/mirror"
 
 
@@ -165,6 +167,16 @@ def _config(db: DbSession, repository: Repository) -> RepoMirrorConfig:
     return config
 
 
+def _sync_control(call: Caller, path: str, control: SyncControl) -> Response:
+    """A sync request or cancellation; 404 when the mirror is in no state it applies to."""
+    repo = _repository(call.db, call.settings, call.auth, path)
+    config = _config(call.db, repo)
+    if not control(call.db, repo, config, auth=call.auth, ip=call.ip):
+        raise not_found()
+    call.db.commit()
+    return Response(status_code=204)
+
+
 @router.get(MIRROR_PATH, operation_id="getRepoMirrorConfig")
 def get_mirror(repository: str, db: DbDep, settings: SettingsDep, auth: AuthDep) -> dict:
     """The repository's mirror configuration (the upstream password is never shown)."""
@@ -206,26 +218,12 @@ def change_mirror(repository: str, call: CallerDep, raw: JsonBody) -> JSONRespon
 
 
 @router.post(f"{MIRROR_PATH}/sync-now", operation_id="syncNow", status_code=204)
-def sync_now(
-    repository: str, request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
-) -> Response:
+def sync_now(repository: str, call: CallerDep) -> Response:
     """Sync at the worker's next pass; 404 while a sync is already running."""
-    repo = _repository(db, settings, auth, repository)
-    config = _config(db, repo)
-    if not mirror.sync_now(db, repo, config, auth=auth, ip=client_ip(request)):
-        raise not_found()
-    db.commit()
-    return Response(status_code=204)
+    return _sync_control(call, repository, mirror.sync_now)
 
 
 @router.post(f"{MIRROR_PATH}/sync-cancel", operation_id="syncCancel", status_code=204)
-def sync_cancel(
-    repository: str, request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
-) -> Response:
+def sync_cancel(repository: str, call: CallerDep) -> Response:
     """Cancel a requested or running sync; 404 when there is none."""
-    repo = _repository(db, settings, auth, repository)
-    config = _config(db, repo)
-    if not mirror.sync_cancel(db, repo, config, auth=auth, ip=client_ip(request)):
-        raise not_found()
-    db.commit()
-    return Response(status_code=204)
+    return _sync_control(call, repository, mirror.sync_cancel)

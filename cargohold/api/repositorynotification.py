@@ -7,19 +7,20 @@ caller learns about another repository's notifications.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from cargohold.api.deps import (
     AuthDep,
+    Caller,
     CallerDep,
     DbDep,
     JsonBody,
     SettingsDep,
-    client_ip,
     validate_body,
 )
 from cargohold.api.errors import NOT_FOUND_TEXT, MessageError, invalid_request, not_found
@@ -53,6 +54,14 @@ def _repository(
     db: DbSession, auth: AuthContext, path: str, *, reading: bool = False
 ) -> Repository:
     return require_repository(db, auth, path, Role.admin, superuser_read=reading)
+
+
+def _change(call: Caller, path: str, uuid: str, change: Callable[..., None]) -> Response:
+    """A change to one of the repository's notifications, by its uuid (admins only)."""
+    repo = _repository(call.db, call.auth, path)
+    change(call.db, repo, uuid, auth=call.auth, ip=call.ip)
+    call.db.commit()
+    return Response(status_code=204)
 
 
 @router.get(LIST_PATH, operation_id="listRepoNotifications")
@@ -100,24 +109,14 @@ def get_notification(repository: str, uuid: str, db: DbDep, auth: AuthDep) -> di
 
 
 @router.delete(ITEM_PATH, operation_id="deleteRepoNotification", status_code=204)
-def delete_notification(
-    repository: str, uuid: str, request: Request, db: DbDep, auth: AuthDep
-) -> Response:
-    repo = _repository(db, auth, repository)
-    rules.delete_notification(db, repo, uuid, auth=auth, ip=client_ip(request))
-    db.commit()
-    return Response(status_code=204)
+def delete_notification(repository: str, uuid: str, call: CallerDep) -> Response:
+    return _change(call, repository, uuid, rules.delete_notification)
 
 
 @router.post(ITEM_PATH, operation_id="resetRepositoryNotificationFailures", status_code=204)
-def reset_failures(
-    repository: str, uuid: str, request: Request, db: DbDep, auth: AuthDep
-) -> Response:
+def reset_failures(repository: str, uuid: str, call: CallerDep) -> Response:
     """Set the failure count back to 0, so that a disabled notification is delivered again."""
-    repo = _repository(db, auth, repository)
-    rules.reset_failures(db, repo, uuid, auth=auth, ip=client_ip(request))
-    db.commit()
-    return Response(status_code=204)
+    return _change(call, repository, uuid, rules.reset_failures)
 
 
 @router.post(f"{ITEM_PATH}/test", operation_id="testRepoNotification")
