@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cargohold.auth.context import AuthContext
 from cargohold.db.session import ValueRefused
+from cargohold.domain import builds, mirror
 from cargohold.domain import errors as domain_errors
 from cargohold.domain.login_backoff import THROTTLED_MESSAGE, LoginThrottled
 
@@ -108,20 +109,24 @@ def data_model_error(message: str) -> MessageError:
 
 
 # Each kind of domain refusal and the body Quay answers it with. A domain class that needs
-# another answer gets its own row; the most specific row in the class's MRO wins.
+# another answer gets its own row; the most specific row in the class's MRO wins. A shape
+# other than "problem" or "message" names the one key of the body (`{"detail": ...}`).
 DOMAIN_ERROR_ANSWERS: dict[type[domain_errors.DomainError], tuple[str, int, str]] = {
     domain_errors.Invalid: ("problem", 400, "invalid_request"),
+    builds.WebhookRefused: ("error", 400, ""),
+    mirror.MirrorSettingRefused: ("detail", 400, ""),
     domain_errors.ModelError: ("message", 400, ""),
     domain_errors.NotFound: ("problem", 404, "not_found"),
     domain_errors.Forbidden: ("problem", 403, "insufficient_scope"),
     domain_errors.Conflict: ("message", 409, ""),
+    mirror.MirrorConfigExists: ("detail", 409, ""),
     domain_errors.QuotaExceeded: ("message", 403, ""),
     domain_errors.Unavailable: ("problem", 503, "downstream_issue"),
     domain_errors.DomainError: ("message", 400, ""),
 }
 
 
-def domain_error_answer(exc: domain_errors.DomainError) -> ApiError | MessageError:
+def domain_error_answer(exc: domain_errors.DomainError) -> ApiError | MessageError | JsonError:
     """The HTTP error a domain refusal becomes, from the one table above."""
     for kind in type(exc).__mro__:
         answer = DOMAIN_ERROR_ANSWERS.get(kind)  # type: ignore[arg-type]
@@ -131,7 +136,9 @@ def domain_error_answer(exc: domain_errors.DomainError) -> ApiError | MessageErr
     if shape == "problem":
         detail = exc.message or ("Not Found" if status == 404 else "")
         return ApiError(status, error_type, detail, **exc.extra)
-    return MessageError(status, exc.message)
+    if shape == "message":
+        return MessageError(status, exc.message)
+    return JsonError(status, {shape: exc.message})
 
 
 def error_type_url(request: Request, error_type: str) -> str:
@@ -198,6 +205,8 @@ def install_error_handlers(app: FastAPI) -> None:
         answer = domain_error_answer(exc)
         if isinstance(answer, ApiError):
             return JSONResponse(api_error_body(request, answer), status_code=answer.status)
+        if isinstance(answer, JsonError):
+            return JSONResponse(answer.body, status_code=answer.status)
         return JSONResponse({"message": answer.message}, status_code=answer.status)
 
     @app.exception_handler(JsonError)

@@ -7,10 +7,10 @@ shows 20 entries per page newest first and hands out an opaque `next_page` curso
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy.orm import Session
 
 from cargohold.api.avatar import user_avatar
 from cargohold.api.deps import AuthDep, DbDep, SettingsDep, require_fresh_login, require_user
@@ -25,6 +25,7 @@ from cargohold.db.base import utcnow
 from cargohold.db.models.accounts import User
 from cargohold.db.models.audit import LogEntry
 from cargohold.db.models.registry import Role
+from cargohold.db.session import DbSession
 from cargohold.domain import accounts, audit, log_export, permissions
 from cargohold.paging import decode_page_token, encode_page_token
 
@@ -57,7 +58,7 @@ def log_window(request: Request) -> tuple[dt.datetime, dt.datetime]:
     return start, end
 
 
-def _performer_id(db: Session, request: Request) -> int | None | bool:
+def _performer_id(db: DbSession, request: Request) -> int | None | bool:
     """The `performer` filter: an account id, None for no filter, False for an unknown name."""
     name = request.query_params.get("performer")
     if not name:
@@ -106,7 +107,7 @@ def _entry_view(
 def export_renderer(settings: Settings) -> log_export.EntryRenderer:
     """Entries in an export file look as in the listings, without the namespace."""
 
-    def render(db: Session, entries: list[LogEntry]) -> list[dict[str, Any]]:
+    def render(db: DbSession, entries: list[LogEntry]) -> list[dict[str, Any]]:
         ids = {entry.performer_id for entry in entries if entry.performer_id is not None}
         known = audit.accounts_by_id(db, ids)
         return [_entry_view(settings, entry, known, False) for entry in entries]
@@ -129,30 +130,46 @@ def _window_body(start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
     return {"start_time": format_date(start), "end_time": format_date(end)}
 
 
+@dataclass(frozen=True)
+class _Scope:
+    """Which entries a log endpoint reads; `with_performer_filter` honours `?performer=`."""
+
+    account_id: int | None = None
+    repository_id: int | None = None
+    exclude_kinds: tuple[str, ...] = ()
+    with_performer_filter: bool = False
+
+
+def _log_filter(
+    request: Request, db: DbSession, start: dt.datetime, end: dt.datetime, scope: _Scope
+) -> audit.LogFilter | None:
+    """The filter of a read; None when the performer asked for does not exist."""
+    performer_id = _performer_id(db, request) if scope.with_performer_filter else None
+    if performer_id is False:
+        return None
+    return audit.LogFilter(
+        start=start,
+        end=end,
+        account_id=scope.account_id,
+        repository_id=scope.repository_id,
+        performer_id=performer_id or None,
+        exclude_kinds=scope.exclude_kinds,
+    )
+
+
 def _list(
     request: Request,
-    db: Session,
+    db: DbSession,
     settings: Settings,
+    scope: _Scope,
     *,
-    account_id: int | None = None,
-    repository_id: int | None = None,
-    exclude_kinds: tuple[str, ...] = (),
-    with_performer_filter: bool = False,
     with_namespace: bool = False,
 ) -> dict[str, Any]:
     start, end = log_window(request)
     body = _window_body(start, end)
-    performer_id = _performer_id(db, request) if with_performer_filter else None
-    if performer_id is False:
+    log_filter = _log_filter(request, db, start, end, scope)
+    if log_filter is None:
         return {**body, "logs": []}
-    log_filter = audit.LogFilter(
-        start=start,
-        end=end,
-        account_id=account_id,
-        repository_id=repository_id,
-        performer_id=performer_id or None,
-        exclude_kinds=exclude_kinds,
-    )
     before = _cursor(settings, request.query_params.get("next_page"))
     entries = audit.list_entries(db, log_filter, before=before, limit=PAGE_SIZE + 1)
     more = len(entries) > PAGE_SIZE
@@ -170,29 +187,13 @@ def _list(
     return body
 
 
-def _aggregate(
-    request: Request,
-    db: Session,
-    *,
-    account_id: int | None = None,
-    repository_id: int | None = None,
-    exclude_kinds: tuple[str, ...] = (),
-    with_performer_filter: bool = False,
-) -> dict[str, Any]:
+def _aggregate(request: Request, db: DbSession, scope: _Scope) -> dict[str, Any]:
     start, end = log_window(request)
     if end - start > MAX_AGGREGATE_WINDOW:
         raise MessageError(400, "Invalid date range for logs")
-    performer_id = _performer_id(db, request) if with_performer_filter else None
-    if performer_id is False:
+    log_filter = _log_filter(request, db, start, end, scope)
+    if log_filter is None:
         return {"aggregated": []}
-    log_filter = audit.LogFilter(
-        start=start,
-        end=end,
-        account_id=account_id,
-        repository_id=repository_id,
-        performer_id=performer_id or None,
-        exclude_kinds=exclude_kinds,
-    )
     return {
         "aggregated": [
             {
@@ -208,6 +209,13 @@ def _aggregate(
 # The caller's own namespace.
 
 
+def _user_scope(user: User) -> _Scope:
+    """The caller's own namespace, without its service-key entries."""
+    return _Scope(
+        account_id=user.id, exclude_kinds=audit.SERVICE_KEY_KINDS, with_performer_filter=True
+    )
+
+
 def user_admin(auth: AuthContext) -> User:
     user = require_user(auth)
     if not auth.can_admin_self():
@@ -221,33 +229,20 @@ def list_user_logs(
 ) -> dict[str, Any]:
     """Entries of the caller's namespace (service-key entries left out)."""
     user = user_admin(auth)
-    return _list(
-        request,
-        db,
-        settings,
-        account_id=user.id,
-        exclude_kinds=audit.SERVICE_KEY_KINDS,
-        with_performer_filter=True,
-    )
+    return _list(request, db, settings, _user_scope(user))
 
 
 @router.get("/api/v1/user/aggregatelogs", operation_id="getAggregateUserLogs")
 def aggregate_user_logs(request: Request, db: DbDep, auth: AuthDep) -> dict[str, Any]:
     user = user_admin(auth)
-    return _aggregate(
-        request,
-        db,
-        account_id=user.id,
-        exclude_kinds=audit.SERVICE_KEY_KINDS,
-        with_performer_filter=True,
-    )
+    return _aggregate(request, db, _user_scope(user))
 
 
 # Organizations (any namespace the caller administers).
 
 
 def administered_namespace(
-    db: Session, auth: AuthContext, orgname: str, *, superuser_read: bool = True
+    db: DbSession, auth: AuthContext, orgname: str, *, superuser_read: bool = True
 ) -> User:
     """The organization (or user namespace) the caller administers; `superuser_read` admits
     global read-only superusers too."""
@@ -271,13 +266,13 @@ def list_org_logs(
 ) -> dict[str, Any]:
     """Entries of an organization, its repositories included."""
     namespace = administered_namespace(db, auth, orgname)
-    return _list(request, db, settings, account_id=namespace.id, with_performer_filter=True)
+    return _list(request, db, settings, _Scope(account_id=namespace.id, with_performer_filter=True))
 
 
 @router.get("/api/v1/organization/{orgname}/aggregatelogs", operation_id="getAggregateOrgLogs")
 def aggregate_org_logs(orgname: str, request: Request, db: DbDep, auth: AuthDep) -> dict[str, Any]:
     namespace = administered_namespace(db, auth, orgname)
-    return _aggregate(request, db, account_id=namespace.id, with_performer_filter=True)
+    return _aggregate(request, db, _Scope(account_id=namespace.id, with_performer_filter=True))
 
 
 # Repositories.
@@ -289,7 +284,7 @@ def list_repo_logs(
 ) -> dict[str, Any]:
     """Entries about one repository (repository admins, read-only superusers)."""
     repo = require_repository(db, auth, repository, Role.admin, superuser_read=True)
-    return _list(request, db, settings, repository_id=repo.id)
+    return _list(request, db, settings, _Scope(repository_id=repo.id))
 
 
 @router.get(
@@ -299,10 +294,17 @@ def aggregate_repo_logs(
     repository: str, request: Request, db: DbDep, auth: AuthDep
 ) -> dict[str, Any]:
     repo = require_repository(db, auth, repository, Role.admin, superuser_read=True)
-    return _aggregate(request, db, repository_id=repo.id)
+    return _aggregate(request, db, _Scope(repository_id=repo.id))
 
 
 # The whole installation.
+
+
+def _require_installation_reader(settings: Settings, auth: AuthContext) -> None:
+    """Installation-wide logs: superusers who may read everything, freshly signed in."""
+    require_superuser_feature(settings)
+    require_fresh_login(auth, settings)
+    require_superuser_reader(auth)
 
 
 @router.get("/api/v1/superuser/logs", operation_id="listAllLogs")
@@ -310,17 +312,13 @@ def list_all_logs(
     request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
 ) -> dict[str, Any]:
     """Every entry, each with its namespace."""
-    require_superuser_feature(settings)
-    require_fresh_login(auth, settings)
-    require_superuser_reader(auth)
-    return _list(request, db, settings, with_namespace=True)
+    _require_installation_reader(settings, auth)
+    return _list(request, db, settings, _Scope(), with_namespace=True)
 
 
 @router.get("/api/v1/superuser/aggregatelogs", operation_id="getAllAggregateLogs")
 def aggregate_all_logs(
     request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
 ) -> dict[str, Any]:
-    require_superuser_feature(settings)
-    require_fresh_login(auth, settings)
-    require_superuser_reader(auth)
-    return _aggregate(request, db)
+    _require_installation_reader(settings, auth)
+    return _aggregate(request, db, _Scope())
