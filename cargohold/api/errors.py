@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cargohold.auth.context import AuthContext
 from cargohold.domain import errors as domain_errors
+from cargohold.domain import tags
 from cargohold.domain.login_backoff import THROTTLED_MESSAGE, LoginThrottled
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ DOMAIN_ERROR_ANSWERS: dict[type[domain_errors.DomainError], tuple[str, int, str]
     domain_errors.NotFound: ("problem", 404, "not_found"),
     domain_errors.Forbidden: ("problem", 403, "insufficient_scope"),
     domain_errors.Conflict: ("message", 409, ""),
+    tags.TagImmutable: ("problem", 409, "tag_immutable"),
     domain_errors.QuotaExceeded: ("message", 403, ""),
     domain_errors.Unavailable: ("problem", 503, "downstream_issue"),
     domain_errors.DomainError: ("message", 400, ""),

@@ -23,9 +23,10 @@ from cargohold.api.repo_access import format_ms, require_repository
 from cargohold.api.routing import ApiRouter
 from cargohold.auth.context import AuthContext
 from cargohold.db.models.registry import Repository, RepositoryState, Role
-from cargohold.domain import permissions, quota, repositories, tag_history
+from cargohold.domain import permissions, quota, repositories
 from cargohold.domain.accounts import get_namespace
 from cargohold.domain.audit import log_action
+from cargohold.domain.tags import history as tag_history
 
 router = ApiRouter(tags=["repository"])
 PAGE_SIZE = 100
