@@ -17,7 +17,7 @@ from cargohold.api.routing import ApiRouter, json_body_schema
 from cargohold.auth.context import AuthContext, AuthKind, Scope, parse_scopes
 from cargohold.config import Settings
 from cargohold.db.models.accounts import OAuthAccessToken, OAuthApplication, User
-from cargohold.domain import oauth
+from cargohold.domain import access_tokens, oauth
 from cargohold.domain.audit import log_action
 from cargohold.domain.permissions import can_admin_organization
 
@@ -267,10 +267,15 @@ def create_application_token(
     if Scope.SUPERUSER in scopes and auth.user.username not in auth.superuser_names:
         raise unauthorized(auth)
     lifetime = min(body.expiration or oauth.MAX_TOKEN_LIFETIME_S, oauth.MAX_TOKEN_LIFETIME_S)
-    token, code = oauth.issue_access_token(
-        db, app, auth.user, scopes, lifetime_s=lifetime, name=name, created_by=auth.user
+    token, code = access_tokens.issue_access_token(
+        db,
+        auth.user,
+        scopes,
+        application=app,
+        expires_in_s=lifetime,
+        name=name,
+        created_by=auth.user,
     )
-    token.created_by = auth.user
     _log(
         db,
         "create_oauth_api_token",

@@ -31,7 +31,7 @@ from cargohold.auth.credentials import CredentialsError, verify_user_password
 from cargohold.auth.sessions import load_session, new_csrf_token, save_session
 from cargohold.config import Settings
 from cargohold.db.models.accounts import OAuthApplication, User
-from cargohold.domain import accounts, oauth, oauth_grants
+from cargohold.domain import access_tokens, accounts, oauth, oauth_grants
 from cargohold.domain.audit import log_action
 from cargohold.domain.permissions import can_admin_organization
 
@@ -125,7 +125,9 @@ def _token_redirect(
 ) -> RedirectResponse:
     """Issue the token; an assignment it answers is used up."""
     assert auth.user is not None
-    _, code = oauth.issue_access_token(db, app, auth.user, scopes)
+    _, code = access_tokens.issue_access_token(
+        db, auth.user, scopes, application=app, expires_in_s=oauth.IMPLICIT_TOKEN_LIFETIME_S
+    )
     assignment = oauth_grants.find_assignment(db, params["assignment_uuid"], auth.user, app)
     if assignment is not None:
         db.delete(assignment)

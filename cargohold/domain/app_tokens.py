@@ -10,13 +10,17 @@ import datetime as dt
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from cargohold.auth.credentials import APP_TOKEN_PREFIX_LENGTH
-from cargohold.auth.secrets import SecretBox, hash_token, random_code
+from cargohold.auth.secrets import (
+    APP_TOKEN_PREFIX_LENGTH,
+    APP_TOKEN_SECRET_LENGTH,
+    UPPER_ALNUM,
+    SecretBox,
+    new_split_token,
+)
 from cargohold.config import Settings, parse_duration
 from cargohold.db.base import utcnow
 from cargohold.db.models.accounts import AppSpecificToken, User
 
-APP_TOKEN_SECRET_LENGTH = 60
 DEFAULT_EXPIRING_WINDOW_S = 4 * 7 * 86400
 
 
@@ -33,20 +37,19 @@ def create_token(
     session: Session, settings: Settings, user: User, title: str
 ) -> tuple[AppSpecificToken, str]:
     """A new token for `user`; returns the row and the full 120-character code."""
-    name = random_code(APP_TOKEN_PREFIX_LENGTH)
-    secret = random_code(APP_TOKEN_SECRET_LENGTH)
+    code = new_split_token(APP_TOKEN_PREFIX_LENGTH, APP_TOKEN_SECRET_LENGTH, UPPER_ALNUM)
     lifetime = _lifetime_s(settings)
     token = AppSpecificToken(
         user_id=user.id,
         title=title,
-        token_name=name,
-        token_secret_hash=hash_token(secret),
-        token_secret_encrypted=_box(settings).encrypt(secret),
+        token_name=code.name,
+        token_secret_hash=code.secret_hash,
+        token_secret_encrypted=_box(settings).encrypt(code.secret),
         expiration=utcnow() + dt.timedelta(seconds=lifetime) if lifetime else None,
     )
     session.add(token)
     session.flush()
-    return token, name + secret
+    return token, code.code
 
 
 def token_code(settings: Settings, token: AppSpecificToken) -> str | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -10,15 +9,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from cargohold.auth.context import Scope, parse_scopes
-from cargohold.auth.credentials import OAUTH_TOKEN_PREFIX_LENGTH
-from cargohold.auth.secrets import ALNUM, UPPER_ALNUM, SecretBox, hash_token, random_code
+from cargohold.auth.secrets import UPPER_ALNUM, SecretBox, random_code
 from cargohold.config import Settings
 from cargohold.db.base import utcnow
 from cargohold.db.models.accounts import OAuthAccessToken, OAuthApplication, User
 
 CLIENT_ID_LENGTH = 20
 CLIENT_SECRET_LENGTH = 40
-OAUTH_TOKEN_LENGTH = 40
 # Tokens from the implicit flow last ten years, as Quay's do.
 IMPLICIT_TOKEN_LIFETIME_S = 315576000
 LOCAL_APP_PATH = "/oauth/localapp"
@@ -213,33 +210,6 @@ def already_granted(
         ):
             return True
     return False
-
-
-def issue_access_token(
-    session: Session,
-    app: OAuthApplication | None,
-    user: User,
-    scopes: frozenset[Scope],
-    *,
-    lifetime_s: int = IMPLICIT_TOKEN_LIFETIME_S,
-    name: str | None = None,
-    created_by: User | None = None,
-) -> tuple[OAuthAccessToken, str]:
-    """A new bearer token: 20 characters to find it, 20 more checked against a hash."""
-    code = random_code(OAUTH_TOKEN_LENGTH, ALNUM)
-    record = OAuthAccessToken(
-        application_id=app.id if app is not None else None,
-        authorized_user_id=user.id,
-        scope=" ".join(sorted(scope.value for scope in scopes)),
-        token_name=code[:OAUTH_TOKEN_PREFIX_LENGTH],
-        token_code_hash=hash_token(code[OAUTH_TOKEN_PREFIX_LENGTH:]),
-        name=name,
-        created_by_id=created_by.id if created_by is not None else None,
-        expires_at=utcnow() + dt.timedelta(seconds=lifetime_s),
-    )
-    session.add(record)
-    session.flush()
-    return record, code
 
 
 # --- tokens an org admin mints for an application ---------------------------------------
