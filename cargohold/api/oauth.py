@@ -26,9 +26,10 @@ from cargohold.api.deps import DbDep, SettingsDep, client_ip, resolve_caller
 from cargohold.api.errors import JsonError
 from cargohold.api.oauth_views import application_summary, scope_information
 from cargohold.api.routing import ApiRouter
+from cargohold.api.sessions import load_session, save_session
 from cargohold.auth.context import AuthContext, AuthKind
 from cargohold.auth.credentials import CredentialsError, verify_user_password
-from cargohold.auth.sessions import load_session, new_csrf_token, save_session
+from cargohold.auth.sessions import new_csrf_token
 from cargohold.config import Settings
 from cargohold.db.models.accounts import OAuthApplication, User
 from cargohold.domain import access_tokens, accounts, oauth, oauth_grants
