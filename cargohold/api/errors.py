@@ -20,6 +20,7 @@ from cargohold.auth.context import AuthContext
 from cargohold.domain import errors as domain_errors
 from cargohold.domain import tags
 from cargohold.domain.login_backoff import THROTTLED_MESSAGE, LoginThrottled
+from cargohold.domain.service_keys.admin import KeyServerError
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +202,11 @@ def install_error_handlers(app: FastAPI) -> None:
         if isinstance(answer, ApiError):
             return JSONResponse(api_error_body(request, answer), status_code=answer.status)
         return JSONResponse({"message": answer.message}, status_code=answer.status)
+
+    @app.exception_handler(KeyServerError)
+    async def _key_server_error(request: Request, exc: KeyServerError) -> PlainTextResponse:
+        # The key server (/keys) answers each refusal in plain text with its own status.
+        return PlainTextResponse(exc.message, status_code=exc.status)
 
     @app.exception_handler(JsonError)
     async def _json_error(request: Request, exc: JsonError) -> JSONResponse:
