@@ -23,6 +23,7 @@ from cargohold.config import Settings
 from cargohold.db.models.keys import ServiceKey
 from cargohold.db.session import DbSession
 from cargohold.domain.service_keys import admin
+from cargohold.domain.teams import Actor
 
 router = ApiRouter(tags=["superuser"])
 
@@ -68,8 +69,8 @@ def _key_views(db: DbSession, settings: Settings, keys: list[ServiceKey]) -> lis
     return views
 
 
-def _actor(request: Request, auth: AuthContext) -> admin.SuperuserActor:
-    return admin.SuperuserActor(auth, client_ip(request))
+def _actor(request: Request, auth: AuthContext) -> Actor:
+    return Actor(auth, client_ip(request))
 
 
 def _key_view(db: DbSession, settings: Settings, kid: str) -> Response:

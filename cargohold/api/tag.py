@@ -17,6 +17,7 @@ from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.registry import Role, Tag
 from cargohold.domain.tags import history as tag_history
+from cargohold.domain.teams import Actor
 
 router = ApiRouter(tags=["tag"])
 
@@ -62,8 +63,8 @@ def tag_view(tag: Tag, settings: Settings, presence: dict[int, dict[str, bool]])
     return view
 
 
-def _actor(request: Request, auth: AuthContext) -> tag_history.TagActor:
-    return tag_history.TagActor(auth, client_ip(request))
+def _actor(request: Request, auth: AuthContext) -> Actor:
+    return Actor(auth, client_ip(request))
 
 
 @router.get("/api/v1/repository/{repository:repopath}/tag/", operation_id="listRepoTags")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -13,6 +14,10 @@ from cargohold.auth.secrets import UPPER_ALNUM, SecretBox, random_code
 from cargohold.config import Settings
 from cargohold.db.base import utcnow
 from cargohold.db.models.accounts import OAuthAccessToken, OAuthApplication, User
+from cargohold.domain import access_tokens
+from cargohold.domain.audit import log_action
+from cargohold.domain.errors import NotFound
+from cargohold.domain.teams import Actor
 
 CLIENT_ID_LENGTH = 20
 CLIENT_SECRET_LENGTH = 40
@@ -127,6 +132,13 @@ def get_application(session: Session, org: User, client_id: str) -> OAuthApplica
     )
 
 
+def require_application(session: Session, org: User, client_id: str) -> OAuthApplication:
+    app = get_application(session, org, client_id)
+    if app is None:
+        raise NotFound()
+    return app
+
+
 def find_application(session: Session, client_id: str) -> OAuthApplication | None:
     """Any application by client id, provided its organization still exists."""
     return session.scalar(
@@ -136,16 +148,43 @@ def find_application(session: Session, client_id: str) -> OAuthApplication | Non
     )
 
 
+@dataclass(frozen=True)
+class ApplicationFields:
+    """What an admin may set on an application."""
+
+    name: str
+    redirect_uri: str = ""
+    application_uri: str = ""
+    description: str = ""
+    avatar_email: str | None = None
+
+
+def _audit_application(
+    session: Session,
+    actor: Actor,
+    kind: str,
+    app: OAuthApplication,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """An entry in the organization's log; `details` is what the request sent (Quay logs it)."""
+    log_action(
+        session,
+        kind,
+        namespace=app.organization,
+        auth=actor.auth,
+        ip=actor.ip,
+        metadata={**(details or {}), "application_name": app.name, "client_id": app.client_id},
+    )
+
+
 def create_application(
     session: Session,
     settings: Settings,
     org: User,
+    fields: ApplicationFields,
+    actor: Actor,
     *,
-    name: str,
-    redirect_uri: str = "",
-    application_uri: str = "",
-    description: str = "",
-    avatar_email: str | None = None,
+    logged: dict[str, Any],
 ) -> OAuthApplication:
     app = OAuthApplication(
         organization_id=org.id,
@@ -153,22 +192,48 @@ def create_application(
         client_secret_encrypted=secret_box(settings).encrypt(
             random_code(CLIENT_SECRET_LENGTH, UPPER_ALNUM)
         ),
-        name=name,
-        redirect_uri=redirect_uri,
-        application_uri=application_uri,
-        description=description,
-        avatar_email=avatar_email,
+        name=fields.name,
+        redirect_uri=fields.redirect_uri,
+        application_uri=fields.application_uri,
+        description=fields.description,
+        avatar_email=fields.avatar_email,
     )
     app.organization = org
     session.add(app)
     session.flush()
+    _audit_application(session, actor, "create_application", app, logged)
     return app
 
 
-def reset_client_secret(settings: Settings, app: OAuthApplication) -> None:
+def update_application(
+    session: Session,
+    app: OAuthApplication,
+    fields: ApplicationFields,
+    actor: Actor,
+    *,
+    logged: dict[str, Any],
+) -> None:
+    app.name = fields.name
+    app.redirect_uri = fields.redirect_uri
+    app.application_uri = fields.application_uri
+    app.description = fields.description
+    app.avatar_email = fields.avatar_email
+    _audit_application(session, actor, "update_application", app, logged)
+
+
+def delete_application(session: Session, app: OAuthApplication, actor: Actor) -> None:
+    """Every token granted to the application goes with it."""
+    _audit_application(session, actor, "delete_application", app)
+    session.delete(app)
+
+
+def reset_client_secret(
+    session: Session, settings: Settings, app: OAuthApplication, actor: Actor
+) -> None:
     app.client_secret_encrypted = secret_box(settings).encrypt(
         random_code(CLIENT_SECRET_LENGTH, UPPER_ALNUM)
     )
+    _audit_application(session, actor, "reset_application_client_secret", app)
 
 
 def redirect_allowed(settings: Settings, app: OAuthApplication, redirect_uri: str) -> bool:
@@ -246,16 +311,51 @@ def application_tokens(session: Session, app: OAuthApplication) -> list[OAuthAcc
     )
 
 
-def get_application_token(
-    session: Session, app: OAuthApplication, token_uuid: str
-) -> OAuthAccessToken | None:
-    return session.scalar(
+def issue_application_token(
+    session: Session,
+    app: OAuthApplication,
+    scopes: frozenset[Scope],
+    actor: Actor,
+    *,
+    name: str,
+    lifetime_s: int,
+) -> tuple[OAuthAccessToken, str]:
+    """A named token an admin mints for the application, acting as the admin."""
+    user = actor.auth.user
+    assert user is not None
+    token, code = access_tokens.issue_access_token(
+        session,
+        user,
+        scopes,
+        application=app,
+        expires_in_s=lifetime_s,
+        name=name,
+        created_by=user,
+    )
+    _audit_application(
+        session,
+        actor,
+        "create_oauth_api_token",
+        app,
+        {"token_name": name, "scope": token.scope},
+    )
+    return token, code
+
+
+def revoke_application_token(
+    session: Session, app: OAuthApplication, token_uuid: str, actor: Actor
+) -> None:
+    token = session.scalar(
         select(OAuthAccessToken).where(
             OAuthAccessToken.application_id == app.id,
             OAuthAccessToken.uuid == token_uuid,
             OAuthAccessToken.name.is_not(None),
         )
     )
+    if token is None:
+        raise NotFound()
+    _audit_application(session, actor, "revoke_oauth_api_token", app, {"token_name": token.name})
+    session.delete(token)
 
 
 def user_authorizations(session: Session, user: User) -> list[OAuthAccessToken]:

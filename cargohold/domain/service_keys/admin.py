@@ -19,7 +19,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session, joinedload
 
-from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.base import utcnow
 from cargohold.db.models.keys import ServiceKey, ServiceKeyApproval
@@ -27,6 +26,7 @@ from cargohold.domain import service_keys as core
 from cargohold.domain import untrusted_json
 from cargohold.domain.audit import log_action
 from cargohold.domain.errors import DomainError, Invalid, ModelError, NotFound
+from cargohold.domain.teams import Actor
 
 SERVICE_RE = re.compile(r"^[a-z0-9_]+$")
 FRIENDLY_NAME_RE = re.compile(r"^[\s a-zA-Z0-9\-_:/]*$")
@@ -53,14 +53,6 @@ class KeyServerError(DomainError):
 
 
 @dataclass(frozen=True)
-class SuperuserActor:
-    """The superuser changing keys through the API, for the audit entry."""
-
-    auth: AuthContext
-    ip: str | None
-
-
-@dataclass(frozen=True)
 class KeyServerClient:
     """A service calling the key server; it has no account, only an address and an agent."""
 
@@ -68,7 +60,7 @@ class KeyServerClient:
     user_agent: str | None
 
 
-def _audit_superuser(session: Session, actor: SuperuserActor, kind: str, **metadata: Any) -> None:
+def _audit_superuser(session: Session, actor: Actor, kind: str, **metadata: Any) -> None:
     log_action(session, kind, namespace=None, auth=actor.auth, ip=actor.ip, metadata=metadata)
 
 
@@ -217,7 +209,7 @@ def create_by_superuser(
     metadata: dict[str, Any],
     notes: str,
     expiration: dt.datetime | None,
-    actor: SuperuserActor,
+    actor: Actor,
 ) -> CreatedKey:
     """A fresh RSA key pair, registered and approved at once; the private half is not kept."""
     approver = actor.auth.user
@@ -263,7 +255,7 @@ def change_expiration(
     session: Session,
     key: ServiceKey,
     expiration: dt.datetime | None,
-    actor: SuperuserActor,
+    actor: Actor,
     *,
     logged_name: str,
 ) -> None:
@@ -290,7 +282,7 @@ def change_details(
     key: ServiceKey,
     name: str | None,
     metadata: dict[str, Any] | None,
-    actor: SuperuserActor,
+    actor: Actor,
 ) -> None:
     """Rename and merge metadata (keys are added or replaced, never removed)."""
     _check_friendly_name(name)
@@ -301,7 +293,7 @@ def change_details(
     _audit_superuser(session, actor, "service_key_modify", **_key_summary(key))
 
 
-def approve(session: Session, key: ServiceKey, notes: str, actor: SuperuserActor) -> bool:
+def approve(session: Session, key: ServiceKey, notes: str, actor: Actor) -> bool:
     """Approve an unapproved key; True when this call approved it."""
     if key.approval is not None:
         return False
@@ -323,7 +315,7 @@ def _delete_key(session: Session, settings: Settings, key: ServiceKey) -> None:
 
 
 def delete_by_superuser(
-    session: Session, settings: Settings, key: ServiceKey, actor: SuperuserActor
+    session: Session, settings: Settings, key: ServiceKey, actor: Actor
 ) -> None:
     audited = {
         "kid": key.kid,

@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, joinedload
 
-from cargohold.auth.context import AuthContext
 from cargohold.config import parse_duration
 from cargohold.db.base import is_postgres
 from cargohold.db.models.registry import Manifest, ManifestChild, ManifestLabel, Repository, Tag
@@ -25,6 +24,7 @@ from cargohold.domain import manifests, permissions, tags
 from cargohold.domain.audit import log_action
 from cargohold.domain.errors import Forbidden, ModelError, NotFound
 from cargohold.domain.tags import TagError, TagImmutable
+from cargohold.domain.teams import Actor
 
 EXPIRATION_MIN_S = 3600
 EXPIRATION_MAX_S = 104 * 7 * 24 * 3600
@@ -301,14 +301,6 @@ def expire_from_time_machine(
 
 
 @dataclass(frozen=True)
-class TagActor:
-    """Who changes a tag, for the audit entry."""
-
-    auth: AuthContext
-    ip: str | None
-
-
-@dataclass(frozen=True)
 class TagChange:
     """What a change-tag request asks for; fields the request (or the settings) leave out are
     not touched. `expiration` is the raw body value, so the audit entry records it as sent."""
@@ -321,7 +313,7 @@ class TagChange:
 
 def _audit(
     session: Session,
-    actor: TagActor,
+    actor: Actor,
     kind: str,
     repository: Repository,
     name: str,
@@ -346,7 +338,7 @@ def _audit(
 
 
 def change_tag(
-    session: Session, repository: Repository, name: str, change: TagChange, actor: TagActor
+    session: Session, repository: Repository, name: str, change: TagChange, actor: Actor
 ) -> None:
     """Apply a change-tag request in Quay's order: expiration, immutability, then the move."""
     if change.change_expiration:
@@ -358,7 +350,7 @@ def change_tag(
 
 
 def _change_expiration(
-    session: Session, repository: Repository, name: str, raw: Any, actor: TagActor
+    session: Session, repository: Repository, name: str, raw: Any, actor: Actor
 ) -> None:
     expiration = float(raw) if raw is not None else None
     tag = _required_alive_tag(session, repository, name)
@@ -380,7 +372,7 @@ def _change_expiration(
 
 
 def _change_immutability(
-    session: Session, repository: Repository, name: str, immutable: bool, actor: TagActor
+    session: Session, repository: Repository, name: str, immutable: bool, actor: Actor
 ) -> None:
     """Anyone who may write may make a tag immutable; only admins may lift it."""
     tag = _required_alive_tag(session, repository, name)
@@ -407,9 +399,7 @@ def _change_immutability(
     )
 
 
-def _move(
-    session: Session, repository: Repository, name: str, digest: str, actor: TagActor
-) -> None:
+def _move(session: Session, repository: Repository, name: str, digest: str, actor: Actor) -> None:
     manifest = find_reachable_manifest(session, repository, digest)
     if manifest is None:
         raise NotFound()
@@ -426,7 +416,7 @@ def _move(
     )
 
 
-def delete_tag(session: Session, repository: Repository, name: str, actor: TagActor) -> None:
+def delete_tag(session: Session, repository: Repository, name: str, actor: Actor) -> None:
     """Delete a tag: its alive row ends now and stays in the history."""
     tag = _required_alive_tag(session, repository, name)
     tags.delete_tag(session, repository.id, tag.name)
@@ -441,7 +431,7 @@ def delete_tag(session: Session, repository: Repository, name: str, actor: TagAc
 
 
 def restore_tag(
-    session: Session, repository: Repository, name: str, digest: str, actor: TagActor
+    session: Session, repository: Repository, name: str, digest: str, actor: Actor
 ) -> None:
     """Point the tag back at a manifest from its history (a reversion row)."""
     manifest = _stored_manifest(session, repository, digest)
@@ -456,7 +446,7 @@ def remove_from_time_machine(
     *,
     digest: str | None,
     is_alive: bool,
-    actor: TagActor,
+    actor: Actor,
 ) -> None:
     """Take a history entry out of the namespace's time machine so GC may reclaim it."""
     manifest = _stored_manifest(session, repository, digest) if digest is not None else None
