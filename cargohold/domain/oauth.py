@@ -356,34 +356,3 @@ def revoke_application_token(
         raise NotFound()
     _audit_application(session, actor, "revoke_oauth_api_token", app, {"token_name": token.name})
     session.delete(token)
-
-
-def user_authorizations(session: Session, user: User) -> list[OAuthAccessToken]:
-    """The tokens `user` granted to applications, oldest first (application-less tokens, such
-    as those an admin mints for a script, are not authorizations)."""
-    return list(
-        session.scalars(
-            select(OAuthAccessToken)
-            .options(
-                selectinload(OAuthAccessToken.application).selectinload(
-                    OAuthApplication.organization
-                )
-            )
-            .where(
-                OAuthAccessToken.authorized_user_id == user.id,
-                OAuthAccessToken.application_id.is_not(None),
-            )
-            .order_by(OAuthAccessToken.id)
-        ).all()
-    )
-
-
-def user_authorization(session: Session, user: User, token_uuid: str) -> OAuthAccessToken | None:
-    """One of `user`'s authorizations; another user's is simply not found."""
-    return session.scalar(
-        select(OAuthAccessToken).where(
-            OAuthAccessToken.authorized_user_id == user.id,
-            OAuthAccessToken.application_id.is_not(None),
-            OAuthAccessToken.uuid == token_uuid,
-        )
-    )

@@ -34,6 +34,9 @@ from cargohold.db.models.accounts import (
     User,
 )
 from cargohold.domain import access_tokens, notifications, oauth
+from cargohold.domain.audit import log_action
+from cargohold.domain.errors import NotFound
+from cargohold.domain.teams import Actor
 
 ASSIGNED_NOTIFICATION = "assigned_authorization"
 CODE_LIFETIME_S = 600
@@ -54,11 +57,15 @@ def assign_token(
     settings: Settings,
     app: OAuthApplication,
     user: User,
+    actor: Actor,
     *,
     redirect_uri: str,
     scope: str,
     response_type: str,
 ) -> OAuthAssignedToken:
+    """An admin (`actor`) asks `user` to grant the application a token; the user is notified."""
+    assigner = actor.auth.user
+    assert assigner is not None
     assignment = OAuthAssignedToken(
         application_id=app.id,
         assigned_user_id=user.id,
@@ -71,7 +78,38 @@ def assign_token(
         session, settings, user, ASSIGNED_NOTIFICATION, {"username": user.username}
     )
     session.flush()
+    log_action(
+        session,
+        "oauth_token_assigned",
+        namespace=app.organization,
+        auth=actor.auth,
+        ip=actor.ip,
+        metadata={
+            "assigning_user": assigner.username,
+            "assigned_user": user.username,
+            "application": app.name,
+            "client_id": app.client_id,
+        },
+    )
     return assignment
+
+
+def grant_token(
+    session: Session,
+    app: OAuthApplication,
+    user: User,
+    scopes: frozenset[Scope],
+    *,
+    assignment_uuid: str | None,
+) -> str:
+    """The implicit grant: a token for the application; an assignment it answers is used up."""
+    _, code = access_tokens.issue_access_token(
+        session, user, scopes, application=app, expires_in_s=oauth.IMPLICIT_TOKEN_LIFETIME_S
+    )
+    assignment = find_assignment(session, assignment_uuid, user, app)
+    if assignment is not None:
+        session.delete(assignment)
+    return code
 
 
 def _assignments_of(user: User):
@@ -90,8 +128,12 @@ def list_assignments(session: Session, user: User) -> list[OAuthAssignedToken]:
     return list(session.scalars(_assignments_of(user).order_by(OAuthAssignedToken.id)).all())
 
 
-def get_assignment(session: Session, user: User, uuid: str) -> OAuthAssignedToken | None:
-    return session.scalar(_assignments_of(user).where(OAuthAssignedToken.uuid == uuid))
+def reject_assignment(session: Session, user: User, uuid: str) -> None:
+    """The user declines an assignment: it is gone, and no token is issued for it."""
+    assignment = session.scalar(_assignments_of(user).where(OAuthAssignedToken.uuid == uuid))
+    if assignment is None:
+        raise NotFound()
+    session.delete(assignment)
 
 
 def find_assignment(
