@@ -20,6 +20,9 @@ from cargohold.auth.secrets import (
 from cargohold.config import Settings, parse_duration
 from cargohold.db.base import utcnow
 from cargohold.db.models.accounts import AppSpecificToken, User
+from cargohold.domain.audit import log_action
+from cargohold.domain.errors import NotFound
+from cargohold.domain.teams import Actor
 
 DEFAULT_EXPIRING_WINDOW_S = 4 * 7 * 86400
 
@@ -33,10 +36,23 @@ def _lifetime_s(settings: Settings) -> int | None:
     return parse_duration(value) if value else None
 
 
+def _audit(session: Session, actor: Actor, kind: str, token: AppSpecificToken) -> None:
+    log_action(
+        session,
+        kind,
+        namespace=actor.user,
+        auth=actor.auth,
+        ip=actor.ip,
+        metadata={"app_specific_token_title": token.title, "app_specific_token": token.uuid},
+    )
+
+
 def create_token(
-    session: Session, settings: Settings, user: User, title: str
+    session: Session, settings: Settings, actor: Actor, title: str
 ) -> tuple[AppSpecificToken, str]:
-    """A new token for `user`; returns the row and the full 120-character code."""
+    """A new token for the acting user; returns the row and the full 120-character code."""
+    user = actor.user
+    assert user is not None
     code = new_split_token(APP_TOKEN_PREFIX_LENGTH, APP_TOKEN_SECRET_LENGTH, UPPER_ALNUM)
     lifetime = _lifetime_s(settings)
     token = AppSpecificToken(
@@ -49,6 +65,7 @@ def create_token(
     )
     session.add(token)
     session.flush()
+    _audit(session, actor, "create_app_specific_token", token)
     return token, code.code
 
 
@@ -90,7 +107,7 @@ def list_all_tokens(
 
 def find_token(
     session: Session, user: User, token_uuid: str, *, include_expired: bool
-) -> AppSpecificToken | None:
+) -> AppSpecificToken:
     """One of the user's own tokens by uuid; another user's token is simply not found."""
     query = select(AppSpecificToken).where(
         AppSpecificToken.user_id == user.id, AppSpecificToken.uuid == token_uuid
@@ -99,8 +116,15 @@ def find_token(
         query = query.where(
             AppSpecificToken.expiration.is_(None) | (AppSpecificToken.expiration > utcnow())
         )
-    return session.scalar(query)
+    token = session.scalar(query)
+    if token is None:
+        raise NotFound()
+    return token
 
 
-def revoke_token(session: Session, token: AppSpecificToken) -> None:
+def revoke_token(session: Session, actor: Actor, token_uuid: str) -> None:
+    """The acting user's token stops working at once, expired or not."""
+    assert actor.user is not None
+    token = find_token(session, actor.user, token_uuid, include_expired=True)
+    _audit(session, actor, "revoke_app_specific_token", token)
     session.delete(token)
