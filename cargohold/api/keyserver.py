@@ -62,17 +62,10 @@ async def put_service_key(
     token = _bearer(request)
     jwk = admin.submitted_jwk(raw)
     expiration = admin.published_expiration(_int_param(request, "expiration"))
-    result = admin.publish(
-        db,
-        settings,
-        service=service,
-        kid=kid,
-        jwk=jwk,
-        token=token,
-        expiration=expiration,
-        rotation_duration=_int_param(request, "rotation"),
-        client=_client(request),
+    published = admin.PublishedKey(
+        service, kid, jwk, expiration, rotation_duration=_int_param(request, "rotation")
     )
+    result = admin.publish(db, settings, published, token=token, client=_client(request))
     db.commit()
     # A new key waits for approval (202); a rotation takes effect at once (200).
     return Response(status_code=202 if result.rotated_from is None else 200)

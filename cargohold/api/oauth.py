@@ -269,19 +269,27 @@ def _check_csrf(
         raise JsonError(403, {"error": "CSRF token was invalid or missing."})
 
 
+def _verified_caller(
+    request: Request, db: DbSession, settings: Settings, source: Any, client_id: str
+) -> AuthContext:
+    """The caller of a state-changing page, with the CSRF token `source` carries checked."""
+    auth, used_basic = _caller(request, db, settings)
+    _check_csrf(
+        request,
+        settings,
+        str(source.get("_csrf_token") or ""),
+        used_basic=used_basic,
+        client_id=client_id,
+    )
+    return auth
+
+
 @router.post("/oauth/authorizeapp", operation_id="oauthAuthorizeApp")
 async def authorize_app(request: Request, db: DbDep, settings: SettingsDep) -> Response:
     """The user's consent: issue a token or a code and redirect to the application with it."""
     form = await request.form()
     params = _params(form)
-    auth, used_basic = _caller(request, db, settings)
-    _check_csrf(
-        request,
-        settings,
-        str(form.get("_csrf_token") or ""),
-        used_basic=used_basic,
-        client_id=params["client_id"],
-    )
+    auth = _verified_caller(request, db, settings, form, params["client_id"])
     _check_assignment_params(settings, params)
     app = _application(db, settings, auth, params)
     return _grant_redirect(db, settings, app, auth, params)
@@ -318,14 +326,7 @@ def assign_user(request: Request, db: DbDep, settings: SettingsDep) -> Response:
     """An organization admin asks a user to grant the application a token."""
     query = request.query_params
     params = _params(query, (*_REQUIRED, "username"))
-    auth, used_basic = _caller(request, db, settings)
-    _check_csrf(
-        request,
-        settings,
-        str(query.get("_csrf_token") or ""),
-        used_basic=used_basic,
-        client_id=params["client_id"],
-    )
+    auth = _verified_caller(request, db, settings, query, params["client_id"])
     if not settings.FEATURE_ASSIGN_OAUTH_TOKEN:
         raise JsonError(404, {"error": "Token assignment is not enabled"})
     user = _assignment_target(db, settings, params)

@@ -73,6 +73,23 @@ def _actor(request: Request, auth: AuthContext) -> Actor:
     return Actor(auth, client_ip(request))
 
 
+def _key_to_change(
+    db: DbSession,
+    auth: AuthContext,
+    settings: Settings,
+    kid: str,
+    body: dict[str, Any] | None = None,
+    schema: dict[str, Any] | None = None,
+) -> ServiceKey:
+    """The checks every change of a key makes, in Quay's order, then the key."""
+    require_superuser_feature(settings)
+    require_fresh_login(auth, settings)
+    if schema is not None:
+        check_body(schema, body)
+    require_superuser(auth)
+    return admin.require_key(db, settings, kid)
+
+
 def _key_view(db: DbSession, settings: Settings, kid: str) -> Response:
     key = admin.require_key(db, settings, kid)
     return SortedJSONResponse(_key_views(db, settings, [key])[0])
@@ -172,11 +189,7 @@ def update_service_key(
     auth: AuthDep,
     settings: SettingsDep,
 ) -> Response:
-    require_superuser_feature(settings)
-    require_fresh_login(auth, settings)
-    check_body(CHANGE_KEY_SCHEMA, body)
-    require_superuser(auth)
-    key = admin.require_key(db, settings, kid)
+    key = _key_to_change(db, auth, settings, kid, body, CHANGE_KEY_SCHEMA)
     actor = _actor(request, auth)
     if "expiration" in body:
         expiration = admin.expiration_from_unix(body["expiration"])
@@ -193,10 +206,7 @@ def update_service_key(
 def delete_service_key(
     kid: str, request: Request, db: DbDep, auth: AuthDep, settings: SettingsDep
 ) -> Response:
-    require_superuser_feature(settings)
-    require_fresh_login(auth, settings)
-    require_superuser(auth)
-    key = admin.require_key(db, settings, kid)
+    key = _key_to_change(db, auth, settings, kid)
     admin.delete_by_superuser(db, settings, key, _actor(request, auth))
     db.commit()
     return Response(status_code=204)
@@ -216,12 +226,7 @@ def approve_service_key(
     settings: SettingsDep,
 ) -> Response:
     """201 with an empty body, also when the key was already approved."""
-    require_superuser_feature(settings)
-    require_fresh_login(auth, settings)
-    check_body(APPROVE_KEY_SCHEMA, body)
-    notes = body.get("notes", "")
-    require_superuser(auth)
-    key = admin.require_key(db, settings, kid)
-    if admin.approve(db, key, notes, _actor(request, auth)):
+    key = _key_to_change(db, auth, settings, kid, body, APPROVE_KEY_SCHEMA)
+    if admin.approve(db, key, body.get("notes", ""), _actor(request, auth)):
         db.commit()
     return Response(status_code=201)

@@ -341,7 +341,7 @@ def alive_approved_jwks(session: Session, service: str) -> list[dict[str, Any]]:
         .where(
             ServiceKey.service == service,
             ServiceKey.approval_id.is_not(None),
-            or_(ServiceKey.expiration_date.is_(None), ServiceKey.expiration_date > utcnow()),
+            _alive_now(),
         )
         .order_by(ServiceKey.id)
     )
@@ -404,39 +404,50 @@ def _header_kid(token: str) -> str | None:
         raise KeyServerError(400, "Invalid JWT") from exc
 
 
+@dataclass(frozen=True)
+class PublishedKey:
+    """A key a service submits to the key server."""
+
+    service: str
+    kid: str
+    jwk: dict[str, Any]
+    expiration: dt.datetime | None
+    rotation_duration: int | None
+
+
 @dataclass
 class PublishResult:
     key: ServiceKey
     rotated_from: str | None
 
 
+def _alive_now():
+    return or_(ServiceKey.expiration_date.is_(None), ServiceKey.expiration_date > utcnow())
+
+
+def _refuse_taken_kid(session: Session, kid: str) -> None:
+    if session.scalar(select(ServiceKey.id).where(ServiceKey.kid == kid)) is not None:
+        raise KeyServerError(409, "A key with this kid already exists")
+
+
 def publish(
     session: Session,
     settings: Settings,
+    published: PublishedKey,
     *,
-    service: str,
-    kid: str,
-    jwk: dict[str, Any],
     token: str,
-    expiration: dt.datetime | None,
-    rotation_duration: int | None,
     client: KeyServerClient,
 ) -> PublishResult:
     """A self-signed new key (unapproved), or a rotation signed by an approved key."""
-    result = _publish(
-        session,
-        settings,
-        service=service,
-        kid=kid,
-        jwk=jwk,
-        token=token,
-        expiration=expiration,
-        rotation_duration=rotation_duration,
-        ip=client.ip,
-    )
+    signer_kid = _header_kid(token)
+    if signer_kid is None or signer_kid == published.kid:
+        result = PublishResult(_publish_new(session, settings, published, token, client.ip), None)
+    else:
+        key = _rotate(session, settings, published, signer_kid, token, client.ip)
+        result = PublishResult(key, signer_kid)
     audited: dict[str, Any] = {
-        "kid": kid,
-        "service": service,
+        "kid": published.kid,
+        "service": published.service,
         "name": result.key.name,
         "expiration_date": unix_seconds(result.key.expiration_date),
     }
@@ -449,59 +460,57 @@ def publish(
     return result
 
 
-def _publish(
+def _publish_new(
+    session: Session, settings: Settings, published: PublishedKey, token: str, ip: str | None
+) -> ServiceKey:
+    """A key signed by itself: stored unapproved until a superuser approves it."""
+    _decode(token, published.jwk, published.service, settings.server_url)
+    if not SERVICE_RE.match(published.service):
+        raise KeyServerError(400, "Invalid service name")
+    _refuse_taken_kid(session, published.kid)
+    cleanup_service(session, settings, published.service)
+    key = ServiceKey(
+        kid=published.kid,
+        service=published.service,
+        name="",
+        jwk_json=json.dumps(published.jwk),
+        metadata_json=json.dumps({"ip": ip}),
+        expiration_date=published.expiration,
+        rotation_duration=published.rotation_duration,
+    )
+    session.add(key)
+    session.flush()
+    return key
+
+
+def _rotate(
     session: Session,
     settings: Settings,
-    *,
-    service: str,
-    kid: str,
-    jwk: dict[str, Any],
+    published: PublishedKey,
+    signer_kid: str,
     token: str,
-    expiration: dt.datetime | None,
-    rotation_duration: int | None,
     ip: str | None,
-) -> PublishResult:
-    signer_kid = _header_kid(token)
-    if signer_kid is None or signer_kid == kid:
-        _decode(token, jwk, service, settings.server_url)
-        if not SERVICE_RE.match(service):
-            raise KeyServerError(400, "Invalid service name")
-        if session.scalar(select(ServiceKey.id).where(ServiceKey.kid == kid)) is not None:
-            raise KeyServerError(409, "A key with this kid already exists")
-        cleanup_service(session, settings, service)
-        key = ServiceKey(
-            kid=kid,
-            service=service,
-            name="",
-            jwk_json=json.dumps(jwk),
-            metadata_json=json.dumps({"ip": ip}),
-            expiration_date=expiration,
-            rotation_duration=rotation_duration,
-        )
-        session.add(key)
-        session.flush()
-        return PublishResult(key, None)
-
+) -> ServiceKey:
+    """A key signed by an approved key of the service replaces it, inheriting its approval."""
     signer = session.scalar(
         select(ServiceKey).where(
             ServiceKey.kid == signer_kid,
-            ServiceKey.service == service,
+            ServiceKey.service == published.service,
             ServiceKey.approval_id.is_not(None),
-            or_(ServiceKey.expiration_date.is_(None), ServiceKey.expiration_date > utcnow()),
+            _alive_now(),
         )
     )
     if signer is None:
         raise KeyServerError(403, "Signer is not an approved, valid key of this service")
-    _decode(token, jwk_of(signer), service, settings.server_url)
-    if session.scalar(select(ServiceKey.id).where(ServiceKey.kid == kid)) is not None:
-        raise KeyServerError(409, "A key with this kid already exists")
+    _decode(token, jwk_of(signer), published.service, settings.server_url)
+    _refuse_taken_kid(session, published.kid)
     key = ServiceKey(
-        kid=kid,
-        service=service,
+        kid=published.kid,
+        service=published.service,
         name=signer.name,
-        jwk_json=json.dumps(jwk),
+        jwk_json=json.dumps(published.jwk),
         metadata_json=json.dumps({**metadata_of(signer), "ip": ip, "created_by": KEY_ROTATION}),
-        expiration_date=expiration,
+        expiration_date=published.expiration,
         rotation_duration=signer.rotation_duration,
         approval_id=signer.approval_id,
     )
@@ -509,8 +518,8 @@ def _publish(
     session.flush()
     session.add(key)
     session.flush()
-    cleanup_service(session, settings, service)
-    return PublishResult(key, signer_kid)
+    cleanup_service(session, settings, published.service)
+    return key
 
 
 def delete_signed(
@@ -530,7 +539,7 @@ def delete_signed(
         select(ServiceKey).where(
             ServiceKey.kid == signer_kid,
             ServiceKey.service == service,
-            or_(ServiceKey.expiration_date.is_(None), ServiceKey.expiration_date > utcnow()),
+            _alive_now(),
         )
     )
     if signer is None:
