@@ -380,7 +380,7 @@ def _redeem(db: DbSession, settings: Settings, values: dict[str, str], client: t
             scope=values["scope"],
         )
     except oauth.OAuthError as exc:
-        db.rollback()
+        # A refused redemption changed nothing; its session closes uncommitted.
         return JSONResponse({"error": exc.code}, status_code=400, headers=_NO_STORE)
     db.commit()
     body = {

@@ -16,7 +16,7 @@ from cargohold.db.base import utcnow
 from cargohold.db.models.accounts import OAuthAccessToken, OAuthApplication, User
 from cargohold.domain import access_tokens
 from cargohold.domain.audit import log_action
-from cargohold.domain.errors import NotFound
+from cargohold.domain.errors import Invalid, NotFound
 from cargohold.domain.teams import Actor
 
 CLIENT_ID_LENGTH = 20
@@ -98,8 +98,9 @@ SCOPE_INFO = {
 }
 
 
-class OAuthError(Exception):
-    """An OAuth request that cannot be honoured; `code` is the RFC 6749 error code."""
+class OAuthError(Invalid):
+    """An OAuth request that cannot be honoured; `code` is the RFC 6749 error code, which the
+    OAuth pages send back to the client (in a redirect or a JSON body) as the protocol says."""
 
     def __init__(self, code: str, description: str = "") -> None:
         super().__init__(description or code)
