@@ -22,6 +22,7 @@ from cargohold.api.deps import (
 )
 from cargohold.api.errors import MessageError, invalid_request, not_found, unauthorized
 from cargohold.api.orgauth import organization_for_admin
+from cargohold.api.quota_views import namespace_quota_fields
 from cargohold.api.routing import ApiRouter, json_body_schema
 from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
@@ -89,7 +90,7 @@ def organization_view(
     if quota.quota_fields_enabled(settings) and (
         is_admin or is_member or auth.is_global_readonly_superuser or auth.has_superuser_full_access
     ):
-        view.update(quota.namespace_quota_fields(db, settings, [org.id])[org.id])
+        view.update(namespace_quota_fields(db, settings, [org.id])[org.id])
     if is_admin:
         view["invoice_email"] = org.invoice_email
         view["invoice_email_address"] = org.invoice_email_address

@@ -19,11 +19,12 @@ from cargohold.api.errors import (
 )
 from cargohold.api.paging import encode_page_token, start_id
 from cargohold.api.query import truthy
+from cargohold.api.quota_views import repository_quota_reports
 from cargohold.api.repo_access import format_ms, require_repository
 from cargohold.api.routing import ApiRouter
 from cargohold.auth.context import AuthContext
 from cargohold.db.models.registry import Repository, RepositoryState, Role
-from cargohold.domain import permissions, quota, repositories
+from cargohold.domain import permissions, repositories
 from cargohold.domain.accounts import get_namespace
 from cargohold.domain.audit import log_action
 from cargohold.domain.tags import history as tag_history
@@ -108,7 +109,7 @@ def list_repositories(
     popularity = repositories.popularity(db, ids) if truthy(request, "popularity") else None
     stars = repositories.starred_ids(db, auth.user, ids)
     quotas = (
-        quota.repository_quota_reports(db, settings, rows)
+        repository_quota_reports(db, settings, rows)
         if settings.FEATURE_QUOTA_MANAGEMENT and settings.FEATURE_EDIT_QUOTA
         else None
     )

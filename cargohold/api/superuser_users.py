@@ -21,6 +21,7 @@ from cargohold.api.deps import (
 from cargohold.api.errors import data_model_error, invalid_request, not_found
 from cargohold.api.paging import encode_page_token, start_id
 from cargohold.api.query import integer, truthy
+from cargohold.api.quota_views import namespace_quota_fields
 from cargohold.api.routing import ApiRouter
 from cargohold.api.superuser_access import (
     require_superuser,
@@ -35,7 +36,7 @@ from cargohold.db.models.accounts import User
 from cargohold.domain import accounts
 from cargohold.domain.audit import log_action
 from cargohold.domain.email_confirmation import send_confirmation
-from cargohold.domain.quota import namespace_quota_fields, quota_fields_enabled
+from cargohold.domain.quota import quota_fields_enabled
 
 router = ApiRouter(tags=["superuser"])
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from cargohold.api.avatar import avatar
+from cargohold.api.quota_views import namespace_quota_fields
 from cargohold.config import Settings
 from cargohold.db.models.accounts import User
 from cargohold.domain import quota as quotas
@@ -16,7 +17,7 @@ from cargohold.domain import quota as quotas
 def _quota_fields(db: Session, settings: Settings, users: Iterable[User]) -> dict[int, dict]:
     if not quotas.quota_fields_enabled(settings):
         return {}
-    return quotas.namespace_quota_fields(db, settings, [user.id for user in users])
+    return namespace_quota_fields(db, settings, [user.id for user in users])
 
 
 def superuser_user_views(

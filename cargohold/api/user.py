@@ -28,6 +28,7 @@ from cargohold.api.errors import (
     invalid_request,
     unauthorized,
 )
+from cargohold.api.quota_views import namespace_quota_fields
 from cargohold.api.routing import ApiRouter
 from cargohold.api.sessions import clear_session, start_login
 from cargohold.auth.context import AuthContext, AuthKind, Scope
@@ -80,7 +81,7 @@ def user_view(db: Session, settings: Settings, auth: AuthContext, user: User) ->
             }
         )
     if is_admin and quota.quota_fields_enabled(settings):
-        view.update(quota.namespace_quota_fields(db, settings, [user.id])[user.id])
+        view.update(namespace_quota_fields(db, settings, [user.id])[user.id])
     if is_self and auth.can_read_self():
         view["organizations"] = _organizations(db, settings, auth, user, is_admin)
     if auth.is_superuser:
