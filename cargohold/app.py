@@ -63,7 +63,7 @@ from cargohold.api import (
 from cargohold.api.body_limit import ApiBodyLimit
 from cargohold.api.errors import install_error_handlers
 from cargohold.api.request_policy import ApiRequestPolicy
-from cargohold.auth.sessions import SessionRefresh
+from cargohold.api.sessions import SessionRefresh
 from cargohold.config import Settings
 from cargohold.db.base import engine_for, make_session_factory
 from cargohold.db.session import SessionFactory

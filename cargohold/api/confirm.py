@@ -8,7 +8,7 @@ from fastapi.responses import RedirectResponse, Response
 from cargohold.api.deps import DbDep, SettingsDep, client_ip
 from cargohold.api.errors import MessageError
 from cargohold.api.routing import ApiRouter
-from cargohold.auth.sessions import start_login
+from cargohold.api.sessions import start_login
 from cargohold.domain.accounts import AccountError
 from cargohold.domain.audit import log_action
 from cargohold.domain.email_confirmation import confirm

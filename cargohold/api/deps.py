@@ -19,6 +19,7 @@ from cargohold.api.errors import (
     invalid_request,
     unauthorized,
 )
+from cargohold.api.sessions import load_session, mark_session_active
 from cargohold.auth.context import AuthContext, AuthKind, Scope
 from cargohold.auth.credentials import (
     CredentialsError,
@@ -26,7 +27,6 @@ from cargohold.auth.credentials import (
     context_for,
     verify_oauth_token,
 )
-from cargohold.auth.sessions import load_session, mark_session_active
 from cargohold.config import Settings
 from cargohold.db.models.accounts import User
 from cargohold.db.session import DbSession

@@ -17,9 +17,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cargohold.auth.context import AuthContext
 from cargohold.db.session import ValueRefused
-from cargohold.domain import builds, mirror
+from cargohold.domain import builds, mirror, tags
 from cargohold.domain import errors as domain_errors
 from cargohold.domain.login_backoff import THROTTLED_MESSAGE, LoginThrottled
+from cargohold.domain.service_keys.admin import KeyServerError
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,7 @@ DOMAIN_ERROR_ANSWERS: dict[type[domain_errors.DomainError], tuple[str, int, str]
     domain_errors.Forbidden: ("problem", 403, "insufficient_scope"),
     domain_errors.Conflict: ("message", 409, ""),
     mirror.MirrorConfigExists: ("detail", 409, ""),
+    tags.TagImmutable: ("problem", 409, "tag_immutable"),
     domain_errors.QuotaExceeded: ("message", 403, ""),
     domain_errors.Unavailable: ("problem", 503, "downstream_issue"),
     domain_errors.DomainError: ("message", 400, ""),
@@ -208,6 +210,11 @@ def install_error_handlers(app: FastAPI) -> None:
         if isinstance(answer, JsonError):
             return JSONResponse(answer.body, status_code=answer.status)
         return JSONResponse({"message": answer.message}, status_code=answer.status)
+
+    @app.exception_handler(KeyServerError)
+    async def _key_server_error(request: Request, exc: KeyServerError) -> PlainTextResponse:
+        # The key server (/keys) answers each refusal in plain text with its own status.
+        return PlainTextResponse(exc.message, status_code=exc.status)
 
     @app.exception_handler(JsonError)
     async def _json_error(request: Request, exc: JsonError) -> JSONResponse:

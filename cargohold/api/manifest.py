@@ -17,7 +17,8 @@ from cargohold.api.routing import ApiRouter
 from cargohold.api.views import format_date
 from cargohold.db.models.registry import Manifest, ManifestLabel, Repository, Role
 from cargohold.db.session import DbSession
-from cargohold.domain import manifest_info, manifests, tag_history, tags
+from cargohold.domain import manifest_info, manifests, tags
+from cargohold.domain.tags import history as tag_history
 
 router = ApiRouter(tags=["manifest"])
 

@@ -11,8 +11,8 @@ from pydantic import BaseModel, StrictStr
 from cargohold.api.deps import DbDep, JsonBody, SettingsDep, client_ip, get_auth, validate_body
 from cargohold.api.errors import MessageError
 from cargohold.api.routing import ApiRouter
+from cargohold.api.sessions import start_login
 from cargohold.api.superuser_access import require_feature
-from cargohold.auth.sessions import start_login
 from cargohold.domain import password_recovery
 from cargohold.domain.audit import log_action
 

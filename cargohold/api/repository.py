@@ -22,8 +22,9 @@ from cargohold.api.repo_access import format_ms, require_repository
 from cargohold.api.routing import ApiRouter
 from cargohold.db.models.registry import Repository, RepositoryState, Role
 from cargohold.db.session import DbSession
-from cargohold.domain import permissions, repositories, tag_history
+from cargohold.domain import permissions, repositories
 from cargohold.domain.accounts import get_namespace
+from cargohold.domain.tags import history as tag_history
 from cargohold.paging import encode_page_token, start_id
 
 router = ApiRouter(tags=["repository"])

@@ -18,14 +18,9 @@ from cargohold.api.deps import (
 )
 from cargohold.api.errors import NOT_FOUND_TEXT, JsonError, MessageError, unauthorized
 from cargohold.api.routing import ApiRouter
+from cargohold.api.sessions import clear_session, load_session, save_session, start_login
 from cargohold.auth.credentials import check_password, find_user_by_login
-from cargohold.auth.sessions import (
-    clear_session,
-    load_session,
-    new_csrf_token,
-    save_session,
-    start_login,
-)
+from cargohold.auth.sessions import new_csrf_token
 from cargohold.domain import accounts, teams
 from cargohold.domain.audit import log_action
 

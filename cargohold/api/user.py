@@ -30,10 +30,10 @@ from cargohold.api.errors import (
 )
 from cargohold.api.quota_views import namespace_quota_fields
 from cargohold.api.routing import ApiRouter
+from cargohold.api.sessions import clear_session, start_login
 from cargohold.auth.context import AuthContext, AuthKind, Scope
 from cargohold.auth.credentials import check_password, context_for, encrypt_password
 from cargohold.auth.secrets import SecretBox, random_code
-from cargohold.auth.sessions import clear_session, start_login
 from cargohold.config import Settings
 from cargohold.db.models.accounts import TEAM_ROLE_RANK, OAuthApplication, TeamRole, User
 from cargohold.domain import accounts, quota, teams

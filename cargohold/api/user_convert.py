@@ -18,8 +18,8 @@ from cargohold.api.deps import (
 )
 from cargohold.api.errors import data_model_error, invalid_request, unauthorized
 from cargohold.api.routing import ApiRouter
+from cargohold.api.sessions import start_login
 from cargohold.auth.credentials import CredentialsError, verify_user_password
-from cargohold.auth.sessions import start_login
 from cargohold.domain import ownership
 from cargohold.domain.audit import log_action
 from cargohold.domain.organizations import OrganizationError

@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 
 from cargohold.auth.context import AuthContext
 from cargohold.db.models.registry import Manifest, ManifestLabel, Repository
-from cargohold.domain import tag_history
 from cargohold.domain.audit import log_repository_action
 from cargohold.domain.errors import ModelError, NotFound
 from cargohold.domain.manifests import (
@@ -24,6 +23,7 @@ from cargohold.domain.manifests import (
     ParsedManifest,
     label_media_type,
 )
+from cargohold.domain.tags import history as tag_history
 from cargohold.storage.base import BlobStore, StorageError
 
 # Image configs are small; anything bigger is not read for layer history.
