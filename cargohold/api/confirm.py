@@ -9,7 +9,6 @@ from cargohold.api.deps import DbDep, SettingsDep, client_ip
 from cargohold.api.errors import MessageError
 from cargohold.api.routing import ApiRouter
 from cargohold.auth.sessions import start_login
-from cargohold.domain.accounts import AccountError
 from cargohold.domain.audit import log_action
 from cargohold.domain.email_confirmation import confirm
 from cargohold.web import index_page
@@ -24,10 +23,7 @@ def confirm_email(request: Request, db: DbDep, settings: SettingsDep, code: str 
     """Mark the address verified (or switch to the new one) and sign the user in."""
     if not code:
         raise MessageError(400, INVALID_CODE)
-    try:
-        result = confirm(db, settings, code)
-    except AccountError:
-        result = None
+    result = confirm(db, settings, code)
     if result is None:
         # Quay answers an unknown, used or unusable code with its UI page and 200.
         return index_page(settings)

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cargohold.auth.context import AuthContext
 from cargohold.domain import errors as domain_errors
+from cargohold.domain import robot_federation
 from cargohold.domain.login_backoff import THROTTLED_MESSAGE, LoginThrottled
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ DOMAIN_ERROR_ANSWERS: dict[type[domain_errors.DomainError], tuple[str, int, str]
     domain_errors.ModelError: ("message", 400, ""),
     domain_errors.NotFound: ("problem", 404, "not_found"),
     domain_errors.Forbidden: ("problem", 403, "insufficient_scope"),
+    robot_federation.FederationError: ("error", 401, ""),
     domain_errors.Conflict: ("message", 409, ""),
     domain_errors.QuotaExceeded: ("message", 403, ""),
     domain_errors.Unavailable: ("problem", 503, "downstream_issue"),
@@ -121,7 +123,7 @@ DOMAIN_ERROR_ANSWERS: dict[type[domain_errors.DomainError], tuple[str, int, str]
 }
 
 
-def domain_error_answer(exc: domain_errors.DomainError) -> ApiError | MessageError:
+def domain_error_answer(exc: domain_errors.DomainError) -> ApiError | MessageError | JsonError:
     """The HTTP error a domain refusal becomes, from the one table above."""
     for kind in type(exc).__mro__:
         answer = DOMAIN_ERROR_ANSWERS.get(kind)  # type: ignore[arg-type]
@@ -131,6 +133,9 @@ def domain_error_answer(exc: domain_errors.DomainError) -> ApiError | MessageErr
     if shape == "problem":
         detail = exc.message or ("Not Found" if status == 404 else "")
         return ApiError(status, error_type, detail, **exc.extra)
+    if shape == "error":
+        # The OAuth-style `{"error": ...}` body of the token endpoints.
+        return JsonError(status, {"error": exc.message})
     return MessageError(status, exc.message)
 
 
@@ -198,6 +203,8 @@ def install_error_handlers(app: FastAPI) -> None:
         answer = domain_error_answer(exc)
         if isinstance(answer, ApiError):
             return JSONResponse(api_error_body(request, answer), status_code=answer.status)
+        if isinstance(answer, JsonError):
+            return JSONResponse(answer.body, status_code=answer.status)
         return JSONResponse({"message": answer.message}, status_code=answer.status)
 
     @app.exception_handler(JsonError)

@@ -56,10 +56,7 @@ def _robot_credentials(request: Request) -> tuple[str, str]:
 @router.get("/oauth2/federation/robot/token", operation_id="federatedRobotToken")
 def federated_robot_token(request: Request, db: DbDep, settings: SettingsDep) -> dict[str, str]:
     robot_name, presented = _robot_credentials(request)
-    try:
-        accepted = robot_federation.exchange(db, settings, _ISSUER_KEYS, robot_name, presented)
-    except robot_federation.FederationError as exc:
-        raise _refused(str(exc)) from exc
+    accepted = robot_federation.exchange(db, settings, _ISSUER_KEYS, robot_name, presented)
     owner_name, short_name = robot_name.split("+", 1)
     owner = db.scalar(select(User).where(User.username == owner_name))
     log_action(

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from cargohold.api.avatar import team_avatar, user_avatar
 from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip
-from cargohold.api.errors import data_model_error, invalid_request, not_found
+from cargohold.api.errors import invalid_request, not_found
 from cargohold.api.orgauth import organization_for_admin
 from cargohold.api.routing import ApiRouter
 from cargohold.config import Settings
@@ -115,13 +115,8 @@ def create_prototype(
     organization = organization_for_admin(db, auth, orgname)
     role = _role(body)
     delegate_name, delegate_kind, activating_name = _delegate_fields(body)
-    try:
-        activating = prototypes.resolve_activating_user(db, activating_name)
-        delegate = prototypes.resolve_delegate(db, organization, delegate_name, delegate_kind)
-    except prototypes.PrototypeError as exc:
-        if exc.api_error:
-            raise invalid_request(exc.message) from exc
-        raise data_model_error(exc.message) from exc
+    activating = prototypes.resolve_activating_user(db, activating_name)
+    delegate = prototypes.resolve_delegate(db, organization, delegate_name, delegate_kind)
     item = prototypes.create_prototype(
         db,
         Actor(auth, client_ip(request)),

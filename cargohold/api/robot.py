@@ -105,10 +105,7 @@ def _robot_list(
 
 
 def _get(db: Session, namespace: User, short_name: str) -> robots.Robot:
-    try:
-        return robots.get_robot(db, namespace, short_name)
-    except robots.RobotNotFound as exc:
-        raise data_model_error(str(exc)) from exc
+    return robots.get_robot(db, namespace, short_name)
 
 
 def _create(
@@ -121,18 +118,14 @@ def _create(
     raw: dict[str, Any],
 ) -> Response:
     body = validate_body(NewRobot, raw)
-    try:
-        robot = robots.create_robot(
-            db,
-            settings,
-            namespace,
-            short_name,
-            description=body.description,
-            metadata=body.unstructured_metadata,
-        )
-    except robots.RobotError as exc:
-        db.rollback()
-        raise invalid_request(str(exc)) from exc
+    robot = robots.create_robot(
+        db,
+        settings,
+        namespace,
+        short_name,
+        description=body.description,
+        metadata=body.unstructured_metadata,
+    )
     log_action(
         db,
         "create_robot",
@@ -472,10 +465,7 @@ def _set_federation(
     short_name: str,
     body: bytes,
 ) -> list[dict[str, Any]]:
-    try:
-        config = robot_federation.parse_config(settings, _federation_body(body))
-    except robot_federation.FederationConfigError as exc:
-        raise invalid_request(str(exc)) from exc
+    config = robot_federation.parse_config(settings, _federation_body(body))
     robot_federation.set_config(_get(db, namespace, short_name), config)
     log_action(
         db,

@@ -6,9 +6,6 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from cargohold.api.deps import (
     AuthDep,
@@ -18,7 +15,7 @@ from cargohold.api.deps import (
     client_ip,
     require_fresh_login,
 )
-from cargohold.api.errors import MessageError, invalid_request, not_found
+from cargohold.api.errors import invalid_request, not_found
 from cargohold.api.paging import encode_page_token, start_id
 from cargohold.api.query import parse_integer
 from cargohold.api.routing import ApiRouter
@@ -29,11 +26,10 @@ from cargohold.api.superuser_access import (
 )
 from cargohold.api.superuser_views import organization_views
 from cargohold.db.models.accounts import User
+from cargohold.db.session import DbSession
 from cargohold.domain import organizations
 from cargohold.domain import quota as quotas
-from cargohold.domain.accounts import get_namespace
-from cargohold.domain.audit import log_action
-from cargohold.domain.superuser import NameTaken, RenameError, rename_namespace
+from cargohold.domain.superuser import rename_organization
 
 router = ApiRouter(tags=["superuser"])
 
@@ -58,13 +54,12 @@ def list_all_organizations(
     require_fresh_login(auth, settings)
     require_superuser_reader(auth)
     limit = _page_limit(request)
-    query = (
-        select(User).where(User.organization.is_(True), User.deleted.is_(False)).order_by(User.id)
-    )
     if limit is None:
-        return {"organizations": organization_views(db, settings, list(db.scalars(query)))}
+        return {
+            "organizations": organization_views(db, settings, organizations.list_organizations(db))
+        }
     first = start_id(settings, request.query_params.get("next_page"))
-    rows = list(db.scalars(query.where(User.id >= first).limit(max(limit, 0) + 1)))
+    rows = organizations.list_organizations(db, start_id=first, limit=max(limit, 0) + 1)
     page, rest = rows[: max(limit, 0)], rows[max(limit, 0) :]
     body: dict[str, Any] = {"organizations": organization_views(db, settings, page)}
     if rest:
@@ -72,7 +67,7 @@ def list_all_organizations(
     return body
 
 
-def _organization(db: Session, name: str) -> User:
+def _organization(db: DbSession, name: str) -> User:
     org = organizations.get_organization(db, name)
     if org is None:
         raise not_found()
@@ -94,28 +89,8 @@ def change_organization(
     new_name = body.get("name")
     if new_name is not None and not isinstance(new_name, str):
         raise invalid_request(f"{new_name!r} is not of type 'string'")
-    user = require_superuser(auth)
-    org = organizations.get_organization(db, name)
-    if org is None:
-        if get_namespace(db, name) is not None:
-            # A user's name: Quay's organization lookup fails as a data-model error.
-            raise MessageError(400, f"Organization does not exist: {name}")
-        raise not_found()
-    log_action(
-        db,
-        "org_change_name",
-        namespace=org,
-        auth=auth,
-        ip=client_ip(request),
-        metadata={"old_name": name, "new_name": new_name, "superuser": user.username},
-    )
-    if new_name is not None and new_name != name:
-        try:
-            rename_namespace(db, org, new_name)
-        except RenameError as exc:
-            raise MessageError(400, str(exc)) from exc
-        except (NameTaken, IntegrityError) as exc:
-            raise invalid_request("A user or organization with this name already exists") from exc
+    actor = require_superuser(auth)
+    org = rename_organization(db, name, new_name, actor=actor, auth=auth, ip=client_ip(request))
     db.commit()
     return organization_views(db, settings, [org])[0]
 

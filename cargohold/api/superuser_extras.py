@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import Request
 
 from cargohold.api.deps import AuthDep, DbDep, SettingsDep, client_ip, require_fresh_login
-from cargohold.api.errors import data_model_error, invalid_request, not_found, unauthorized
+from cargohold.api.errors import invalid_request, not_found, unauthorized
 from cargohold.api.query import truthy
 from cargohold.api.routing import ApiRouter
 from cargohold.api.superuser_access import (
@@ -21,7 +21,6 @@ from cargohold.config_dump import config_dump
 from cargohold.db.models.accounts import AppSpecificToken
 from cargohold.domain import accounts, app_tokens, ownership, password_recovery
 from cargohold.domain.audit import log_action
-from cargohold.domain.organizations import OrganizationError
 
 router = ApiRouter(tags=["superuser"])
 
@@ -66,11 +65,7 @@ def take_ownership(
         raise invalid_request("Cannot take ownership of a superuser")
     was_user = not entity.organization
     if was_user:
-        try:
-            ownership.convert_to_organization(db, entity, actor)
-        except OrganizationError as exc:
-            db.rollback()
-            raise data_model_error(str(exc)) from exc
+        ownership.convert_to_organization(db, entity, actor)
     else:
         ownership.add_admin(db, entity, actor)
     log_action(

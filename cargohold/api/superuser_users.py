@@ -6,7 +6,6 @@ from typing import Any
 
 from fastapi import Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
-from sqlalchemy.orm import Session
 
 from cargohold.api.avatar import user_avatar
 from cargohold.api.deps import (
@@ -18,7 +17,7 @@ from cargohold.api.deps import (
     require_fresh_login,
     validate_body,
 )
-from cargohold.api.errors import data_model_error, invalid_request, not_found
+from cargohold.api.errors import invalid_request, not_found
 from cargohold.api.paging import encode_page_token, start_id
 from cargohold.api.query import integer, truthy
 from cargohold.api.routing import ApiRouter
@@ -27,24 +26,20 @@ from cargohold.api.superuser_access import (
     require_superuser_feature,
     require_superuser_reader,
 )
-from cargohold.auth.context import AuthContext
 from cargohold.auth.credentials import encrypt_password
-from cargohold.auth.secrets import random_code
 from cargohold.config import Settings
 from cargohold.db.models.accounts import User
-from cargohold.domain import accounts
-from cargohold.domain.audit import log_action
-from cargohold.domain.email_confirmation import send_confirmation
+from cargohold.db.session import DbSession
+from cargohold.domain import accounts, superuser
 from cargohold.domain.quota import namespace_quota_fields, quota_fields_enabled
 
 router = ApiRouter(tags=["superuser"])
 
-GENERATED_PASSWORD_LENGTH = 32
 MAX_PAGE_LIMIT = 100
 
 
 def superuser_user_views(
-    db: Session, settings: Settings, users: list[User]
+    db: DbSession, settings: Settings, users: list[User]
 ) -> list[dict[str, Any]]:
     """The superuser panel's view of several users (quota fields loaded in one go)."""
     quota = (
@@ -72,15 +67,11 @@ def superuser_user_views(
     return views
 
 
-def _target(db: Session, username: str) -> User:
+def _target(db: DbSession, username: str) -> User:
     user = accounts.get_user(db, username)
     if user is None:
         raise not_found()
     return user
-
-
-def _is_superuser(settings: Settings, user: User) -> bool:
-    return settings.is_superuser_name(user.username, user.superuser)
 
 
 @router.get("/api/v1/superuser/users/", operation_id="listAllUsers")
@@ -124,28 +115,15 @@ def create_install_user(
     require_fresh_login(auth, settings)
     body = validate_body(NewInstallUser, raw)
     actor = require_superuser(auth)
-    password = random_code(GENERATED_PASSWORD_LENGTH)
-    try:
-        user = accounts.create_user(
-            db,
-            settings,
-            username=body.username,
-            email=body.email,
-            password=password,
-            verified=not settings.FEATURE_MAILING,
-        )
-    except accounts.AccountError as exc:
-        raise data_model_error(str(exc)) from exc
-    log_action(
+    user, password = superuser.create_install_user(
         db,
-        "user_create",
-        namespace=user,
+        settings,
+        username=body.username,
+        email=body.email,
+        actor=actor,
         auth=auth,
         ip=client_ip(request),
-        metadata={"email": body.email, "username": user.username, "superuser": actor.username},
     )
-    if settings.FEATURE_MAILING:
-        send_confirmation(db, settings, user)
     db.commit()
     return {
         "username": user.username,
@@ -173,38 +151,6 @@ class InstallUserChanges(BaseModel):
     enabled: StrictBool = Field(default=None)
 
 
-def _apply_changes(
-    db: Session,
-    settings: Settings,
-    auth: AuthContext,
-    ip: str | None,
-    actor: User,
-    user: User,
-    body: InstallUserChanges,
-) -> None:
-    """Password, then email, then enabled, each with its audit entry (all or nothing)."""
-
-    def log(kind: str, metadata: dict[str, Any]) -> None:
-        log_action(
-            db,
-            kind,
-            namespace=user,
-            auth=auth,
-            ip=ip,
-            metadata={**metadata, "superuser": actor.username},
-        )
-
-    if body.password is not None:
-        log("user_change_password", {"username": user.username})
-        accounts.change_password(user, body.password)
-    if body.email is not None:
-        old_email = accounts.change_email(db, user, body.email)
-        log("user_change_email", {"old_email": old_email, "email": body.email})
-    if body.enabled is not None:
-        log("user_enable" if body.enabled else "user_disable", {"username": user.username})
-        user.enabled = body.enabled
-
-
 @router.put("/api/v1/superuser/users/{username}", operation_id="changeInstallUser")
 def change_install_user(
     username: str,
@@ -220,15 +166,14 @@ def change_install_user(
     body = validate_body(InstallUserChanges, raw)
     actor = require_superuser(auth)
     user = _target(db, username)
-    if _is_superuser(settings, user):
-        raise invalid_request("Cannot update a superuser")
     # Quay answers with the view from before the change, patched with what was asked for.
     view = superuser_user_views(db, settings, [user])[0]
-    try:
-        _apply_changes(db, settings, auth, client_ip(request), actor, user, body)
-    except accounts.AccountError as exc:
-        db.rollback()
-        raise data_model_error(str(exc)) from exc
+    changes = superuser.InstallUserChanges(
+        password=body.password, email=body.email, enabled=body.enabled
+    )
+    superuser.change_install_user(
+        db, settings, user, changes, actor=actor, auth=auth, ip=client_ip(request)
+    )
     db.commit()
     if body.email is not None:
         view["email"] = body.email
@@ -248,16 +193,6 @@ def delete_install_user(
     require_fresh_login(auth, settings)
     require_superuser(auth)
     user = _target(db, username)
-    if _is_superuser(settings, user):
-        raise invalid_request("Cannot delete a superuser")
-    log_action(
-        db,
-        "user_delete",
-        namespace=user,
-        auth=auth,
-        ip=client_ip(request),
-        metadata={"username": user.username},
-    )
-    accounts.mark_deleted(db, user)
+    superuser.delete_install_user(db, settings, user, auth=auth, ip=client_ip(request))
     db.commit()
     return Response(status_code=204)

@@ -130,13 +130,9 @@ async def update_team(
     role, description = _team_fields(body)
     if organization is None:
         raise data_model_error(f"Organization does not exist: {orgname}")
-    try:
-        team, created = teams.save_team(
-            db, _actor(request, auth), organization, teamname, role, description
-        )
-    except teams.TeamError as exc:
-        db.rollback()
-        raise data_model_error(str(exc)) from exc
+    team, created = teams.save_team(
+        db, _actor(request, auth), organization, teamname, role, description
+    )
     db.commit()
     return team_view(db, settings, auth, team, new_team=created)
 
@@ -146,11 +142,7 @@ def delete_team(
     orgname: str, teamname: str, request: Request, db: DbDep, auth: AuthDep
 ) -> Response:
     organization = organization_for_admin(db, auth, orgname)
-    try:
-        teams.delete_team(db, _actor(request, auth), organization, teamname)
-    except teams.TeamError as exc:
-        db.rollback()
-        raise data_model_error(str(exc)) from exc
+    teams.delete_team(db, _actor(request, auth), organization, teamname)
     db.commit()
     return Response(status_code=204)
 
@@ -197,11 +189,7 @@ def update_team_member(
     account = teams.find_account(db, membername)
     if account is None:
         raise invalid_request("Unknown user")
-    try:
-        invited = teams.add_or_invite_member(db, settings, _actor(request, auth), team, account)
-    except teams.TeamError as exc:
-        db.rollback()
-        raise data_model_error(str(exc)) from exc
+    invited = teams.add_or_invite_member(db, settings, _actor(request, auth), team, account)
     db.commit()
     return member_view(settings, account, invited=invited)
 
@@ -223,11 +211,7 @@ def delete_team_member(
     account = teams.find_account(db, membername)
     if account is None:
         raise not_found()
-    try:
-        teams.remove_member(db, _actor(request, auth), team, account)
-    except teams.TeamError as exc:
-        db.rollback()
-        raise data_model_error(str(exc)) from exc
+    teams.remove_member(db, _actor(request, auth), team, account)
     db.commit()
     return Response(status_code=204)
 
@@ -299,11 +283,7 @@ def accept_team_invite(
 ) -> dict[str, Any]:
     _require_mailing(settings)
     _invitee(auth)
-    try:
-        team = teams.accept_invite(db, _actor(request, auth), code)
-    except teams.InviteError as exc:
-        db.rollback()
-        raise data_model_error(str(exc)) from exc
+    team = teams.accept_invite(db, _actor(request, auth), code)
     db.commit()
     return {"org": team.organization.username, "team": team.name}
 
@@ -316,10 +296,6 @@ def decline_team_invite(
 ) -> Response:
     _require_mailing(settings)
     _invitee(auth)
-    try:
-        teams.decline_invite(db, _actor(request, auth), code)
-    except teams.InviteError as exc:
-        db.rollback()
-        raise data_model_error(str(exc)) from exc
+    teams.decline_invite(db, _actor(request, auth), code)
     db.commit()
     return Response(status_code=204)

@@ -16,13 +16,12 @@ from cargohold.api.deps import (
     require_user,
     validate_body,
 )
-from cargohold.api.errors import data_model_error, invalid_request, unauthorized
+from cargohold.api.errors import invalid_request, unauthorized
 from cargohold.api.routing import ApiRouter
 from cargohold.auth.credentials import CredentialsError, verify_user_password
 from cargohold.auth.sessions import start_login
 from cargohold.domain import ownership
 from cargohold.domain.audit import log_action
-from cargohold.domain.organizations import OrganizationError
 
 router = ApiRouter(tags=["user"])
 
@@ -60,11 +59,7 @@ def convert_user_to_organization(
         raise invalid_request("The admin user credentials are not valid", reason="invaliduser")
     if admin.id == user.id:
         raise invalid_request("The admin user is not valid", reason="invaliduser")
-    try:
-        ownership.convert_to_organization(db, user, admin)
-    except OrganizationError as exc:
-        db.rollback()
-        raise data_model_error(str(exc)) from exc
+    ownership.convert_to_organization(db, user, admin)
     log_action(db, "account_convert", namespace=user, auth=auth, ip=client_ip(request))
     db.commit()
     start_login(response, settings, admin.uuid, admin.session_token)

@@ -20,7 +20,12 @@ from cargohold.db.models.accounts import (
 )
 from cargohold.db.models.registry import RepositoryPermission
 from cargohold.domain.accounts import end_sessions, sole_admin_organizations
-from cargohold.domain.organizations import OWNERS_TEAM, OrganizationError
+from cargohold.domain.errors import ModelError
+from cargohold.domain.organizations import OWNERS_TEAM
+
+
+class ConversionRefused(ModelError):
+    """This account cannot become an organization (Quay's data-model message)."""
 
 
 def add_admin(session: Session, organization: User, user: User) -> None:
@@ -49,13 +54,13 @@ def convert_to_organization(session: Session, account: User, admin: User) -> Non
     Its repositories and robots stay, now the organization's.
     """
     if account.robot:
-        raise OrganizationError("Cannot convert a robot into an organization")
+        raise ConversionRefused("Cannot convert a robot into an organization")
     if account.organization:
-        raise OrganizationError("The account is already an organization")
+        raise ConversionRefused("The account is already an organization")
     # Its team memberships go, so no organization may be left without an admin.
     orphaned = sole_admin_organizations(session, account)
     if orphaned:
-        raise OrganizationError(
+        raise ConversionRefused(
             f"Cannot convert {account.username} as it is the only admin for organizations: "
             + ", ".join(orphaned)
         )

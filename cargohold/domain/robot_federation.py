@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from cargohold import outbound
 from cargohold.config import Settings
 from cargohold.db.models.accounts import RobotAccountToken, User
+from cargohold.domain.errors import Forbidden, Invalid
 from cargohold.domain.oidc_keys import IssuerKeyError, IssuerKeys
 from cargohold.domain.robots import NOT_FOUND_MESSAGE, Robot
 
@@ -33,11 +34,11 @@ MAX_AUDIENCES = 10
 MAX_AUDIENCE_LENGTH = 1024
 
 
-class FederationConfigError(Exception):
+class FederationConfigError(Invalid):
     """A federation setting is not acceptable; the message is Quay's where Quay has one."""
 
 
-class FederationError(Exception):
+class FederationError(Forbidden):
     """A federated token was refused; the message is safe to show to its bearer."""
 
 

@@ -18,16 +18,17 @@ from cargohold.config import Settings
 from cargohold.db.models.accounts import RobotAccountToken, Team, TeamMember, User, new_uuid
 from cargohold.db.models.registry import Repository, RepositoryPermission, Role
 from cargohold.domain.accounts import name_problem
+from cargohold.domain.errors import Invalid, ModelError
 
 ROBOT_TOKEN_LENGTH = 64
 NOT_FOUND_MESSAGE = "Could not find robot with specified username"
 
 
-class RobotError(Exception):
+class RobotError(Invalid):
     """A robot rule was broken; the message is Quay's."""
 
 
-class RobotNotFound(RobotError):
+class RobotNotFound(ModelError):
     def __init__(self) -> None:
         super().__init__(NOT_FOUND_MESSAGE)
 

@@ -24,17 +24,18 @@ from cargohold.domain import notifications
 from cargohold.domain.accounts import EMAIL_RE, NAME_RE
 from cargohold.domain.audit import log_action
 from cargohold.domain.email import OutgoingEmail, queue_email
+from cargohold.domain.errors import ModelError
 
 INVITE_CODE_PREFIX = "urn:teaminvite:"
 
 log = logging.getLogger(__name__)
 
 
-class TeamError(Exception):
+class TeamError(ModelError):
     """A team rule was broken; the message is what the caller sees (Quay's wording)."""
 
 
-class InviteError(Exception):
+class InviteError(ModelError):
     """An invite code cannot be used by this caller."""
 
 
