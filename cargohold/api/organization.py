@@ -7,7 +7,6 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
-from sqlalchemy.orm import Session
 
 from cargohold.api.avatar import avatar
 from cargohold.api.deps import (
@@ -26,6 +25,7 @@ from cargohold.api.routing import ApiRouter, json_body_schema
 from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.accounts import User
+from cargohold.db.session import DbSession
 from cargohold.domain import organizations, quota
 from cargohold.domain.permissions import can_admin_organization, team_role_in_namespace
 
@@ -52,7 +52,7 @@ class UpdateOrg(BaseModel):
 
 
 def organization_view(
-    db: Session, settings: Settings, auth: AuthContext, org: User, *, with_teams: bool = False
+    db: DbSession, settings: Settings, auth: AuthContext, org: User, *, with_teams: bool = False
 ) -> dict[str, Any]:
     caller = auth.user
     is_admin = can_admin_organization(db, auth, org) or auth.is_superuser

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request, Response
-from sqlalchemy.orm import Session
 
 from cargohold.api.avatar import team_avatar, user_avatar
 from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip
@@ -16,6 +15,7 @@ from cargohold.config import Settings
 from cargohold.db.models.accounts import User
 from cargohold.db.models.prototypes import PermissionPrototype
 from cargohold.db.models.registry import Role
+from cargohold.db.session import DbSession
 from cargohold.domain import prototypes
 from cargohold.domain.teams import Actor
 
@@ -36,7 +36,7 @@ def _user_view(settings: Settings, user: User, member_ids: set[int]) -> dict[str
 
 
 def _views(
-    db: Session, settings: Settings, organization: User, items: list[PermissionPrototype]
+    db: DbSession, settings: Settings, organization: User, items: list[PermissionPrototype]
 ) -> list[dict[str, Any]]:
     users = [p.activating_user for p in items if p.activating_user is not None]
     users += [p.delegate_user for p in items if p.delegate_user is not None]
@@ -129,7 +129,7 @@ def create_prototype(
     return _views(db, settings, organization, [item])[0]
 
 
-def _existing(db: Session, organization: User, prototypeid: str) -> PermissionPrototype:
+def _existing(db: DbSession, organization: User, prototypeid: str) -> PermissionPrototype:
     item = prototypes.get_prototype(db, organization, prototypeid)
     if item is None:
         raise not_found()

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
-from sqlalchemy.orm import Session
 
 from cargohold.api.avatar import team_avatar
 from cargohold.api.deps import (
@@ -33,8 +32,8 @@ from cargohold.api.views import format_date
 from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.accounts import User
+from cargohold.db.session import DbSession
 from cargohold.domain import accounts, permissions, robot_federation, robots
-from cargohold.domain.audit import log_action
 
 router = ApiRouter(tags=["robot"])
 
@@ -70,7 +69,7 @@ def _robot_view(settings: Settings, robot: robots.Robot, *, metadata: bool) -> d
 
 
 def _robot_list(
-    db: Session,
+    db: DbSession,
     settings: Settings,
     namespace: User,
     *,
@@ -104,13 +103,13 @@ def _robot_list(
     return {"robots": items}
 
 
-def _get(db: Session, namespace: User, short_name: str) -> robots.Robot:
+def _get(db: DbSession, namespace: User, short_name: str) -> robots.Robot:
     return robots.get_robot(db, namespace, short_name)
 
 
 def _create(
     request: Request,
-    db: Session,
+    db: DbSession,
     settings: Settings,
     auth: AuthContext,
     namespace: User,
@@ -118,25 +117,15 @@ def _create(
     raw: dict[str, Any],
 ) -> Response:
     body = validate_body(NewRobot, raw)
-    robot = robots.create_robot(
+    robot = robots.add_robot(
         db,
         settings,
         namespace,
         short_name,
         description=body.description,
         metadata=body.unstructured_metadata,
-    )
-    log_action(
-        db,
-        "create_robot",
-        namespace=namespace,
         auth=auth,
         ip=client_ip(request),
-        metadata={
-            "robot": short_name,
-            "description": body.description,
-            "unstructured_metadata": body.unstructured_metadata,
-        },
     )
     db.commit()
     view = _robot_view(settings, robot, metadata=True)
@@ -146,44 +135,30 @@ def _create(
 
 
 def _delete(
-    request: Request, db: Session, auth: AuthContext, namespace: User, short_name: str
+    request: Request, db: DbSession, auth: AuthContext, namespace: User, short_name: str
 ) -> Response:
     robot = _get(db, namespace, short_name)
-    robots.delete_robot(db, robot)
-    log_action(
-        db,
-        "delete_robot",
-        namespace=namespace,
-        auth=auth,
-        ip=client_ip(request),
-        metadata={"robot": short_name},
-    )
+    robots.delete_robot(db, namespace, robot, auth=auth, ip=client_ip(request))
     db.commit()
     return Response(status_code=204)
 
 
 def _regenerate(
     request: Request,
-    db: Session,
+    db: DbSession,
     settings: Settings,
     auth: AuthContext,
     namespace: User,
     short_name: str,
 ) -> dict[str, Any]:
-    robot = robots.regenerate_token(db, settings, _get(db, namespace, short_name))
-    log_action(
-        db,
-        "regenerate_robot_token",
-        namespace=namespace,
-        auth=auth,
-        ip=client_ip(request),
-        metadata={"robot": short_name},
+    robot = robots.regenerate_token(
+        db, settings, namespace, _get(db, namespace, short_name), auth=auth, ip=client_ip(request)
     )
     db.commit()
     return _robot_view(settings, robot, metadata=False)
 
 
-def _permissions(db: Session, namespace: User, short_name: str) -> dict[str, Any]:
+def _permissions(db: DbSession, namespace: User, short_name: str) -> dict[str, Any]:
     robot = _get(db, namespace, short_name)
     roles = robots.robot_repository_roles(db, [robot.user.id])[robot.user.id]
     return {
@@ -279,7 +254,7 @@ def get_user_robot_permissions(robot_shortname: str, db: DbDep, auth: AuthDep) -
 # Organization robots.
 
 
-def _may_admin(db: Session, auth: AuthContext, namespace: User | None) -> bool:
+def _may_admin(db: DbSession, auth: AuthContext, namespace: User | None) -> bool:
     if namespace is None:
         return auth.has_superuser_full_access
     return permissions.can_admin_organization(db, auth, namespace)
@@ -292,12 +267,12 @@ def _organization(orgname: str, namespace: User | None) -> User:
     return namespace
 
 
-def _is_member(db: Session, auth: AuthContext, namespace: User) -> bool:
+def _is_member(db: DbSession, auth: AuthContext, namespace: User) -> bool:
     """Any team role, after the caller's scopes cap it (a repo:read token is no member)."""
     return permissions.effective_namespace_role(db, auth, namespace) is not None
 
 
-def _org_admin(db: Session, auth: AuthContext, orgname: str) -> User:
+def _org_admin(db: DbSession, auth: AuthContext, orgname: str) -> User:
     namespace = accounts.get_namespace(db, orgname)
     if not _may_admin(db, auth, namespace):
         raise unauthorized(auth)
@@ -458,7 +433,7 @@ def _federation_body(raw: bytes) -> Any:
 
 def _set_federation(
     request: Request,
-    db: Session,
+    db: DbSession,
     settings: Settings,
     auth: AuthContext,
     namespace: User,
@@ -466,31 +441,17 @@ def _set_federation(
     body: bytes,
 ) -> list[dict[str, Any]]:
     config = robot_federation.parse_config(settings, _federation_body(body))
-    robot_federation.set_config(_get(db, namespace, short_name), config)
-    log_action(
-        db,
-        "create_robot_federation",
-        namespace=namespace,
-        auth=auth,
-        ip=client_ip(request),
-        metadata={"config": config, "robot": short_name},
-    )
+    robot = _get(db, namespace, short_name)
+    robot_federation.save_config(db, namespace, robot, config, auth=auth, ip=client_ip(request))
     db.commit()
     return config
 
 
 def _delete_federation(
-    request: Request, db: Session, auth: AuthContext, namespace: User, short_name: str
+    request: Request, db: DbSession, auth: AuthContext, namespace: User, short_name: str
 ) -> Response:
-    robot_federation.set_config(_get(db, namespace, short_name), [])
-    log_action(
-        db,
-        "delete_robot_federation",
-        namespace=namespace,
-        auth=auth,
-        ip=client_ip(request),
-        metadata={"robot": short_name},
-    )
+    robot = _get(db, namespace, short_name)
+    robot_federation.save_config(db, namespace, robot, [], auth=auth, ip=client_ip(request))
     db.commit()
     return Response(status_code=204)
 

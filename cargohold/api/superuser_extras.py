@@ -20,7 +20,6 @@ from cargohold.api.views import format_date
 from cargohold.config_dump import config_dump
 from cargohold.db.models.accounts import AppSpecificToken
 from cargohold.domain import accounts, app_tokens, ownership, password_recovery
-from cargohold.domain.audit import log_action
 
 router = ApiRouter(tags=["superuser"])
 
@@ -56,31 +55,7 @@ def take_ownership(
     require_superuser_feature(settings)
     require_fresh_login(auth, settings)
     actor = require_superuser(auth)
-    if settings.is_superuser_name(namespace):
-        raise invalid_request("Cannot take ownership of a superuser")
-    entity = accounts.get_namespace(db, namespace)
-    if entity is None:
-        raise not_found()
-    if entity.superuser:
-        raise invalid_request("Cannot take ownership of a superuser")
-    was_user = not entity.organization
-    if was_user:
-        ownership.convert_to_organization(db, entity, actor)
-    else:
-        ownership.add_admin(db, entity, actor)
-    log_action(
-        db,
-        "take_ownership",
-        namespace=actor,
-        auth=auth,
-        ip=client_ip(request),
-        metadata={
-            "entity_id": entity.id,
-            "namespace": namespace,
-            "was_user": was_user,
-            "superuser": actor.username,
-        },
-    )
+    ownership.take_ownership(db, settings, namespace, actor=actor, auth=auth, ip=client_ip(request))
     db.commit()
     return {"namespace": namespace}
 

@@ -6,7 +6,6 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.exceptions import HTTPException
-from sqlalchemy.orm import Session
 
 from cargohold.api.avatar import avatar, team_avatar, user_avatar
 from cargohold.api.deps import AuthDep, DbDep, SettingsDep, client_ip
@@ -23,6 +22,7 @@ from cargohold.api.routing import ApiRouter
 from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.accounts import Team, TeamMemberInvite, TeamRole, User
+from cargohold.db.session import DbSession
 from cargohold.domain import teams, untrusted_json
 from cargohold.domain.permissions import can_view_team
 
@@ -43,7 +43,7 @@ def _require_mailing(settings: Settings) -> None:
         raise HTTPException(404)
 
 
-def _admin_team(db: Session, auth: AuthContext, orgname: str, teamname: str) -> Team:
+def _admin_team(db: DbSession, auth: AuthContext, orgname: str, teamname: str) -> Team:
     organization = organization_for_admin(db, auth, orgname)
     team = teams.get_team(db, organization, teamname)
     if team is None:
@@ -52,7 +52,7 @@ def _admin_team(db: Session, auth: AuthContext, orgname: str, teamname: str) -> 
 
 
 def team_view(
-    db: Session, settings: Settings, auth: AuthContext, team: Team, *, new_team: bool
+    db: DbSession, settings: Settings, auth: AuthContext, team: Team, *, new_team: bool
 ) -> dict[str, Any]:
     return {
         "name": team.name,

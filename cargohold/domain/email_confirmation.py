@@ -12,6 +12,7 @@ from cargohold.config import Settings
 from cargohold.db.models.accounts import User
 from cargohold.db.models.confirmations import EmailConfirmation
 from cargohold.domain.accounts import email_in_use
+from cargohold.domain.audit import log_action
 from cargohold.domain.email import OutgoingEmail, queue_email
 
 CONFIRM_SUBJECT = "Please confirm your e-mail address"
@@ -37,8 +38,11 @@ def send_confirmation(
     queue_email(session, settings, OutgoingEmail(recipient, CONFIRM_SUBJECT, text))
 
 
-def confirm(session: Session, settings: Settings, code: str) -> tuple[User, str | None] | None:
-    """Apply a confirmation code; returns the user and, for a changed address, the old one.
+def confirm(
+    session: Session, settings: Settings, code: str, *, ip: str | None
+) -> tuple[User, str | None] | None:
+    """Apply a confirmation code; returns the user and, for a changed address, the old one
+    (the change is audited).
 
     None when the code is unknown, already used, or its new address is taken by now.
     """
@@ -57,6 +61,15 @@ def confirm(session: Session, settings: Settings, code: str) -> tuple[User, str 
             return None
         old_email = user.email
         user.email = record.new_email
+        if old_email is not None:
+            log_action(
+                session,
+                "user_change_email",
+                namespace=user,
+                performer=user,
+                ip=ip,
+                metadata={"email": user.email, "old_email": old_email},
+            )
         if old_email:
             text = (
                 f"Hello {user.username},\n\nthe e-mail address of your {settings.REGISTRY_TITLE} "
