@@ -15,18 +15,17 @@ from cargohold.api.deps import (
     client_ip,
     require_fresh_login,
 )
-from cargohold.api.errors import invalid_request, not_found
+from cargohold.api.errors import invalid_request
 from cargohold.api.paging import encode_page_token, start_id
 from cargohold.api.query import parse_integer
 from cargohold.api.routing import ApiRouter
 from cargohold.api.superuser_access import (
     require_superuser,
     require_superuser_feature,
-    require_superuser_reader,
+    superuser_reader,
+    superuser_writer,
 )
 from cargohold.api.superuser_views import organization_views
-from cargohold.db.models.accounts import User
-from cargohold.db.session import DbSession
 from cargohold.domain import organizations
 from cargohold.domain import quota as quotas
 from cargohold.domain.superuser import rename_organization
@@ -50,9 +49,7 @@ def _page_limit(request: Request) -> int | None:
 def list_all_organizations(
     request: Request, db: DbDep, auth: AuthDep, settings: SettingsDep
 ) -> Any:
-    require_superuser_feature(settings)
-    require_fresh_login(auth, settings)
-    require_superuser_reader(auth)
+    superuser_reader(settings, auth)
     limit = _page_limit(request)
     if limit is None:
         return {
@@ -65,13 +62,6 @@ def list_all_organizations(
     if rest:
         body["next_page"] = encode_page_token(settings, {"start_id": rest[0].id})
     return body
-
-
-def _organization(db: DbSession, name: str) -> User:
-    org = organizations.get_organization(db, name)
-    if org is None:
-        raise not_found()
-    return org
 
 
 @router.put("/api/v1/superuser/organizations/{name}", operation_id="changeOrganization")
@@ -100,10 +90,8 @@ def delete_organization(
     name: str, request: Request, db: DbDep, auth: AuthDep, settings: SettingsDep
 ) -> Response:
     """Forced deletion: no grace period, no sole-admin check; GC reclaims the content."""
-    require_superuser_feature(settings)
-    require_fresh_login(auth, settings)
-    require_superuser(auth)
-    org = _organization(db, name)
+    superuser_writer(settings, auth)
+    org = organizations.organization_named(db, name)
     organizations.delete_organization(db, org, auth=auth, ip=client_ip(request))
     db.commit()
     return Response(status_code=204)
@@ -111,18 +99,14 @@ def delete_organization(
 
 @router.get("/api/v1/superuser/registrysize/", operation_id="getRegistrySize")
 def get_registry_size(db: DbDep, auth: AuthDep, settings: SettingsDep) -> Any:
-    require_superuser_feature(settings)
-    require_fresh_login(auth, settings)
-    require_superuser_reader(auth)
+    superuser_reader(settings, auth)
     return quotas.registry_size_view(db)
 
 
 @router.post("/api/v1/superuser/registrysize/", operation_id="postRegistrySize")
 def post_registry_size(db: DbDep, auth: AuthDep, settings: SettingsDep) -> JSONResponse:
     """201 when a calculation was queued now, 202 when one is already queued or running."""
-    require_superuser_feature(settings)
-    require_fresh_login(auth, settings)
-    require_superuser(auth)
+    superuser_writer(settings, auth)
     queued = quotas.queue_registry_size(db)
     db.commit()
     return JSONResponse("", status_code=201 if queued else 202)

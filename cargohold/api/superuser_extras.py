@@ -15,6 +15,7 @@ from cargohold.api.superuser_access import (
     require_feature,
     require_superuser,
     require_superuser_feature,
+    superuser_writer,
 )
 from cargohold.api.views import format_date
 from cargohold.config_dump import config_dump
@@ -52,9 +53,7 @@ def take_ownership(
     namespace: str, request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
 ) -> dict[str, str]:
     """Become an admin of an organization; a person's account becomes an organization."""
-    require_superuser_feature(settings)
-    require_fresh_login(auth, settings)
-    actor = require_superuser(auth)
+    actor = superuser_writer(settings, auth)
     ownership.take_ownership(db, settings, namespace, actor=actor, auth=auth, ip=client_ip(request))
     db.commit()
     return {"namespace": namespace}

@@ -17,14 +17,15 @@ from cargohold.api.deps import (
     require_fresh_login,
     validate_body,
 )
-from cargohold.api.errors import invalid_request, not_found
+from cargohold.api.errors import invalid_request
 from cargohold.api.paging import encode_page_token, start_id
 from cargohold.api.query import integer, truthy
 from cargohold.api.routing import ApiRouter
 from cargohold.api.superuser_access import (
     require_superuser,
     require_superuser_feature,
-    require_superuser_reader,
+    superuser_reader,
+    superuser_writer,
 )
 from cargohold.auth.credentials import encrypt_password
 from cargohold.config import Settings
@@ -67,21 +68,12 @@ def superuser_user_views(
     return views
 
 
-def _target(db: DbSession, username: str) -> User:
-    user = accounts.get_user(db, username)
-    if user is None:
-        raise not_found()
-    return user
-
-
 @router.get("/api/v1/superuser/users/", operation_id="listAllUsers")
 def list_all_users(
     request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
 ) -> dict[str, Any]:
     """Every person account; `disabled=false` keeps only enabled ones. Pages with `limit`."""
-    require_superuser_feature(settings)
-    require_fresh_login(auth, settings)
-    require_superuser_reader(auth)
+    superuser_reader(settings, auth)
     limit = integer(request, "limit", 0, "Limit on the number of results (int)")
     if limit > MAX_PAGE_LIMIT:
         raise invalid_request("Page limit cannot be above 100")
@@ -137,10 +129,8 @@ def create_install_user(
 def get_install_user(
     username: str, db: DbDep, settings: SettingsDep, auth: AuthDep
 ) -> dict[str, Any]:
-    require_superuser_feature(settings)
-    require_fresh_login(auth, settings)
-    require_superuser_reader(auth)
-    return superuser_user_views(db, settings, [_target(db, username)])[0]
+    superuser_reader(settings, auth)
+    return superuser_user_views(db, settings, [accounts.person_named(db, username)])[0]
 
 
 class InstallUserChanges(BaseModel):
@@ -165,7 +155,7 @@ def change_install_user(
     require_fresh_login(auth, settings)
     body = validate_body(InstallUserChanges, raw)
     actor = require_superuser(auth)
-    user = _target(db, username)
+    user = accounts.person_named(db, username)
     # Quay answers with the view from before the change, patched with what was asked for.
     view = superuser_user_views(db, settings, [user])[0]
     changes = superuser.InstallUserChanges(
@@ -189,10 +179,8 @@ def delete_install_user(
     username: str, request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
 ) -> Response:
     """Delete a user at once (even the last admin of an organization); not a superuser."""
-    require_superuser_feature(settings)
-    require_fresh_login(auth, settings)
-    require_superuser(auth)
-    user = _target(db, username)
+    superuser_writer(settings, auth)
+    user = accounts.person_named(db, username)
     superuser.delete_install_user(db, settings, user, auth=auth, ip=client_ip(request))
     db.commit()
     return Response(status_code=204)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.exceptions import HTTPException
 
 from cargohold.api.avatar import avatar, team_avatar, user_avatar
@@ -43,12 +44,39 @@ def _require_mailing(settings: Settings) -> None:
         raise HTTPException(404)
 
 
-def _admin_team(db: DbSession, auth: AuthContext, orgname: str, teamname: str) -> Team:
+@dataclass
+class TeamCall:
+    """A request about one team of an organization the caller administers."""
+
+    db: DbSession
+    settings: Settings
+    actor: teams.Actor
+    team: Team
+
+
+def _admin_team(
+    orgname: str,
+    teamname: str,
+    request: Request,
+    db: DbDep,
+    auth: AuthDep,
+    settings: SettingsDep,
+) -> TeamCall:
     organization = organization_for_admin(db, auth, orgname)
     team = teams.get_team(db, organization, teamname)
     if team is None:
         raise not_found()
-    return team
+    return TeamCall(db, settings, _actor(request, auth), team)
+
+
+def _mailing(auth: AuthDep, settings: SettingsDep) -> None:
+    """The caller is resolved first (as on every route), then a route without mail is a 404."""
+    _require_mailing(settings)
+
+
+AdminTeam = Annotated[TeamCall, Depends(_admin_team)]
+# Declared before AdminTeam: without FEATURE_MAILING the route is missing for everyone.
+MailingRoute = Annotated[None, Depends(_mailing)]
 
 
 def team_view(
@@ -176,22 +204,13 @@ def get_team_members(
 
 
 @router.put(TEAM_PATH + "/members/{membername}", operation_id="updateOrganizationTeamMember")
-def update_team_member(
-    orgname: str,
-    teamname: str,
-    membername: str,
-    request: Request,
-    db: DbDep,
-    auth: AuthDep,
-    settings: SettingsDep,
-) -> dict[str, Any]:
-    team = _admin_team(db, auth, orgname, teamname)
-    account = teams.find_account(db, membername)
+def update_team_member(membername: str, call: AdminTeam) -> dict[str, Any]:
+    account = teams.find_account(call.db, membername)
     if account is None:
         raise invalid_request("Unknown user")
-    invited = teams.add_or_invite_member(db, settings, _actor(request, auth), team, account)
-    db.commit()
-    return member_view(settings, account, invited=invited)
+    invited = teams.add_or_invite_member(call.db, call.settings, call.actor, call.team, account)
+    call.db.commit()
+    return member_view(call.settings, account, invited=invited)
 
 
 @router.delete(
@@ -199,59 +218,31 @@ def update_team_member(
     operation_id="deleteOrganizationTeamMember",
     status_code=204,
 )
-def delete_team_member(
-    orgname: str,
-    teamname: str,
-    membername: str,
-    request: Request,
-    db: DbDep,
-    auth: AuthDep,
-) -> Response:
-    team = _admin_team(db, auth, orgname, teamname)
-    account = teams.find_account(db, membername)
+def delete_team_member(membername: str, call: AdminTeam) -> Response:
+    account = teams.find_account(call.db, membername)
     if account is None:
         raise not_found()
-    teams.remove_member(db, _actor(request, auth), team, account)
-    db.commit()
+    teams.remove_member(call.db, call.actor, call.team, account)
+    call.db.commit()
     return Response(status_code=204)
 
 
 @router.put(TEAM_PATH + "/invite/{email}", operation_id="inviteTeamMemberEmail")
-def invite_team_member_email(
-    orgname: str,
-    teamname: str,
-    email: str,
-    request: Request,
-    db: DbDep,
-    auth: AuthDep,
-    settings: SettingsDep,
-) -> dict[str, Any]:
-    _require_mailing(settings)
-    team = _admin_team(db, auth, orgname, teamname)
+def invite_team_member_email(email: str, mailing: MailingRoute, call: AdminTeam) -> dict[str, Any]:
     if not teams.is_valid_email(email):
         raise invalid_request("Invalid email address")
-    teams.invite_email(db, settings, _actor(request, auth), team, email)
-    db.commit()
-    return email_invite_view(settings, email)
+    teams.invite_email(call.db, call.settings, call.actor, call.team, email)
+    call.db.commit()
+    return email_invite_view(call.settings, email)
 
 
 @router.delete(
     TEAM_PATH + "/invite/{email}", operation_id="deleteTeamMemberEmailInvite", status_code=204
 )
-def delete_team_member_email_invite(
-    orgname: str,
-    teamname: str,
-    email: str,
-    request: Request,
-    db: DbDep,
-    auth: AuthDep,
-    settings: SettingsDep,
-) -> Response:
-    _require_mailing(settings)
-    team = _admin_team(db, auth, orgname, teamname)
-    if not teams.delete_email_invites(db, _actor(request, auth), team, email):
+def delete_team_member_email_invite(email: str, mailing: MailingRoute, call: AdminTeam) -> Response:
+    if not teams.delete_email_invites(call.db, call.actor, call.team, email):
         raise not_found()
-    db.commit()
+    call.db.commit()
     return Response(status_code=204)
 
 

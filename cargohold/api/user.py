@@ -146,15 +146,9 @@ def create_new_user(
     if not (settings.FEATURE_USER_CREATION and settings.FEATURE_DIRECT_LOGIN):
         raise MessageError(404, NOT_FOUND_TEXT)
     body = validate_body(NewUser, raw)
-    user = user_profile.sign_up(
-        db,
-        settings,
-        username=body.username,
-        email=body.email,
-        password=body.password,
-        invite_code=body.invite_code,
-        ip=client_ip(request),
-    )
+    new = accounts.NewAccount(body.username, body.email, body.password)
+    ip = client_ip(request)
+    user = user_profile.sign_up(db, settings, new, invite_code=body.invite_code, ip=ip)
     db.commit()
     if not user.verified:
         return {"awaiting_verification": True}
@@ -261,14 +255,10 @@ def initialize_user(
         body = validate_body(InitialUser, raw)
     except ApiError as exc:
         return _initialize_error(f"Failed to initialize user: {exc.detail}")
+    new = accounts.NewAccount(body.username, body.email, body.password)
+    with_token = bool(body.access_token)
     user, token = user_profile.initialize_first_user(
-        db,
-        settings,
-        username=body.username,
-        email=body.email,
-        password=body.password,
-        with_token=bool(body.access_token),
-        ip=client_ip(request),
+        db, settings, new, with_token=with_token, ip=client_ip(request)
     )
     result: dict[str, Any] = {
         "username": user.username,

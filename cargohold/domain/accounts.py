@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -23,7 +24,7 @@ from cargohold.db.models.accounts import (
 )
 from cargohold.db.models.registry import Repository
 from cargohold.domain.audit import log_action
-from cargohold.domain.errors import Invalid, ModelError
+from cargohold.domain.errors import Invalid, ModelError, NotFound
 
 NAME_PATTERN = r"^([a-z0-9]+(?:[._-][a-z0-9]+)*)$"
 NAME_RE = re.compile(NAME_PATTERN)
@@ -98,6 +99,14 @@ def get_user(session: Session, username: str) -> User | None:
     )
 
 
+def person_named(session: Session, username: str) -> User:
+    """The person, or NotFound."""
+    user = get_user(session, username)
+    if user is None:
+        raise NotFound()
+    return user
+
+
 def get_organization(session: Session, name: str) -> User | None:
     return session.scalar(
         select(User).where(
@@ -169,13 +178,20 @@ def create_user(
     return user
 
 
+@dataclass(frozen=True)
+class NewAccount:
+    """The name, address and password a new person account starts with."""
+
+    username: str
+    email: str | None
+    password: str | None
+
+
 def register(
     session: Session,
     settings: Settings,
+    new: NewAccount,
     *,
-    username: str,
-    email: str | None,
-    password: str | None,
     verified: bool,
     ip: str | None,
     auth: AuthContext | None = None,
@@ -183,8 +199,14 @@ def register(
 ) -> User:
     """Create a person account and its `user_create` entry; without `auth` the new user is
     its own performer (self sign-up, first user)."""
+    email = new.email
     user = create_user(
-        session, settings, username=username, email=email, password=password, verified=verified
+        session,
+        settings,
+        username=new.username,
+        email=email,
+        password=new.password,
+        verified=verified,
     )
     log_action(
         session,

@@ -23,7 +23,7 @@ from cargohold.db.models.registry import Repository, RepositoryPermission
 from cargohold.domain import quota
 from cargohold.domain.accounts import AccountError, validate_username
 from cargohold.domain.audit import log_action
-from cargohold.domain.errors import ModelError
+from cargohold.domain.errors import ModelError, NotFound
 from cargohold.domain.queue import enqueue
 
 OWNERS_TEAM = "owners"
@@ -81,6 +81,14 @@ def list_organizations(
     if limit is not None:
         query = query.limit(limit)
     return list(session.scalars(query))
+
+
+def organization_named(session: Session, name: str) -> User:
+    """The organization, or NotFound."""
+    org = get_organization(session, name)
+    if org is None:
+        raise NotFound()
+    return org
 
 
 def create_organization(

@@ -18,6 +18,7 @@ from cargohold.domain.accounts import (
     NAME_RE,
     AccountError,
     AccountRefused,
+    NewAccount,
     change_email,
     change_password,
     delete_user,
@@ -122,9 +123,7 @@ def create_install_user(
         user = register(
             session,
             settings,
-            username=username,
-            email=email,
-            password=password,
+            NewAccount(username, email, password),
             verified=not settings.FEATURE_MAILING,
             ip=ip,
             auth=auth,

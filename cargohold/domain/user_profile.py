@@ -38,10 +38,8 @@ class InitializeRefused(ModelError):
 def sign_up(
     session: Session,
     settings: Settings,
+    new: accounts.NewAccount,
     *,
-    username: str,
-    email: str | None,
-    password: str,
     invite_code: str | None,
     ip: str | None,
 ) -> User:
@@ -49,19 +47,11 @@ def sign_up(
     installation sends mail, unless a team invite already proves the address."""
     if settings.FEATURE_INVITE_ONLY_USER_CREATION:
         raise Invalid("Cannot create non-invited user")
-    if accounts.get_user(session, username) is not None:
+    if accounts.get_user(session, new.username) is not None:
         raise Invalid("The username already exists")
-    if settings.FEATURE_MAILING and not email:
+    if settings.FEATURE_MAILING and not new.email:
         raise Invalid("Email address is required")
-    user = accounts.register(
-        session,
-        settings,
-        username=username,
-        email=email,
-        password=password,
-        verified=not settings.FEATURE_MAILING,
-        ip=ip,
-    )
+    user = accounts.register(session, settings, new, verified=not settings.FEATURE_MAILING, ip=ip)
     teams.invite_confirms_email(session, invite_code, user)
     if not user.verified:
         send_confirmation(session, settings, user)
@@ -71,24 +61,14 @@ def sign_up(
 def initialize_first_user(
     session: Session,
     settings: Settings,
+    new: accounts.NewAccount,
     *,
-    username: str,
-    email: str | None,
-    password: str,
     with_token: bool,
     ip: str | None,
 ) -> tuple[User, str | None]:
     """The first user of an empty installation and, when asked for, an access token for it."""
     try:
-        user = accounts.register(
-            session,
-            settings,
-            username=username,
-            email=email,
-            password=password,
-            verified=True,
-            ip=ip,
-        )
+        user = accounts.register(session, settings, new, verified=True, ip=ip)
     except accounts.AccountError as exc:
         raise InitializeRefused(f"Failed to initialize user: {exc.message}") from exc
     token = _initial_access_token(session, settings, user) if with_token else None
