@@ -199,12 +199,11 @@ def register(
 ) -> User:
     """Create a person account and its `user_create` entry; without `auth` the new user is
     its own performer (self sign-up, first user)."""
-    email = new.email
     user = create_user(
         session,
         settings,
         username=new.username,
-        email=email,
+        email=new.email,
         password=new.password,
         verified=verified,
     )
@@ -215,7 +214,7 @@ def register(
         performer=None if auth is not None else user,
         auth=auth,
         ip=ip,
-        metadata={"email": email, "username": user.username, **(metadata or {})},
+        metadata={"email": new.email, "username": user.username, **(metadata or {})},
     )
     return user
 
