@@ -7,7 +7,6 @@ from typing import Any
 from fastapi import Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
-from cargohold.api.avatar import user_avatar
 from cargohold.api.deps import (
     AuthDep,
     DbDep,
@@ -27,45 +26,13 @@ from cargohold.api.superuser_access import (
     superuser_reader,
     superuser_writer,
 )
+from cargohold.api.superuser_views import superuser_user_views
 from cargohold.auth.credentials import encrypt_password
-from cargohold.config import Settings
-from cargohold.db.models.accounts import User
-from cargohold.db.session import DbSession
 from cargohold.domain import accounts, superuser
-from cargohold.domain.quota import namespace_quota_fields, quota_fields_enabled
 
 router = ApiRouter(tags=["superuser"])
 
 MAX_PAGE_LIMIT = 100
-
-
-def superuser_user_views(
-    db: DbSession, settings: Settings, users: list[User]
-) -> list[dict[str, Any]]:
-    """The superuser panel's view of several users (quota fields loaded in one go)."""
-    quota = (
-        namespace_quota_fields(db, settings, [user.id for user in users])
-        if quota_fields_enabled(settings)
-        else {}
-    )
-    readonly = set(settings.GLOBAL_READONLY_SUPER_USERS)
-    views = []
-    for user in users:
-        view: dict[str, Any] = {
-            "kind": "user",
-            "name": user.username,
-            "username": user.username,
-            "email": user.email,
-            "verified": user.verified,
-            "avatar": user_avatar(settings, user),
-            "super_user": settings.is_superuser_name(user.username, user.superuser)
-            and user.username not in readonly,
-            "global_readonly_super_user": user.username in readonly,
-            "enabled": user.enabled,
-        }
-        view.update(quota.get(user.id, {}))
-        views.append(view)
-    return views
 
 
 @router.get("/api/v1/superuser/users/", operation_id="listAllUsers")
@@ -87,7 +54,7 @@ def list_all_users(
     if paged and len(users) > limit:
         next_page = encode_page_token(settings, {"start_id": users[limit].id})
         users = users[:limit]
-    body: dict[str, Any] = {"users": superuser_user_views(db, settings, users)}
+    body: dict[str, Any] = {"users": list(superuser_user_views(db, settings, users).values())}
     if next_page is not None:
         body["next_page"] = next_page
     return body
@@ -130,7 +97,8 @@ def get_install_user(
     username: str, db: DbDep, settings: SettingsDep, auth: AuthDep
 ) -> dict[str, Any]:
     superuser_reader(settings, auth)
-    return superuser_user_views(db, settings, [accounts.person_named(db, username)])[0]
+    user = accounts.person_named(db, username)
+    return superuser_user_views(db, settings, [user])[user.id]
 
 
 class InstallUserChanges(BaseModel):
@@ -157,7 +125,7 @@ def change_install_user(
     actor = require_superuser(auth)
     user = accounts.person_named(db, username)
     # Quay answers with the view from before the change, patched with what was asked for.
-    view = superuser_user_views(db, settings, [user])[0]
+    view = superuser_user_views(db, settings, [user])[user.id]
     changes = superuser.InstallUserChanges(
         password=body.password, email=body.email, enabled=body.enabled
     )
