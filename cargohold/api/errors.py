@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cargohold.auth.context import AuthContext
 from cargohold.db.session import ValueRefused
-from cargohold.domain import builds, mirror, tags
+from cargohold.domain import builds, mirror, robot_federation, tags
 from cargohold.domain import errors as domain_errors
 from cargohold.domain.login_backoff import THROTTLED_MESSAGE, LoginThrottled
 from cargohold.domain.service_keys.admin import KeyServerError
@@ -119,6 +119,7 @@ DOMAIN_ERROR_ANSWERS: dict[type[domain_errors.DomainError], tuple[str, int, str]
     domain_errors.ModelError: ("message", 400, ""),
     domain_errors.NotFound: ("problem", 404, "not_found"),
     domain_errors.Forbidden: ("problem", 403, "insufficient_scope"),
+    robot_federation.FederationError: ("error", 401, ""),
     domain_errors.Conflict: ("message", 409, ""),
     mirror.MirrorConfigExists: ("detail", 409, ""),
     tags.TagImmutable: ("problem", 409, "tag_immutable"),
