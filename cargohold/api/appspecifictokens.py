@@ -20,11 +20,11 @@ from cargohold.api.deps import (
 from cargohold.api.errors import NOT_FOUND_TEXT, MessageError, unauthorized
 from cargohold.api.query import truthy
 from cargohold.api.routing import ApiRouter
-from cargohold.api.views import format_date
 from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.accounts import AppSpecificToken, User
 from cargohold.domain import app_tokens
+from cargohold.domain.dates import format_date
 from cargohold.domain.teams import Actor
 
 router = ApiRouter(tags=["appspecifictokens"])

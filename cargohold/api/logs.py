@@ -12,21 +12,19 @@ from typing import Any
 
 from fastapi import Request
 
-from cargohold.api.avatar import user_avatar
 from cargohold.api.deps import AuthDep, DbDep, SettingsDep, require_fresh_login, require_user
 from cargohold.api.errors import BAD_REQUEST_TEXT, MessageError, not_found, unauthorized
 from cargohold.api.repo_access import require_repository
 from cargohold.api.routing import ApiRouter
 from cargohold.api.superuser_access import require_superuser_feature, require_superuser_reader
-from cargohold.api.views import format_date
 from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.base import utcnow
 from cargohold.db.models.accounts import User
-from cargohold.db.models.audit import LogEntry
 from cargohold.db.models.registry import Role
 from cargohold.db.session import DbSession
-from cargohold.domain import accounts, audit, log_export, permissions
+from cargohold.domain import accounts, audit, log_entries, permissions
+from cargohold.domain.dates import format_date
 from cargohold.paging import decode_page_token, encode_page_token
 
 router = ApiRouter(tags=["logs"])
@@ -65,54 +63,6 @@ def _performer_id(db: DbSession, request: Request) -> int | None | bool:
         return None
     account = accounts.get_account(db, name)
     return account.id if account is not None else False
-
-
-def _account_view(settings: Settings, account: User) -> dict[str, Any]:
-    return {
-        "kind": "user",
-        "name": account.username,
-        "is_robot": account.robot,
-        "avatar": user_avatar(settings, account),
-    }
-
-
-def _namespace_view(settings: Settings, account: User) -> dict[str, Any]:
-    kind = "org" if account.organization else "user"
-    return {
-        "kind": kind,
-        "name": account.username,
-        "avatar": user_avatar(settings, account, kind),
-    }
-
-
-def _entry_view(
-    settings: Settings, entry: LogEntry, known: dict[int, User], with_namespace: bool
-) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "kind": entry.kind,
-        "metadata": audit.entry_metadata(entry),
-        "ip": entry.ip,
-        "datetime": format_date(entry.datetime),
-    }
-    performer = known.get(entry.performer_id) if entry.performer_id is not None else None
-    if performer is not None:
-        view["performer"] = _account_view(settings, performer)
-    if with_namespace and entry.account_id is not None:
-        namespace = known.get(entry.account_id)
-        if namespace is not None:
-            view["namespace"] = _namespace_view(settings, namespace)
-    return view
-
-
-def export_renderer(settings: Settings) -> log_export.EntryRenderer:
-    """Entries in an export file look as in the listings, without the namespace."""
-
-    def render(db: DbSession, entries: list[LogEntry]) -> list[dict[str, Any]]:
-        ids = {entry.performer_id for entry in entries if entry.performer_id is not None}
-        known = audit.accounts_by_id(db, ids)
-        return [_entry_view(settings, entry, known, False) for entry in entries]
-
-    return render
 
 
 def _cursor(settings: Settings, token: str | None) -> tuple[dt.datetime, int] | None:
@@ -178,7 +128,9 @@ def _list(
     if with_namespace:
         ids |= {entry.account_id for entry in entries if entry.account_id is not None}
     known = audit.accounts_by_id(db, ids)
-    body["logs"] = [_entry_view(settings, entry, known, with_namespace) for entry in entries]
+    body["logs"] = [
+        log_entries.entry_view(settings, entry, known, with_namespace) for entry in entries
+    ]
     if more:
         last = entries[-1]
         body["next_page"] = encode_page_token(

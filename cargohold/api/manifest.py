@@ -14,10 +14,10 @@ from cargohold.api.errors import (
 )
 from cargohold.api.repo_access import require_normal_state, require_repository
 from cargohold.api.routing import ApiRouter
-from cargohold.api.views import format_date
 from cargohold.db.models.registry import Manifest, ManifestLabel, Repository, Role
 from cargohold.db.session import DbSession
 from cargohold.domain import manifest_info, manifests, tags
+from cargohold.domain.dates import format_date
 from cargohold.domain.tags import history as tag_history
 
 router = ApiRouter(tags=["manifest"])

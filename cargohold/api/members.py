@@ -6,13 +6,13 @@ from typing import Any
 
 from fastapi import Request, Response
 
-from cargohold.api.avatar import team_avatar, user_avatar
 from cargohold.api.deps import AuthDep, DbDep, SettingsDep, client_ip
 from cargohold.api.errors import not_found
 from cargohold.api.orgauth import organization_for_admin
 from cargohold.api.routing import ApiRouter
 from cargohold.config import Settings
 from cargohold.domain import teams
+from cargohold.domain.avatars import team_avatar, user_avatar
 
 router = ApiRouter(tags=["organization"])
 

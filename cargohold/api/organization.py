@@ -8,7 +8,6 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
-from cargohold.api.avatar import avatar
 from cargohold.api.deps import (
     AuthDep,
     DbDep,
@@ -28,6 +27,7 @@ from cargohold.config import Settings
 from cargohold.db.models.accounts import User
 from cargohold.db.session import DbSession
 from cargohold.domain import organizations, quota
+from cargohold.domain.avatars import avatar
 from cargohold.domain.permissions import can_admin_organization, team_role_in_namespace
 
 router = ApiRouter(tags=["organization"])

@@ -8,7 +8,6 @@ from typing import Any, Literal
 from fastapi import Response
 from pydantic import BaseModel
 
-from cargohold.api.avatar import team_avatar, user_avatar
 from cargohold.api.deps import (
     AuthDep,
     Caller,
@@ -27,6 +26,7 @@ from cargohold.db.models.accounts import Team, User
 from cargohold.db.models.registry import Repository, Role
 from cargohold.db.session import DbSession
 from cargohold.domain import repo_permissions
+from cargohold.domain.avatars import team_avatar, user_avatar
 
 router = ApiRouter(tags=["permission"])
 BASE = "/api/v1/repository/{repository:repopath}/permissions"

@@ -6,7 +6,6 @@ from typing import Any
 
 from fastapi import Request, Response
 
-from cargohold.api.avatar import team_avatar, user_avatar
 from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip
 from cargohold.api.errors import invalid_request, not_found
 from cargohold.api.orgauth import organization_for_admin
@@ -17,6 +16,7 @@ from cargohold.db.models.prototypes import PermissionPrototype
 from cargohold.db.models.registry import Role
 from cargohold.db.session import DbSession
 from cargohold.domain import prototypes
+from cargohold.domain.avatars import team_avatar, user_avatar
 from cargohold.domain.teams import Actor
 
 router = ApiRouter(tags=["prototype"])

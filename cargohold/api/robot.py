@@ -10,7 +10,6 @@ from fastapi import Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from cargohold.api.avatar import team_avatar
 from cargohold.api.deps import (
     AuthDep,
     DbDep,
@@ -29,12 +28,13 @@ from cargohold.api.errors import (
 )
 from cargohold.api.query import MAX_QUERY_INTEGER, truthy
 from cargohold.api.routing import ApiRouter
-from cargohold.api.views import format_date
 from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.accounts import User
 from cargohold.db.session import DbSession
 from cargohold.domain import accounts, permissions, robot_federation, robots
+from cargohold.domain.avatars import team_avatar
+from cargohold.domain.dates import format_date
 
 router = ApiRouter(tags=["robot"])
 

@@ -6,7 +6,6 @@ from typing import Any
 
 from fastapi import Request
 
-from cargohold.api.avatar import team_avatar, user_avatar
 from cargohold.api.deps import AuthDep, DbDep, SettingsDep
 from cargohold.api.query import integer, truthy
 from cargohold.api.routing import ApiRouter
@@ -16,6 +15,7 @@ from cargohold.db.models.accounts import User
 from cargohold.db.session import DbSession
 from cargohold.domain import permissions, repo_permissions, repositories, search
 from cargohold.domain.accounts import get_namespace
+from cargohold.domain.avatars import team_avatar, user_avatar
 
 router = ApiRouter(tags=["search"])
 

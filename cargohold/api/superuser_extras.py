@@ -17,10 +17,10 @@ from cargohold.api.superuser_access import (
     require_superuser_feature,
     superuser_writer,
 )
-from cargohold.api.views import format_date
 from cargohold.config_dump import config_dump
 from cargohold.db.models.accounts import AppSpecificToken
 from cargohold.domain import accounts, app_tokens, ownership, password_recovery
+from cargohold.domain.dates import format_date
 
 router = ApiRouter(tags=["superuser"])
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from cargohold.api.avatar import avatar
 from cargohold.api.quota_views import namespace_quota_fields
 from cargohold.config import Settings
 from cargohold.db.models.accounts import User
 from cargohold.db.session import DbSession
 from cargohold.domain import quota as quotas
+from cargohold.domain.avatars import avatar
 
 
 def _quota_fields(db: DbSession, settings: Settings, users: Iterable[User]) -> dict[int, dict]:

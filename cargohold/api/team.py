@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, Response
 from fastapi.exceptions import HTTPException
 
-from cargohold.api.avatar import avatar, team_avatar, user_avatar
 from cargohold.api.deps import AuthDep, DbDep, SettingsDep, client_ip
 from cargohold.api.errors import (
     BAD_REQUEST_TEXT,
@@ -25,6 +24,7 @@ from cargohold.config import Settings
 from cargohold.db.models.accounts import Team, TeamMemberInvite, TeamRole, User
 from cargohold.db.session import DbSession
 from cargohold.domain import teams, untrusted_json
+from cargohold.domain.avatars import avatar, team_avatar, user_avatar
 from cargohold.domain.permissions import can_view_team
 
 router = ApiRouter(tags=["team"])

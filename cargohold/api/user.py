@@ -8,7 +8,6 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
-from cargohold.api.avatar import avatar, user_avatar
 from cargohold.api.deps import (
     AuthDep,
     DbDep,
@@ -34,6 +33,7 @@ from cargohold.config import Settings
 from cargohold.db.models.accounts import TEAM_ROLE_RANK, TeamRole, User
 from cargohold.db.session import DbSession
 from cargohold.domain import accounts, quota, user_profile
+from cargohold.domain.avatars import avatar, user_avatar
 
 router = ApiRouter(tags=["user"])
 

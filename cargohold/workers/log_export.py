@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import logging
 
-from cargohold.api.logs import export_renderer
 from cargohold.db.session import DbSession
-from cargohold.domain import log_export, log_export_expiry, queue
+from cargohold.domain import log_entries, log_export, log_export_expiry, queue
 from cargohold.storage.base import StorageError
 from cargohold.workers.runner import WorkerContext, register
 
@@ -61,7 +60,7 @@ def _written(context: WorkerContext, session: DbSession, job: log_export.ExportJ
         digest, size = record.digest, record.size
     else:
         digest, size = log_export.write_file(
-            session, context.store, job, export_renderer(context.settings)
+            session, context.store, job, log_entries.export_renderer(context.settings)
         )
     return log_export.publish(session, context.settings, job, digest, size)
 
