@@ -28,8 +28,8 @@ from cargohold.db.models.quota import NamespaceQuota, QuotaLimit
 from cargohold.db.session import DbSession
 from cargohold.domain import quota as quotas
 from cargohold.domain.accounts import get_namespace
-from cargohold.domain.audit import log_action
 from cargohold.domain.permissions import is_organization_member
+from cargohold.domain.teams import Actor
 
 router = ApiRouter(tags=["quota"])
 
@@ -132,16 +132,6 @@ def _parse_id(value: str) -> int:
     return int(value)
 
 
-def _domain_call(function, *args):
-    """Run a domain operation, turning its rule violations into Quay's two error shapes."""
-    try:
-        return function(*args)
-    except quotas.QuotaError as exc:
-        raise invalid_request(str(exc)) from exc
-    except quotas.QuotaModelError as exc:
-        raise MessageError(400, str(exc)) from exc
-
-
 def _require_quota_api(settings: Settings) -> None:
     require_feature(quotas.quota_api_enabled(settings))
 
@@ -188,10 +178,8 @@ def su_create_quota(
     limit_bytes = _create_body(body, SUPERUSER_LIMIT_FORMAT)
     require_superuser(auth)
     target = _namespace(db, namespace)
-    _domain_call(
-        lambda: quotas.create_quota(
-            db, target, limit_bytes, exists_message=f"Quota for '{namespace}' already exists"
-        )
+    quotas.create_quota(
+        db, target, limit_bytes, exists_message=f"Quota for '{namespace}' already exists"
     )
     db.commit()
     return _created()
@@ -209,8 +197,9 @@ def su_change_quota(
     require_fresh_login(auth, settings)
     limit_bytes = _change_body(body, SUPERUSER_LIMIT_FORMAT)
     require_superuser(auth)
-    quota = _quota(db, _namespace(db, namespace), quota_id)
-    _domain_call(quotas.change_quota, quota, limit_bytes)
+    target = _namespace(db, namespace)
+    quota = _quota(db, target, quota_id)
+    quotas.change_quota(db, target, quota, limit_bytes)
     db.commit()
     return quota_view(settings, quota)
 
@@ -220,8 +209,8 @@ def su_delete_quota(
 ) -> Response:
     _require_quota_api(settings)
     require_superuser(auth)
-    quota = _quota(db, _namespace(db, namespace), quota_id)
-    quotas.delete_quota(db, quota)
+    target = _namespace(db, namespace)
+    quotas.delete_quota(db, target, _quota(db, target, quota_id))
     db.commit()
     return _no_content()
 
@@ -278,9 +267,8 @@ def _require_writer(auth: AuthContext) -> None:
         raise unauthorized(auth)
 
 
-def _audit(db: DbSession, kind: str, namespace: User, auth: AuthContext, request: Request, **meta):
-    metadata = {"namespace": namespace.username, **meta}
-    log_action(db, kind, namespace=namespace, auth=auth, ip=client_ip(request), metadata=metadata)
+def _actor(auth: AuthContext, request: Request) -> Actor:
+    return Actor(auth, client_ip(request))
 
 
 def _quota_for_writer(
@@ -290,10 +278,6 @@ def _quota_for_writer(
     _require_writer(auth)
     namespace = _namespace(db, orgname)
     return namespace, _quota(db, namespace, quota_id)
-
-
-def _limit_audit(limit: QuotaLimit) -> dict[str, Any]:
-    return {"type": limit.limit_type.value, "threshold_percent": limit.percent_of_limit}
 
 
 @router.get("/api/v1/organization/{orgname}/quota", operation_id="listOrganizationQuota")
@@ -330,22 +314,12 @@ def create_org_quota(
     org = _namespace(db, orgname)
     if not org.organization:
         raise not_found()
-    quota = _domain_call(
-        lambda: quotas.create_quota(
-            db,
-            org,
-            limit_bytes,
-            exists_message=f"Organization quota for '{orgname}' already exists",
-        )
-    )
-    _audit(
+    quotas.create_quota(
         db,
-        "org_create_quota",
         org,
-        auth,
-        request,
-        limit_bytes=quota.limit_bytes,
-        limit=quotas.format_human_size(quota.limit_bytes),
+        limit_bytes,
+        exists_message=f"Organization quota for '{orgname}' already exists",
+        actor=_actor(auth, request),
     )
     db.commit()
     return _created()
@@ -377,19 +351,7 @@ def change_org_quota(
     _require_quota_api(settings)
     limit_bytes = _change_body(body, quotas.LIMIT_FORMAT_MESSAGE)
     namespace, quota = _quota_for_writer(db, auth, orgname, quota_id)
-    previous = quota.limit_bytes
-    if _domain_call(quotas.change_quota, quota, limit_bytes):
-        _audit(
-            db,
-            "org_change_quota",
-            namespace,
-            auth,
-            request,
-            limit_bytes=quota.limit_bytes,
-            limit=quotas.format_human_size(quota.limit_bytes),
-            previous_limit_bytes=previous,
-            previous_limit=quotas.format_human_size(previous),
-        )
+    quotas.change_quota(db, namespace, quota, limit_bytes, _actor(auth, request))
     db.commit()
     return quota_view(settings, quota)
 
@@ -407,18 +369,7 @@ def delete_org_quota(
 ) -> Response:
     _require_quota_api(settings)
     namespace, quota = _quota_for_writer(db, auth, orgname, quota_id)
-    deleted_id, limit_bytes = quota.id, quota.limit_bytes
-    quotas.delete_quota(db, quota)
-    _audit(
-        db,
-        "org_delete_quota",
-        namespace,
-        auth,
-        request,
-        quota_id=deleted_id,
-        limit_bytes=limit_bytes,
-        limit=quotas.format_human_size(limit_bytes),
-    )
+    quotas.delete_quota(db, namespace, quota, _actor(auth, request))
     db.commit()
     return _no_content()
 
@@ -464,16 +415,7 @@ def create_org_quota_limit(
     _require_quota_api(settings)
     limit_type, threshold = _limit_body(body, required=True)
     namespace, quota = _quota_for_writer(db, auth, orgname, quota_id)
-    _domain_call(quotas.create_limit, db, quota, limit_type, threshold)
-    _audit(
-        db,
-        "org_create_quota_limit",
-        namespace,
-        auth,
-        request,
-        type=limit_type,
-        threshold_percent=threshold,
-    )
+    quotas.create_limit(db, namespace, quota, limit_type, threshold, _actor(auth, request))
     db.commit()
     return _created()
 
@@ -510,24 +452,12 @@ def change_org_quota_limit(
     limit_type, threshold = _limit_body(body, required=False)
     namespace, quota = _quota_for_writer(db, auth, orgname, quota_id)
     limit = _limit(db, quota, limit_id)
-    previous = _limit_audit(limit)
     try:
-        quotas.change_limit(limit, limit_type, threshold)
-    except quotas.QuotaModelError as exc:
+        quotas.change_limit(db, namespace, limit, limit_type, threshold, _actor(auth, request))
+    except quotas.QuotaModelError:
         # Quay applies the type before rejecting the threshold; keep that partial update.
         db.commit()
-        raise MessageError(400, str(exc)) from exc
-    current = _limit_audit(limit)
-    _audit(
-        db,
-        "org_change_quota_limit",
-        namespace,
-        auth,
-        request,
-        **current,
-        previous_type=previous["type"],
-        previous_threshold_percent=previous["threshold_percent"],
-    )
+        raise
     db.commit()
     return quota_view(settings, quota)
 
@@ -548,9 +478,7 @@ def delete_org_quota_limit(
     _require_quota_api(settings)
     namespace, quota = _quota_for_writer(db, auth, orgname, quota_id)
     limit = _limit(db, quota, limit_id)
-    details = {"limit_id": limit.id, **_limit_audit(limit)}
-    quotas.delete_limit(db, limit)
-    _audit(db, "org_delete_quota_limit", namespace, auth, request, **details)
+    quotas.delete_limit(db, namespace, limit, _actor(auth, request))
     db.commit()
     return _no_content()
 

@@ -33,6 +33,8 @@ from cargohold.db.models.quota import (
 from cargohold.db.models.registry import Blob, BlobUpload, ManifestBlob, Repository
 from cargohold.domain import errors as domain_errors
 from cargohold.domain import notifications
+from cargohold.domain.audit import log_action
+from cargohold.domain.teams import Actor
 
 MAX_LIMIT_BYTES = 2**63 - 1
 QUOTA_EXCEEDED_MESSAGE = "Quota has been exceeded on namespace"
@@ -138,8 +140,32 @@ def get_namespace_quota(session: Session, namespace: User, quota_id: int) -> Nam
     return quota if quota is not None and quota.id == quota_id else None
 
 
+def _audit(
+    session: Session, kind: str, namespace: User, actor: Actor | None, **metadata: Any
+) -> None:
+    """Organization quota changes are audited; the superuser panel's are not (as in Quay)."""
+    if actor is not None:
+        log_action(
+            session,
+            kind,
+            namespace=namespace,
+            auth=actor.auth,
+            ip=actor.ip,
+            metadata={"namespace": namespace.username, **metadata},
+        )
+
+
+def _size_fields(prefix: str, size: int) -> dict[str, Any]:
+    return {f"{prefix}limit_bytes": size, f"{prefix}limit": format_human_size(size)}
+
+
 def create_quota(
-    session: Session, namespace: User, limit_bytes: int, *, exists_message: str
+    session: Session,
+    namespace: User,
+    limit_bytes: int,
+    *,
+    exists_message: str,
+    actor: Actor | None = None,
 ) -> NamespaceQuota:
     if get_quota(session, namespace) is not None:
         raise QuotaError(exists_message)
@@ -147,22 +173,48 @@ def create_quota(
     quota = NamespaceQuota(namespace_id=namespace.id, limit_bytes=limit_bytes)
     session.add(quota)
     session.flush()
+    _audit(session, "org_create_quota", namespace, actor, **_size_fields("", limit_bytes))
     return quota
 
 
-def change_quota(quota: NamespaceQuota, limit_bytes: int | None) -> bool:
-    """Apply a new size; 0 or absent changes nothing (as in Quay). True when changed."""
+def change_quota(
+    session: Session,
+    namespace: User,
+    quota: NamespaceQuota,
+    limit_bytes: int | None,
+    actor: Actor | None = None,
+) -> None:
+    """Apply a new size; 0 or absent changes nothing (as in Quay)."""
     if not limit_bytes:
-        return False
+        return
     _check_limit_bytes(limit_bytes)
+    previous = quota.limit_bytes
     quota.limit_bytes = limit_bytes
-    return True
+    _audit(
+        session,
+        "org_change_quota",
+        namespace,
+        actor,
+        **_size_fields("", limit_bytes),
+        **_size_fields("previous_", previous),
+    )
 
 
-def delete_quota(session: Session, quota: NamespaceQuota) -> None:
+def delete_quota(
+    session: Session, namespace: User, quota: NamespaceQuota, actor: Actor | None = None
+) -> None:
+    deleted_id, limit_bytes = quota.id, quota.limit_bytes
     session.execute(delete(QuotaLimit).where(QuotaLimit.quota_id == quota.id))
     session.delete(quota)
     session.flush()
+    _audit(
+        session,
+        "org_delete_quota",
+        namespace,
+        actor,
+        quota_id=deleted_id,
+        **_size_fields("", limit_bytes),
+    )
 
 
 def delete_namespace_quota(session: Session, namespace_id: int) -> None:
@@ -181,8 +233,17 @@ def parse_limit_type(value: Any) -> QuotaLimitType:
     raise QuotaModelError(TYPE_MESSAGE)
 
 
+def _limit_fields(limit: QuotaLimit) -> dict[str, Any]:
+    return {"type": limit.limit_type.value, "threshold_percent": limit.percent_of_limit}
+
+
 def create_limit(
-    session: Session, quota: NamespaceQuota, limit_type: str, threshold_percent: int
+    session: Session,
+    namespace: User,
+    quota: NamespaceQuota,
+    limit_type: str,
+    threshold_percent: int,
+    actor: Actor,
 ) -> QuotaLimit:
     """Checks in Quay's order, so that each bad input gets the message Quay gives it."""
     if threshold_percent != 0 and not 1 <= threshold_percent <= 100:
@@ -198,6 +259,14 @@ def create_limit(
     limit = QuotaLimit(quota=quota, limit_type=parsed, percent_of_limit=threshold_percent)
     session.add(limit)
     session.flush()
+    _audit(
+        session,
+        "org_create_quota_limit",
+        namespace,
+        actor,
+        type=limit_type,
+        threshold_percent=threshold_percent,
+    )
     return limit
 
 
@@ -209,19 +278,38 @@ def limit_belongs_elsewhere(session: Session, limit_id: int) -> bool:
     return session.get(QuotaLimit, limit_id) is not None
 
 
-def change_limit(limit: QuotaLimit, limit_type: str | None, threshold_percent: int | None) -> None:
+def change_limit(
+    session: Session,
+    namespace: User,
+    limit: QuotaLimit,
+    limit_type: str | None,
+    threshold_percent: int | None,
+    actor: Actor,
+) -> None:
     """Type first, then threshold: a bad threshold leaves a good type applied, as in Quay."""
+    previous = _limit_fields(limit)
     if limit_type is not None:
         limit.limit_type = parse_limit_type(limit_type)
     if threshold_percent is not None:
         if not 1 <= threshold_percent <= 100:
             raise QuotaModelError(THRESHOLD_MESSAGE)
         limit.percent_of_limit = threshold_percent
+    _audit(
+        session,
+        "org_change_quota_limit",
+        namespace,
+        actor,
+        **_limit_fields(limit),
+        previous_type=previous["type"],
+        previous_threshold_percent=previous["threshold_percent"],
+    )
 
 
-def delete_limit(session: Session, limit: QuotaLimit) -> None:
+def delete_limit(session: Session, namespace: User, limit: QuotaLimit, actor: Actor) -> None:
+    details = {"limit_id": limit.id, **_limit_fields(limit)}
     limit.quota.limits.remove(limit)
     session.flush()
+    _audit(session, "org_delete_quota_limit", namespace, actor, **details)
 
 
 # --- usage reports --------------------------------------------------------------------------
