@@ -78,6 +78,6 @@ def update_notification(
     dismissed = body.get("dismissed", notification.dismissed)
     if not isinstance(dismissed, bool):
         raise invalid_request(f"{dismissed!r} is not of type 'boolean'")
-    notification.dismissed = dismissed
+    notifications.set_dismissed(notification, dismissed)
     db.commit()
     return _view(settings, notification, target)

@@ -98,3 +98,8 @@ def get_notification(
         .where(_visible_to(user), UserNotification.uuid == notification_uuid)
     ).first()
     return (row[0], row[1]) if row else None
+
+
+def set_dismissed(notification: UserNotification, dismissed: bool) -> None:
+    """Mark a notification read or unread for its user."""
+    notification.dismissed = dismissed
