@@ -84,15 +84,7 @@ async def get_blob(reg: Registry, request: Request, send_fn, path: RepoPath, dig
         "Cache-Control": "max-age=31536000",
     }
     if head:
-        await send(
-            send_fn,
-            200,
-            b"",
-            headers,
-            content_type="application/octet-stream",
-            head=True,
-            content_length=size,
-        )
+        await _send_blob_head(send_fn, headers, size)
         return
     url = reg.store.blob_download_url(digest)
     if url is not None:
@@ -161,15 +153,7 @@ async def _send_fetched(
     try:
         if head:
             await loop.run_in_executor(worker, _drain, chunks)
-            await send(
-                send_fn,
-                200,
-                b"",
-                headers,
-                content_type="application/octet-stream",
-                head=True,
-                content_length=fetch.size,
-            )
+            await _send_blob_head(send_fn, headers, fetch.size)
             return
         try:
             await send_stream(
@@ -192,6 +176,19 @@ async def _send_fetched(
         finally:
             proxy.finish(digest)
             worker.shutdown(wait=False)
+
+
+async def _send_blob_head(send_fn, headers: dict[str, str], size: int) -> None:
+    """A blob's HEAD answer: its headers and length, no body."""
+    await send(
+        send_fn,
+        200,
+        b"",
+        headers,
+        content_type="application/octet-stream",
+        head=True,
+        content_length=size,
+    )
 
 
 def _drain(chunks) -> None:
