@@ -43,7 +43,9 @@ def choose_id(offered: str | None) -> str:
     return uuid.uuid4().hex
 
 
-class RequestIdMiddleware:
+class HttpMiddleware:
+    """An ASGI middleware that sees HTTP requests only; lifespan and other scopes pass by."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -51,6 +53,14 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class RequestIdMiddleware(HttpMiddleware):
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         offered = None
         for name, value in scope.get("headers", []):
             if name == HEADER.encode():
