@@ -22,7 +22,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cargohold.db.base import begin_write, utcnow
-from cargohold.db.models.accounts import User
 from cargohold.db.models.registry import (
     Manifest,
     ManifestBlob,
@@ -291,31 +290,21 @@ def pull_by_digest(
     session: Session, namespace_name: str, repository_name: str, digest: str, now_ms: int
 ) -> tuple[RepositoryRef | None, PulledManifest | None]:
     """The repository and its reachable manifest `digest`, in one query."""
-    row = session.execute(
-        select(
-            *repositories.repository_ref_columns(),
-            Manifest.digest,
-            Manifest.media_type,
-            Manifest.manifest_bytes,
-        )
-        .select_from(Repository)
-        .join(User, User.id == Repository.namespace_user_id)
-        .outerjoin(
-            Manifest,
-            and_(
-                Manifest.repository_id == Repository.id,
-                Manifest.digest == digest,
-                _reachable(now_ms),
-            ),
-        )
-        .where(*repositories.live_repository_clause(namespace_name, repository_name))
-    ).first()
-    if row is None:
-        return None, None
-    ref = RepositoryRef(*row[:5])
-    if row[5] is None:
-        return ref, None
-    return ref, PulledManifest(*row[5:])
+    ref, manifest = repositories.find_repository_ref_joined(
+        session,
+        namespace_name,
+        repository_name,
+        Manifest,
+        and_(
+            Manifest.repository_id == Repository.id,
+            Manifest.digest == digest,
+            _reachable(now_ms),
+        ),
+        Manifest.digest,
+        Manifest.media_type,
+        Manifest.manifest_bytes,
+    )
+    return ref, None if manifest is None else PulledManifest(*manifest)
 
 
 def label_media_type(value: str) -> str:

@@ -7,6 +7,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Select, delete, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -426,6 +427,31 @@ def live_repository_clause(namespace_name: str, name: str):
         Repository.name == name,
         Repository.deleted.is_(False),
     )
+
+
+def find_repository_ref_joined(
+    session: Session,
+    namespace_name: str,
+    name: str,
+    joined: Any,
+    on: Any,
+    *columns: Any,
+) -> tuple[RepositoryRef | None, tuple[Any, ...] | None]:
+    """The live repository and, in the same query, `columns` of the row outer-joined to it
+    (None when no row joined): a pull needs both and pays for one round trip."""
+    ref_columns = repository_ref_columns()
+    row = session.execute(
+        select(*ref_columns, *columns)
+        .select_from(Repository)
+        .join(User, User.id == Repository.namespace_user_id)
+        .outerjoin(joined, on)
+        .where(*live_repository_clause(namespace_name, name))
+    ).first()
+    if row is None:
+        return None, None
+    ref = RepositoryRef(*row[: len(ref_columns)])
+    extra = tuple(row[len(ref_columns) :])
+    return ref, None if extra[0] is None else extra
 
 
 def find_repository_ref(session: Session, namespace_name: str, name: str) -> RepositoryRef | None:

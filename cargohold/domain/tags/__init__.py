@@ -26,7 +26,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cargohold.db.base import begin_write, is_postgres
-from cargohold.db.models.accounts import User
 from cargohold.db.models.registry import Manifest, Repository, Tag
 from cargohold.domain import repositories, tag_policies
 from cargohold.domain.errors import Conflict, Invalid
@@ -267,23 +266,18 @@ def pull_by_tag(
         .correlate(Repository)
         .scalar_subquery()
     )
-    row = session.execute(
-        select(
-            *repositories.repository_ref_columns(),
-            Manifest.id,
-            Manifest.digest,
-            Manifest.media_type,
-            Manifest.manifest_bytes,
-            Manifest.subject_digest,
-        )
-        .select_from(Repository)
-        .join(User, User.id == Repository.namespace_user_id)
-        .outerjoin(Manifest, Manifest.id == alive_tag)
-        .where(*repositories.live_repository_clause(namespace_name, repository_name))
-    ).first()
-    if row is None:
-        return None, None
-    ref = RepositoryRef(*row[:5])
-    if row[5] is None:
+    ref, manifest = repositories.find_repository_ref_joined(
+        session,
+        namespace_name,
+        repository_name,
+        Manifest,
+        Manifest.id == alive_tag,
+        Manifest.id,
+        Manifest.digest,
+        Manifest.media_type,
+        Manifest.manifest_bytes,
+        Manifest.subject_digest,
+    )
+    if manifest is None:
         return ref, None
-    return ref, TaggedManifest(ref.id, *row[5:])
+    return ref, TaggedManifest(ref.id, *manifest)
