@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import hashlib
-import uuid
 from typing import Any
 from urllib.parse import urlparse
 
@@ -35,7 +33,7 @@ from cargohold.db.session import DbSession
 from cargohold.domain import builds as build_rules
 from cargohold.domain import permissions, triggers, user_files
 from cargohold.domain.accounts import get_namespace
-from cargohold.storage.base import BlobNotFound
+from cargohold.storage.base import BlobNotFound, DigestedUpload
 
 router = ApiRouter(tags=["build"])
 
@@ -454,27 +452,19 @@ async def put_user_file(file_id: str, request: Request) -> JSONResponse:
     store = request.app.state.store
     with session_factory() as db:
         user_files.require_awaiting_upload(db, file_id)
-    upload_id = str(uuid.uuid4())
-    state = store.begin_upload(upload_id)
-    writer = store.open_upload(upload_id, state)
-    digest = hashlib.sha256()
-    size = 0
+    upload = DigestedUpload(store)
     try:
         async for chunk in request.stream():
             if chunk:
-                await run_in_threadpool(writer.write, chunk)
-                digest.update(chunk)
-                size += len(chunk)
-        state = await run_in_threadpool(writer.close)
+                await run_in_threadpool(upload.write, chunk)
+        await run_in_threadpool(upload.close)
     except BaseException:
-        writer.abort()
-        store.cancel_upload(upload_id, state)
+        upload.abort()
         raise
-    name = "sha256:" + digest.hexdigest()
-    await run_in_threadpool(store.sync_upload, upload_id, state)
-    await run_in_threadpool(store.commit_upload, upload_id, state, name)
+    await run_in_threadpool(upload.sync)
+    name = await run_in_threadpool(upload.commit)
     with session_factory() as db:
-        user_files.record_upload(db, file_id, name, size)
+        user_files.record_upload(db, file_id, name, upload.size)
         db.commit()
     return JSONResponse("Okay")
 

@@ -32,7 +32,7 @@ from cargohold.db.models.registry import Repository
 from cargohold.domain import audit, queue
 from cargohold.domain.email import OutgoingEmail, queue_email
 from cargohold.domain.errors import ModelError, Unavailable
-from cargohold.storage.base import BlobStore
+from cargohold.storage.base import BlobStore, DigestedUpload
 
 EXPORT_QUEUE = "exportactionlogs"
 BATCH_SIZE = 500
@@ -215,24 +215,15 @@ def write_file(
     session: Session, store: BlobStore, job: ExportJob, render: EntryRenderer
 ) -> tuple[str, int]:
     """Stream the export into storage; its digest and size."""
-    upload_id = str(uuid.uuid4())
-    state = store.begin_upload(upload_id)
-    writer = store.open_upload(upload_id, state)
-    digest = hashlib.sha256()
-    size = 0
+    upload = DigestedUpload(store)
     try:
         for chunk in _chunks(session, job, render):
-            writer.write(chunk)
-            digest.update(chunk)
-            size += len(chunk)
-        state = writer.close()
+            upload.write(chunk)
+        upload.close()
     except BaseException:
-        writer.abort()
-        store.cancel_upload(upload_id, state)
+        upload.abort()
         raise
-    name = "sha256:" + digest.hexdigest()
-    store.commit_upload(upload_id, state, name)
-    return name, size
+    return upload.commit(), upload.size
 
 
 def _hash_key(file_key: str) -> str:

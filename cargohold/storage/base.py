@@ -7,6 +7,8 @@ multipart upload).
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any
@@ -124,3 +126,39 @@ class BlobStore(ABC):
     @abstractmethod
     def check(self) -> None:
         """Raise StorageError unless the backend can be written and read right now."""
+
+
+class DigestedUpload:
+    """A fresh upload session that hashes what is written, to be stored under its digest."""
+
+    def __init__(self, store: BlobStore) -> None:
+        self.store = store
+        self.upload_id = str(uuid.uuid4())
+        self.state = store.begin_upload(self.upload_id)
+        self._writer = store.open_upload(self.upload_id, self.state)
+        self._sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        self._writer.write(chunk)
+        self._sha256.update(chunk)
+        self.size += len(chunk)
+
+    def close(self) -> None:
+        self.state = self._writer.close()
+
+    def abort(self) -> None:
+        self._writer.abort()
+        self.store.cancel_upload(self.upload_id, self.state)
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + self._sha256.hexdigest()
+
+    def sync(self) -> None:
+        self.store.sync_upload(self.upload_id, self.state)
+
+    def commit(self) -> str:
+        """Store the closed session as the blob named by its digest; that digest."""
+        self.store.commit_upload(self.upload_id, self.state, self.digest)
+        return self.digest
