@@ -6,9 +6,10 @@ same and accept users and organizations alike, as Quay's do.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from cargohold.api.body_schema import check_body
@@ -267,8 +268,23 @@ def _require_writer(auth: AuthContext) -> None:
         raise unauthorized(auth)
 
 
-def _actor(auth: AuthContext, request: Request) -> Actor:
-    return Actor(auth, client_ip(request))
+@dataclass
+class QuotaWrite:
+    """A request that changes a quota or a limit, once the quota API is known to be on."""
+
+    db: DbSession
+    auth: AuthContext
+    settings: Settings
+    actor: Actor
+
+
+def _quota_write(request: Request, db: DbDep, auth: AuthDep, settings: SettingsDep) -> QuotaWrite:
+    _require_quota_api(settings)
+    return QuotaWrite(db, auth, settings, Actor(auth, client_ip(request)))
+
+
+# Declared after the body, so a malformed body is still answered before a disabled API.
+QuotaWriteDep = Annotated[QuotaWrite, Depends(_quota_write)]
 
 
 def _quota_for_writer(
@@ -300,28 +316,20 @@ def list_org_quota(orgname: str, db: DbDep, auth: AuthDep, settings: SettingsDep
     operation_id="createOrganizationQuota",
     openapi_extra=json_body_schema(NEW_QUOTA_SCHEMA),
 )
-def create_org_quota(
-    orgname: str,
-    body: JsonBody,
-    request: Request,
-    db: DbDep,
-    auth: AuthDep,
-    settings: SettingsDep,
-) -> JSONResponse:
-    _require_quota_api(settings)
+def create_org_quota(orgname: str, body: JsonBody, call: QuotaWriteDep) -> JSONResponse:
     limit_bytes = _create_body(body, quotas.LIMIT_FORMAT_MESSAGE)
-    _require_writer(auth)
-    org = _namespace(db, orgname)
+    _require_writer(call.auth)
+    org = _namespace(call.db, orgname)
     if not org.organization:
         raise not_found()
     quotas.create_quota(
-        db,
+        call.db,
         org,
         limit_bytes,
         exists_message=f"Organization quota for '{orgname}' already exists",
-        actor=_actor(auth, request),
+        actor=call.actor,
     )
-    db.commit()
+    call.db.commit()
     return _created()
 
 
@@ -339,38 +347,21 @@ def get_org_quota(
     operation_id="changeOrganizationQuota",
     openapi_extra=json_body_schema(CHANGE_QUOTA_SCHEMA),
 )
-def change_org_quota(
-    orgname: str,
-    quota_id: str,
-    body: JsonBody,
-    request: Request,
-    db: DbDep,
-    auth: AuthDep,
-    settings: SettingsDep,
-) -> Any:
-    _require_quota_api(settings)
+def change_org_quota(orgname: str, quota_id: str, body: JsonBody, call: QuotaWriteDep) -> Any:
     limit_bytes = _change_body(body, quotas.LIMIT_FORMAT_MESSAGE)
-    namespace, quota = _quota_for_writer(db, auth, orgname, quota_id)
-    quotas.change_quota(db, namespace, quota, limit_bytes, _actor(auth, request))
-    db.commit()
-    return quota_view(settings, quota)
+    namespace, quota = _quota_for_writer(call.db, call.auth, orgname, quota_id)
+    quotas.change_quota(call.db, namespace, quota, limit_bytes, call.actor)
+    call.db.commit()
+    return quota_view(call.settings, quota)
 
 
 @router.delete(
     "/api/v1/organization/{orgname}/quota/{quota_id}", operation_id="deleteOrganizationQuota"
 )
-def delete_org_quota(
-    orgname: str,
-    quota_id: str,
-    request: Request,
-    db: DbDep,
-    auth: AuthDep,
-    settings: SettingsDep,
-) -> Response:
-    _require_quota_api(settings)
-    namespace, quota = _quota_for_writer(db, auth, orgname, quota_id)
-    quotas.delete_quota(db, namespace, quota, _actor(auth, request))
-    db.commit()
+def delete_org_quota(orgname: str, quota_id: str, call: QuotaWriteDep) -> Response:
+    namespace, quota = _quota_for_writer(call.db, call.auth, orgname, quota_id)
+    quotas.delete_quota(call.db, namespace, quota, call.actor)
+    call.db.commit()
     return _no_content()
 
 
@@ -404,19 +395,12 @@ def list_org_quota_limits(
     openapi_extra=json_body_schema(NEW_LIMIT_SCHEMA),
 )
 def create_org_quota_limit(
-    orgname: str,
-    quota_id: str,
-    body: JsonBody,
-    request: Request,
-    db: DbDep,
-    auth: AuthDep,
-    settings: SettingsDep,
+    orgname: str, quota_id: str, body: JsonBody, call: QuotaWriteDep
 ) -> JSONResponse:
-    _require_quota_api(settings)
     limit_type, threshold = _limit_body(body, required=True)
-    namespace, quota = _quota_for_writer(db, auth, orgname, quota_id)
-    quotas.create_limit(db, namespace, quota, limit_type, threshold, _actor(auth, request))
-    db.commit()
+    namespace, quota = _quota_for_writer(call.db, call.auth, orgname, quota_id)
+    quotas.create_limit(call.db, namespace, quota, limit_type, threshold, call.actor)
+    call.db.commit()
     return _created()
 
 
@@ -439,27 +423,19 @@ def get_org_quota_limit(
     openapi_extra=json_body_schema(CHANGE_LIMIT_SCHEMA),
 )
 def change_org_quota_limit(
-    orgname: str,
-    quota_id: str,
-    limit_id: str,
-    body: JsonBody,
-    request: Request,
-    db: DbDep,
-    auth: AuthDep,
-    settings: SettingsDep,
+    orgname: str, quota_id: str, limit_id: str, body: JsonBody, call: QuotaWriteDep
 ) -> Any:
-    _require_quota_api(settings)
     limit_type, threshold = _limit_body(body, required=False)
-    namespace, quota = _quota_for_writer(db, auth, orgname, quota_id)
-    limit = _limit(db, quota, limit_id)
+    namespace, quota = _quota_for_writer(call.db, call.auth, orgname, quota_id)
+    limit = _limit(call.db, quota, limit_id)
     try:
-        quotas.change_limit(db, namespace, limit, limit_type, threshold, _actor(auth, request))
+        quotas.change_limit(call.db, namespace, limit, limit_type, threshold, call.actor)
     except quotas.QuotaModelError:
         # Quay applies the type before rejecting the threshold; keep that partial update.
-        db.commit()
+        call.db.commit()
         raise
-    db.commit()
-    return quota_view(settings, quota)
+    call.db.commit()
+    return quota_view(call.settings, quota)
 
 
 @router.delete(
@@ -467,19 +443,12 @@ def change_org_quota_limit(
     operation_id="deleteOrganizationQuotaLimit",
 )
 def delete_org_quota_limit(
-    orgname: str,
-    quota_id: str,
-    limit_id: str,
-    request: Request,
-    db: DbDep,
-    auth: AuthDep,
-    settings: SettingsDep,
+    orgname: str, quota_id: str, limit_id: str, call: QuotaWriteDep
 ) -> Response:
-    _require_quota_api(settings)
-    namespace, quota = _quota_for_writer(db, auth, orgname, quota_id)
-    limit = _limit(db, quota, limit_id)
-    quotas.delete_limit(db, namespace, limit, _actor(auth, request))
-    db.commit()
+    namespace, quota = _quota_for_writer(call.db, call.auth, orgname, quota_id)
+    limit = _limit(call.db, quota, limit_id)
+    quotas.delete_limit(call.db, namespace, limit, call.actor)
+    call.db.commit()
     return _no_content()
 
 
