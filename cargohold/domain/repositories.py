@@ -63,12 +63,7 @@ def find_repository(session: Session, namespace_name: str, name: str) -> Reposit
         select(Repository)
         .join(User, User.id == Repository.namespace_user_id)
         .options(joinedload(Repository.namespace_user))
-        .where(
-            User.username == namespace_name,
-            User.deleted.is_(False),
-            Repository.name == name,
-            Repository.deleted.is_(False),
-        )
+        .where(*live_repository_clause(namespace_name, name))
     )
 
 
