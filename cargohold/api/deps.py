@@ -31,6 +31,7 @@ from cargohold.config import Settings
 from cargohold.db.models.accounts import User
 from cargohold.db.session import DbSession
 from cargohold.domain import signed_in, untrusted_json
+from cargohold.domain.teams import Actor
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -177,6 +178,10 @@ class Caller:
     settings: Settings
     auth: AuthContext
     ip: str | None
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.auth, self.ip)
 
 
 def get_caller(request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep) -> Caller:

@@ -6,14 +6,22 @@ same and accept users and organizations alike, as Quay's do.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from fastapi.responses import JSONResponse, Response
 
 from cargohold.api.body_schema import check_body
-from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip, require_fresh_login
+from cargohold.api.deps import (
+    AuthDep,
+    Caller,
+    CallerDep,
+    DbDep,
+    JsonBody,
+    SettingsDep,
+    require_fresh_login,
+)
 from cargohold.api.errors import MessageError, invalid_request, not_found, unauthorized
 from cargohold.api.quota_views import default_quota_view, limit_view, quota_view
 from cargohold.api.routing import ApiRouter, json_body_schema
@@ -30,7 +38,6 @@ from cargohold.db.session import DbSession
 from cargohold.domain import quota as quotas
 from cargohold.domain.accounts import get_namespace
 from cargohold.domain.permissions import is_organization_member
-from cargohold.domain.teams import Actor
 
 router = ApiRouter(tags=["quota"])
 
@@ -171,14 +178,30 @@ def su_list_quotas(namespace: str, db: DbDep, auth: AuthDep, settings: SettingsD
     return [quota_view(settings, quota)] if quota is not None else []
 
 
+LimitBytes = TypeVar("LimitBytes", int, int | None)
+
+
+def _su_quota_write(
+    db: DbSession,
+    auth: AuthContext,
+    settings: Settings,
+    namespace: str,
+    body: dict[str, Any],
+    read_bytes: Callable[[dict[str, Any], str], LimitBytes],
+) -> tuple[User, LimitBytes]:
+    """The namespace a superuser changes the quota of, and the posted limit; checked in Quay's
+    order: the API, a fresh login, the body, and only then superuser rights."""
+    _require_quota_api(settings)
+    require_fresh_login(auth, settings)
+    limit_bytes = read_bytes(body, SUPERUSER_LIMIT_FORMAT)
+    require_superuser(auth)
+    return _namespace(db, namespace), limit_bytes
+
+
 def su_create_quota(
     namespace: str, body: JsonBody, db: DbDep, auth: AuthDep, settings: SettingsDep
 ) -> JSONResponse:
-    _require_quota_api(settings)
-    require_fresh_login(auth, settings)
-    limit_bytes = _create_body(body, SUPERUSER_LIMIT_FORMAT)
-    require_superuser(auth)
-    target = _namespace(db, namespace)
+    target, limit_bytes = _su_quota_write(db, auth, settings, namespace, body, _create_body)
     quotas.create_quota(
         db, target, limit_bytes, exists_message=f"Quota for '{namespace}' already exists"
     )
@@ -194,11 +217,7 @@ def su_change_quota(
     auth: AuthDep,
     settings: SettingsDep,
 ) -> Any:
-    _require_quota_api(settings)
-    require_fresh_login(auth, settings)
-    limit_bytes = _change_body(body, SUPERUSER_LIMIT_FORMAT)
-    require_superuser(auth)
-    target = _namespace(db, namespace)
+    target, limit_bytes = _su_quota_write(db, auth, settings, namespace, body, _change_body)
     quota = _quota(db, target, quota_id)
     quotas.change_quota(db, target, quota, limit_bytes)
     db.commit()
@@ -268,23 +287,13 @@ def _require_writer(auth: AuthContext) -> None:
         raise unauthorized(auth)
 
 
-@dataclass
-class QuotaWrite:
-    """A request that changes a quota or a limit, once the quota API is known to be on."""
-
-    db: DbSession
-    auth: AuthContext
-    settings: Settings
-    actor: Actor
-
-
-def _quota_write(request: Request, db: DbDep, auth: AuthDep, settings: SettingsDep) -> QuotaWrite:
-    _require_quota_api(settings)
-    return QuotaWrite(db, auth, settings, Actor(auth, client_ip(request)))
+def _quota_caller(call: CallerDep) -> Caller:
+    _require_quota_api(call.settings)
+    return call
 
 
 # Declared after the body, so a malformed body is still answered before a disabled API.
-QuotaWriteDep = Annotated[QuotaWrite, Depends(_quota_write)]
+QuotaCaller = Annotated[Caller, Depends(_quota_caller)]
 
 
 def _quota_for_writer(
@@ -316,7 +325,7 @@ def list_org_quota(orgname: str, db: DbDep, auth: AuthDep, settings: SettingsDep
     operation_id="createOrganizationQuota",
     openapi_extra=json_body_schema(NEW_QUOTA_SCHEMA),
 )
-def create_org_quota(orgname: str, body: JsonBody, call: QuotaWriteDep) -> JSONResponse:
+def create_org_quota(orgname: str, body: JsonBody, call: QuotaCaller) -> JSONResponse:
     limit_bytes = _create_body(body, quotas.LIMIT_FORMAT_MESSAGE)
     _require_writer(call.auth)
     org = _namespace(call.db, orgname)
@@ -347,7 +356,7 @@ def get_org_quota(
     operation_id="changeOrganizationQuota",
     openapi_extra=json_body_schema(CHANGE_QUOTA_SCHEMA),
 )
-def change_org_quota(orgname: str, quota_id: str, body: JsonBody, call: QuotaWriteDep) -> Any:
+def change_org_quota(orgname: str, quota_id: str, body: JsonBody, call: QuotaCaller) -> Any:
     limit_bytes = _change_body(body, quotas.LIMIT_FORMAT_MESSAGE)
     namespace, quota = _quota_for_writer(call.db, call.auth, orgname, quota_id)
     quotas.change_quota(call.db, namespace, quota, limit_bytes, call.actor)
@@ -358,7 +367,7 @@ def change_org_quota(orgname: str, quota_id: str, body: JsonBody, call: QuotaWri
 @router.delete(
     "/api/v1/organization/{orgname}/quota/{quota_id}", operation_id="deleteOrganizationQuota"
 )
-def delete_org_quota(orgname: str, quota_id: str, call: QuotaWriteDep) -> Response:
+def delete_org_quota(orgname: str, quota_id: str, call: QuotaCaller) -> Response:
     namespace, quota = _quota_for_writer(call.db, call.auth, orgname, quota_id)
     quotas.delete_quota(call.db, namespace, quota, call.actor)
     call.db.commit()
@@ -395,7 +404,7 @@ def list_org_quota_limits(
     openapi_extra=json_body_schema(NEW_LIMIT_SCHEMA),
 )
 def create_org_quota_limit(
-    orgname: str, quota_id: str, body: JsonBody, call: QuotaWriteDep
+    orgname: str, quota_id: str, body: JsonBody, call: QuotaCaller
 ) -> JSONResponse:
     limit_type, threshold = _limit_body(body, required=True)
     namespace, quota = _quota_for_writer(call.db, call.auth, orgname, quota_id)
@@ -423,7 +432,7 @@ def get_org_quota_limit(
     openapi_extra=json_body_schema(CHANGE_LIMIT_SCHEMA),
 )
 def change_org_quota_limit(
-    orgname: str, quota_id: str, limit_id: str, body: JsonBody, call: QuotaWriteDep
+    orgname: str, quota_id: str, limit_id: str, body: JsonBody, call: QuotaCaller
 ) -> Any:
     limit_type, threshold = _limit_body(body, required=False)
     namespace, quota = _quota_for_writer(call.db, call.auth, orgname, quota_id)
@@ -443,7 +452,7 @@ def change_org_quota_limit(
     operation_id="deleteOrganizationQuotaLimit",
 )
 def delete_org_quota_limit(
-    orgname: str, quota_id: str, limit_id: str, call: QuotaWriteDep
+    orgname: str, quota_id: str, limit_id: str, call: QuotaCaller
 ) -> Response:
     namespace, quota = _quota_for_writer(call.db, call.auth, orgname, quota_id)
     limit = _limit(call.db, quota, limit_id)
