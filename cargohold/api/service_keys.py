@@ -6,11 +6,18 @@ import json
 from email.utils import format_datetime
 from typing import Any
 
-from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from cargohold.api.body_schema import check_body
-from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip, require_fresh_login
+from cargohold.api.deps import (
+    AuthDep,
+    Caller,
+    CallerDep,
+    DbDep,
+    JsonBody,
+    SettingsDep,
+    require_fresh_login,
+)
 from cargohold.api.routing import ApiRouter, json_body_schema
 from cargohold.api.superuser_access import (
     require_superuser,
@@ -18,12 +25,10 @@ from cargohold.api.superuser_access import (
     require_superuser_reader,
 )
 from cargohold.api.superuser_views import superuser_user_views
-from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.keys import ServiceKey
 from cargohold.db.session import DbSession
 from cargohold.domain.service_keys import admin
-from cargohold.domain.teams import Actor
 
 router = ApiRouter(tags=["superuser"])
 
@@ -69,25 +74,19 @@ def _key_views(db: DbSession, settings: Settings, keys: list[ServiceKey]) -> lis
     return views
 
 
-def _actor(request: Request, auth: AuthContext) -> Actor:
-    return Actor(auth, client_ip(request))
-
-
 def _key_to_change(
-    db: DbSession,
-    auth: AuthContext,
-    settings: Settings,
+    call: Caller,
     kid: str,
     body: dict[str, Any] | None = None,
     schema: dict[str, Any] | None = None,
 ) -> ServiceKey:
     """The checks every change of a key makes, in Quay's order, then the key."""
-    require_superuser_feature(settings)
-    require_fresh_login(auth, settings)
+    require_superuser_feature(call.settings)
+    require_fresh_login(call.auth, call.settings)
     if schema is not None:
         check_body(schema, body)
-    require_superuser(auth)
-    return admin.require_key(db, settings, kid)
+    require_superuser(call.auth)
+    return admin.require_key(call.db, call.settings, kid)
 
 
 def _key_view(db: DbSession, settings: Settings, kid: str) -> Response:
@@ -138,26 +137,24 @@ def list_service_keys(db: DbDep, auth: AuthDep, settings: SettingsDep) -> Respon
     operation_id="createServiceKey",
     openapi_extra=json_body_schema(CREATE_KEY_SCHEMA),
 )
-def create_service_key(
-    body: JsonBody, request: Request, db: DbDep, auth: AuthDep, settings: SettingsDep
-) -> Response:
+def create_service_key(body: JsonBody, call: CallerDep) -> Response:
     """Answers 200 (not 201): Quay's UI and tests expect that."""
-    require_superuser_feature(settings)
-    require_fresh_login(auth, settings)
+    require_superuser_feature(call.settings)
+    require_fresh_login(call.auth, call.settings)
     check_body(CREATE_KEY_SCHEMA, body)
-    require_superuser(auth)
+    require_superuser(call.auth)
     created = admin.create_by_superuser(
-        db,
-        settings,
+        call.db,
+        call.settings,
         service=body["service"],
         name=body.get("name") or "",
         metadata=body.get("metadata") or {},
         notes=body.get("notes") or "",
         expiration=admin.expiration_from_unix(body["expiration"]),
-        actor=_actor(request, auth),
+        actor=call.actor,
     )
     key = created.key
-    db.commit()
+    call.db.commit()
     return SortedJSONResponse(
         {
             "kid": key.kid,
@@ -181,34 +178,27 @@ def get_service_key(kid: str, db: DbDep, auth: AuthDep, settings: SettingsDep) -
     operation_id="updateServiceKey",
     openapi_extra=json_body_schema(CHANGE_KEY_SCHEMA),
 )
-def update_service_key(
-    kid: str,
-    body: JsonBody,
-    request: Request,
-    db: DbDep,
-    auth: AuthDep,
-    settings: SettingsDep,
-) -> Response:
-    key = _key_to_change(db, auth, settings, kid, body, CHANGE_KEY_SCHEMA)
-    actor = _actor(request, auth)
+def update_service_key(kid: str, body: JsonBody, call: CallerDep) -> Response:
+    key = _key_to_change(call, kid, body, CHANGE_KEY_SCHEMA)
+    db = call.db
     if "expiration" in body:
         expiration = admin.expiration_from_unix(body["expiration"])
-        admin.change_expiration(db, key, expiration, actor, logged_name=body.get("name", key.name))
+        admin.change_expiration(
+            db, key, expiration, call.actor, logged_name=body.get("name", key.name)
+        )
         # Quay commits the new expiration before looking at the name.
         db.commit()
     if "name" in body or "metadata" in body:
-        admin.change_details(db, key, body.get("name"), body.get("metadata"), actor)
+        admin.change_details(db, key, body.get("name"), body.get("metadata"), call.actor)
         db.commit()
-    return _key_view(db, settings, kid)
+    return _key_view(db, call.settings, kid)
 
 
 @router.delete("/api/v1/superuser/keys/{kid}", operation_id="deleteServiceKey")
-def delete_service_key(
-    kid: str, request: Request, db: DbDep, auth: AuthDep, settings: SettingsDep
-) -> Response:
-    key = _key_to_change(db, auth, settings, kid)
-    admin.delete_by_superuser(db, settings, key, _actor(request, auth))
-    db.commit()
+def delete_service_key(kid: str, call: CallerDep) -> Response:
+    key = _key_to_change(call, kid)
+    admin.delete_by_superuser(call.db, call.settings, key, call.actor)
+    call.db.commit()
     return Response(status_code=204)
 
 
@@ -217,16 +207,9 @@ def delete_service_key(
     operation_id="approveServiceKey",
     openapi_extra=json_body_schema(APPROVE_KEY_SCHEMA),
 )
-def approve_service_key(
-    kid: str,
-    body: JsonBody,
-    request: Request,
-    db: DbDep,
-    auth: AuthDep,
-    settings: SettingsDep,
-) -> Response:
+def approve_service_key(kid: str, body: JsonBody, call: CallerDep) -> Response:
     """201 with an empty body, also when the key was already approved."""
-    key = _key_to_change(db, auth, settings, kid, body, APPROVE_KEY_SCHEMA)
-    if admin.approve(db, key, body.get("notes", ""), _actor(request, auth)):
-        db.commit()
+    key = _key_to_change(call, kid, body, APPROVE_KEY_SCHEMA)
+    if admin.approve(call.db, key, body.get("notes", ""), call.actor):
+        call.db.commit()
     return Response(status_code=201)
