@@ -8,16 +8,14 @@ from typing import Any
 from fastapi import Request, Response
 
 from cargohold.api.body_schema import check_body
-from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip
+from cargohold.api.deps import AuthDep, CallerDep, DbDep, JsonBody, SettingsDep
 from cargohold.api.errors import MessageError, invalid_request, not_found
 from cargohold.api.query import integer, truthy
 from cargohold.api.repo_access import format_ms, require_normal_state, require_repository
 from cargohold.api.routing import ApiRouter, json_body_schema
-from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.registry import Role, Tag
 from cargohold.domain.tags import history as tag_history
-from cargohold.domain.teams import Actor
 
 router = ApiRouter(tags=["tag"])
 
@@ -61,10 +59,6 @@ def tag_view(tag: Tag, settings: Settings, presence: dict[int, dict[str, bool]])
         view["present_child_count"] = present
         view["child_manifests_presence"] = children
     return view
-
-
-def _actor(request: Request, auth: AuthContext) -> Actor:
-    return Actor(auth, client_ip(request))
 
 
 @router.get("/api/v1/repository/{repository:repopath}/tag/", operation_id="listRepoTags")
@@ -153,16 +147,9 @@ EXPIRE_TAG_SCHEMA: dict[str, Any] = {
     status_code=201,
     openapi_extra=json_body_schema(CHANGE_TAG_SCHEMA),
 )
-def change_tag(
-    repository: str,
-    tag: str,
-    request: Request,
-    db: DbDep,
-    auth: AuthDep,
-    settings: SettingsDep,
-    body: JsonBody,
-) -> str:
-    repo = require_repository(db, auth, repository, Role.write)
+def change_tag(repository: str, tag: str, call: CallerDep, body: JsonBody) -> str:
+    settings = call.settings
+    repo = require_repository(call.db, call.auth, repository, Role.write)
     require_normal_state(repo)
     check_body(CHANGE_TAG_SCHEMA, body)
     if not TAG_NAME_RE.match(tag):
@@ -175,17 +162,17 @@ def change_tag(
         else None,
         manifest_digest=body.get("manifest_digest"),
     )
-    tag_history.change_tag(db, repo, tag, change, _actor(request, auth))
-    db.commit()
+    tag_history.change_tag(call.db, repo, tag, change, call.actor)
+    call.db.commit()
     return "Updated"
 
 
 @router.delete("/api/v1/repository/{repository:repopath}/tag/{tag}", operation_id="deleteFullTag")
-def delete_tag(repository: str, tag: str, request: Request, db: DbDep, auth: AuthDep) -> Response:
-    repo = require_repository(db, auth, repository, Role.write)
+def delete_tag(repository: str, tag: str, call: CallerDep) -> Response:
+    repo = require_repository(call.db, call.auth, repository, Role.write)
     require_normal_state(repo)
-    tag_history.delete_tag(db, repo, tag, _actor(request, auth))
-    db.commit()
+    tag_history.delete_tag(call.db, repo, tag, call.actor)
+    call.db.commit()
     return Response(status_code=204)
 
 
@@ -194,17 +181,15 @@ def delete_tag(repository: str, tag: str, request: Request, db: DbDep, auth: Aut
     operation_id="restoreTag",
     openapi_extra=json_body_schema(RESTORE_TAG_SCHEMA),
 )
-def restore_tag(
-    repository: str, tag: str, request: Request, db: DbDep, auth: AuthDep, body: JsonBody
-) -> dict[str, Any]:
-    repo = require_repository(db, auth, repository, Role.write)
+def restore_tag(repository: str, tag: str, call: CallerDep, body: JsonBody) -> dict[str, Any]:
+    repo = require_repository(call.db, call.auth, repository, Role.write)
     require_normal_state(repo)
     check_body(RESTORE_TAG_SCHEMA, body)
     digest = body.get("manifest_digest")
     if digest is None:
         raise invalid_request("Missing manifest_digest")
-    tag_history.restore_tag(db, repo, tag, digest, _actor(request, auth))
-    db.commit()
+    tag_history.restore_tag(call.db, repo, tag, digest, call.actor)
+    call.db.commit()
     return {}
 
 
@@ -213,25 +198,17 @@ def restore_tag(
     operation_id="removeTagFromTimemachine",
     openapi_extra=json_body_schema(EXPIRE_TAG_SCHEMA),
 )
-def expire_tag(
-    repository: str,
-    tag: str,
-    request: Request,
-    db: DbDep,
-    auth: AuthDep,
-    settings: SettingsDep,
-    body: JsonBody,
-) -> str:
-    if not settings.PERMANENTLY_DELETE_TAGS:
+def expire_tag(repository: str, tag: str, call: CallerDep, body: JsonBody) -> str:
+    if not call.settings.PERMANENTLY_DELETE_TAGS:
         raise not_found()
-    repo = require_repository(db, auth, repository, Role.write)
+    repo = require_repository(call.db, call.auth, repository, Role.write)
     check_body(EXPIRE_TAG_SCHEMA, body)
     is_alive = body.get("is_alive", False)
     digest = body.get("manifest_digest")
     if digest is None and not is_alive:
         raise invalid_request("manifest_digest required when is_alive set to false")
     tag_history.remove_from_time_machine(
-        db, repo, tag, digest=digest, is_alive=is_alive, actor=_actor(request, auth)
+        call.db, repo, tag, digest=digest, is_alive=is_alive, actor=call.actor
     )
-    db.commit()
+    call.db.commit()
     return ""
