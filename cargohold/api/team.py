@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, Response
 from fastapi.exceptions import HTTPException
 
-from cargohold.api.deps import AuthDep, DbDep, SettingsDep, client_ip
+from cargohold.api.deps import AuthDep, CallerDep, DbDep, SettingsDep
 from cargohold.api.errors import (
     BAD_REQUEST_TEXT,
     MessageError,
@@ -34,10 +34,6 @@ _FALSE_VALUES = {"false", "False", "FALSE", "0", "", "null"}
 _ROLES = [role.value for role in TeamRole]
 
 
-def _actor(request: Request, auth: AuthContext) -> teams.Actor:
-    return teams.Actor(auth, client_ip(request))
-
-
 def _require_mailing(settings: Settings) -> None:
     """Without FEATURE_MAILING these routes do not exist, as in Quay."""
     if not settings.FEATURE_MAILING:
@@ -54,19 +50,12 @@ class TeamCall:
     team: Team
 
 
-def _admin_team(
-    orgname: str,
-    teamname: str,
-    request: Request,
-    db: DbDep,
-    auth: AuthDep,
-    settings: SettingsDep,
-) -> TeamCall:
-    organization = organization_for_admin(db, auth, orgname)
-    team = teams.get_team(db, organization, teamname)
+def _admin_team(orgname: str, teamname: str, call: CallerDep) -> TeamCall:
+    organization = organization_for_admin(call.db, call.auth, orgname)
+    team = teams.get_team(call.db, organization, teamname)
     if team is None:
         raise not_found()
-    return TeamCall(db, settings, _actor(request, auth), team)
+    return TeamCall(call.db, call.settings, call.actor, team)
 
 
 def _mailing(auth: AuthDep, settings: SettingsDep) -> None:
@@ -144,13 +133,9 @@ def _team_fields(body: dict[str, Any]) -> tuple[TeamRole, str | None]:
 
 @router.put(TEAM_PATH, operation_id="updateOrganizationTeam")
 async def update_team(
-    orgname: str,
-    teamname: str,
-    request: Request,
-    db: DbDep,
-    auth: AuthDep,
-    settings: SettingsDep,
+    orgname: str, teamname: str, request: Request, call: CallerDep
 ) -> dict[str, Any]:
+    db, auth = call.db, call.auth
     organization = teams.get_organization(db, orgname)
     if not may_administer(db, auth, organization):
         raise unauthorized(auth)
@@ -158,20 +143,16 @@ async def update_team(
     role, description = _team_fields(body)
     if organization is None:
         raise data_model_error(f"Organization does not exist: {orgname}")
-    team, created = teams.save_team(
-        db, _actor(request, auth), organization, teamname, role, description
-    )
+    team, created = teams.save_team(db, call.actor, organization, teamname, role, description)
     db.commit()
-    return team_view(db, settings, auth, team, new_team=created)
+    return team_view(db, call.settings, auth, team, new_team=created)
 
 
 @router.delete(TEAM_PATH, operation_id="deleteOrganizationTeam", status_code=204)
-def delete_team(
-    orgname: str, teamname: str, request: Request, db: DbDep, auth: AuthDep
-) -> Response:
-    organization = organization_for_admin(db, auth, orgname)
-    teams.delete_team(db, _actor(request, auth), organization, teamname)
-    db.commit()
+def delete_team(orgname: str, teamname: str, call: CallerDep) -> Response:
+    organization = organization_for_admin(call.db, call.auth, orgname)
+    teams.delete_team(call.db, call.actor, organization, teamname)
+    call.db.commit()
     return Response(status_code=204)
 
 
@@ -269,24 +250,20 @@ def _invitee(auth: AuthContext) -> None:
 
 
 @router.put("/api/v1/teaminvite/{code}", operation_id="acceptOrganizationTeamInvite")
-def accept_team_invite(
-    code: str, request: Request, db: DbDep, auth: AuthDep, settings: SettingsDep
-) -> dict[str, Any]:
-    _require_mailing(settings)
-    _invitee(auth)
-    team = teams.accept_invite(db, _actor(request, auth), code)
-    db.commit()
+def accept_team_invite(code: str, call: CallerDep) -> dict[str, Any]:
+    _require_mailing(call.settings)
+    _invitee(call.auth)
+    team = teams.accept_invite(call.db, call.actor, code)
+    call.db.commit()
     return {"org": team.organization.username, "team": team.name}
 
 
 @router.delete(
     "/api/v1/teaminvite/{code}", operation_id="declineOrganizationTeamInvite", status_code=204
 )
-def decline_team_invite(
-    code: str, request: Request, db: DbDep, auth: AuthDep, settings: SettingsDep
-) -> Response:
-    _require_mailing(settings)
-    _invitee(auth)
-    teams.decline_invite(db, _actor(request, auth), code)
-    db.commit()
+def decline_team_invite(code: str, call: CallerDep) -> Response:
+    _require_mailing(call.settings)
+    _invitee(call.auth)
+    teams.decline_invite(call.db, call.actor, code)
+    call.db.commit()
     return Response(status_code=204)
