@@ -5,20 +5,20 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip, validate_body
+from cargohold.api.deps import AuthDep, CallerDep, DbDep, JsonBody, SettingsDep, validate_body
 from cargohold.api.errors import invalid_request, unauthorized
 from cargohold.api.orgauth import organization_for_admin
 from cargohold.api.routing import ApiRouter, json_body_schema
 from cargohold.auth.context import AuthContext, AuthKind, Scope, parse_scopes
 from cargohold.config import Settings
 from cargohold.db.models.accounts import OAuthAccessToken, OAuthApplication
+from cargohold.db.session import DbSession
 from cargohold.domain import oauth
 from cargohold.domain.permissions import can_admin_organization
-from cargohold.domain.teams import Actor
 
 router = ApiRouter(tags=["organization"])
 
@@ -57,8 +57,11 @@ def application_view(
     }
 
 
-def _actor(request: Request, auth: AuthContext) -> Actor:
-    return Actor(auth, client_ip(request))
+def _app_for_admin(
+    db: DbSession, auth: AuthContext, orgname: str, client_id: str
+) -> OAuthApplication:
+    """An application of an organization the caller administers."""
+    return oauth.require_application(db, organization_for_admin(db, auth, orgname), client_id)
 
 
 @router.get(
@@ -81,11 +84,10 @@ def list_applications(orgname: str, db: DbDep, settings: SettingsDep, auth: Auth
     operation_id="createOrganizationApplication",
     openapi_extra=json_body_schema(NewApp),
 )
-def create_application(
-    orgname: str, request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep, raw: JsonBody
-) -> dict:
+def create_application(orgname: str, call: CallerDep, raw: JsonBody) -> dict:
     """Register an OAuth application in the organization."""
-    org = organization_for_admin(db, auth, orgname)
+    db, settings = call.db, call.settings
+    org = organization_for_admin(db, call.auth, orgname)
     body = validate_body(NewApp, raw)
     fields = oauth.ApplicationFields(
         name=body.name,
@@ -94,7 +96,7 @@ def create_application(
         description=body.description or "",
         avatar_email=body.avatar_email,
     )
-    app = oauth.create_application(db, settings, org, fields, _actor(request, auth), logged=raw)
+    app = oauth.create_application(db, settings, org, fields, call.actor, logged=raw)
     db.commit()
     return application_view(settings, app, is_admin=True)
 
@@ -117,18 +119,9 @@ def get_application(
     operation_id="updateOrganizationApplication",
     openapi_extra=json_body_schema(UpdateApp),
 )
-def update_application(
-    orgname: str,
-    client_id: str,
-    request: Request,
-    db: DbDep,
-    settings: SettingsDep,
-    auth: AuthDep,
-    raw: JsonBody,
-) -> dict:
+def update_application(orgname: str, client_id: str, call: CallerDep, raw: JsonBody) -> dict:
     """Change an application's name, URIs, description or avatar email."""
-    org = organization_for_admin(db, auth, orgname)
-    app = oauth.require_application(db, org, client_id)
+    app = _app_for_admin(call.db, call.auth, orgname, client_id)
     body = validate_body(UpdateApp, raw)
     fields = oauth.ApplicationFields(
         name=body.name,
@@ -137,9 +130,9 @@ def update_application(
         description=body.description or "",
         avatar_email=body.avatar_email,
     )
-    oauth.update_application(db, app, fields, _actor(request, auth), logged=raw)
-    db.commit()
-    return application_view(settings, app, is_admin=True)
+    oauth.update_application(call.db, app, fields, call.actor, logged=raw)
+    call.db.commit()
+    return application_view(call.settings, app, is_admin=True)
 
 
 @router.delete(
@@ -147,14 +140,11 @@ def update_application(
     operation_id="deleteOrganizationApplication",
     status_code=204,
 )
-def delete_application(
-    orgname: str, client_id: str, request: Request, db: DbDep, auth: AuthDep
-) -> Response:
+def delete_application(orgname: str, client_id: str, call: CallerDep) -> Response:
     """Delete an application; every token granted to it stops working."""
-    org = organization_for_admin(db, auth, orgname)
-    app = oauth.require_application(db, org, client_id)
-    oauth.delete_application(db, app, _actor(request, auth))
-    db.commit()
+    app = _app_for_admin(call.db, call.auth, orgname, client_id)
+    oauth.delete_application(call.db, app, call.actor)
+    call.db.commit()
     return Response(status_code=204)
 
 
@@ -162,15 +152,12 @@ def delete_application(
     "/api/v1/organization/{orgname}/applications/{client_id}/resetclientsecret",
     operation_id="resetOrganizationApplicationClientSecret",
 )
-def reset_client_secret(
-    orgname: str, client_id: str, request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
-) -> dict:
+def reset_client_secret(orgname: str, client_id: str, call: CallerDep) -> dict:
     """Replace the application's client secret."""
-    org = organization_for_admin(db, auth, orgname)
-    app = oauth.require_application(db, org, client_id)
-    oauth.reset_client_secret(db, settings, app, _actor(request, auth))
-    db.commit()
-    return application_view(settings, app, is_admin=True)
+    app = _app_for_admin(call.db, call.auth, orgname, client_id)
+    oauth.reset_client_secret(call.db, call.settings, app, call.actor)
+    call.db.commit()
+    return application_view(call.settings, app, is_admin=True)
 
 
 class NewAppToken(BaseModel):
@@ -206,8 +193,7 @@ TOKENS_PATH = "/api/v1/organization/{orgname}/applications/{client_id}/tokens"
 @router.get(TOKENS_PATH, operation_id="listOrganizationApplicationTokens")
 def list_application_tokens(orgname: str, client_id: str, db: DbDep, auth: AuthDep) -> dict:
     """Live tokens minted for the application (their secrets are never shown again)."""
-    org = organization_for_admin(db, auth, orgname)
-    app = oauth.require_application(db, org, client_id)
+    app = _app_for_admin(db, auth, orgname, client_id)
     return {"tokens": [token_view(t) for t in oauth.application_tokens(db, app)]}
 
 
@@ -218,16 +204,11 @@ def list_application_tokens(orgname: str, client_id: str, db: DbDep, auth: AuthD
     openapi_extra=json_body_schema(NewAppToken),
 )
 def create_application_token(
-    orgname: str,
-    client_id: str,
-    request: Request,
-    db: DbDep,
-    auth: AuthDep,
-    raw: JsonBody,
+    orgname: str, client_id: str, call: CallerDep, raw: JsonBody
 ) -> JSONResponse:
     """Mint a token for the application acting as the caller, with scopes the caller holds."""
-    org = organization_for_admin(db, auth, orgname)
-    app = oauth.require_application(db, org, client_id)
+    auth = call.auth
+    app = _app_for_admin(call.db, auth, orgname, client_id)
     body = validate_body(NewAppToken, raw)
     name = body.name.strip()
     if not 1 <= len(name) <= 255:
@@ -242,9 +223,9 @@ def create_application_token(
         raise unauthorized(auth)
     lifetime = min(body.expiration or oauth.MAX_TOKEN_LIFETIME_S, oauth.MAX_TOKEN_LIFETIME_S)
     token, code = oauth.issue_application_token(
-        db, app, scopes, _actor(request, auth), name=name, lifetime_s=lifetime
+        call.db, app, scopes, call.actor, name=name, lifetime_s=lifetime
     )
-    db.commit()
+    call.db.commit()
     return JSONResponse(token_view(token, code), status_code=201)
 
 
@@ -254,11 +235,10 @@ def create_application_token(
     status_code=204,
 )
 def revoke_application_token(
-    orgname: str, client_id: str, token_uuid: str, request: Request, db: DbDep, auth: AuthDep
+    orgname: str, client_id: str, token_uuid: str, call: CallerDep
 ) -> Response:
     """Revoke one of the application's tokens at once."""
-    org = organization_for_admin(db, auth, orgname)
-    app = oauth.require_application(db, org, client_id)
-    oauth.revoke_application_token(db, app, token_uuid, _actor(request, auth))
-    db.commit()
+    app = _app_for_admin(call.db, call.auth, orgname, client_id)
+    oauth.revoke_application_token(call.db, app, token_uuid, call.actor)
+    call.db.commit()
     return Response(status_code=204)
