@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from cargohold.api.deps import (
     AuthDep,
+    CallerDep,
     DbDep,
     JsonBody,
     SettingsDep,
-    client_ip,
     require_fresh_login,
     require_user,
     validate_body,
@@ -104,10 +104,9 @@ def organization_view(
     status_code=201,
     openapi_extra=json_body_schema(NewOrg),
 )
-def create_organization(
-    request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep, raw: JsonBody
-) -> JSONResponse:
+def create_organization(call: CallerDep, raw: JsonBody) -> JSONResponse:
     """Create an organization owned by the caller."""
+    db, settings, auth = call.db, call.settings, call.auth
     user = require_user(auth)
     if user.robot or not auth.can_admin_self():
         raise unauthorized(auth)
@@ -121,7 +120,7 @@ def create_organization(
         email=body.contact_email or body.email,
         creator=user,
         auth=auth,
-        ip=client_ip(request),
+        ip=call.ip,
     )
     db.commit()
     return JSONResponse("Created", status_code=201)
@@ -141,15 +140,9 @@ def get_organization(orgname: str, db: DbDep, settings: SettingsDep, auth: AuthD
     operation_id="changeOrganizationDetails",
     openapi_extra=json_body_schema(UpdateOrg),
 )
-def change_organization(
-    orgname: str,
-    request: Request,
-    db: DbDep,
-    settings: SettingsDep,
-    auth: AuthDep,
-    raw: JsonBody,
-) -> dict:
+def change_organization(orgname: str, call: CallerDep, raw: JsonBody) -> dict:
     """Change the contact email, invoicing settings or tag expiration window."""
+    db, settings, auth = call.db, call.settings, call.auth
     org = organization_for_admin(db, auth, orgname)
     body = validate_body(UpdateOrg, raw)
     email_key = "contact_email" if "contact_email" in raw else "email"
@@ -161,7 +154,7 @@ def change_organization(
         set_email=email_key in raw,
         tag_expiration_s=body.tag_expiration_s,
     )
-    organizations.change_details(db, settings, org, changes, auth=auth, ip=client_ip(request))
+    organizations.change_details(db, settings, org, changes, auth=auth, ip=call.ip)
     db.commit()
     return organization_view(db, settings, auth, org, with_teams=True)
 
@@ -171,14 +164,12 @@ def change_organization(
     operation_id="deleteAdminedOrganization",
     status_code=204,
 )
-def delete_organization(
-    orgname: str, request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
-) -> Response:
+def delete_organization(orgname: str, call: CallerDep) -> Response:
     """Delete the organization: it disappears at once, its storage is reclaimed later."""
-    require_fresh_login(auth, settings)
-    org = organization_for_admin(db, auth, orgname)
-    organizations.delete_organization(db, org, auth=auth, ip=client_ip(request))
-    db.commit()
+    require_fresh_login(call.auth, call.settings)
+    org = organization_for_admin(call.db, call.auth, orgname)
+    organizations.delete_organization(call.db, org, auth=call.auth, ip=call.ip)
+    call.db.commit()
     return Response(status_code=204)
 
 
