@@ -8,11 +8,9 @@ from fastapi import Request, Response
 from pydantic import BaseModel, Field, StrictStr
 
 from cargohold.api.deps import (
-    AuthDep,
-    DbDep,
+    CallerDep,
     JsonBody,
     SettingsDep,
-    client_ip,
     require_user,
     validate_body,
 )
@@ -58,19 +56,15 @@ def _signin_refused(message: str | None, *, needs_verification: bool = False) ->
 
 @router.post("/api/v1/signin", operation_id="signinUser")
 def signin_user(
-    request: Request,
-    response: Response,
-    db: DbDep,
-    settings: SettingsDep,
-    auth: AuthDep,
-    raw: JsonBody,
+    request: Request, response: Response, call: CallerDep, raw: JsonBody
 ) -> dict[str, bool]:
     """Sign in with a username (or email) and password; sets the session cookie."""
+    db, settings = call.db, call.settings
     if not settings.FEATURE_DIRECT_LOGIN:
         raise MessageError(404, NOT_FOUND_TEXT)
     body = validate_body(Signin, raw)
     user = find_user_by_login(db, body.username)
-    ip, useragent = client_ip(request), request.headers.get("user-agent")
+    ip, useragent = call.ip, request.headers.get("user-agent")
     if user is None or not check_password(db, settings, user, body.password):
         if user is not None:
             sign_ins.record_login_failure(
@@ -95,14 +89,9 @@ class Verify(BaseModel):
 
 
 @router.post("/api/v1/signin/verify", operation_id="verifyUser")
-def verify_user(
-    response: Response,
-    db: DbDep,
-    settings: SettingsDep,
-    auth: AuthDep,
-    raw: JsonBody,
-) -> dict[str, bool]:
+def verify_user(response: Response, call: CallerDep, raw: JsonBody) -> dict[str, bool]:
     """Confirm the password again, which renews the fresh-login time of the session."""
+    db, settings, auth = call.db, call.settings, call.auth
     user = require_user(auth)
     if not auth.can_admin_self():
         raise unauthorized(auth)
@@ -114,12 +103,11 @@ def verify_user(
 
 
 @router.post("/api/v1/signout", operation_id="logout")
-def logout(
-    request: Request, response: Response, db: DbDep, settings: SettingsDep, auth: AuthDep
-) -> dict[str, Any]:
+def logout(response: Response, call: CallerDep) -> dict[str, Any]:
     """End every session of the caller and clear this one."""
+    auth = call.auth
     if auth.user is not None:
-        sign_ins.sign_out(db, auth.user, auth=auth, ip=client_ip(request))
-        db.commit()
-    clear_session(response, settings)
+        sign_ins.sign_out(call.db, auth.user, auth=auth, ip=call.ip)
+        call.db.commit()
+    clear_session(response, call.settings)
     return {"success": True}

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from cargohold.api.deps import (
     AuthDep,
+    CallerDep,
     DbDep,
     JsonBody,
     SettingsDep,
@@ -135,21 +136,14 @@ class NewUser(BaseModel):
 
 
 @router.post("/api/v1/user/", operation_id="createNewUser")
-def create_new_user(
-    request: Request,
-    response: Response,
-    db: DbDep,
-    settings: SettingsDep,
-    auth: AuthDep,
-    raw: JsonBody,
-) -> Any:
+def create_new_user(response: Response, call: CallerDep, raw: JsonBody) -> Any:
     """Create an account for oneself (FEATURE_USER_CREATION); signs the new user in."""
+    db, settings = call.db, call.settings
     if not (settings.FEATURE_USER_CREATION and settings.FEATURE_DIRECT_LOGIN):
         raise MessageError(404, NOT_FOUND_TEXT)
     body = validate_body(NewUser, raw)
     new = accounts.NewAccount(body.username, body.email, body.password)
-    ip = client_ip(request)
-    user = user_profile.sign_up(db, settings, new, invite_code=body.invite_code, ip=ip)
+    user = user_profile.sign_up(db, settings, new, invite_code=body.invite_code, ip=call.ip)
     db.commit()
     if not user.verified:
         return {"awaiting_verification": True}
@@ -176,15 +170,9 @@ _PROFILE_FIELDS = ("given_name", "family_name", "company", "location")
 
 
 @router.put("/api/v1/user/", operation_id="changeUserDetails")
-def change_user_details(
-    request: Request,
-    response: Response,
-    db: DbDep,
-    settings: SettingsDep,
-    auth: AuthDep,
-    raw: JsonBody,
-) -> dict[str, Any]:
+def change_user_details(response: Response, call: CallerDep, raw: JsonBody) -> dict[str, Any]:
     """Change the caller's password, email, time-machine window, invoicing, profile or name."""
+    db, settings, auth = call.db, call.settings, call.auth
     user = _require_user_admin(auth)
     require_fresh_login(auth, settings)
     body = validate_body(UserChanges, raw)
@@ -199,7 +187,7 @@ def change_user_details(
         set_invoice_email_address="invoice_email_address" in given,
         profile={name: getattr(body, name) for name in _PROFILE_FIELDS if name in given},
     )
-    user_profile.change_details(db, settings, user, changes, auth=auth, ip=client_ip(request))
+    user_profile.change_details(db, settings, user, changes, auth=auth, ip=call.ip)
     db.commit()
     if body.password is not None and auth.kind is AuthKind.SESSION:
         # The password change ended every session, this one included: start a new one.
@@ -208,16 +196,14 @@ def change_user_details(
 
 
 @router.delete("/api/v1/user/", operation_id="deleteCurrentUser", status_code=204)
-def delete_current_user(
-    request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
-) -> Response:
+def delete_current_user(call: CallerDep) -> Response:
     """Delete the caller's account, unless an organization would be left without an admin."""
-    user = _require_user_admin(auth)
-    require_fresh_login(auth, settings)
-    user_profile.delete_own_account(db, user, auth=auth, ip=client_ip(request))
-    db.commit()
+    user = _require_user_admin(call.auth)
+    require_fresh_login(call.auth, call.settings)
+    user_profile.delete_own_account(call.db, user, auth=call.auth, ip=call.ip)
+    call.db.commit()
     response = Response(status_code=204)
-    clear_session(response, settings)
+    clear_session(response, call.settings)
     return response
 
 
@@ -278,14 +264,12 @@ class ClientKeyRequest(BaseModel):
 
 
 @router.post("/api/v1/user/clientkey", operation_id="generateUserClientKey")
-def generate_user_client_key(
-    request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep, raw: JsonBody
-) -> dict[str, str]:
+def generate_user_client_key(call: CallerDep, raw: JsonBody) -> dict[str, str]:
     """An encrypted form of the caller's password, usable as a registry (docker) password."""
-    user = _require_user_admin(auth)
+    user = _require_user_admin(call.auth)
     body = validate_body(ClientKeyRequest, raw)
     key = user_profile.client_key(
-        db, settings, user, body.password, auth=auth, ip=client_ip(request)
+        call.db, call.settings, user, body.password, auth=call.auth, ip=call.ip
     )
-    db.commit()
+    call.db.commit()
     return {"key": key}

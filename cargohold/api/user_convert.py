@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import Response
 from pydantic import BaseModel, ConfigDict, StrictStr
 
 from cargohold.api.deps import (
-    AuthDep,
-    DbDep,
+    CallerDep,
     JsonBody,
-    SettingsDep,
-    client_ip,
     require_user,
     validate_body,
 )
@@ -34,15 +31,11 @@ class ConvertUser(BaseModel):
 
 @router.post("/api/v1/user/convert", operation_id="convertUserToOrganization")
 def convert_user_to_organization(
-    request: Request,
-    response: Response,
-    db: DbDep,
-    settings: SettingsDep,
-    auth: AuthDep,
-    raw: JsonBody,
+    response: Response, call: CallerDep, raw: JsonBody
 ) -> dict[str, Any]:
     """Turn the caller's account into an organization administered by another person, and
     sign in as that person (the account itself can no longer sign in)."""
+    db, settings, auth = call.db, call.settings, call.auth
     user = require_user(auth)
     if user.robot or not auth.can_admin_self():
         raise unauthorized(auth)
@@ -54,7 +47,7 @@ def convert_user_to_organization(
         body.adminUser,
         body.adminPassword,
         auth=auth,
-        ip=client_ip(request),
+        ip=call.ip,
     )
     db.commit()
     start_login(response, settings, admin.uuid, admin.session_token)
