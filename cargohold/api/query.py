@@ -12,13 +12,21 @@ from typing import Annotated
 from fastapi import Query, Request
 
 from cargohold.api import deps
-from cargohold.api.errors import MessageError
+from cargohold.api.errors import MessageError, invalid_request
 
 # Larger than any real page number, limit or id, small enough that products of two fit in SQL.
 MAX_QUERY_INTEGER = 2**31 - 1
 
 # An optional integer query parameter declared on the endpoint (FastAPI validates it).
 OptionalQueryInteger = Annotated[int | None, Query(ge=-MAX_QUERY_INTEGER, le=MAX_QUERY_INTEGER)]
+# The superuser listings of users and organizations page at most this many rows at a time.
+MAX_PAGE_LIMIT = 100
+
+
+def check_page_limit(limit: int) -> int:
+    if limit > MAX_PAGE_LIMIT:
+        raise invalid_request(f"Page limit cannot be above {MAX_PAGE_LIMIT}")
+    return limit
 
 
 def truthy(request: Request, name: str, default: bool = False) -> bool:

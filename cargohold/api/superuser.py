@@ -16,7 +16,7 @@ from cargohold.api.deps import (
     require_fresh_login,
 )
 from cargohold.api.errors import invalid_request
-from cargohold.api.query import parse_integer
+from cargohold.api.query import check_page_limit, parse_integer
 from cargohold.api.routing import ApiRouter
 from cargohold.api.superuser_access import (
     require_superuser,
@@ -32,17 +32,12 @@ from cargohold.paging import encode_page_token, start_id
 
 router = ApiRouter(tags=["superuser"])
 
-MAX_PAGE_LIMIT = 100
-
 
 def _page_limit(request: Request) -> int | None:
     raw = request.query_params.get("limit")
     if raw is None:
         return None
-    limit = parse_integer(raw, "limit", "invalid literal for int() with base 10")
-    if limit > MAX_PAGE_LIMIT:
-        raise invalid_request("Page limit cannot be above 100")
-    return limit
+    return check_page_limit(parse_integer(raw, "limit", "invalid literal for int() with base 10"))
 
 
 @router.get("/api/v1/superuser/organizations/", operation_id="listAllOrganizations")

@@ -16,8 +16,7 @@ from cargohold.api.deps import (
     require_fresh_login,
     validate_body,
 )
-from cargohold.api.errors import invalid_request
-from cargohold.api.query import integer, truthy
+from cargohold.api.query import check_page_limit, integer, truthy
 from cargohold.api.routing import ApiRouter
 from cargohold.api.superuser_access import (
     require_superuser,
@@ -32,8 +31,6 @@ from cargohold.paging import encode_page_token, start_id
 
 router = ApiRouter(tags=["superuser"])
 
-MAX_PAGE_LIMIT = 100
-
 
 @router.get("/api/v1/superuser/users/", operation_id="listAllUsers")
 def list_all_users(
@@ -41,9 +38,7 @@ def list_all_users(
 ) -> dict[str, Any]:
     """Every person account; `disabled=false` keeps only enabled ones. Pages with `limit`."""
     superuser_reader(settings, auth)
-    limit = integer(request, "limit", 0, "Limit on the number of results (int)")
-    if limit > MAX_PAGE_LIMIT:
-        raise invalid_request("Page limit cannot be above 100")
+    limit = check_page_limit(integer(request, "limit", 0, "Limit on the number of results (int)"))
     include_disabled = truthy(request, "disabled", True)
     paged = limit > 0
     first_id = start_id(settings, request.query_params.get("next_page")) if paged else 0
