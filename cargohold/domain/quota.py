@@ -462,32 +462,27 @@ def _size_row(session: Session, model, key, value: int, **create):
         return row
 
 
-def _store_namespace_size(session: Session, namespace_id: int, size: int) -> None:
+def _store_size(session: Session, model, key_name: str, key_value: int, size: int) -> None:
+    """Record a computed size in the row of `model` whose `key_name` column is `key_value`."""
     row = _size_row(
         session,
-        NamespaceSize,
-        NamespaceSize.namespace_id,
-        namespace_id,
-        namespace_id=namespace_id,
+        model,
+        getattr(model, key_name),
+        key_value,
+        **{key_name: key_value},
         backfill_start_ms=_now_ms(),
     )
     row.size_bytes = size
     row.backfill_start_ms = row.backfill_start_ms or _now_ms()
     row.backfill_complete = True
+
+
+def _store_namespace_size(session: Session, namespace_id: int, size: int) -> None:
+    _store_size(session, NamespaceSize, "namespace_id", namespace_id, size)
 
 
 def _store_repository_size(session: Session, repository_id: int, size: int) -> None:
-    row = _size_row(
-        session,
-        RepositorySize,
-        RepositorySize.repository_id,
-        repository_id,
-        repository_id=repository_id,
-        backfill_start_ms=_now_ms(),
-    )
-    row.size_bytes = size
-    row.backfill_start_ms = row.backfill_start_ms or _now_ms()
-    row.backfill_complete = True
+    _store_size(session, RepositorySize, "repository_id", repository_id, size)
 
 
 def _invalidate(session: Session, namespace_id: int, repository_id: int) -> None:
