@@ -7,13 +7,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import quote
 
+from cargohold.db.session import DbSession
 from cargohold.domain import blobs, manifest_info, manifest_pushes, manifests, tags
 from cargohold.domain.catalog import catalog_page
+from cargohold.domain.repositories import RepositoryRef
 from cargohold.paging import encode_page_token, start_id
 from cargohold.registry import proxy
 from cargohold.registry.context import Registry, RepoPath
 from cargohold.registry.errors import RegistryError
 from cargohold.registry.http import Request, send, send_json
+from cargohold.registry.tokens import Identity
 
 PAGE_SIZE = 100
 # Quay stops at 100 per page; clients asking for more get it (the OCI contract lets them),
@@ -43,52 +46,57 @@ def _page_size(request: Request, default: int | None = PAGE_SIZE) -> int | None:
     return min(value, MAX_PAGE_SIZE)
 
 
+def _find_manifest(reg: Registry, path: RepoPath, identity: Identity, find, unknown):
+    """The repository and the manifest `find` reads for a pull, in one session; or the
+    namespace's upstream when a proxy cache does not hold the manifest yet. `unknown` names the
+    error for a manifest that is in neither place."""
+    with reg.session_factory() as session:
+        found, manifest = find(session)
+        if manifest is None:
+            upstream = proxy.namespace_upstream(reg, session, path.namespace)
+            if upstream is not None:
+                return None, upstream
+        repo = reg.check_repository(found, path, identity, "pull")
+        if manifest is None:
+            raise unknown(session, repo)
+        return (repo, manifest.digest, manifest.media_type, manifest.manifest_bytes), None
+
+
+def _unknown_tag(session: DbSession, repo: RepositoryRef, ref: str) -> RegistryError:
+    if tags.has_history(session, repo.id, ref):
+        return RegistryError(
+            "TAG_EXPIRED",
+            f"Tag {ref} was deleted or has expired. To pull, revive via time machine",
+        )
+    return RegistryError("MANIFEST_UNKNOWN", detail={"tag": ref})
+
+
 async def get_manifest(reg: Registry, request: Request, send_fn, path: RepoPath, ref: str) -> None:
     head = request.method == "HEAD"
     identity = await reg.access(request, path, "pull")
     now = tags.now_ms()
     if _is_digest_reference(ref):
         _check_digest(ref)
-
-        def by_digest():
-            with reg.session_factory() as session:
-                found, manifest = manifests.pull_by_digest(
-                    session, path.namespace, path.name, ref, now
-                )
-                if manifest is None:
-                    upstream = proxy.namespace_upstream(reg, session, path.namespace)
-                    if upstream is not None:
-                        return None, upstream
-                repo = reg.check_repository(found, path, identity, "pull")
-                if manifest is None:
-                    raise RegistryError("MANIFEST_UNKNOWN", detail={"digest": ref})
-                return (repo, manifest.digest, manifest.media_type, manifest.manifest_bytes), None
-
-        local, upstream = await reg.run(by_digest)
+        local, upstream = await reg.run(
+            _find_manifest,
+            reg,
+            path,
+            identity,
+            lambda session: manifests.pull_by_digest(session, path.namespace, path.name, ref, now),
+            lambda session, repo: RegistryError("MANIFEST_UNKNOWN", detail={"digest": ref}),
+        )
         log_key = {"manifest_digest": ref}
     else:
         if not tags.is_valid_tag_name(ref):
             raise RegistryError("MANIFEST_UNKNOWN", detail={"tag": ref})
-
-        def by_tag():
-            with reg.session_factory() as session:
-                found, tagged = tags.pull_by_tag(session, path.namespace, path.name, ref, now)
-                if tagged is None:
-                    upstream = proxy.namespace_upstream(reg, session, path.namespace)
-                    if upstream is not None:
-                        return None, upstream
-                repo = reg.check_repository(found, path, identity, "pull")
-                if tagged is None:
-                    if tags.has_history(session, repo.id, ref):
-                        raise RegistryError(
-                            "TAG_EXPIRED",
-                            f"Tag {ref} was deleted or has expired. To pull, revive via time "
-                            "machine",
-                        )
-                    raise RegistryError("MANIFEST_UNKNOWN", detail={"tag": ref})
-                return (repo, tagged.digest, tagged.media_type, tagged.manifest_bytes), None
-
-        local, upstream = await reg.run(by_tag)
+        local, upstream = await reg.run(
+            _find_manifest,
+            reg,
+            path,
+            identity,
+            lambda session: tags.pull_by_tag(session, path.namespace, path.name, ref, now),
+            lambda session, repo: _unknown_tag(session, repo, ref),
+        )
         log_key = {"tag": ref}
     if upstream is not None:
         cached = await reg.run(proxy.pull_manifest, reg, path, identity, ref, upstream)
