@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -438,36 +439,46 @@ def _delete_federation(call: RobotCall) -> Response:
     return Response(status_code=204)
 
 
-@router.get(
-    "/api/v1/user/robots/{robot_shortname}/federation", operation_id="getUserRobotFederation"
-)
+def _federation_changes(
+    path: str, family: str, scope: str, robot: Callable[..., RobotCall]
+) -> None:
+    """The routes that replace and clear the federation of one family of robots."""
+
+    @router.post(
+        path,
+        operation_id=f"create{scope}RobotFederation",
+        openapi_extra=_FEDERATION_BODY,
+        name=f"create_{family}_robot_federation",
+    )
+    def create_federation(
+        *, call: RobotCall = Depends(robot), body: RawBody
+    ) -> list[dict[str, Any]]:
+        """Replace the robot's federation entries with the posted list."""
+        return _set_federation(call, body)
+
+    @router.delete(
+        path,
+        operation_id=f"delete{scope}RobotFederation",
+        status_code=204,
+        name=f"delete_{family}_robot_federation",
+    )
+    def delete_federation(*, call: RobotCall = Depends(robot)) -> Response:
+        return _delete_federation(call)
+
+
+USER_FEDERATION_PATH = "/api/v1/user/robots/{robot_shortname}/federation"
+ORG_FEDERATION_PATH = "/api/v1/organization/{orgname}/robots/{robot_shortname}/federation"
+
+
+@router.get(USER_FEDERATION_PATH, operation_id="getUserRobotFederation")
 def get_user_robot_federation(call: OwnRobot) -> list[dict[str, Any]]:
     return robot_federation.get_config(call.robot())
 
 
-@router.post(
-    "/api/v1/user/robots/{robot_shortname}/federation",
-    operation_id="createUserRobotFederation",
-    openapi_extra=_FEDERATION_BODY,
-)
-def create_user_robot_federation(call: OwnRobot, body: RawBody) -> list[dict[str, Any]]:
-    """Replace the robot's federation entries with the posted list."""
-    return _set_federation(call, body)
+_federation_changes(USER_FEDERATION_PATH, "user", "User", _own_robot)
 
 
-@router.delete(
-    "/api/v1/user/robots/{robot_shortname}/federation",
-    operation_id="deleteUserRobotFederation",
-    status_code=204,
-)
-def delete_user_robot_federation(call: OwnRobot) -> Response:
-    return _delete_federation(call)
-
-
-@router.get(
-    "/api/v1/organization/{orgname}/robots/{robot_shortname}/federation",
-    operation_id="getOrgRobotFederation",
-)
+@router.get(ORG_FEDERATION_PATH, operation_id="getOrgRobotFederation")
 def get_org_robot_federation(
     orgname: str, robot_shortname: str, db: DbDep, auth: AuthDep
 ) -> list[dict[str, Any]]:
@@ -480,20 +491,4 @@ def get_org_robot_federation(
     return robot_federation.get_config(_get(db, org, robot_shortname))
 
 
-@router.post(
-    "/api/v1/organization/{orgname}/robots/{robot_shortname}/federation",
-    operation_id="createOrgRobotFederation",
-    openapi_extra=_FEDERATION_BODY,
-)
-def create_org_robot_federation(call: OrgRobot, body: RawBody) -> list[dict[str, Any]]:
-    """Replace the robot's federation entries with the posted list."""
-    return _set_federation(call, body)
-
-
-@router.delete(
-    "/api/v1/organization/{orgname}/robots/{robot_shortname}/federation",
-    operation_id="deleteOrgRobotFederation",
-    status_code=204,
-)
-def delete_org_robot_federation(call: OrgRobot) -> Response:
-    return _delete_federation(call)
+_federation_changes(ORG_FEDERATION_PATH, "org", "Org", _org_robot)
