@@ -13,10 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from cargohold.api.deps import (
     AuthDep,
+    CallerDep,
     DbDep,
     JsonBody,
     SettingsDep,
-    client_ip,
     require_user,
     validate_body,
 )
@@ -180,12 +180,10 @@ def _user_admin(auth: AuthContext) -> User:
     return user
 
 
-def _own_robot(
-    robot_shortname: str, request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
-) -> RobotCall:
+def _own_robot(robot_shortname: str, call: CallerDep) -> RobotCall:
     """A robot of the caller's own namespace (user:admin)."""
-    user = _user_admin(auth)
-    return RobotCall(db, settings, auth, client_ip(request), user, robot_shortname)
+    user = _user_admin(call.auth)
+    return RobotCall(call.db, call.settings, call.auth, call.ip, user, robot_shortname)
 
 
 # Where a body is parsed, `auth` is declared before it: a bad token is answered before a bad
@@ -274,17 +272,10 @@ def _org_admin(db: DbSession, auth: AuthContext, orgname: str) -> User:
     return _organization(orgname, namespace)
 
 
-def _org_robot(
-    orgname: str,
-    robot_shortname: str,
-    request: Request,
-    db: DbDep,
-    settings: SettingsDep,
-    auth: AuthDep,
-) -> RobotCall:
+def _org_robot(orgname: str, robot_shortname: str, call: CallerDep) -> RobotCall:
     """A robot of an organization the caller administers."""
-    org = _org_admin(db, auth, orgname)
-    return RobotCall(db, settings, auth, client_ip(request), org, robot_shortname)
+    org = _org_admin(call.db, call.auth, orgname)
+    return RobotCall(call.db, call.settings, call.auth, call.ip, org, robot_shortname)
 
 
 OrgRobot = Annotated[RobotCall, Depends(_org_robot)]
