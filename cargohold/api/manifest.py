@@ -7,12 +7,12 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
-from cargohold.api.deps import AuthDep, DbDep, JsonBody, client_ip
+from cargohold.api.deps import AuthDep, CallerDep, DbDep, JsonBody
 from cargohold.api.errors import (
     invalid_request,
     not_found,
 )
-from cargohold.api.repo_access import require_normal_state, require_repository
+from cargohold.api.repo_access import require_changeable_repository, require_repository
 from cargohold.api.routing import ApiRouter
 from cargohold.db.models.registry import Manifest, ManifestLabel, Repository, Role
 from cargohold.db.session import DbSession
@@ -114,15 +114,12 @@ def _label_body(body: dict[str, Any]) -> tuple[str, str, str | None]:
 
 
 @router.post(BASE + "/labels", operation_id="addManifestLabel")
-def add_label(
-    repository: str, digest: str, request: Request, db: DbDep, auth: AuthDep, body: JsonBody
-) -> JSONResponse:
-    repo = require_repository(db, auth, repository, Role.write)
-    require_normal_state(repo)
+def add_label(repository: str, digest: str, call: CallerDep, body: JsonBody) -> JSONResponse:
+    repo = require_changeable_repository(call.db, call.auth, repository)
     label = manifest_info.add_requested(
-        db, repo, digest, _label_body(body), auth=auth, ip=client_ip(request)
+        call.db, repo, digest, _label_body(body), auth=call.auth, ip=call.ip
     )
-    db.commit()
+    call.db.commit()
     location = f"/api/v1/repository/{repository}/manifest/{digest}/labels/{label.uuid}"
     return JSONResponse(
         {"label": label_view(label)}, status_code=201, headers={"Location": location}
@@ -141,11 +138,8 @@ def get_label(
 
 
 @router.delete(BASE + "/labels/{label_id}", operation_id="deleteManifestLabel")
-def delete_label(
-    repository: str, digest: str, label_id: str, request: Request, db: DbDep, auth: AuthDep
-) -> Response:
-    repo = require_repository(db, auth, repository, Role.write)
-    require_normal_state(repo)
-    manifest_info.delete_requested(db, repo, digest, label_id, auth=auth, ip=client_ip(request))
-    db.commit()
+def delete_label(repository: str, digest: str, label_id: str, call: CallerDep) -> Response:
+    repo = require_changeable_repository(call.db, call.auth, repository)
+    manifest_info.delete_requested(call.db, repo, digest, label_id, auth=call.auth, ip=call.ip)
+    call.db.commit()
     return Response(status_code=204)

@@ -66,3 +66,10 @@ def require_normal_state(repository: Repository) -> None:
         raise MessageError(
             503, f"Repository is in read only or mirror mode: {int(repository.state)}"
         )
+
+
+def require_changeable_repository(db: DbSession, auth: AuthContext, path: str) -> Repository:
+    """A repository the caller may write, in a state that lets its tags and labels change."""
+    repository = require_repository(db, auth, path, Role.write)
+    require_normal_state(repository)
+    return repository

@@ -11,7 +11,11 @@ from cargohold.api.body_schema import check_body
 from cargohold.api.deps import AuthDep, CallerDep, DbDep, JsonBody, SettingsDep
 from cargohold.api.errors import MessageError, invalid_request, not_found
 from cargohold.api.query import integer, truthy
-from cargohold.api.repo_access import format_ms, require_normal_state, require_repository
+from cargohold.api.repo_access import (
+    format_ms,
+    require_changeable_repository,
+    require_repository,
+)
 from cargohold.api.routing import ApiRouter, json_body_schema
 from cargohold.config import Settings
 from cargohold.db.models.registry import Role, Tag
@@ -149,8 +153,7 @@ EXPIRE_TAG_SCHEMA: dict[str, Any] = {
 )
 def change_tag(repository: str, tag: str, call: CallerDep, body: JsonBody) -> str:
     settings = call.settings
-    repo = require_repository(call.db, call.auth, repository, Role.write)
-    require_normal_state(repo)
+    repo = require_changeable_repository(call.db, call.auth, repository)
     check_body(CHANGE_TAG_SCHEMA, body)
     if not TAG_NAME_RE.match(tag):
         raise MessageError(400, INVALID_TAG_TEXT)
@@ -169,8 +172,7 @@ def change_tag(repository: str, tag: str, call: CallerDep, body: JsonBody) -> st
 
 @router.delete("/api/v1/repository/{repository:repopath}/tag/{tag}", operation_id="deleteFullTag")
 def delete_tag(repository: str, tag: str, call: CallerDep) -> Response:
-    repo = require_repository(call.db, call.auth, repository, Role.write)
-    require_normal_state(repo)
+    repo = require_changeable_repository(call.db, call.auth, repository)
     tag_history.delete_tag(call.db, repo, tag, call.actor)
     call.db.commit()
     return Response(status_code=204)
@@ -182,8 +184,7 @@ def delete_tag(repository: str, tag: str, call: CallerDep) -> Response:
     openapi_extra=json_body_schema(RESTORE_TAG_SCHEMA),
 )
 def restore_tag(repository: str, tag: str, call: CallerDep, body: JsonBody) -> dict[str, Any]:
-    repo = require_repository(call.db, call.auth, repository, Role.write)
-    require_normal_state(repo)
+    repo = require_changeable_repository(call.db, call.auth, repository)
     check_body(RESTORE_TAG_SCHEMA, body)
     digest = body.get("manifest_digest")
     if digest is None:
