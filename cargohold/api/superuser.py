@@ -9,10 +9,10 @@ from fastapi.responses import JSONResponse, Response
 
 from cargohold.api.deps import (
     AuthDep,
+    CallerDep,
     DbDep,
     JsonBody,
     SettingsDep,
-    client_ip,
     require_fresh_login,
 )
 from cargohold.api.errors import invalid_request
@@ -60,35 +60,27 @@ def list_all_organizations(
 
 
 @router.put("/api/v1/superuser/organizations/{name}", operation_id="changeOrganization")
-def change_organization(
-    name: str,
-    body: JsonBody,
-    request: Request,
-    db: DbDep,
-    auth: AuthDep,
-    settings: SettingsDep,
-) -> Any:
+def change_organization(name: str, body: JsonBody, call: CallerDep) -> Any:
     """Renames only: Quay's superuser endpoint ignores every other field."""
+    db, auth, settings = call.db, call.auth, call.settings
     require_superuser_feature(settings)
     require_fresh_login(auth, settings)
     new_name = body.get("name")
     if new_name is not None and not isinstance(new_name, str):
         raise invalid_request(f"{new_name!r} is not of type 'string'")
     actor = require_superuser(auth)
-    org = rename_organization(db, name, new_name, actor=actor, auth=auth, ip=client_ip(request))
+    org = rename_organization(db, name, new_name, actor=actor, auth=auth, ip=call.ip)
     db.commit()
     return organization_views(db, settings, [org])[0]
 
 
 @router.delete("/api/v1/superuser/organizations/{name}", operation_id="deleteOrganization")
-def delete_organization(
-    name: str, request: Request, db: DbDep, auth: AuthDep, settings: SettingsDep
-) -> Response:
+def delete_organization(name: str, call: CallerDep) -> Response:
     """Forced deletion: no grace period, no sole-admin check; GC reclaims the content."""
-    superuser_writer(settings, auth)
-    org = organizations.organization_named(db, name)
-    organizations.delete_organization(db, org, auth=auth, ip=client_ip(request))
-    db.commit()
+    superuser_writer(call.settings, call.auth)
+    org = organizations.organization_named(call.db, name)
+    organizations.delete_organization(call.db, org, auth=call.auth, ip=call.ip)
+    call.db.commit()
     return Response(status_code=204)
 
 

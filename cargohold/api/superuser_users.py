@@ -9,10 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from cargohold.api.deps import (
     AuthDep,
+    CallerDep,
     DbDep,
     JsonBody,
     SettingsDep,
-    client_ip,
     require_fresh_login,
     validate_body,
 )
@@ -61,10 +61,9 @@ class NewInstallUser(BaseModel):
 
 
 @router.post("/api/v1/superuser/users/", operation_id="createInstallUser")
-def create_install_user(
-    request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep, raw: JsonBody
-) -> dict[str, Any]:
+def create_install_user(call: CallerDep, raw: JsonBody) -> dict[str, Any]:
     """Create a user with a generated password, which the response carries."""
+    db, settings, auth = call.db, call.settings, call.auth
     require_superuser_feature(settings)
     require_fresh_login(auth, settings)
     body = validate_body(NewInstallUser, raw)
@@ -76,7 +75,7 @@ def create_install_user(
         email=body.email,
         actor=actor,
         auth=auth,
-        ip=client_ip(request),
+        ip=call.ip,
     )
     db.commit()
     return {
@@ -105,15 +104,9 @@ class InstallUserChanges(BaseModel):
 
 
 @router.put("/api/v1/superuser/users/{username}", operation_id="changeInstallUser")
-def change_install_user(
-    username: str,
-    request: Request,
-    db: DbDep,
-    settings: SettingsDep,
-    auth: AuthDep,
-    raw: JsonBody,
-) -> dict[str, Any]:
+def change_install_user(username: str, call: CallerDep, raw: JsonBody) -> dict[str, Any]:
     """Change a user's password, email or enabled flag. Superusers cannot be changed here."""
+    db, settings, auth = call.db, call.settings, call.auth
     require_superuser_feature(settings)
     require_fresh_login(auth, settings)
     body = validate_body(InstallUserChanges, raw)
@@ -124,9 +117,7 @@ def change_install_user(
     changes = superuser.InstallUserChanges(
         password=body.password, email=body.email, enabled=body.enabled
     )
-    superuser.change_install_user(
-        db, settings, user, changes, actor=actor, auth=auth, ip=client_ip(request)
-    )
+    superuser.change_install_user(db, settings, user, changes, actor=actor, auth=auth, ip=call.ip)
     db.commit()
     if body.email is not None:
         view["email"] = body.email
@@ -138,12 +129,10 @@ def change_install_user(
 @router.delete(
     "/api/v1/superuser/users/{username}", operation_id="deleteInstallUser", status_code=204
 )
-def delete_install_user(
-    username: str, request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
-) -> Response:
+def delete_install_user(username: str, call: CallerDep) -> Response:
     """Delete a user at once (even the last admin of an organization); not a superuser."""
-    superuser_writer(settings, auth)
-    user = accounts.person_named(db, username)
-    superuser.delete_install_user(db, settings, user, auth=auth, ip=client_ip(request))
-    db.commit()
+    superuser_writer(call.settings, call.auth)
+    user = accounts.person_named(call.db, username)
+    superuser.delete_install_user(call.db, call.settings, user, auth=call.auth, ip=call.ip)
+    call.db.commit()
     return Response(status_code=204)
