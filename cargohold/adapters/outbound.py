@@ -237,6 +237,20 @@ def check_git_source(settings: Any, source: str) -> Target:
     return Target("ssh", host, 22, tuple(addresses))
 
 
+def refusal(
+    check: Callable[[Any, str], object], settings: Any, target: str
+) -> OutboundRefused | None:
+    """Why `check` refuses `target` when it is configured, or None. A name that has no address
+    yet passes: it is checked again when a connection is made."""
+    try:
+        check(settings, target)
+    except UnresolvedHost:
+        return None
+    except OutboundRefused as exc:
+        return exc
+    return None
+
+
 # A further refusal on top of the guard: given the host as written and the addresses it resolved
 # to, True refuses the request (webhooks, for one, may never reach the server itself).
 HostRefusal = Callable[[str, list[str]], bool]

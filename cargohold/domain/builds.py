@@ -335,12 +335,9 @@ class BuildRequest:
 
 def check_archive_url(settings: Settings, archive_url: str) -> None:
     """An archive URL must aim at an allowed host; a name with no address yet may wait."""
-    try:
-        outbound.check_url(settings, archive_url)
-    except outbound.UnresolvedHost:
-        return
-    except outbound.OutboundRefused as exc:
-        raise BuildError(f"Invalid Archive URL: {exc}") from exc
+    refused = outbound.refusal(outbound.check_url, settings, archive_url)
+    if refused is not None:
+        raise BuildError(f"Invalid Archive URL: {refused}") from refused
 
 
 def start_trigger_build(

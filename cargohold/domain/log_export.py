@@ -72,12 +72,9 @@ def check_callback_url(settings: Settings, url: str) -> None:
     accepted here and checked again at delivery."""
     if not url.startswith(("http://", "https://")):
         raise ExportRefused("Invalid callback URL")
-    try:
-        outbound.check_url(settings, url)
-    except outbound.UnresolvedHost:
-        return
-    except outbound.OutboundRefused as exc:
-        raise ExportRefused("Invalid callback URL") from exc
+    refused = outbound.refusal(outbound.check_url, settings, url)
+    if refused is not None:
+        raise ExportRefused("Invalid callback URL") from refused
 
 
 def queue_export(

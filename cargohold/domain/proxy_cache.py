@@ -100,12 +100,10 @@ def check_upstream_address(settings: Settings, upstream_registry: str, insecure:
     if not host:
         raise ProxyCacheError("Invalid upstream registry")
     scheme = "http" if insecure else "https"
-    try:
-        outbound.check_url(settings, f"{scheme}://{REGISTRY_HOSTS.get(host, host)}")
-    except outbound.UnresolvedHost:
-        return
-    except outbound.OutboundRefused as exc:
-        raise ProxyCacheError(SSRF_MESSAGE) from exc
+    url = f"{scheme}://{REGISTRY_HOSTS.get(host, host)}"
+    refused = outbound.refusal(outbound.check_url, settings, url)
+    if refused is not None:
+        raise ProxyCacheError(SSRF_MESSAGE) from refused
 
 
 def has_immutable_tags(session: Session, organization_id: int) -> bool:

@@ -90,12 +90,10 @@ def _entry(settings: Settings, item: Any) -> dict[str, Any]:
         raise FederationConfigError(MISSING_FIELDS)
     if not issuer.startswith(("http://", "https://")):
         raise FederationConfigError("Issuer must be a URL (http:// or https://)")
-    try:
-        outbound.check_url(settings, issuer)
-    except outbound.UnresolvedHost:
-        pass  # checked again, by address, whenever a token from it is traded
-    except outbound.OutboundRefused as exc:
-        raise FederationConfigError(str(exc)) from exc
+    # An issuer without an address yet is checked again whenever a token from it is traded.
+    refused = outbound.refusal(outbound.check_url, settings, issuer)
+    if refused is not None:
+        raise FederationConfigError(str(refused)) from refused
     entry: dict[str, Any] = {"issuer": issuer, "subject": subject}
     if item.get("audiences"):
         entry["audiences"] = _audiences(item["audiences"])

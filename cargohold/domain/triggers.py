@@ -167,12 +167,9 @@ def validate_config(settings: Settings, config: dict[str, Any]) -> dict[str, Any
 
 def check_build_source(settings: Settings, source: str) -> None:
     """Only remote git sources on allowed hosts; a name that does not resolve yet may wait."""
-    try:
-        outbound.check_git_source(settings, source)
-    except outbound.UnresolvedHost:
-        return
-    except outbound.OutboundRefused as exc:
-        raise TriggerError(f"Invalid build source: {exc}") from exc
+    refused = outbound.refusal(outbound.check_git_source, settings, source)
+    if refused is not None:
+        raise TriggerError(f"Invalid build source: {refused}") from refused
 
 
 def activate(
