@@ -380,15 +380,21 @@ def _complete_appended(
     """Record the request's bytes and make the blob, in one transaction."""
     try:
         state = appender.finish()
-        reg.store.sync_upload(appender.upload.uuid, state)
+        published = uploads.prepare_completion(reg.store, appender, state, digest)
         with reg.session_factory() as session:
             try:
+                # The reads first: SQLite's write lock is taken for the writes only.
+                repo = reg.repository(session, path, identity, "push")
+                _check_upload_quota(reg, session, repo, appender.upload, appender.received)
                 begin_write(session)
                 uploads.record_progress(session, appender, state)
-                repo = reg.repository(session, path, identity, "push")
-                _check_upload_quota(reg, session, repo, appender.upload, 0)
                 uploads.complete_appended(
-                    session, appender, reg.store, digest, grace=_upload_grace(reg)
+                    session,
+                    appender,
+                    reg.store,
+                    digest,
+                    grace=_upload_grace(reg),
+                    published=published,
                 )
             except uploads.DigestMismatch as exc:
                 session.commit()
