@@ -162,7 +162,7 @@ def begin_write(session: Session) -> None:
         return
     database = connection.engine.url.database
     if database and database != ":memory:":
-        writers.join(session, writers.queue_for(database))
+        writers.join(session, connection, writers.queue_for(database))
     try:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
     except BaseException:

@@ -16,8 +16,9 @@ import os
 import threading
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import Connection, Pool, event
 from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.pool import ConnectionPoolEntry
 
 _SESSION_KEY = "cargohold.writer_queue"
 # A thread that waits longer than this goes on without the queue, to SQLite's own wait.
@@ -72,21 +73,45 @@ def queue_for(database: str) -> WriterQueue:
         return queue
 
 
-def join(session: Session, queue: WriterQueue) -> None:
-    """Wait in `queue` until the session's transaction may write; it leaves when that
-    transaction ends."""
+class _Turn:
+    """A writer's place at the head of a queue; leaving twice is harmless."""
+
+    def __init__(self, queue: WriterQueue) -> None:
+        self._queue: WriterQueue | None = queue
+        self._lock = threading.Lock()
+
+    def leave(self) -> None:
+        with self._lock:
+            queue, self._queue = self._queue, None
+        if queue is not None:
+            queue.leave()
+
+
+def join(session: Session, connection: Connection, queue: WriterQueue) -> None:
+    """Wait in `queue` until the session's transaction may write. It leaves when that
+    transaction ends, or at the latest when its connection goes back to the pool (a session
+    dropped without being closed)."""
     if queue.enter():
-        session.info[_SESSION_KEY] = queue
+        turn = _Turn(queue)
+        session.info[_SESSION_KEY] = turn
+        connection.info[_SESSION_KEY] = turn
 
 
 def leave(session: Session) -> None:
     """Leave the queue now: the write lock could not be taken after all."""
-    queue = session.info.pop(_SESSION_KEY, None)
-    if queue is not None:
-        queue.leave()
+    turn = session.info.pop(_SESSION_KEY, None)
+    if turn is not None:
+        turn.leave()
 
 
 @event.listens_for(Session, "after_transaction_end")
 def _transaction_ended(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
         leave(session)
+
+
+@event.listens_for(Pool, "checkin")
+def _connection_returned(dbapi_connection: object, record: ConnectionPoolEntry) -> None:
+    turn = record.info.pop(_SESSION_KEY, None) if record is not None else None
+    if turn is not None:
+        turn.leave()
