@@ -2,23 +2,71 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cargohold import metrics, web
+from cargohold.api import (
+    applications,
+    appspecifictokens,
+    assigned_authorizations,
+    bootstrap,
+    build,
+    build_artifacts,
+    capabilities,
+    changelog,
+    confirm,
+    error_types,
+    external_login,
+    federation,
+    health,
+    keyserver,
+    log_export,
+    logs,
+    manifest,
+    members,
+    messages,
+    mirror,
+    oauth,
+    organization,
+    permission,
+    prototype,
+    proxy_cache,
+    quota,
+    recovery,
+    repository,
+    repositorynotification,
+    robot,
+    search,
+    service_keys,
+    signin,
+    star,
+    superuser,
+    superuser_builds,
+    superuser_extras,
+    superuser_users,
+    tag,
+    tag_policies,
+    team,
+    trigger,
+    user,
+    user_authorizations,
+    user_convert,
+    user_notification,
+    webhooks,
+)
 from cargohold.api.body_limit import ApiBodyLimit
 from cargohold.api.errors import install_error_handlers
 from cargohold.api.request_policy import ApiRequestPolicy
-from cargohold.auth.sessions import SessionRefresh
+from cargohold.api.sessions import SessionRefresh
 from cargohold.config import Settings
 from cargohold.db.base import engine_for, make_session_factory
+from cargohold.db.session import SessionFactory
 from cargohold.forwarded import ForwardedHeaders, parse_networks
 from cargohold.metrics import MetricsMiddleware
 from cargohold.registry.app import RegistryApp, RegistryDispatch
@@ -30,58 +78,58 @@ from cargohold.workers.runner import WorkerContext, WorkerPool
 log = logging.getLogger(__name__)
 
 # Routers in mounting order, which matters only for the last one.
-ROUTER_MODULES = [
-    "cargohold.api.health",
-    "cargohold.api.bootstrap",
-    "cargohold.api.messages",
-    "cargohold.api.capabilities",
-    "cargohold.api.changelog",
-    "cargohold.api.superuser",
-    "cargohold.api.superuser_extras",
-    "cargohold.api.quota",
-    "cargohold.api.service_keys",
-    "cargohold.api.keyserver",
-    "cargohold.api.superuser_builds",
-    "cargohold.api.team",
-    "cargohold.api.members",
-    "cargohold.api.prototype",
-    "cargohold.api.user_notification",
-    "cargohold.api.error_types",
-    "cargohold.api.signin",
-    "cargohold.api.user",
-    "cargohold.api.user_authorizations",
-    "cargohold.api.user_convert",
-    "cargohold.api.external_login",
-    "cargohold.api.confirm",
-    "cargohold.api.recovery",
-    "cargohold.api.robot",
-    "cargohold.api.federation",
-    "cargohold.api.appspecifictokens",
-    "cargohold.api.organization",
-    "cargohold.api.proxy_cache",
-    "cargohold.api.applications",
-    "cargohold.api.oauth",
-    "cargohold.api.assigned_authorizations",
-    "cargohold.api.superuser_users",
-    "cargohold.api.tag",
-    "cargohold.api.trigger",
-    "cargohold.api.build",
-    "cargohold.api.build_artifacts",
-    "cargohold.api.webhooks",
-    "cargohold.api.manifest",
-    "cargohold.api.permission",
-    "cargohold.api.star",
-    "cargohold.api.search",
-    "cargohold.api.repositorynotification",
-    "cargohold.api.mirror",
-    "cargohold.api.tag_policies",
-    "cargohold.api.logs",
-    "cargohold.api.log_export",
+ROUTERS = [
+    health,
+    bootstrap,
+    messages,
+    capabilities,
+    changelog,
+    superuser,
+    superuser_extras,
+    quota,
+    service_keys,
+    keyserver,
+    superuser_builds,
+    team,
+    members,
+    prototype,
+    user_notification,
+    error_types,
+    signin,
+    user,
+    user_authorizations,
+    user_convert,
+    external_login,
+    confirm,
+    recovery,
+    robot,
+    federation,
+    appspecifictokens,
+    organization,
+    proxy_cache,
+    applications,
+    oauth,
+    assigned_authorizations,
+    superuser_users,
+    tag,
+    trigger,
+    build,
+    build_artifacts,
+    webhooks,
+    manifest,
+    permission,
+    star,
+    search,
+    repositorynotification,
+    mirror,
+    tag_policies,
+    logs,
+    log_export,
     # Repository names may be nested (`ns/a/b`), so `/repository/ns/repo/logs` is both the logs
     # of `ns/repo` and the repository `ns/repo/logs`; Quay's router prefers the rule with more
     # fixed parts, so the plain repository routes are tried last. Two-part names are never
     # ambiguous: the repopath convertor needs the namespace part.
-    "cargohold.api.repository",
+    repository,
 ]
 
 
@@ -115,7 +163,7 @@ class CargoholdApi(FastAPI):
 
 
 def install_metrics_route(
-    app: FastAPI, settings: Settings, session_factory: sessionmaker[Session]
+    app: FastAPI, settings: Settings, session_factory: SessionFactory
 ) -> None:
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics(request: Request) -> Response:
@@ -171,7 +219,7 @@ def create_app(
     # Outermost: everything inside sees the client address and scheme a trusted proxy gave.
     app.add_middleware(ForwardedHeaders, trusted=parse_networks(settings.TRUSTED_PROXIES))
     install_metrics_route(app, settings, session_factory)
-    for module_name in ROUTER_MODULES:
-        app.include_router(importlib.import_module(module_name).router)
+    for module in ROUTERS:
+        app.include_router(module.router)
     web.mount(app, settings)
     return app

@@ -13,9 +13,11 @@ import json
 import logging
 import re
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+if TYPE_CHECKING:
+    # Types only: domain code records request ids without loading the HTTP stack.
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HEADER = "x-request-id"
 _current: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)

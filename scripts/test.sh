@@ -16,10 +16,34 @@ ensure_venv "[test]"
 source scripts/postgres.sh
 ensure_postgres
 
+sqlite_suite() {
+    CARGOHOLD_TEST_DB=sqlite .venv/bin/python -m pytest -p no:cacheprovider "$@"
+}
+postgres_suite() {
+    CARGOHOLD_TEST_DB=postgres CARGOHOLD_TEST_STORAGE=s3 \
+        .venv/bin/python -m pytest -p no:cacheprovider "$@"
+}
+
 status=0
-echo "== SQLite + local storage"
-CARGOHOLD_TEST_DB=sqlite .venv/bin/python -m pytest -p no:cacheprovider "$@" || status=$?
-echo "== PostgreSQL + S3 storage (SeaweedFS)"
-CARGOHOLD_TEST_DB=postgres CARGOHOLD_TEST_STORAGE=s3 \
-    .venv/bin/python -m pytest -p no:cacheprovider "$@" || status=$?
+if [ $# -gt 0 ]; then
+    echo "== SQLite + local storage"
+    sqlite_suite "$@" || status=$?
+    echo "== PostgreSQL + S3 storage (SeaweedFS)"
+    postgres_suite "$@" || status=$?
+    exit $status
+fi
+
+# The two backends share nothing but the build sandbox's firewall table (one per build user,
+# written by whichever server builds), so they run side by side and the builds one at a time.
+echo "== SQLite + local storage and PostgreSQL + S3 storage (SeaweedFS), side by side"
+sqlite_suite --ignore=tests/builds > >(sed -u 's/^/[sqlite] /') 2>&1 &
+sqlite_pid=$!
+postgres_suite --ignore=tests/builds > >(sed -u 's/^/[postgres] /') 2>&1 &
+postgres_pid=$!
+wait $sqlite_pid || status=$?
+wait $postgres_pid || status=$?
+echo "== builds, SQLite + local storage"
+sqlite_suite tests/builds || status=$?
+echo "== builds, PostgreSQL + S3 storage (SeaweedFS)"
+postgres_suite tests/builds || status=$?
 exit $status

@@ -8,18 +8,17 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
-from sqlalchemy.orm import Session
 
 from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip, validate_body
-from cargohold.api.errors import invalid_request, not_found, unauthorized
+from cargohold.api.errors import invalid_request, unauthorized
 from cargohold.api.orgauth import organization_for_admin
 from cargohold.api.routing import ApiRouter, json_body_schema
 from cargohold.auth.context import AuthContext, AuthKind, Scope, parse_scopes
 from cargohold.config import Settings
-from cargohold.db.models.accounts import OAuthAccessToken, OAuthApplication, User
+from cargohold.db.models.accounts import OAuthAccessToken, OAuthApplication
 from cargohold.domain import oauth
-from cargohold.domain.audit import log_action
 from cargohold.domain.permissions import can_admin_organization
+from cargohold.domain.teams import Actor
 
 router = ApiRouter(tags=["organization"])
 
@@ -58,30 +57,8 @@ def application_view(
     }
 
 
-def _app_or_404(db: Session, org: User, client_id: str) -> OAuthApplication:
-    app = oauth.get_application(db, org, client_id)
-    if app is None:
-        raise not_found()
-    return app
-
-
-def _log(
-    db: Session,
-    kind: str,
-    request: Request,
-    auth: AuthContext,
-    org: User,
-    app: OAuthApplication,
-    extra: dict[str, Any] | None = None,
-) -> None:
-    log_action(
-        db,
-        kind,
-        namespace=org,
-        auth=auth,
-        ip=client_ip(request),
-        metadata={**(extra or {}), "application_name": app.name, "client_id": app.client_id},
-    )
+def _actor(request: Request, auth: AuthContext) -> Actor:
+    return Actor(auth, client_ip(request))
 
 
 @router.get(
@@ -110,17 +87,14 @@ def create_application(
     """Register an OAuth application in the organization."""
     org = organization_for_admin(db, auth, orgname)
     body = validate_body(NewApp, raw)
-    app = oauth.create_application(
-        db,
-        settings,
-        org,
+    fields = oauth.ApplicationFields(
         name=body.name,
         redirect_uri=body.redirect_uri or "",
         application_uri=body.application_uri or "",
         description=body.description or "",
         avatar_email=body.avatar_email,
     )
-    _log(db, "create_application", request, auth, org, app, raw)
+    app = oauth.create_application(db, settings, org, fields, _actor(request, auth), logged=raw)
     db.commit()
     return application_view(settings, app, is_admin=True)
 
@@ -134,7 +108,7 @@ def get_application(
 ) -> dict:
     """One OAuth application of the organization."""
     org = organization_for_admin(db, auth, orgname, read_only=True)
-    app = _app_or_404(db, org, client_id)
+    app = oauth.require_application(db, org, client_id)
     return application_view(settings, app, is_admin=can_admin_organization(db, auth, org))
 
 
@@ -154,14 +128,16 @@ def update_application(
 ) -> dict:
     """Change an application's name, URIs, description or avatar email."""
     org = organization_for_admin(db, auth, orgname)
-    app = _app_or_404(db, org, client_id)
+    app = oauth.require_application(db, org, client_id)
     body = validate_body(UpdateApp, raw)
-    app.name = body.name
-    app.redirect_uri = body.redirect_uri
-    app.application_uri = body.application_uri
-    app.description = body.description or ""
-    app.avatar_email = body.avatar_email
-    _log(db, "update_application", request, auth, org, app, raw)
+    fields = oauth.ApplicationFields(
+        name=body.name,
+        redirect_uri=body.redirect_uri,
+        application_uri=body.application_uri,
+        description=body.description or "",
+        avatar_email=body.avatar_email,
+    )
+    oauth.update_application(db, app, fields, _actor(request, auth), logged=raw)
     db.commit()
     return application_view(settings, app, is_admin=True)
 
@@ -176,9 +152,8 @@ def delete_application(
 ) -> Response:
     """Delete an application; every token granted to it stops working."""
     org = organization_for_admin(db, auth, orgname)
-    app = _app_or_404(db, org, client_id)
-    _log(db, "delete_application", request, auth, org, app)
-    db.delete(app)
+    app = oauth.require_application(db, org, client_id)
+    oauth.delete_application(db, app, _actor(request, auth))
     db.commit()
     return Response(status_code=204)
 
@@ -192,9 +167,8 @@ def reset_client_secret(
 ) -> dict:
     """Replace the application's client secret."""
     org = organization_for_admin(db, auth, orgname)
-    app = _app_or_404(db, org, client_id)
-    oauth.reset_client_secret(settings, app)
-    _log(db, "reset_application_client_secret", request, auth, org, app)
+    app = oauth.require_application(db, org, client_id)
+    oauth.reset_client_secret(db, settings, app, _actor(request, auth))
     db.commit()
     return application_view(settings, app, is_admin=True)
 
@@ -233,7 +207,7 @@ TOKENS_PATH = "/api/v1/organization/{orgname}/applications/{client_id}/tokens"
 def list_application_tokens(orgname: str, client_id: str, db: DbDep, auth: AuthDep) -> dict:
     """Live tokens minted for the application (their secrets are never shown again)."""
     org = organization_for_admin(db, auth, orgname)
-    app = _app_or_404(db, org, client_id)
+    app = oauth.require_application(db, org, client_id)
     return {"tokens": [token_view(t) for t in oauth.application_tokens(db, app)]}
 
 
@@ -253,7 +227,7 @@ def create_application_token(
 ) -> JSONResponse:
     """Mint a token for the application acting as the caller, with scopes the caller holds."""
     org = organization_for_admin(db, auth, orgname)
-    app = _app_or_404(db, org, client_id)
+    app = oauth.require_application(db, org, client_id)
     body = validate_body(NewAppToken, raw)
     name = body.name.strip()
     if not 1 <= len(name) <= 255:
@@ -267,18 +241,8 @@ def create_application_token(
     if Scope.SUPERUSER in scopes and auth.user.username not in auth.superuser_names:
         raise unauthorized(auth)
     lifetime = min(body.expiration or oauth.MAX_TOKEN_LIFETIME_S, oauth.MAX_TOKEN_LIFETIME_S)
-    token, code = oauth.issue_access_token(
-        db, app, auth.user, scopes, lifetime_s=lifetime, name=name, created_by=auth.user
-    )
-    token.created_by = auth.user
-    _log(
-        db,
-        "create_oauth_api_token",
-        request,
-        auth,
-        org,
-        app,
-        {"token_name": name, "scope": token.scope},
+    token, code = oauth.issue_application_token(
+        db, app, scopes, _actor(request, auth), name=name, lifetime_s=lifetime
     )
     db.commit()
     return JSONResponse(token_view(token, code), status_code=201)
@@ -294,11 +258,7 @@ def revoke_application_token(
 ) -> Response:
     """Revoke one of the application's tokens at once."""
     org = organization_for_admin(db, auth, orgname)
-    app = _app_or_404(db, org, client_id)
-    token = oauth.get_application_token(db, app, token_uuid)
-    if token is None:
-        raise not_found()
-    _log(db, "revoke_oauth_api_token", request, auth, org, app, {"token_name": token.name})
-    db.delete(token)
+    app = oauth.require_application(db, org, client_id)
+    oauth.revoke_application_token(db, app, token_uuid, _actor(request, auth))
     db.commit()
     return Response(status_code=204)

@@ -17,15 +17,15 @@ from cargohold.api.deps import (
     require_user,
     validate_body,
 )
-from cargohold.api.errors import NOT_FOUND_TEXT, MessageError, not_found, unauthorized
+from cargohold.api.errors import NOT_FOUND_TEXT, MessageError, unauthorized
 from cargohold.api.query import truthy
 from cargohold.api.routing import ApiRouter
-from cargohold.api.views import format_date
 from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.accounts import AppSpecificToken, User
 from cargohold.domain import app_tokens
-from cargohold.domain.audit import log_action
+from cargohold.domain.dates import format_date
+from cargohold.domain.teams import Actor
 
 router = ApiRouter(tags=["appspecifictokens"])
 
@@ -75,18 +75,10 @@ def create_app_token(
     request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep, raw: JsonBody
 ) -> dict[str, Any]:
     """A new token; its code is in the response (and can be read again later)."""
-    user = _caller(settings, auth)
+    _caller(settings, auth)
     require_fresh_login(auth, settings)
     body = validate_body(NewToken, raw)
-    token, _ = app_tokens.create_token(db, settings, user, body.title)
-    log_action(
-        db,
-        "create_app_specific_token",
-        namespace=user,
-        auth=auth,
-        ip=client_ip(request),
-        metadata={"app_specific_token_title": token.title, "app_specific_token": token.uuid},
-    )
+    token, _ = app_tokens.create_token(db, settings, Actor(auth, client_ip(request)), body.title)
     db.commit()
     return {"token": _token_view(settings, token, with_code=True)}
 
@@ -98,8 +90,6 @@ def get_app_token(
     user = _caller(settings, auth)
     require_fresh_login(auth, settings)
     token = app_tokens.find_token(db, user, token_uuid, include_expired=False)
-    if token is None:
-        raise not_found()
     return {"token": _token_view(settings, token, with_code=True)}
 
 
@@ -107,19 +97,8 @@ def get_app_token(
 def revoke_app_token(
     token_uuid: str, request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
 ) -> Response:
-    user = _caller(settings, auth)
+    _caller(settings, auth)
     require_fresh_login(auth, settings)
-    token = app_tokens.find_token(db, user, token_uuid, include_expired=True)
-    if token is None:
-        raise not_found()
-    log_action(
-        db,
-        "revoke_app_specific_token",
-        namespace=user,
-        auth=auth,
-        ip=client_ip(request),
-        metadata={"app_specific_token_title": token.title, "app_specific_token": token.uuid},
-    )
-    app_tokens.revoke_token(db, token)
+    app_tokens.revoke_token(db, Actor(auth, client_ip(request)), token_uuid)
     db.commit()
     return Response(status_code=204)

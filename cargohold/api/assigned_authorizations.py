@@ -6,12 +6,11 @@ from typing import Any
 
 from fastapi import Response
 
-from cargohold.api.avatar import avatar
 from cargohold.api.deps import AuthDep, DbDep, SettingsDep, require_user
 from cargohold.api.errors import not_found, unauthorized
-from cargohold.api.oauth import scope_views
+from cargohold.api.oauth_views import application_summary, scope_string_information
 from cargohold.api.routing import ApiRouter
-from cargohold.auth.context import AuthContext, parse_scopes
+from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.accounts import OAuthAssignedToken, User
 from cargohold.domain import oauth_grants
@@ -30,22 +29,14 @@ def _assignee(settings: Settings, auth: AuthContext) -> User:
 
 def _view(settings: Settings, assignment: OAuthAssignedToken) -> dict[str, Any]:
     app = assignment.application
-    org = app.organization
     return {
         "application": {
-            "name": app.name,
+            **application_summary(settings, app),
             "clientId": app.client_id,
-            "description": app.description,
-            "url": app.application_uri,
-            "avatar": avatar(settings, app.name, app.avatar_email or org.email, "app"),
-            "organization": {
-                "name": org.username,
-                "avatar": avatar(settings, org.username, org.email, "org"),
-            },
         },
         "uuid": assignment.uuid,
         "redirectUri": assignment.redirect_uri,
-        "scopes": scope_views(parse_scopes(assignment.scope) or frozenset()),
+        "scopes": scope_string_information(assignment.scope),
         "responseType": assignment.response_type,
     }
 
@@ -70,9 +61,6 @@ def delete_assigned_authorization(
 ) -> Response:
     """Reject an assignment: it is gone, and no token is issued for it."""
     user = _assignee(settings, auth)
-    assignment = oauth_grants.get_assignment(db, user, assigned_authorization_uuid)
-    if assignment is None:
-        raise not_found()
-    db.delete(assignment)
+    oauth_grants.reject_assignment(db, user, assigned_authorization_uuid)
     db.commit()
     return Response(status_code=204)

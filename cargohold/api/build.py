@@ -13,8 +13,6 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from cargohold.api import query
@@ -31,10 +29,11 @@ from cargohold.api.repo_access import require_normal_state, require_repository
 from cargohold.api.routing import ApiRouter
 from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
-from cargohold.db.models.builds import BuildTrigger, RepositoryBuild, UserFile
+from cargohold.db.models.builds import BuildTrigger, RepositoryBuild
 from cargohold.db.models.registry import Repository, Role
+from cargohold.db.session import DbSession
 from cargohold.domain import builds as build_rules
-from cargohold.domain import permissions, triggers
+from cargohold.domain import permissions, triggers, user_files
 from cargohold.domain.accounts import get_namespace
 from cargohold.storage.base import BlobNotFound
 
@@ -53,7 +52,7 @@ SCM_WEB = {
 
 
 def repository_for(
-    db: Session,
+    db: DbSession,
     auth: AuthContext,
     path: str,
     needed: Role,
@@ -70,7 +69,7 @@ def repository_for(
         raise
 
 
-def admin_or_global_reader(db: Session, auth: AuthContext, path: str, **kwargs):
+def admin_or_global_reader(db: DbSession, auth: AuthContext, path: str, **kwargs):
     """Trigger reads: repository admins, and global read-only superusers."""
     return repository_for(
         db, auth, path, Role.admin, reading=auth.is_global_readonly_superuser, **kwargs
@@ -134,7 +133,7 @@ def userfile_url(settings: Settings, file_id: str, *, signed: bool) -> str:
 
 
 def build_view(
-    db: Session,
+    db: DbSession,
     settings: Settings,
     auth: AuthContext,
     build: RepositoryBuild,
@@ -186,7 +185,7 @@ def build_view(
 
 
 def build_views(
-    db: Session, settings: Settings, auth: AuthContext, items: list[RepositoryBuild]
+    db: DbSession, settings: Settings, auth: AuthContext, items: list[RepositoryBuild]
 ) -> list[dict[str, Any]]:
     phases = build_rules.effective_phases(db, items)
     return [build_view(db, settings, auth, build, phases[build.id]) for build in items]
@@ -196,9 +195,26 @@ def status_location(repository: Repository, build: RepositoryBuild) -> str:
     return f"/api/v1/repository/{repository.full_name}/build/{build.uuid}/status"
 
 
-def logs_body(db: Session, build: RepositoryBuild, start: int) -> dict[str, Any]:
+def logs_body(db: DbSession, build: RepositoryBuild, start: int) -> dict[str, Any]:
     total, entries = build_rules.read_logs(db, build.id, start)
     return {"start": start, "total": total, "logs": entries}
+
+
+def created_build(
+    db: DbSession,
+    settings: Settings,
+    auth: AuthContext,
+    repository: Repository,
+    build: RepositoryBuild,
+) -> JSONResponse:
+    """Commit a started build and answer 201 with its view and where its status is read."""
+    db.commit()
+    build = build_rules.find_build(db, build.uuid)
+    return JSONResponse(
+        build_view(db, settings, auth, build, build.phase),
+        status_code=201,
+        headers={"Location": status_location(repository, build)},
+    )
 
 
 def int_query(request: Request, name: str, default: int | None, description: str) -> int | None:
@@ -208,7 +224,7 @@ def int_query(request: Request, name: str, default: int | None, description: str
     return query.parse_integer(raw, name, description)
 
 
-def resolve_pull_robot(db: Session, auth: AuthContext, name: str):
+def resolve_pull_robot(db: DbSession, auth: AuthContext, name: str):
     """A robot the caller administers (by its namespace); Quay's 403/404 otherwise."""
     if "+" not in name:
         raise unauthorized(auth)
@@ -262,10 +278,7 @@ def _check_archive_url(settings: Settings, archive_url: str) -> None:
         raise invalid_request("Invalid Archive URL: Must be http or https")
     if parsed.scheme not in ("http", "https"):
         raise invalid_request("Invalid Archive URL: Must be http or https")
-    try:
-        build_rules.check_archive_url(settings, archive_url)
-    except build_rules.BuildError as exc:
-        raise invalid_request(str(exc)) from exc
+    build_rules.check_archive_url(settings, archive_url)
 
 
 @router.post(
@@ -290,14 +303,14 @@ def request_repo_build(
     if data.archive_url:
         _check_archive_url(settings, data.archive_url)
     pull_robot = resolve_pull_robot(db, auth, data.pull_robot) if data.pull_robot else None
-    if data.file_id:
-        _check_file_reuse(db, auth, data.file_id)
+    if data.file_id and not user_files.reusable_by(db, auth, data.file_id):
+        raise unauthorized(auth)
     if repo is None:
         raise not_found()
     user_file = None
     if data.file_id:
-        user_file = db.scalar(select(UserFile).where(UserFile.uuid == data.file_id))
-        if user_file is None or user_file.digest is None:
+        user_file = user_files.stored(db, data.file_id)
+        if user_file is None:
             raise invalid_request(f"File {data.file_id} could not be found or is invalid")
     dockerfile_path, context = build_rules.resolve_dockerfile_and_context(
         data.dockerfile_path, data.context, data.subdirectory
@@ -325,29 +338,10 @@ def request_repo_build(
         auth=auth,
         ip=client_ip(request),
     )
-    db.commit()
-    build = build_rules.find_build(db, build.uuid)
-    return JSONResponse(
-        build_view(db, settings, auth, build, build.phase),
-        status_code=201,
-        headers={"Location": status_location(repo, build)},
-    )
+    return created_build(db, settings, auth, repo, build)
 
 
-def _check_file_reuse(db: Session, auth: AuthContext, file_id: str) -> None:
-    """An uploaded file already built elsewhere is only usable by writers of those repositories."""
-    used_in = db.scalars(
-        select(Repository)
-        .join(RepositoryBuild, RepositoryBuild.repository_id == Repository.id)
-        .where(RepositoryBuild.resource_key == file_id)
-        .distinct()
-    ).all()
-    for repository in used_in:
-        if not permissions.can_write_repository(db, auth, repository):
-            raise unauthorized(auth)
-
-
-def _build_in(db: Session, repository: Repository, build_uuid: str) -> RepositoryBuild | None:
+def _build_in(db: DbSession, repository: Repository, build_uuid: str) -> RepositoryBuild | None:
     build = build_rules.find_build(db, build_uuid)
     if build is None:
         return None
@@ -374,7 +368,7 @@ def get_repo_build_status(
     return build_views(db, settings, auth, [build])[0]
 
 
-def _may_read_logs(db: Session, auth: AuthContext, settings: Settings, repo: Repository) -> bool:
+def _may_read_logs(db: DbSession, auth: AuthContext, settings: Settings, repo: Repository) -> bool:
     if auth.is_global_readonly_superuser or auth.has_superuser_full_access:
         return True
     return settings.FEATURE_READER_BUILD_LOGS or permissions.can_write_repository(db, auth, repo)
@@ -448,8 +442,7 @@ class FiledropBody(BaseModel):
 @router.post("/api/v1/filedrop/", operation_id="getFiledropUrl")
 def get_filedrop_url(body: JsonBody, db: DbDep, auth: AuthDep, settings: SettingsDep) -> dict:
     data = validate_body(FiledropBody, body)
-    user_file = UserFile(mime_type=data.mimeType)
-    db.add(user_file)
+    user_file = user_files.announce(db, data.mimeType)
     db.commit()
     return {"url": userfile_url(settings, user_file.uuid, signed=False), "file_id": user_file.uuid}
 
@@ -460,11 +453,7 @@ async def put_user_file(file_id: str, request: Request) -> JSONResponse:
     session_factory = request.app.state.session_factory
     store = request.app.state.store
     with session_factory() as db:
-        user_file = db.scalar(select(UserFile).where(UserFile.uuid == file_id))
-        if user_file is None:
-            raise not_found()
-        if user_file.digest is not None:
-            raise invalid_request("File has already been uploaded")
+        user_files.require_awaiting_upload(db, file_id)
     upload_id = str(uuid.uuid4())
     state = store.begin_upload(upload_id)
     writer = store.open_upload(upload_id, state)
@@ -485,9 +474,7 @@ async def put_user_file(file_id: str, request: Request) -> JSONResponse:
     await run_in_threadpool(store.sync_upload, upload_id, state)
     await run_in_threadpool(store.commit_upload, upload_id, state, name)
     with session_factory() as db:
-        user_file = db.scalar(select(UserFile).where(UserFile.uuid == file_id))
-        user_file.digest = name
-        user_file.size = size
+        user_files.record_upload(db, file_id, name, size)
         db.commit()
     return JSONResponse("Okay")
 
@@ -501,8 +488,8 @@ def get_user_file(file_id: str, request: Request, db: DbDep, settings: SettingsD
         )
     except BadSignature as exc:
         raise not_found() from exc
-    user_file = db.scalar(select(UserFile).where(UserFile.uuid == file_id))
-    if signed_id != file_id or user_file is None or user_file.digest is None:
+    user_file = user_files.stored(db, file_id)
+    if signed_id != file_id or user_file is None:
         raise not_found()
     try:
         chunks = request.app.state.store.read_blob(user_file.digest)

@@ -13,7 +13,6 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.orm import Session
 
 from cargohold.api.badge import badge_svg
 from cargohold.api.deps import AuthDep, DbDep, SettingsDep
@@ -23,6 +22,7 @@ from cargohold.api.superuser_access import require_feature
 from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.builds import RepositoryBuild
+from cargohold.db.session import DbSession
 from cargohold.domain import builds, permissions, repositories
 
 router = ApiRouter(tags=["build"])
@@ -33,7 +33,7 @@ def _forbidden() -> MessageError:
 
 
 def _may_read_logs(
-    db: Session, auth: AuthContext, settings: Settings, build: RepositoryBuild
+    db: DbSession, auth: AuthContext, settings: Settings, build: RepositoryBuild
 ) -> bool:
     """Writers read build logs; readers too with FEATURE_READER_BUILD_LOGS (Quay's rule)."""
     repo = build.repository
@@ -45,7 +45,7 @@ def _may_read_logs(
 
 
 def _readable_build(
-    db: Session, auth: AuthContext, settings: Settings, build_uuid: str
+    db: DbSession, auth: AuthContext, settings: Settings, build_uuid: str
 ) -> RepositoryBuild:
     """Unknown builds and builds the caller may not read look the same: 403."""
     require_feature(settings.FEATURE_BUILD_SUPPORT)
@@ -68,7 +68,7 @@ def download_build_logs(
     )
 
 
-def archived_log(db: Session, build: RepositoryBuild) -> dict[str, Any] | None:
+def archived_log(db: DbSession, build: RepositoryBuild) -> dict[str, Any] | None:
     """The archive document of a finished build's log; None while the build still runs."""
     if build.phase not in builds.TERMINAL_PHASES:
         return None

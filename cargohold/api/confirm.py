@@ -8,9 +8,7 @@ from fastapi.responses import RedirectResponse, Response
 from cargohold.api.deps import DbDep, SettingsDep, client_ip
 from cargohold.api.errors import MessageError
 from cargohold.api.routing import ApiRouter
-from cargohold.auth.sessions import start_login
-from cargohold.domain.accounts import AccountError
-from cargohold.domain.audit import log_action
+from cargohold.api.sessions import start_login
 from cargohold.domain.email_confirmation import confirm
 from cargohold.web import index_page
 
@@ -24,23 +22,11 @@ def confirm_email(request: Request, db: DbDep, settings: SettingsDep, code: str 
     """Mark the address verified (or switch to the new one) and sign the user in."""
     if not code:
         raise MessageError(400, INVALID_CODE)
-    try:
-        result = confirm(db, settings, code)
-    except AccountError:
-        result = None
+    result = confirm(db, settings, code, ip=client_ip(request))
     if result is None:
         # Quay answers an unknown, used or unusable code with its UI page and 200.
         return index_page(settings)
     user, old_email = result
-    if old_email is not None:
-        log_action(
-            db,
-            "user_change_email",
-            namespace=user,
-            performer=user,
-            ip=client_ip(request),
-            metadata={"email": user.email, "old_email": old_email},
-        )
     db.commit()
     response = RedirectResponse("/user/?tab=settings" if old_email is not None else "/", 302)
     start_login(response, settings, user.uuid, user.session_token)

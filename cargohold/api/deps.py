@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from cargohold.api.body_schema import pydantic_error_message
 from cargohold.api.errors import (
@@ -20,6 +19,7 @@ from cargohold.api.errors import (
     invalid_request,
     unauthorized,
 )
+from cargohold.api.sessions import load_session, mark_session_active
 from cargohold.auth.context import AuthContext, AuthKind, Scope
 from cargohold.auth.credentials import (
     CredentialsError,
@@ -27,10 +27,10 @@ from cargohold.auth.credentials import (
     context_for,
     verify_oauth_token,
 )
-from cargohold.auth.sessions import load_session, mark_session_active
 from cargohold.config import Settings
 from cargohold.db.models.accounts import User
-from cargohold.domain import untrusted_json
+from cargohold.db.session import DbSession
+from cargohold.domain import signed_in, untrusted_json
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -42,7 +42,7 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_db(request: Request) -> Iterator[Session]:
+def get_db(request: Request) -> Iterator[DbSession]:
     """One session per request. Endpoints commit explicitly; anything uncommitted is rolled back."""
     session = request.app.state.session_factory()
     try:
@@ -52,7 +52,7 @@ def get_db(request: Request) -> Iterator[Session]:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-DbDep = Annotated[Session, Depends(get_db)]
+DbDep = Annotated[DbSession, Depends(get_db)]
 
 
 def client_ip(request: Request) -> str | None:
@@ -60,24 +60,7 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def _session_user(db: Session, data: dict[str, Any]) -> User | None:
-    user_uuid = data.get("user_uuid")
-    if not user_uuid:
-        return None
-    user = db.scalar(select(User).where(User.uuid == user_uuid))
-    if (
-        user is None
-        or user.organization
-        or user.robot
-        or user.deleted
-        or not user.enabled
-        or user.session_token != data.get("session_token")
-    ):
-        return None
-    return user
-
-
-def resolve_caller(request: Request, db: Session, settings: Settings) -> AuthContext:
+def resolve_caller(request: Request, db: DbSession, settings: Settings) -> AuthContext:
     """Bearer token first; a rejected token makes the caller anonymous (no cookie fallback)."""
     session_data = load_session(request, settings)
     request.state.session = session_data
@@ -88,7 +71,9 @@ def resolve_caller(request: Request, db: Session, settings: Settings) -> AuthCon
             return verify_oauth_token(db, settings, parts[1])
         except CredentialsError:
             return anonymous(settings)
-    user = _session_user(db, session_data)
+    user = signed_in.session_user(
+        db, session_data.get("user_uuid"), session_data.get("session_token")
+    )
     if user is None:
         return anonymous(settings)
     mark_session_active(request, session_data)
@@ -181,6 +166,24 @@ def _contains_nul(value: Any) -> bool:
 
 
 JsonBody = Annotated[dict[str, Any], Depends(json_body)]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """What a changing endpoint hands its domain function: the unit of work, the settings,
+    who calls and from where."""
+
+    db: DbSession
+    settings: Settings
+    auth: AuthContext
+    ip: str | None
+
+
+def get_caller(request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep) -> Caller:
+    return Caller(db, settings, auth, client_ip(request))
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
 def validate_body(model: type[Model], raw: dict[str, Any]) -> Model:

@@ -13,12 +13,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
-from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cargohold.auth.context import AuthContext
+from cargohold.db.session import ValueRefused
+from cargohold.domain import builds, mirror, robot_federation, tags
 from cargohold.domain import errors as domain_errors
 from cargohold.domain.login_backoff import THROTTLED_MESSAGE, LoginThrottled
+from cargohold.domain.service_keys.admin import KeyServerError
 
 log = logging.getLogger(__name__)
 
@@ -108,20 +110,26 @@ def data_model_error(message: str) -> MessageError:
 
 
 # Each kind of domain refusal and the body Quay answers it with. A domain class that needs
-# another answer gets its own row; the most specific row in the class's MRO wins.
+# another answer gets its own row; the most specific row in the class's MRO wins. A shape
+# other than "problem" or "message" names the one key of the body (`{"detail": ...}`).
 DOMAIN_ERROR_ANSWERS: dict[type[domain_errors.DomainError], tuple[str, int, str]] = {
     domain_errors.Invalid: ("problem", 400, "invalid_request"),
+    builds.WebhookRefused: ("error", 400, ""),
+    mirror.MirrorSettingRefused: ("detail", 400, ""),
     domain_errors.ModelError: ("message", 400, ""),
     domain_errors.NotFound: ("problem", 404, "not_found"),
     domain_errors.Forbidden: ("problem", 403, "insufficient_scope"),
+    robot_federation.FederationError: ("error", 401, ""),
     domain_errors.Conflict: ("message", 409, ""),
+    mirror.MirrorConfigExists: ("detail", 409, ""),
+    tags.TagImmutable: ("problem", 409, "tag_immutable"),
     domain_errors.QuotaExceeded: ("message", 403, ""),
     domain_errors.Unavailable: ("problem", 503, "downstream_issue"),
     domain_errors.DomainError: ("message", 400, ""),
 }
 
 
-def domain_error_answer(exc: domain_errors.DomainError) -> ApiError | MessageError:
+def domain_error_answer(exc: domain_errors.DomainError) -> ApiError | MessageError | JsonError:
     """The HTTP error a domain refusal becomes, from the one table above."""
     for kind in type(exc).__mro__:
         answer = DOMAIN_ERROR_ANSWERS.get(kind)  # type: ignore[arg-type]
@@ -131,7 +139,9 @@ def domain_error_answer(exc: domain_errors.DomainError) -> ApiError | MessageErr
     if shape == "problem":
         detail = exc.message or ("Not Found" if status == 404 else "")
         return ApiError(status, error_type, detail, **exc.extra)
-    return MessageError(status, exc.message)
+    if shape == "message":
+        return MessageError(status, exc.message)
+    return JsonError(status, {shape: exc.message})
 
 
 def error_type_url(request: Request, error_type: str) -> str:
@@ -198,7 +208,14 @@ def install_error_handlers(app: FastAPI) -> None:
         answer = domain_error_answer(exc)
         if isinstance(answer, ApiError):
             return JSONResponse(api_error_body(request, answer), status_code=answer.status)
+        if isinstance(answer, JsonError):
+            return JSONResponse(answer.body, status_code=answer.status)
         return JSONResponse({"message": answer.message}, status_code=answer.status)
+
+    @app.exception_handler(KeyServerError)
+    async def _key_server_error(request: Request, exc: KeyServerError) -> PlainTextResponse:
+        # The key server (/keys) answers each refusal in plain text with its own status.
+        return PlainTextResponse(exc.message, status_code=exc.status)
 
     @app.exception_handler(JsonError)
     async def _json_error(request: Request, exc: JsonError) -> JSONResponse:
@@ -221,8 +238,8 @@ def install_error_handlers(app: FastAPI) -> None:
         message = texts.get(exc.status_code, exc.detail)
         return JSONResponse({"message": message}, status_code=exc.status_code, headers=exc.headers)
 
-    @app.exception_handler(DataError)
-    async def _data_error(request: Request, exc: DataError) -> JSONResponse:
+    @app.exception_handler(ValueRefused)
+    async def _data_error(request: Request, exc: ValueRefused) -> JSONResponse:
         # The database refused a value the validators let through (a NUL byte, an
         # out-of-range number): the request was bad, and its transaction is rolled back.
         log.warning(

@@ -12,15 +12,12 @@ import base64
 import binascii
 
 from fastapi import Request
-from sqlalchemy import select
 
 from cargohold.api.deps import DbDep, SettingsDep, client_ip
 from cargohold.api.errors import JsonError
 from cargohold.api.routing import ApiRouter
 from cargohold.auth.robot_tokens import issue_robot_token
-from cargohold.db.models.accounts import User
 from cargohold.domain import robot_federation
-from cargohold.domain.audit import log_action
 from cargohold.domain.oidc_keys import IssuerKeys
 from cargohold.domain.service_keys import KeyRing
 
@@ -56,19 +53,8 @@ def _robot_credentials(request: Request) -> tuple[str, str]:
 @router.get("/oauth2/federation/robot/token", operation_id="federatedRobotToken")
 def federated_robot_token(request: Request, db: DbDep, settings: SettingsDep) -> dict[str, str]:
     robot_name, presented = _robot_credentials(request)
-    try:
-        accepted = robot_federation.exchange(db, settings, _ISSUER_KEYS, robot_name, presented)
-    except robot_federation.FederationError as exc:
-        raise _refused(str(exc)) from exc
-    owner_name, short_name = robot_name.split("+", 1)
-    owner = db.scalar(select(User).where(User.username == owner_name))
-    log_action(
-        db,
-        "federated_robot_token_exchange",
-        namespace=owner,
-        performer=accepted.robot,
-        ip=client_ip(request),
-        metadata={"subject": accepted.subject, "issuer": accepted.issuer, "robot": short_name},
+    accepted = robot_federation.exchange(
+        db, settings, _ISSUER_KEYS, robot_name, presented, ip=client_ip(request)
     )
     db.commit()
     keys: KeyRing = request.app.state.keys

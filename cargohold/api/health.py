@@ -9,9 +9,9 @@ from pathlib import Path
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, PlainTextResponse
-from sqlalchemy import text
 
 from cargohold.api.routing import ApiRouter
+from cargohold.domain.health import check_database
 from cargohold.storage.base import StorageError
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ router = ApiRouter(tags=["health"])
 def _database_ok(request: Request) -> bool:
     try:
         with request.app.state.session_factory() as session:
-            session.execute(text("SELECT 1"))
+            check_database(session)
         return True
     except Exception:
         log.exception("health check: database unreachable")

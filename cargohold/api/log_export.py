@@ -8,19 +8,16 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
-from sqlalchemy.orm import Session
 
-from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip, validate_body
+from cargohold.api.deps import Caller, CallerDep, DbDep, JsonBody, validate_body
 from cargohold.api.errors import NOT_FOUND_TEXT, MessageError
 from cargohold.api.logs import administered_namespace, log_window, user_admin
 from cargohold.api.repo_access import require_repository
 from cargohold.api.routing import ApiRouter, json_body_schema
-from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.accounts import User
 from cargohold.db.models.registry import Repository, Role
 from cargohold.domain import log_export
-from cargohold.domain.audit import log_action
 
 router = ApiRouter(tags=["logs"])
 
@@ -42,47 +39,28 @@ def _require_feature(settings: Settings) -> None:
 
 def _export(
     request: Request,
-    db: Session,
-    settings: Settings,
-    auth: AuthContext,
+    call: Caller,
     raw: dict[str, Any],
     namespace: User,
     repository: Repository | None = None,
 ) -> dict[str, str]:
     """Queue the export and log the attempt (`export_logs_success` / `_failure`), as Quay."""
     body = validate_body(ExportLogsBody, raw)
-    targets = {"url": body.callback_url or None, "email": body.callback_email or None}
-    repo_meta = {"repo": repository.name} if repository is not None else {}
-    try:
-        export_id = log_export.queue_export(
-            db,
-            settings,
-            namespace=namespace,
-            repository_id=repository.id if repository is not None else None,
-            repository_name=repository.name if repository is not None else None,
-            window=log_window(request),
-            callback_url=body.callback_url,
-            callback_email=body.callback_email,
-        )
-    except log_export.ExportRefused as exc:
-        db.rollback()
-        kind, metadata = "export_logs_failure", {**repo_meta, "error": str(exc), **targets}
-        log_action(
-            db, kind, namespace=namespace, auth=auth, ip=client_ip(request), metadata=metadata
-        )
-        db.commit()
-        raise MessageError(400, str(exc)) from exc
-    log_action(
-        db,
-        "export_logs_success",
+    outcome = log_export.request_export(
+        call.db,
+        call.settings,
         namespace=namespace,
-        auth=auth,
         repository=repository,
-        ip=client_ip(request),
-        metadata={**repo_meta, "export_id": export_id, **targets},
+        window=log_window(request),
+        callback_url=body.callback_url,
+        callback_email=body.callback_email,
+        auth=call.auth,
+        ip=call.ip,
     )
-    db.commit()
-    return {"export_id": export_id}
+    call.db.commit()
+    if outcome.refusal is not None:
+        raise outcome.refusal
+    return {"export_id": outcome.export_id}
 
 
 @router.post(
@@ -91,40 +69,28 @@ def _export(
     openapi_extra=BODY,
 )
 def export_repository_logs(
-    repository: str,
-    request: Request,
-    db: DbDep,
-    settings: SettingsDep,
-    auth: AuthDep,
-    raw: JsonBody,
+    repository: str, request: Request, call: CallerDep, raw: JsonBody
 ) -> dict[str, str]:
-    _require_feature(settings)
-    repo = require_repository(db, auth, repository, Role.admin)
-    return _export(request, db, settings, auth, raw, repo.namespace_user, repo)
+    _require_feature(call.settings)
+    repo = require_repository(call.db, call.auth, repository, Role.admin)
+    return _export(request, call, raw, repo.namespace_user, repo)
 
 
 @router.post("/api/v1/user/exportlogs", operation_id="exportUserLogs", openapi_extra=BODY)
-def export_user_logs(
-    request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep, raw: JsonBody
-) -> dict[str, str]:
-    _require_feature(settings)
-    return _export(request, db, settings, auth, raw, user_admin(auth))
+def export_user_logs(request: Request, call: CallerDep, raw: JsonBody) -> dict[str, str]:
+    _require_feature(call.settings)
+    return _export(request, call, raw, user_admin(call.auth))
 
 
 @router.post(
     "/api/v1/organization/{orgname}/exportlogs", operation_id="exportOrgLogs", openapi_extra=BODY
 )
 def export_organization_logs(
-    orgname: str,
-    request: Request,
-    db: DbDep,
-    settings: SettingsDep,
-    auth: AuthDep,
-    raw: JsonBody,
+    orgname: str, request: Request, call: CallerDep, raw: JsonBody
 ) -> dict[str, str]:
-    _require_feature(settings)
-    namespace = administered_namespace(db, auth, orgname, superuser_read=False)
-    return _export(request, db, settings, auth, raw, namespace)
+    _require_feature(call.settings)
+    namespace = administered_namespace(call.db, call.auth, orgname, superuser_read=False)
+    return _export(request, call, raw, namespace)
 
 
 @router.get("/exportedlogs/{file_id}", include_in_schema=False)

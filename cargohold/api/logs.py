@@ -7,26 +7,25 @@ shows 20 entries per page newest first and hands out an opaque `next_page` curso
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy.orm import Session
 
-from cargohold.api.avatar import user_avatar
 from cargohold.api.deps import AuthDep, DbDep, SettingsDep, require_fresh_login, require_user
 from cargohold.api.errors import BAD_REQUEST_TEXT, MessageError, not_found, unauthorized
-from cargohold.api.paging import decode_page_token, encode_page_token
 from cargohold.api.repo_access import require_repository
 from cargohold.api.routing import ApiRouter
 from cargohold.api.superuser_access import require_superuser_feature, require_superuser_reader
-from cargohold.api.views import format_date
 from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.base import utcnow
 from cargohold.db.models.accounts import User
-from cargohold.db.models.audit import LogEntry
 from cargohold.db.models.registry import Role
-from cargohold.domain import accounts, audit, log_export, permissions
+from cargohold.db.session import DbSession
+from cargohold.domain import accounts, audit, log_entries, permissions
+from cargohold.domain.dates import format_date
+from cargohold.paging import decode_page_token, encode_page_token
 
 router = ApiRouter(tags=["logs"])
 
@@ -57,61 +56,13 @@ def log_window(request: Request) -> tuple[dt.datetime, dt.datetime]:
     return start, end
 
 
-def _performer_id(db: Session, request: Request) -> int | None | bool:
+def _performer_id(db: DbSession, request: Request) -> int | None | bool:
     """The `performer` filter: an account id, None for no filter, False for an unknown name."""
     name = request.query_params.get("performer")
     if not name:
         return None
     account = accounts.get_account(db, name)
     return account.id if account is not None else False
-
-
-def _account_view(settings: Settings, account: User) -> dict[str, Any]:
-    return {
-        "kind": "user",
-        "name": account.username,
-        "is_robot": account.robot,
-        "avatar": user_avatar(settings, account),
-    }
-
-
-def _namespace_view(settings: Settings, account: User) -> dict[str, Any]:
-    kind = "org" if account.organization else "user"
-    return {
-        "kind": kind,
-        "name": account.username,
-        "avatar": user_avatar(settings, account, kind),
-    }
-
-
-def _entry_view(
-    settings: Settings, entry: LogEntry, known: dict[int, User], with_namespace: bool
-) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "kind": entry.kind,
-        "metadata": audit.entry_metadata(entry),
-        "ip": entry.ip,
-        "datetime": format_date(entry.datetime),
-    }
-    performer = known.get(entry.performer_id) if entry.performer_id is not None else None
-    if performer is not None:
-        view["performer"] = _account_view(settings, performer)
-    if with_namespace and entry.account_id is not None:
-        namespace = known.get(entry.account_id)
-        if namespace is not None:
-            view["namespace"] = _namespace_view(settings, namespace)
-    return view
-
-
-def export_renderer(settings: Settings) -> log_export.EntryRenderer:
-    """Entries in an export file look as in the listings, without the namespace."""
-
-    def render(db: Session, entries: list[LogEntry]) -> list[dict[str, Any]]:
-        ids = {entry.performer_id for entry in entries if entry.performer_id is not None}
-        known = audit.accounts_by_id(db, ids)
-        return [_entry_view(settings, entry, known, False) for entry in entries]
-
-    return render
 
 
 def _cursor(settings: Settings, token: str | None) -> tuple[dt.datetime, int] | None:
@@ -129,30 +80,46 @@ def _window_body(start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
     return {"start_time": format_date(start), "end_time": format_date(end)}
 
 
+@dataclass(frozen=True)
+class _Scope:
+    """Which entries a log endpoint reads; `with_performer_filter` honours `?performer=`."""
+
+    account_id: int | None = None
+    repository_id: int | None = None
+    exclude_kinds: tuple[str, ...] = ()
+    with_performer_filter: bool = False
+
+
+def _log_filter(
+    request: Request, db: DbSession, start: dt.datetime, end: dt.datetime, scope: _Scope
+) -> audit.LogFilter | None:
+    """The filter of a read; None when the performer asked for does not exist."""
+    performer_id = _performer_id(db, request) if scope.with_performer_filter else None
+    if performer_id is False:
+        return None
+    return audit.LogFilter(
+        start=start,
+        end=end,
+        account_id=scope.account_id,
+        repository_id=scope.repository_id,
+        performer_id=performer_id or None,
+        exclude_kinds=scope.exclude_kinds,
+    )
+
+
 def _list(
     request: Request,
-    db: Session,
+    db: DbSession,
     settings: Settings,
+    scope: _Scope,
     *,
-    account_id: int | None = None,
-    repository_id: int | None = None,
-    exclude_kinds: tuple[str, ...] = (),
-    with_performer_filter: bool = False,
     with_namespace: bool = False,
 ) -> dict[str, Any]:
     start, end = log_window(request)
     body = _window_body(start, end)
-    performer_id = _performer_id(db, request) if with_performer_filter else None
-    if performer_id is False:
+    log_filter = _log_filter(request, db, start, end, scope)
+    if log_filter is None:
         return {**body, "logs": []}
-    log_filter = audit.LogFilter(
-        start=start,
-        end=end,
-        account_id=account_id,
-        repository_id=repository_id,
-        performer_id=performer_id or None,
-        exclude_kinds=exclude_kinds,
-    )
     before = _cursor(settings, request.query_params.get("next_page"))
     entries = audit.list_entries(db, log_filter, before=before, limit=PAGE_SIZE + 1)
     more = len(entries) > PAGE_SIZE
@@ -161,7 +128,9 @@ def _list(
     if with_namespace:
         ids |= {entry.account_id for entry in entries if entry.account_id is not None}
     known = audit.accounts_by_id(db, ids)
-    body["logs"] = [_entry_view(settings, entry, known, with_namespace) for entry in entries]
+    body["logs"] = [
+        log_entries.entry_view(settings, entry, known, with_namespace) for entry in entries
+    ]
     if more:
         last = entries[-1]
         body["next_page"] = encode_page_token(
@@ -170,29 +139,13 @@ def _list(
     return body
 
 
-def _aggregate(
-    request: Request,
-    db: Session,
-    *,
-    account_id: int | None = None,
-    repository_id: int | None = None,
-    exclude_kinds: tuple[str, ...] = (),
-    with_performer_filter: bool = False,
-) -> dict[str, Any]:
+def _aggregate(request: Request, db: DbSession, scope: _Scope) -> dict[str, Any]:
     start, end = log_window(request)
     if end - start > MAX_AGGREGATE_WINDOW:
         raise MessageError(400, "Invalid date range for logs")
-    performer_id = _performer_id(db, request) if with_performer_filter else None
-    if performer_id is False:
+    log_filter = _log_filter(request, db, start, end, scope)
+    if log_filter is None:
         return {"aggregated": []}
-    log_filter = audit.LogFilter(
-        start=start,
-        end=end,
-        account_id=account_id,
-        repository_id=repository_id,
-        performer_id=performer_id or None,
-        exclude_kinds=exclude_kinds,
-    )
     return {
         "aggregated": [
             {
@@ -208,6 +161,13 @@ def _aggregate(
 # The caller's own namespace.
 
 
+def _user_scope(user: User) -> _Scope:
+    """The caller's own namespace, without its service-key entries."""
+    return _Scope(
+        account_id=user.id, exclude_kinds=audit.SERVICE_KEY_KINDS, with_performer_filter=True
+    )
+
+
 def user_admin(auth: AuthContext) -> User:
     user = require_user(auth)
     if not auth.can_admin_self():
@@ -221,33 +181,20 @@ def list_user_logs(
 ) -> dict[str, Any]:
     """Entries of the caller's namespace (service-key entries left out)."""
     user = user_admin(auth)
-    return _list(
-        request,
-        db,
-        settings,
-        account_id=user.id,
-        exclude_kinds=audit.SERVICE_KEY_KINDS,
-        with_performer_filter=True,
-    )
+    return _list(request, db, settings, _user_scope(user))
 
 
 @router.get("/api/v1/user/aggregatelogs", operation_id="getAggregateUserLogs")
 def aggregate_user_logs(request: Request, db: DbDep, auth: AuthDep) -> dict[str, Any]:
     user = user_admin(auth)
-    return _aggregate(
-        request,
-        db,
-        account_id=user.id,
-        exclude_kinds=audit.SERVICE_KEY_KINDS,
-        with_performer_filter=True,
-    )
+    return _aggregate(request, db, _user_scope(user))
 
 
 # Organizations (any namespace the caller administers).
 
 
 def administered_namespace(
-    db: Session, auth: AuthContext, orgname: str, *, superuser_read: bool = True
+    db: DbSession, auth: AuthContext, orgname: str, *, superuser_read: bool = True
 ) -> User:
     """The organization (or user namespace) the caller administers; `superuser_read` admits
     global read-only superusers too."""
@@ -271,13 +218,13 @@ def list_org_logs(
 ) -> dict[str, Any]:
     """Entries of an organization, its repositories included."""
     namespace = administered_namespace(db, auth, orgname)
-    return _list(request, db, settings, account_id=namespace.id, with_performer_filter=True)
+    return _list(request, db, settings, _Scope(account_id=namespace.id, with_performer_filter=True))
 
 
 @router.get("/api/v1/organization/{orgname}/aggregatelogs", operation_id="getAggregateOrgLogs")
 def aggregate_org_logs(orgname: str, request: Request, db: DbDep, auth: AuthDep) -> dict[str, Any]:
     namespace = administered_namespace(db, auth, orgname)
-    return _aggregate(request, db, account_id=namespace.id, with_performer_filter=True)
+    return _aggregate(request, db, _Scope(account_id=namespace.id, with_performer_filter=True))
 
 
 # Repositories.
@@ -289,7 +236,7 @@ def list_repo_logs(
 ) -> dict[str, Any]:
     """Entries about one repository (repository admins, read-only superusers)."""
     repo = require_repository(db, auth, repository, Role.admin, superuser_read=True)
-    return _list(request, db, settings, repository_id=repo.id)
+    return _list(request, db, settings, _Scope(repository_id=repo.id))
 
 
 @router.get(
@@ -299,10 +246,17 @@ def aggregate_repo_logs(
     repository: str, request: Request, db: DbDep, auth: AuthDep
 ) -> dict[str, Any]:
     repo = require_repository(db, auth, repository, Role.admin, superuser_read=True)
-    return _aggregate(request, db, repository_id=repo.id)
+    return _aggregate(request, db, _Scope(repository_id=repo.id))
 
 
 # The whole installation.
+
+
+def _require_installation_reader(settings: Settings, auth: AuthContext) -> None:
+    """Installation-wide logs: superusers who may read everything, freshly signed in."""
+    require_superuser_feature(settings)
+    require_fresh_login(auth, settings)
+    require_superuser_reader(auth)
 
 
 @router.get("/api/v1/superuser/logs", operation_id="listAllLogs")
@@ -310,17 +264,13 @@ def list_all_logs(
     request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
 ) -> dict[str, Any]:
     """Every entry, each with its namespace."""
-    require_superuser_feature(settings)
-    require_fresh_login(auth, settings)
-    require_superuser_reader(auth)
-    return _list(request, db, settings, with_namespace=True)
+    _require_installation_reader(settings, auth)
+    return _list(request, db, settings, _Scope(), with_namespace=True)
 
 
 @router.get("/api/v1/superuser/aggregatelogs", operation_id="getAllAggregateLogs")
 def aggregate_all_logs(
     request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
 ) -> dict[str, Any]:
-    require_superuser_feature(settings)
-    require_fresh_login(auth, settings)
-    require_superuser_reader(auth)
-    return _aggregate(request, db)
+    _require_installation_reader(settings, auth)
+    return _aggregate(request, db, _Scope())

@@ -6,33 +6,27 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy.orm import Session
 
 from cargohold.api.deps import AuthDep, DbDep, JsonBody, client_ip
 from cargohold.api.errors import (
-    MessageError,
-    data_model_error,
     invalid_request,
     not_found,
 )
 from cargohold.api.repo_access import require_normal_state, require_repository
 from cargohold.api.routing import ApiRouter
-from cargohold.api.views import format_date
-from cargohold.auth.context import AuthContext
 from cargohold.db.models.registry import Manifest, ManifestLabel, Repository, Role
-from cargohold.domain import manifest_info, manifests, tag_history, tags
-from cargohold.domain.audit import log_action
+from cargohold.db.session import DbSession
+from cargohold.domain import manifest_info, manifests, tags
+from cargohold.domain.dates import format_date
+from cargohold.domain.tags import history as tag_history
 
 router = ApiRouter(tags=["manifest"])
 
 BASE = "/api/v1/repository/{repository:repopath}/manifest/{digest:digest}"
 
 
-def _manifest(db: Session, repo: Repository, digest: str) -> Manifest:
-    manifest = tag_history.find_reachable_manifest(db, repo, digest)
-    if manifest is None or not manifest.manifest_bytes:
-        raise not_found()
-    return manifest
+def _manifest(db: DbSession, repo: Repository, digest: str) -> Manifest:
+    return manifest_info.reachable_manifest(db, repo, digest)
 
 
 def _layer_view(layer: manifest_info.LayerInfo) -> dict[str, Any]:
@@ -103,35 +97,6 @@ def list_referrers(
     return {"manifests": [referrer.descriptor() for referrer in found]}
 
 
-def _audit(
-    db: Session,
-    request: Request,
-    auth: AuthContext,
-    kind: str,
-    repo: Repository,
-    label: ManifestLabel,
-    digest: str,
-    **extra: Any,
-) -> None:
-    log_action(
-        db,
-        kind,
-        namespace=repo.namespace_user,
-        auth=auth,
-        repository=repo,
-        ip=client_ip(request),
-        metadata={
-            "id": label.uuid,
-            "key": label.key,
-            "value": label.value,
-            "manifest_digest": digest,
-            **extra,
-            "namespace": repo.namespace_user.username,
-            "repo": repo.name,
-        },
-    )
-
-
 def _label_body(body: dict[str, Any]) -> tuple[str, str, str | None]:
     for key in ("key", "value", "media_type"):
         if key not in body:
@@ -154,16 +119,8 @@ def add_label(
 ) -> JSONResponse:
     repo = require_repository(db, auth, repository, Role.write)
     require_normal_state(repo)
-    key, value, media_type = _label_body(body)
-    if manifest_info.has_reserved_prefix(key):
-        raise MessageError(400, "Label has a reserved prefix")
-    manifest = _manifest(db, repo, digest)
-    try:
-        label = manifest_info.add_label(db, manifest, key, value, media_type)
-    except manifest_info.LabelError as exc:
-        raise MessageError(400, str(exc)) from exc
-    _audit(
-        db, request, auth, "manifest_label_add", repo, label, digest, media_type=label.media_type
+    label = manifest_info.add_requested(
+        db, repo, digest, _label_body(body), auth=auth, ip=client_ip(request)
     )
     db.commit()
     location = f"/api/v1/repository/{repository}/manifest/{digest}/labels/{label.uuid}"
@@ -189,12 +146,6 @@ def delete_label(
 ) -> Response:
     repo = require_repository(db, auth, repository, Role.write)
     require_normal_state(repo)
-    label = manifest_info.find_label(db, _manifest(db, repo, digest), label_id)
-    if label is None:
-        raise not_found()
-    if not manifest_info.is_mutable(label):
-        raise data_model_error("Cannot delete immutable label")
-    _audit(db, request, auth, "manifest_label_delete", repo, label, digest)
-    db.delete(label)
+    manifest_info.delete_requested(db, repo, digest, label_id, auth=auth, ip=client_ip(request))
     db.commit()
     return Response(status_code=204)

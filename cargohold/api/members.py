@@ -6,13 +6,13 @@ from typing import Any
 
 from fastapi import Request, Response
 
-from cargohold.api.avatar import team_avatar, user_avatar
 from cargohold.api.deps import AuthDep, DbDep, SettingsDep, client_ip
-from cargohold.api.errors import data_model_error, not_found
+from cargohold.api.errors import not_found
 from cargohold.api.orgauth import organization_for_admin
 from cargohold.api.routing import ApiRouter
 from cargohold.config import Settings
 from cargohold.domain import teams
+from cargohold.domain.avatars import team_avatar, user_avatar
 
 router = ApiRouter(tags=["organization"])
 
@@ -66,12 +66,6 @@ def remove_member(
     account = teams.find_account(db, membername)
     if account is None or account.robot:
         raise not_found()
-    try:
-        teams.remove_from_organization(
-            db, teams.Actor(auth, client_ip(request)), organization, account
-        )
-    except teams.TeamError as exc:
-        db.rollback()
-        raise data_model_error(str(exc)) from exc
+    teams.remove_from_organization(db, teams.Actor(auth, client_ip(request)), organization, account)
     db.commit()
     return Response(status_code=204)

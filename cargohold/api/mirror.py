@@ -4,26 +4,25 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from typing import Any, Literal
 
-from fastapi import Request, Response
+from fastapi import Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
-from sqlalchemy.orm import Session
 
 from cargohold.api.deps import (
     AuthDep,
+    Caller,
+    CallerDep,
     DbDep,
     JsonBody,
     SettingsDep,
-    client_ip,
     validate_body,
 )
 from cargohold.api.errors import (
     NOT_FOUND_TEXT,
-    JsonError,
     MessageError,
-    invalid_request,
     not_found,
 )
 from cargohold.api.repo_access import require_repository
@@ -32,9 +31,11 @@ from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.mirror import RepoMirrorConfig
 from cargohold.db.models.registry import Repository, Role
+from cargohold.db.session import DbSession
 from cargohold.domain import mirror
 
 router = ApiRouter(tags=["mirror"])
+SyncControl = Callable[..., bool]
 MIRROR_PATH = "/api/v1/repository/{repository:repopath}/mirror"
 
 
@@ -121,14 +122,6 @@ def _input(body: CreateMirrorConfig | UpdateMirrorConfig) -> mirror.MirrorInput:
     )
 
 
-def _raise(exc: mirror.MirrorError) -> None:
-    if exc.shape == "detail":
-        raise JsonError(exc.status, {"detail": str(exc)}) from exc
-    if exc.shape == "message":
-        raise MessageError(exc.status, str(exc)) from exc
-    raise invalid_request(str(exc)) from exc
-
-
 def mirror_date(value: dt.datetime | None) -> str | None:
     """ISO-8601 with `Z`; microseconds only when the worker's rescheduling produced them."""
     if value is None:
@@ -160,18 +153,28 @@ def config_view(settings: Settings, config: RepoMirrorConfig) -> dict[str, Any]:
 
 
 def _repository(
-    db: Session, settings: Settings, auth: AuthContext, path: str, *, reading: bool = False
+    db: DbSession, settings: Settings, auth: AuthContext, path: str, *, reading: bool = False
 ) -> Repository:
     if not settings.FEATURE_REPO_MIRROR:
         raise MessageError(404, NOT_FOUND_TEXT)
     return require_repository(db, auth, path, Role.admin, superuser_read=reading)
 
 
-def _config(db: Session, repository: Repository) -> RepoMirrorConfig:
+def _config(db: DbSession, repository: Repository) -> RepoMirrorConfig:
     config = mirror.get_config(db, repository)
     if config is None:
         raise not_found()
     return config
+
+
+def _sync_control(call: Caller, path: str, control: SyncControl) -> Response:
+    """A sync request or cancellation; 404 when the mirror is in no state it applies to."""
+    repo = _repository(call.db, call.settings, call.auth, path)
+    config = _config(call.db, repo)
+    if not control(call.db, repo, config, auth=call.auth, ip=call.ip):
+        raise not_found()
+    call.db.commit()
+    return Response(status_code=204)
 
 
 @router.get(MIRROR_PATH, operation_id="getRepoMirrorConfig")
@@ -187,23 +190,12 @@ def get_mirror(repository: str, db: DbDep, settings: SettingsDep, auth: AuthDep)
     status_code=201,
     openapi_extra=json_body_schema(CreateMirrorConfig),
 )
-def create_mirror(
-    repository: str,
-    request: Request,
-    db: DbDep,
-    settings: SettingsDep,
-    auth: AuthDep,
-    raw: JsonBody,
-) -> JSONResponse:
+def create_mirror(repository: str, call: CallerDep, raw: JsonBody) -> JSONResponse:
     """Configure pull mirroring; the repository switches to MIRROR state."""
-    repo = _repository(db, settings, auth, repository)
+    repo = _repository(call.db, call.settings, call.auth, repository)
     body = validate_body(CreateMirrorConfig, raw)
-    try:
-        mirror.create_config(db, settings, repo, _input(body), auth=auth, ip=client_ip(request))
-    except mirror.MirrorError as exc:
-        db.rollback()
-        _raise(exc)
-    db.commit()
+    mirror.create_config(call.db, call.settings, repo, _input(body), auth=call.auth, ip=call.ip)
+    call.db.commit()
     return JSONResponse("", status_code=201)
 
 
@@ -213,50 +205,25 @@ def create_mirror(
     status_code=201,
     openapi_extra=json_body_schema(UpdateMirrorConfig),
 )
-def change_mirror(
-    repository: str,
-    request: Request,
-    db: DbDep,
-    settings: SettingsDep,
-    auth: AuthDep,
-    raw: JsonBody,
-) -> JSONResponse:
+def change_mirror(repository: str, call: CallerDep, raw: JsonBody) -> JSONResponse:
     """Change any part of the mirror configuration."""
-    repo = _repository(db, settings, auth, repository)
-    config = _config(db, repo)
+    repo = _repository(call.db, call.settings, call.auth, repository)
+    config = _config(call.db, repo)
     body = validate_body(UpdateMirrorConfig, raw)
-    try:
-        mirror.update_config(
-            db, settings, repo, config, _input(body), auth=auth, ip=client_ip(request)
-        )
-    except mirror.MirrorError as exc:
-        db.rollback()
-        _raise(exc)
-    db.commit()
+    mirror.update_config(
+        call.db, call.settings, repo, config, _input(body), auth=call.auth, ip=call.ip
+    )
+    call.db.commit()
     return JSONResponse("", status_code=201)
 
 
 @router.post(f"{MIRROR_PATH}/sync-now", operation_id="syncNow", status_code=204)
-def sync_now(
-    repository: str, request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
-) -> Response:
+def sync_now(repository: str, call: CallerDep) -> Response:
     """Sync at the worker's next pass; 404 while a sync is already running."""
-    repo = _repository(db, settings, auth, repository)
-    config = _config(db, repo)
-    if not mirror.sync_now(db, repo, config, auth=auth, ip=client_ip(request)):
-        raise not_found()
-    db.commit()
-    return Response(status_code=204)
+    return _sync_control(call, repository, mirror.sync_now)
 
 
 @router.post(f"{MIRROR_PATH}/sync-cancel", operation_id="syncCancel", status_code=204)
-def sync_cancel(
-    repository: str, request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
-) -> Response:
+def sync_cancel(repository: str, call: CallerDep) -> Response:
     """Cancel a requested or running sync; 404 when there is none."""
-    repo = _repository(db, settings, auth, repository)
-    config = _config(db, repo)
-    if not mirror.sync_cancel(db, repo, config, auth=auth, ip=client_ip(request)):
-        raise not_found()
-    db.commit()
-    return Response(status_code=204)
+    return _sync_control(call, repository, mirror.sync_cancel)

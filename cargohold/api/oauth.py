@@ -19,21 +19,22 @@ from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from cargohold.api.deps import DbDep, SettingsDep, client_ip, resolve_caller
 from cargohold.api.errors import JsonError
 from cargohold.api.oauth_views import application_summary, scope_information
 from cargohold.api.routing import ApiRouter
+from cargohold.api.sessions import load_session, save_session
 from cargohold.auth.context import AuthContext, AuthKind
 from cargohold.auth.credentials import CredentialsError, verify_user_password
-from cargohold.auth.sessions import load_session, new_csrf_token, save_session
+from cargohold.auth.sessions import new_csrf_token
 from cargohold.config import Settings
 from cargohold.db.models.accounts import OAuthApplication, User
+from cargohold.db.session import DbSession
 from cargohold.domain import accounts, oauth, oauth_grants
-from cargohold.domain.audit import log_action
 from cargohold.domain.permissions import can_admin_organization
+from cargohold.domain.teams import Actor
 
 router = ApiRouter(tags=["oauth"])
 
@@ -52,7 +53,7 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
     return (username, password) if sep else None
 
 
-def _caller(request: Request, db: Session, settings: Settings) -> tuple[AuthContext, bool]:
+def _caller(request: Request, db: DbSession, settings: Settings) -> tuple[AuthContext, bool]:
     """The signed-in or Basic-authenticated person, and whether Basic was used."""
     basic = _basic_credentials(request)
     if basic is not None:
@@ -87,7 +88,7 @@ def _check_assignment_params(settings: Settings, params: dict[str, str]) -> None
 
 
 def _application(
-    db: Session, settings: Settings, auth: AuthContext, params: dict[str, str]
+    db: DbSession, settings: Settings, auth: AuthContext, params: dict[str, str]
 ) -> OAuthApplication:
     """The application, if the caller administers its organization or holds an assignment."""
     app = oauth.find_application(db, params["client_id"])
@@ -121,14 +122,13 @@ def _redirect_query(params: dict[str, str]) -> dict[str, str]:
 
 
 def _token_redirect(
-    db: Session, app: OAuthApplication, auth: AuthContext, params: dict[str, str], scopes
+    db: DbSession, app: OAuthApplication, auth: AuthContext, params: dict[str, str], scopes
 ) -> RedirectResponse:
     """Issue the token; an assignment it answers is used up."""
     assert auth.user is not None
-    _, code = oauth.issue_access_token(db, app, auth.user, scopes)
-    assignment = oauth_grants.find_assignment(db, params["assignment_uuid"], auth.user, app)
-    if assignment is not None:
-        db.delete(assignment)
+    code = oauth_grants.grant_token(
+        db, app, auth.user, scopes, assignment_uuid=params["assignment_uuid"]
+    )
     db.commit()
     fragment = urlencode(
         {
@@ -142,7 +142,7 @@ def _token_redirect(
 
 
 def _code_redirect(
-    db: Session, app: OAuthApplication, auth: AuthContext, params: dict[str, str]
+    db: DbSession, app: OAuthApplication, auth: AuthContext, params: dict[str, str]
 ) -> RedirectResponse:
     assert auth.user is not None
     code = oauth_grants.issue_code(
@@ -154,7 +154,7 @@ def _code_redirect(
 
 
 def _grant_redirect(
-    db: Session,
+    db: DbSession,
     settings: Settings,
     app: OAuthApplication,
     auth: AuthContext,
@@ -182,20 +182,6 @@ def _csrf_token(request: Request, settings: Settings) -> tuple[str, dict[str, An
         return token, None
     token = new_csrf_token()
     return token, {**session_data, "csrf": token}
-
-
-def scope_views(scopes) -> list[dict[str, Any]]:
-    """Quay's description of each scope, as consent pages and assignment lists show it."""
-    return [
-        {
-            "scope": info.scope.value,
-            "title": info.title,
-            "description": info.description,
-            "icon": info.icon,
-            "dangerous": info.dangerous,
-        }
-        for info in (oauth.SCOPE_INFO[scope] for scope in sorted(scopes))
-    ]
 
 
 def _consent_data(
@@ -283,19 +269,27 @@ def _check_csrf(
         raise JsonError(403, {"error": "CSRF token was invalid or missing."})
 
 
+def _verified_caller(
+    request: Request, db: DbSession, settings: Settings, source: Any, client_id: str
+) -> AuthContext:
+    """The caller of a state-changing page, with the CSRF token `source` carries checked."""
+    auth, used_basic = _caller(request, db, settings)
+    _check_csrf(
+        request,
+        settings,
+        str(source.get("_csrf_token") or ""),
+        used_basic=used_basic,
+        client_id=client_id,
+    )
+    return auth
+
+
 @router.post("/oauth/authorizeapp", operation_id="oauthAuthorizeApp")
 async def authorize_app(request: Request, db: DbDep, settings: SettingsDep) -> Response:
     """The user's consent: issue a token or a code and redirect to the application with it."""
     form = await request.form()
     params = _params(form)
-    auth, used_basic = _caller(request, db, settings)
-    _check_csrf(
-        request,
-        settings,
-        str(form.get("_csrf_token") or ""),
-        used_basic=used_basic,
-        client_id=params["client_id"],
-    )
+    auth = _verified_caller(request, db, settings, form, params["client_id"])
     _check_assignment_params(settings, params)
     app = _application(db, settings, auth, params)
     return _grant_redirect(db, settings, app, auth, params)
@@ -311,7 +305,7 @@ async def deny_app(request: Request, db: DbDep, settings: SettingsDep) -> Respon
     return _error_redirect(params, "access_denied")
 
 
-def _assignment_target(db: Session, settings: Settings, params: dict[str, str]) -> User:
+def _assignment_target(db: DbSession, settings: Settings, params: dict[str, str]) -> User:
     """The person the token is assigned to, and the request checked as far as it can be now."""
     try:
         oauth.requested_scopes(settings, params["scope"])
@@ -332,14 +326,7 @@ def assign_user(request: Request, db: DbDep, settings: SettingsDep) -> Response:
     """An organization admin asks a user to grant the application a token."""
     query = request.query_params
     params = _params(query, (*_REQUIRED, "username"))
-    auth, used_basic = _caller(request, db, settings)
-    _check_csrf(
-        request,
-        settings,
-        str(query.get("_csrf_token") or ""),
-        used_basic=used_basic,
-        client_id=params["client_id"],
-    )
+    auth = _verified_caller(request, db, settings, query, params["client_id"])
     if not settings.FEATURE_ASSIGN_OAUTH_TOKEN:
         raise JsonError(404, {"error": "Token assignment is not enabled"})
     user = _assignment_target(db, settings, params)
@@ -355,23 +342,10 @@ def assign_user(request: Request, db: DbDep, settings: SettingsDep) -> Response:
         settings,
         app,
         user,
+        Actor(auth, client_ip(request)),
         redirect_uri=params["redirect_uri"],
         scope=params["scope"],
         response_type=params["response_type"],
-    )
-    assert auth.user is not None
-    log_action(
-        db,
-        "oauth_token_assigned",
-        namespace=app.organization,
-        auth=auth,
-        ip=client_ip(request),
-        metadata={
-            "assigning_user": auth.user.username,
-            "assigned_user": user.username,
-            "application": app.name,
-            "client_id": app.client_id,
-        },
     )
     db.commit()
     message = "Token assigned successfully"
@@ -393,7 +367,7 @@ def _client_credentials(request: Request, values: dict[str, str]) -> tuple[str, 
     return client_id, client_secret
 
 
-def _redeem(db: Session, settings: Settings, values: dict[str, str], client: tuple[str, str]):
+def _redeem(db: DbSession, settings: Settings, values: dict[str, str], client: tuple[str, str]):
     try:
         _, token = oauth_grants.redeem_code(
             db,
@@ -406,7 +380,7 @@ def _redeem(db: Session, settings: Settings, values: dict[str, str], client: tup
             scope=values["scope"],
         )
     except oauth.OAuthError as exc:
-        db.rollback()
+        # A refused redemption changed nothing; its session closes uncommitted.
         return JSONResponse({"error": exc.code}, status_code=400, headers=_NO_STORE)
     db.commit()
     body = {

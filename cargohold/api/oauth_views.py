@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from cargohold.api.avatar import avatar
 from cargohold.auth.context import Scope, parse_scopes
 from cargohold.config import Settings
 from cargohold.db.models.accounts import OAuthApplication
+from cargohold.domain.avatars import avatar
 from cargohold.domain.oauth import SCOPE_INFO
 
 

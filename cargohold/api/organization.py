@@ -7,9 +7,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
-from sqlalchemy.orm import Session
 
-from cargohold.api.avatar import avatar
 from cargohold.api.deps import (
     AuthDep,
     DbDep,
@@ -20,14 +18,16 @@ from cargohold.api.deps import (
     require_user,
     validate_body,
 )
-from cargohold.api.errors import MessageError, invalid_request, not_found, unauthorized
+from cargohold.api.errors import not_found, unauthorized
 from cargohold.api.orgauth import organization_for_admin
+from cargohold.api.quota_views import namespace_quota_fields
 from cargohold.api.routing import ApiRouter, json_body_schema
 from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.accounts import User
+from cargohold.db.session import DbSession
 from cargohold.domain import organizations, quota
-from cargohold.domain.accounts import AccountError
+from cargohold.domain.avatars import avatar
 from cargohold.domain.permissions import can_admin_organization, team_role_in_namespace
 
 router = ApiRouter(tags=["organization"])
@@ -53,7 +53,7 @@ class UpdateOrg(BaseModel):
 
 
 def organization_view(
-    db: Session, settings: Settings, auth: AuthContext, org: User, *, with_teams: bool = False
+    db: DbSession, settings: Settings, auth: AuthContext, org: User, *, with_teams: bool = False
 ) -> dict[str, Any]:
     caller = auth.user
     is_admin = can_admin_organization(db, auth, org) or auth.is_superuser
@@ -89,7 +89,7 @@ def organization_view(
     if quota.quota_fields_enabled(settings) and (
         is_admin or is_member or auth.is_global_readonly_superuser or auth.has_superuser_full_access
     ):
-        view.update(quota.namespace_quota_fields(db, settings, [org.id])[org.id])
+        view.update(namespace_quota_fields(db, settings, [org.id])[org.id])
     if is_admin:
         view["invoice_email"] = org.invoice_email
         view["invoice_email_address"] = org.invoice_email_address
@@ -114,18 +114,15 @@ def create_organization(
     if settings.FEATURE_SUPERUSERS_ORG_CREATION_ONLY and not auth.is_superuser:
         raise unauthorized(auth)
     body = validate_body(NewOrg, raw)
-    try:
-        organizations.create_organization(
-            db,
-            settings,
-            name=body.name,
-            email=body.contact_email or body.email,
-            creator=user,
-            auth=auth,
-            ip=client_ip(request),
-        )
-    except AccountError as exc:
-        raise invalid_request(str(exc)) from exc
+    organizations.create_organization(
+        db,
+        settings,
+        name=body.name,
+        email=body.contact_email or body.email,
+        creator=user,
+        auth=auth,
+        ip=client_ip(request),
+    )
     db.commit()
     return JSONResponse("Created", status_code=201)
 
@@ -164,12 +161,7 @@ def change_organization(
         set_email=email_key in raw,
         tag_expiration_s=body.tag_expiration_s,
     )
-    try:
-        organizations.change_details(db, settings, org, changes, auth=auth, ip=client_ip(request))
-    except organizations.InvalidTagExpiration as exc:
-        raise MessageError(400, str(exc)) from exc
-    except AccountError as exc:
-        raise invalid_request(str(exc)) from exc
+    organizations.change_details(db, settings, org, changes, auth=auth, ip=client_ip(request))
     db.commit()
     return organization_view(db, settings, auth, org, with_teams=True)
 

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
-from fastapi import Request, Response
+from fastapi import Response
 from pydantic import BaseModel
-from sqlalchemy.orm import Session
 
-from cargohold.api.avatar import team_avatar, user_avatar
-from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip, validate_body
-from cargohold.api.errors import MessageError, invalid_request, not_found
+from cargohold.api.deps import (
+    AuthDep,
+    Caller,
+    CallerDep,
+    DbDep,
+    JsonBody,
+    SettingsDep,
+    validate_body,
+)
+from cargohold.api.errors import MessageError, not_found
 from cargohold.api.repo_access import require_repository
 from cargohold.api.routing import ApiRouter
 from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.accounts import Team, User
 from cargohold.db.models.registry import Repository, Role
+from cargohold.db.session import DbSession
 from cargohold.domain import repo_permissions
-from cargohold.domain.audit import log_action
+from cargohold.domain.avatars import team_avatar, user_avatar
 
 router = ApiRouter(tags=["permission"])
 BASE = "/api/v1/repository/{repository:repopath}/permissions"
@@ -42,7 +50,7 @@ def _user_view(
     return view
 
 
-def _members(db: Session, repo: Repository, users: list[User]) -> set[int] | None:
+def _members(db: DbSession, repo: Repository, users: list[User]) -> set[int] | None:
     """Org membership matters only for organization repositories."""
     if not repo.namespace_user.organization:
         return None
@@ -53,26 +61,20 @@ def _team_view(settings: Settings, team: Team, role: Role) -> dict[str, Any]:
     return {"role": str(role), "name": team.name, "avatar": team_avatar(settings, team.name)}
 
 
-def _audit(
-    db: Session,
-    request: Request,
-    auth: AuthContext,
-    kind: str,
-    repo: Repository,
-    metadata: dict[str, Any],
-) -> None:
-    log_action(
-        db,
-        kind,
-        namespace=repo.namespace_user,
-        auth=auth,
-        repository=repo,
-        ip=client_ip(request),
-        metadata=metadata,
-    )
+def _role_change(call: Caller, path: str, raw: dict[str, Any]) -> tuple[Repository, Role]:
+    """The repository a grant change is for (admins only) and the role the body asks for."""
+    repo = require_repository(call.db, call.auth, path, Role.admin)
+    return repo, Role(validate_body(RoleBody, raw).role)
 
 
-def _admin_read(db: Session, auth: AuthContext, path: str) -> Repository:
+def _delete_grant(call: Caller, path: str, remove: Callable[[Repository], None]) -> Response:
+    """A grant removal: admins only, answered with 204."""
+    remove(require_repository(call.db, call.auth, path, Role.admin))
+    call.db.commit()
+    return Response(status_code=204)
+
+
+def _admin_read(db: DbSession, auth: AuthContext, path: str) -> Repository:
     return require_repository(db, auth, path, Role.admin, superuser_read=True)
 
 
@@ -119,57 +121,23 @@ def get_user_permission(
 
 @router.put(BASE + "/user/{username}", operation_id="changeUserPermissions")
 def change_user_permission(
-    repository: str,
-    username: str,
-    request: Request,
-    db: DbDep,
-    auth: AuthDep,
-    settings: SettingsDep,
-    raw: JsonBody,
+    repository: str, username: str, call: CallerDep, raw: JsonBody
 ) -> dict[str, Any]:
-    repo = require_repository(db, auth, repository, Role.admin)
-    body = validate_body(RoleBody, raw)
-    try:
-        user, grant = repo_permissions.set_user_role(db, repo, username, Role(body.role))
-    except repo_permissions.GrantError as exc:
-        raise invalid_request(str(exc)) from exc
-    _audit(
-        db,
-        request,
-        auth,
-        "change_repo_permission",
-        repo,
-        {
-            "username": username,
-            "repo": repo.name,
-            "namespace": repo.namespace_user.username,
-            "role": body.role,
-        },
+    repo, role = _role_change(call, repository, raw)
+    user, grant = repo_permissions.set_user_role(
+        call.db, repo, username, role, auth=call.auth, ip=call.ip
     )
-    view = _user_view(settings, user, grant.role, _members(db, repo, [user]))
-    db.commit()
+    view = _user_view(call.settings, user, grant.role, _members(call.db, repo, [user]))
+    call.db.commit()
     return view
 
 
 @router.delete(BASE + "/user/{username}", operation_id="deleteUserPermissions")
-def delete_user_permission(
-    repository: str, username: str, request: Request, db: DbDep, auth: AuthDep
-) -> Response:
-    repo = require_repository(db, auth, repository, Role.admin)
-    try:
-        repo_permissions.delete_user_grant(db, repo, username)
-    except repo_permissions.GrantError as exc:
-        raise invalid_request(str(exc)) from exc
-    _audit(
-        db,
-        request,
-        auth,
-        "delete_repo_permission",
-        repo,
-        {"username": username, "repo": repo.name, "namespace": repo.namespace_user.username},
-    )
-    db.commit()
-    return Response(status_code=204)
+def delete_user_permission(repository: str, username: str, call: CallerDep) -> Response:
+    def remove(repo: Repository) -> None:
+        repo_permissions.delete_user_grant(call.db, repo, username, auth=call.auth, ip=call.ip)
+
+    return _delete_grant(call, repository, remove)
 
 
 @router.get(BASE + "/team/", operation_id="listRepoTeamPermissions")
@@ -196,42 +164,20 @@ def get_team_permission(repository: str, teamname: str, db: DbDep, auth: AuthDep
 
 @router.put(BASE + "/team/{teamname}", operation_id="changeTeamPermissions")
 def change_team_permission(
-    repository: str,
-    teamname: str,
-    request: Request,
-    db: DbDep,
-    auth: AuthDep,
-    settings: SettingsDep,
-    raw: JsonBody,
+    repository: str, teamname: str, call: CallerDep, raw: JsonBody
 ) -> dict[str, Any]:
-    repo = require_repository(db, auth, repository, Role.admin)
-    body = validate_body(RoleBody, raw)
-    try:
-        team, grant = repo_permissions.set_team_role(db, repo, teamname, Role(body.role))
-    except repo_permissions.GrantError as exc:
-        raise invalid_request(str(exc)) from exc
-    _audit(
-        db,
-        request,
-        auth,
-        "change_repo_permission",
-        repo,
-        {"team": teamname, "repo": repo.name, "role": body.role},
+    repo, role = _role_change(call, repository, raw)
+    team, grant = repo_permissions.set_team_role(
+        call.db, repo, teamname, role, auth=call.auth, ip=call.ip
     )
-    view = _team_view(settings, team, grant.role)
-    db.commit()
+    view = _team_view(call.settings, team, grant.role)
+    call.db.commit()
     return view
 
 
 @router.delete(BASE + "/team/{teamname}", operation_id="deleteTeamPermissions")
-def delete_team_permission(
-    repository: str, teamname: str, request: Request, db: DbDep, auth: AuthDep
-) -> Response:
-    repo = require_repository(db, auth, repository, Role.admin)
-    try:
-        repo_permissions.delete_team_grant(db, repo, teamname)
-    except repo_permissions.GrantError as exc:
-        raise invalid_request(str(exc)) from exc
-    _audit(db, request, auth, "delete_repo_permission", repo, {"team": teamname, "repo": repo.name})
-    db.commit()
-    return Response(status_code=204)
+def delete_team_permission(repository: str, teamname: str, call: CallerDep) -> Response:
+    def remove(repo: Repository) -> None:
+        repo_permissions.delete_team_grant(call.db, repo, teamname, auth=call.auth, ip=call.ip)
+
+    return _delete_grant(call, repository, remove)

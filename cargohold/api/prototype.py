@@ -5,18 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request, Response
-from sqlalchemy.orm import Session
 
-from cargohold.api.avatar import team_avatar, user_avatar
 from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip
-from cargohold.api.errors import data_model_error, invalid_request, not_found
+from cargohold.api.errors import invalid_request, not_found
 from cargohold.api.orgauth import organization_for_admin
 from cargohold.api.routing import ApiRouter
 from cargohold.config import Settings
 from cargohold.db.models.accounts import User
 from cargohold.db.models.prototypes import PermissionPrototype
 from cargohold.db.models.registry import Role
+from cargohold.db.session import DbSession
 from cargohold.domain import prototypes
+from cargohold.domain.avatars import team_avatar, user_avatar
 from cargohold.domain.teams import Actor
 
 router = ApiRouter(tags=["prototype"])
@@ -36,7 +36,7 @@ def _user_view(settings: Settings, user: User, member_ids: set[int]) -> dict[str
 
 
 def _views(
-    db: Session, settings: Settings, organization: User, items: list[PermissionPrototype]
+    db: DbSession, settings: Settings, organization: User, items: list[PermissionPrototype]
 ) -> list[dict[str, Any]]:
     users = [p.activating_user for p in items if p.activating_user is not None]
     users += [p.delegate_user for p in items if p.delegate_user is not None]
@@ -115,13 +115,8 @@ def create_prototype(
     organization = organization_for_admin(db, auth, orgname)
     role = _role(body)
     delegate_name, delegate_kind, activating_name = _delegate_fields(body)
-    try:
-        activating = prototypes.resolve_activating_user(db, activating_name)
-        delegate = prototypes.resolve_delegate(db, organization, delegate_name, delegate_kind)
-    except prototypes.PrototypeError as exc:
-        if exc.api_error:
-            raise invalid_request(exc.message) from exc
-        raise data_model_error(exc.message) from exc
+    activating = prototypes.resolve_activating_user(db, activating_name)
+    delegate = prototypes.resolve_delegate(db, organization, delegate_name, delegate_kind)
     item = prototypes.create_prototype(
         db,
         Actor(auth, client_ip(request)),
@@ -134,7 +129,7 @@ def create_prototype(
     return _views(db, settings, organization, [item])[0]
 
 
-def _existing(db: Session, organization: User, prototypeid: str) -> PermissionPrototype:
+def _existing(db: DbSession, organization: User, prototypeid: str) -> PermissionPrototype:
     item = prototypes.get_prototype(db, organization, prototypeid)
     if item is None:
         raise not_found()

@@ -7,29 +7,30 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
-from sqlalchemy.orm import Session
 
-from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip, validate_body
-from cargohold.api.errors import invalid_request, not_found, unauthorized
+from cargohold.api.deps import (
+    AuthDep,
+    CallerDep,
+    DbDep,
+    JsonBody,
+    SettingsDep,
+    client_ip,
+    validate_body,
+)
+from cargohold.api.errors import not_found, unauthorized
 from cargohold.api.orgauth import organization_for_admin
 from cargohold.api.routing import ApiRouter, json_body_schema
 from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.proxy import ProxyCacheConfig
-from cargohold.domain import proxy_cache
+from cargohold.db.session import DbSession
+from cargohold.domain import proxy_cache, proxy_cache_check
 from cargohold.domain.permissions import team_role_in_namespace
-from cargohold.domain.proxy_upstream import (
-    UpstreamAuthError,
-    UpstreamBlocked,
-    UpstreamClient,
-    UpstreamError,
-)
 from cargohold.domain.teams import get_organization
 
 router = ApiRouter(tags=["organization"])
 
 PROXY_PATH = "/api/v1/organization/{orgname}/proxycache"
-LOGIN_FAILED = "Failed login to remote registry. Please verify entered details and try again."
 
 
 class NewProxyCacheConfig(BaseModel):
@@ -71,7 +72,7 @@ def _upstream(raw: dict[str, Any]) -> proxy_cache.Upstream:
     )
 
 
-def _may_view(db: Session, auth: AuthContext, orgname: str) -> bool:
+def _may_view(db: DbSession, auth: AuthContext, orgname: str) -> bool:
     if auth.is_global_readonly_superuser or auth.has_superuser_full_access:
         return True
     org = get_organization(db, orgname)
@@ -98,24 +99,13 @@ def get_proxy_cache(orgname: str, db: DbDep, settings: SettingsDep, auth: AuthDe
     status_code=201,
     openapi_extra=json_body_schema(NewProxyCacheConfig),
 )
-def create_proxy_cache(
-    orgname: str,
-    request: Request,
-    db: DbDep,
-    settings: SettingsDep,
-    auth: AuthDep,
-    raw: JsonBody,
-) -> JSONResponse:
+def create_proxy_cache(orgname: str, call: CallerDep, raw: JsonBody) -> JSONResponse:
     """Make the organization a pull-through cache of an upstream registry."""
-    _feature(settings)
-    org = organization_for_admin(db, auth, orgname)
+    _feature(call.settings)
+    org = organization_for_admin(call.db, call.auth, orgname)
     upstream = _upstream(raw)
-    try:
-        proxy_cache.create_config(db, settings, org, upstream, auth=auth, ip=client_ip(request))
-    except proxy_cache.ProxyCacheError as exc:
-        db.rollback()
-        raise invalid_request(str(exc)) from exc
-    db.commit()
+    proxy_cache.create_config(call.db, call.settings, org, upstream, auth=call.auth, ip=call.ip)
+    call.db.commit()
     return JSONResponse("Created", status_code=201)
 
 
@@ -144,26 +134,6 @@ def validate_proxy_cache(
     """Log in to the upstream with the given credentials: 202 Valid (or Anonymous), else 400."""
     _feature(settings)
     org = organization_for_admin(db, auth, orgname)
-    if proxy_cache.get_config(db, org.id) is not None:
-        raise invalid_request("Proxy Cache Configuration already exists")
-    upstream = _upstream(raw)
-    try:
-        proxy_cache.check_upstream_address(settings, upstream.registry, upstream.insecure)
-    except proxy_cache.ProxyCacheError as exc:
-        raise invalid_request(str(exc)) from exc
-    # The upstream may be slow; the request's transaction has nothing to keep open meanwhile.
-    db.rollback()
-    try:
-        with UpstreamClient(settings, upstream, None) as client:
-            status = client.ping()
-    except UpstreamAuthError as exc:
-        raise invalid_request(LOGIN_FAILED) from exc
-    except UpstreamBlocked as exc:
-        raise invalid_request(proxy_cache.SSRF_MESSAGE) from exc
-    except UpstreamError as exc:
-        raise invalid_request("Failed to validate Proxy cache configuration") from exc
-    if status == 200:
-        return JSONResponse("Valid", status_code=202)
-    if status == 401:
-        return JSONResponse("Anonymous", status_code=202)
-    raise invalid_request("Failed to validate Proxy cache configuration")
+    proxy_cache_check.require_unconfigured(db, org)
+    answer = proxy_cache_check.check_new_upstream(db, settings, _upstream(raw))
+    return JSONResponse(answer, status_code=202)

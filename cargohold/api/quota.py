@@ -10,11 +10,11 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.orm import Session
 
 from cargohold.api.body_schema import check_body
 from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip, require_fresh_login
 from cargohold.api.errors import MessageError, invalid_request, not_found, unauthorized
+from cargohold.api.quota_views import default_quota_view, limit_view, quota_view
 from cargohold.api.routing import ApiRouter, json_body_schema
 from cargohold.api.superuser_access import (
     require_feature,
@@ -25,6 +25,7 @@ from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.accounts import User
 from cargohold.db.models.quota import NamespaceQuota, QuotaLimit
+from cargohold.db.session import DbSession
 from cargohold.domain import quota as quotas
 from cargohold.domain.accounts import get_namespace
 from cargohold.domain.audit import log_action
@@ -153,14 +154,14 @@ def _no_content() -> Response:
     return Response(status_code=204)
 
 
-def _namespace(db: Session, name: str) -> User:
+def _namespace(db: DbSession, name: str) -> User:
     namespace = get_namespace(db, name)
     if namespace is None:
         raise not_found()
     return namespace
 
 
-def _quota(db: Session, namespace: User, quota_id: str) -> NamespaceQuota:
+def _quota(db: DbSession, namespace: User, quota_id: str) -> NamespaceQuota:
     quota = quotas.get_namespace_quota(db, namespace, _parse_id(quota_id))
     if quota is None:
         raise not_found()
@@ -176,7 +177,7 @@ def su_list_quotas(namespace: str, db: DbDep, auth: AuthDep, settings: SettingsD
     require_superuser_reader(auth)
     target = _namespace(db, namespace)
     quota = quotas.get_quota(db, target)
-    return [quotas.quota_view(settings, quota)] if quota is not None else []
+    return [quota_view(settings, quota)] if quota is not None else []
 
 
 def su_create_quota(
@@ -211,7 +212,7 @@ def su_change_quota(
     quota = _quota(db, _namespace(db, namespace), quota_id)
     _domain_call(quotas.change_quota, quota, limit_bytes)
     db.commit()
-    return quotas.quota_view(settings, quota)
+    return quota_view(settings, quota)
 
 
 def su_delete_quota(
@@ -256,7 +257,7 @@ for _family in SUPERUSER_FAMILIES:
 # --- /organization/{orgname}/quota -------------------------------------------------------
 
 
-def _require_reader(db: Session, auth: AuthContext, name: str) -> None:
+def _require_reader(db: DbSession, auth: AuthContext, name: str) -> None:
     """Org members (or the namespace's own user), read-only superusers, full-access superusers.
 
     Checked before existence, so non-members learn nothing about unknown names.
@@ -277,9 +278,18 @@ def _require_writer(auth: AuthContext) -> None:
         raise unauthorized(auth)
 
 
-def _audit(db: Session, kind: str, namespace: User, auth: AuthContext, request: Request, **meta):
+def _audit(db: DbSession, kind: str, namespace: User, auth: AuthContext, request: Request, **meta):
     metadata = {"namespace": namespace.username, **meta}
     log_action(db, kind, namespace=namespace, auth=auth, ip=client_ip(request), metadata=metadata)
+
+
+def _quota_for_writer(
+    db: DbSession, auth: AuthContext, orgname: str, quota_id: str
+) -> tuple[User, NamespaceQuota]:
+    """The organization and its quota a full-access superuser is about to change."""
+    _require_writer(auth)
+    namespace = _namespace(db, orgname)
+    return namespace, _quota(db, namespace, quota_id)
 
 
 def _limit_audit(limit: QuotaLimit) -> dict[str, Any]:
@@ -295,9 +305,9 @@ def list_org_quota(orgname: str, db: DbDep, auth: AuthDep, settings: SettingsDep
         raise not_found()
     quota = quotas.get_quota(db, org)
     if quota is not None:
-        return [quotas.quota_view(settings, quota)]
+        return [quota_view(settings, quota)]
     if settings.DEFAULT_SYSTEM_REJECT_QUOTA_BYTES:
-        return [quotas.default_quota_view(settings)]
+        return [default_quota_view(settings)]
     return []
 
 
@@ -347,7 +357,7 @@ def get_org_quota(
 ) -> Any:
     _require_quota_api(settings)
     _require_reader(db, auth, orgname)
-    return quotas.quota_view(settings, _quota(db, _namespace(db, orgname), quota_id))
+    return quota_view(settings, _quota(db, _namespace(db, orgname), quota_id))
 
 
 @router.put(
@@ -366,9 +376,7 @@ def change_org_quota(
 ) -> Any:
     _require_quota_api(settings)
     limit_bytes = _change_body(body, quotas.LIMIT_FORMAT_MESSAGE)
-    _require_writer(auth)
-    namespace = _namespace(db, orgname)
-    quota = _quota(db, namespace, quota_id)
+    namespace, quota = _quota_for_writer(db, auth, orgname, quota_id)
     previous = quota.limit_bytes
     if _domain_call(quotas.change_quota, quota, limit_bytes):
         _audit(
@@ -383,7 +391,7 @@ def change_org_quota(
             previous_limit=quotas.format_human_size(previous),
         )
     db.commit()
-    return quotas.quota_view(settings, quota)
+    return quota_view(settings, quota)
 
 
 @router.delete(
@@ -398,9 +406,7 @@ def delete_org_quota(
     settings: SettingsDep,
 ) -> Response:
     _require_quota_api(settings)
-    _require_writer(auth)
-    namespace = _namespace(db, orgname)
-    quota = _quota(db, namespace, quota_id)
+    namespace, quota = _quota_for_writer(db, auth, orgname, quota_id)
     deleted_id, limit_bytes = quota.id, quota.limit_bytes
     quotas.delete_quota(db, quota)
     _audit(
@@ -417,7 +423,7 @@ def delete_org_quota(
     return _no_content()
 
 
-def _limit(db: Session, quota: NamespaceQuota, limit_id: str) -> QuotaLimit:
+def _limit(db: DbSession, quota: NamespaceQuota, limit_id: str) -> QuotaLimit:
     parsed = _parse_id(limit_id)
     limit = quotas.get_limit(quota, parsed)
     if limit is not None:
@@ -438,7 +444,7 @@ def list_org_quota_limits(
     _require_quota_api(settings)
     _require_reader(db, auth, orgname)
     quota = _quota(db, _namespace(db, orgname), quota_id)
-    return [quotas.limit_view(limit) for limit in quota.limits]
+    return [limit_view(limit) for limit in quota.limits]
 
 
 @router.post(
@@ -457,9 +463,7 @@ def create_org_quota_limit(
 ) -> JSONResponse:
     _require_quota_api(settings)
     limit_type, threshold = _limit_body(body, required=True)
-    _require_writer(auth)
-    namespace = _namespace(db, orgname)
-    quota = _quota(db, namespace, quota_id)
+    namespace, quota = _quota_for_writer(db, auth, orgname, quota_id)
     _domain_call(quotas.create_limit, db, quota, limit_type, threshold)
     _audit(
         db,
@@ -484,7 +488,7 @@ def get_org_quota_limit(
     _require_quota_api(settings)
     _require_reader(db, auth, orgname)
     quota = _quota(db, _namespace(db, orgname), quota_id)
-    return quotas.limit_view(_limit(db, quota, limit_id))
+    return limit_view(_limit(db, quota, limit_id))
 
 
 @router.put(
@@ -504,9 +508,7 @@ def change_org_quota_limit(
 ) -> Any:
     _require_quota_api(settings)
     limit_type, threshold = _limit_body(body, required=False)
-    _require_writer(auth)
-    namespace = _namespace(db, orgname)
-    quota = _quota(db, namespace, quota_id)
+    namespace, quota = _quota_for_writer(db, auth, orgname, quota_id)
     limit = _limit(db, quota, limit_id)
     previous = _limit_audit(limit)
     try:
@@ -527,7 +529,7 @@ def change_org_quota_limit(
         previous_threshold_percent=previous["threshold_percent"],
     )
     db.commit()
-    return quotas.quota_view(settings, quota)
+    return quota_view(settings, quota)
 
 
 @router.delete(
@@ -544,9 +546,7 @@ def delete_org_quota_limit(
     settings: SettingsDep,
 ) -> Response:
     _require_quota_api(settings)
-    _require_writer(auth)
-    namespace = _namespace(db, orgname)
-    quota = _quota(db, namespace, quota_id)
+    namespace, quota = _quota_for_writer(db, auth, orgname, quota_id)
     limit = _limit(db, quota, limit_id)
     details = {"limit_id": limit.id, **_limit_audit(limit)}
     quotas.delete_limit(db, limit)
@@ -558,7 +558,9 @@ def delete_org_quota_limit(
 # --- /user/quota (the caller's own namespace, read-only) --------------------------------
 
 
-def _own_quota(db: Session, auth: AuthContext, settings: Settings, quota_id: str) -> NamespaceQuota:
+def _own_quota(
+    db: DbSession, auth: AuthContext, settings: Settings, quota_id: str
+) -> NamespaceQuota:
     _require_quota_api(settings)
     if not auth.can_admin_self() or auth.user is None:
         raise unauthorized(auth)
@@ -571,18 +573,18 @@ def list_user_quota(db: DbDep, auth: AuthDep, settings: SettingsDep) -> Any:
     if not auth.can_admin_self() or auth.user is None:
         raise unauthorized(auth)
     quota = quotas.get_quota(db, auth.user)
-    return [quotas.quota_view(settings, quota)] if quota is not None else []
+    return [quota_view(settings, quota)] if quota is not None else []
 
 
 @router.get("/api/v1/user/quota/{quota_id}", operation_id="getUserQuota")
 def get_user_quota(quota_id: str, db: DbDep, auth: AuthDep, settings: SettingsDep) -> Any:
-    return quotas.quota_view(settings, _own_quota(db, auth, settings, quota_id))
+    return quota_view(settings, _own_quota(db, auth, settings, quota_id))
 
 
 @router.get("/api/v1/user/quota/{quota_id}/limit", operation_id="listUserQuotaLimit")
 def list_user_quota_limits(quota_id: str, db: DbDep, auth: AuthDep, settings: SettingsDep) -> Any:
     quota = _own_quota(db, auth, settings, quota_id)
-    return [quotas.limit_view(limit) for limit in quota.limits]
+    return [limit_view(limit) for limit in quota.limits]
 
 
 @router.get("/api/v1/user/quota/{quota_id}/limit/{limit_id}", operation_id="getUserQuotaLimit")
@@ -593,4 +595,4 @@ def get_user_quota_limit(
     quota = _own_quota(db, auth, settings, quota_id)
     if quotas.get_limit(quota, _parse_id(limit_id)) is None:
         raise not_found()
-    return quotas.quota_view(settings, quota)
+    return quota_view(settings, quota)

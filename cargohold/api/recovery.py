@@ -11,10 +11,9 @@ from pydantic import BaseModel, StrictStr
 from cargohold.api.deps import DbDep, JsonBody, SettingsDep, client_ip, get_auth, validate_body
 from cargohold.api.errors import MessageError
 from cargohold.api.routing import ApiRouter
+from cargohold.api.sessions import start_login
 from cargohold.api.superuser_access import require_feature
-from cargohold.auth.sessions import start_login
-from cargohold.domain import password_recovery
-from cargohold.domain.audit import log_action
+from cargohold.domain import password_recovery, sign_ins
 
 router = ApiRouter(tags=["user"])
 
@@ -66,15 +65,14 @@ def confirm_recovery(
     if user is None:
         db.commit()
         raise MessageError(400, INVALID_CODE)
-    if settings.ACTION_LOG_AUDIT_LOGINS:
-        log_action(
-            db,
-            "login_success",
-            namespace=user,
-            performer=user,
-            ip=client_ip(request),
-            metadata={"type": "recovery", "useragent": request.headers.get("user-agent")},
-        )
+    sign_ins.record_login(
+        db,
+        settings,
+        user,
+        method="recovery",
+        ip=client_ip(request),
+        useragent=request.headers.get("user-agent"),
+    )
     db.commit()
     response = RedirectResponse(ACCOUNT_PAGE, status_code=302)
     start_login(response, settings, user.uuid, user.session_token)

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 from email.utils import formatdate
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from cargohold.api.errors import MessageError, not_found, unauthorized
 from cargohold.auth.context import AuthContext
-from cargohold.db.models.accounts import User
 from cargohold.db.models.registry import ROLE_RANK, Repository, RepositoryState, Role
-from cargohold.domain import permissions
+from cargohold.db.session import DbSession
+from cargohold.domain import permissions, repo_permissions
 from cargohold.domain.repositories import find_repository, split_repository_path
 
 
@@ -30,17 +27,8 @@ def _role_allows(role: Role | None, needed: Role) -> bool:
     return role is not None and ROLE_RANK[role] >= ROLE_RANK[needed]
 
 
-def _role_for_missing(db: Session, auth: AuthContext, namespace_name: str) -> Role | None:
-    namespace = db.scalar(
-        select(User).where(User.username == namespace_name, User.deleted.is_(False))
-    )
-    if namespace is None:
-        return Role.admin if auth.has_superuser_full_access else None
-    return permissions.effective_namespace_repository_role(db, auth, namespace)
-
-
 def require_repository(
-    db: Session,
+    db: DbSession,
     auth: AuthContext,
     path: str,
     needed: Role,
@@ -61,7 +49,7 @@ def require_repository(
     if repository is None:
         if superuser_read and auth.is_global_readonly_superuser:
             raise not_found()
-        if _role_allows(_role_for_missing(db, auth, parts[0]), needed):
+        if _role_allows(repo_permissions.role_for_missing_repository(db, auth, parts[0]), needed):
             raise not_found()
         raise unauthorized(auth)
     if (reading and repository.public) or (superuser_read and auth.is_global_readonly_superuser):

@@ -6,7 +6,6 @@ from typing import Any, Literal
 
 from fastapi import Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session
 
 from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip, validate_body
 from cargohold.api.errors import (
@@ -17,15 +16,16 @@ from cargohold.api.errors import (
     not_found,
     unauthorized,
 )
-from cargohold.api.paging import encode_page_token, start_id
 from cargohold.api.query import truthy
+from cargohold.api.quota_views import repository_quota_reports
 from cargohold.api.repo_access import format_ms, require_repository
 from cargohold.api.routing import ApiRouter
-from cargohold.auth.context import AuthContext
 from cargohold.db.models.registry import Repository, RepositoryState, Role
-from cargohold.domain import permissions, quota, repositories, tag_history
+from cargohold.db.session import DbSession
+from cargohold.domain import permissions, repositories
 from cargohold.domain.accounts import get_namespace
-from cargohold.domain.audit import log_action
+from cargohold.domain.tags import history as tag_history
+from cargohold.paging import encode_page_token, start_id
 
 router = ApiRouter(tags=["repository"])
 PAGE_SIZE = 100
@@ -52,31 +52,6 @@ class StateBody(BaseModel):
     state: Literal["NORMAL", "READ_ONLY", "MIRROR"]
 
 
-def _audit(
-    db: Session,
-    request: Request,
-    auth: AuthContext,
-    kind: str,
-    repository: Repository,
-    *,
-    linked: bool = True,
-    **extra: Any,
-) -> None:
-    log_action(
-        db,
-        kind,
-        namespace=repository.namespace_user,
-        auth=auth,
-        repository=repository if linked else None,
-        ip=client_ip(request),
-        metadata={
-            "repo": repository.name,
-            "namespace": repository.namespace_user.username,
-            **extra,
-        },
-    )
-
-
 @router.get("/api/v1/repository", operation_id="listRepos")
 def list_repositories(
     request: Request, db: DbDep, auth: AuthDep, settings: SettingsDep
@@ -98,7 +73,7 @@ def list_repositories(
     else:
         query = permissions.listable_repositories(auth, include_public=public)
         if namespace:
-            query = query.where(Repository.namespace_user.has(username=namespace))
+            query = repositories.in_namespace(query, namespace)
     rows, next_id = repositories.page_by_id(
         db, query, start_id(settings, request.query_params.get("next_page")), PAGE_SIZE
     )
@@ -107,7 +82,7 @@ def list_repositories(
     popularity = repositories.popularity(db, ids) if truthy(request, "popularity") else None
     stars = repositories.starred_ids(db, auth.user, ids)
     quotas = (
-        quota.repository_quota_reports(db, settings, rows)
+        repository_quota_reports(db, settings, rows)
         if settings.FEATURE_QUOTA_MANAGEMENT and settings.FEATURE_EDIT_QUOTA
         else None
     )
@@ -148,26 +123,21 @@ def create_repository(
     namespace = get_namespace(db, namespace_name)
     if namespace is None or not permissions.can_create_repository(db, auth, namespace):
         raise unauthorized(auth)
-    if repositories.find_repository(db, namespace_name, body.repository) is not None:
-        raise invalid_request("Repository already exists")
-    if not repositories.valid_repository_name(
-        body.repository, settings.FEATURE_EXTENDED_REPOSITORY_NAMES
-    ):
-        raise invalid_request("Invalid repository name")
-    repository = repositories.create_repository(
+    repository = repositories.create_requested(
         db,
         namespace,
         body.repository,
         public=body.visibility == "public",
         description=body.description,
-        creator=auth.user,
+        extended_names=settings.FEATURE_EXTENDED_REPOSITORY_NAMES,
+        auth=auth,
+        ip=client_ip(request),
     )
-    _audit(db, request, auth, "create_repo", repository)
     db.commit()
     return {"namespace": namespace_name, "name": body.repository, "kind": repository.kind}
 
 
-def _repository_tags(db: Session, repository: Repository) -> dict[str, Any]:
+def _repository_tags(db: DbSession, repository: Repository) -> dict[str, Any]:
     tags: dict[str, Any] = {}
     for tag in tag_history.alive_tags(db, repository, limit=REPO_TAGS_LIMIT):
         item: dict[str, Any] = {
@@ -192,8 +162,7 @@ def change_visibility(
 ) -> dict[str, Any]:
     repo = require_repository(db, auth, repository, Role.admin)
     body = validate_body(VisibilityBody, raw)
-    repo.public = body.visibility == "public"
-    _audit(db, request, auth, "change_repo_visibility", repo, visibility=body.visibility)
+    repositories.change_visibility(db, repo, body.visibility, auth=auth, ip=client_ip(request))
     db.commit()
     return {"success": True}
 
@@ -211,8 +180,9 @@ def change_state(
         raise not_found()
     repo = require_repository(db, auth, repository, Role.admin)
     body = validate_body(StateBody, raw)
-    repositories.set_state(repo, RepositoryState[body.state])
-    _audit(db, request, auth, "change_repo_state", repo, state_changed=body.state)
+    repositories.change_state(
+        db, repo, RepositoryState[body.state], auth=auth, ip=client_ip(request)
+    )
     db.commit()
     return {"success": True}
 
@@ -255,8 +225,7 @@ def update_repository(
 ) -> dict[str, Any]:
     repo = require_repository(db, auth, repository, Role.write)
     body = validate_body(DescriptionBody, raw)
-    repo.description = body.description
-    _audit(db, request, auth, "set_repo_description", repo, description=body.description)
+    repositories.set_description(db, repo, body.description, auth=auth, ip=client_ip(request))
     db.commit()
     return {"success": True}
 
@@ -270,7 +239,6 @@ def delete_repository(repository: str, request: Request, db: DbDep, auth: AuthDe
         if exc.status == 404:
             return Response(status_code=204)
         raise
-    _audit(db, request, auth, "delete_repo", repo, linked=False)
-    repositories.mark_deleted(db, repo)
+    repositories.delete_requested(db, repo, auth=auth, ip=client_ip(request))
     db.commit()
     return Response(status_code=204)

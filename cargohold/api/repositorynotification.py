@@ -7,22 +7,29 @@ caller learns about another repository's notifications.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
-from sqlalchemy.orm import Session
 
-from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip, validate_body
+from cargohold.api.deps import (
+    AuthDep,
+    Caller,
+    CallerDep,
+    DbDep,
+    JsonBody,
+    SettingsDep,
+    validate_body,
+)
 from cargohold.api.errors import NOT_FOUND_TEXT, MessageError, invalid_request, not_found
 from cargohold.api.repo_access import require_repository
 from cargohold.api.routing import ApiRouter, json_body_schema
 from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
-from cargohold.db.base import begin_write
-from cargohold.db.models.notifications import RepositoryNotification
 from cargohold.db.models.registry import Repository, Role
+from cargohold.db.session import DbSession
 from cargohold.domain import repo_notifications as rules
 
 router = ApiRouter(tags=["repositorynotification"])
@@ -43,15 +50,18 @@ class NotificationCreateRequest(BaseModel):
     title: StrictStr | None = Field(default=None, max_length=255)
 
 
-def _repository(db: Session, auth: AuthContext, path: str, *, reading: bool = False) -> Repository:
+def _repository(
+    db: DbSession, auth: AuthContext, path: str, *, reading: bool = False
+) -> Repository:
     return require_repository(db, auth, path, Role.admin, superuser_read=reading)
 
 
-def _notification(db: Session, repository: Repository, uuid: str) -> RepositoryNotification:
-    found = rules.find(db, repository, uuid)
-    if found is None:
-        raise invalid_request(rules.not_found_message(repository, uuid))
-    return found
+def _change(call: Caller, path: str, uuid: str, change: Callable[..., None]) -> Response:
+    """A change to one of the repository's notifications, by its uuid (admins only)."""
+    repo = _repository(call.db, call.auth, path)
+    change(call.db, repo, uuid, auth=call.auth, ip=call.ip)
+    call.db.commit()
+    return Response(status_code=204)
 
 
 @router.get(LIST_PATH, operation_id="listRepoNotifications")
@@ -67,37 +77,25 @@ def list_notifications(repository: str, db: DbDep, auth: AuthDep) -> dict[str, A
     status_code=201,
     openapi_extra=json_body_schema(NotificationCreateRequest),
 )
-def create_notification(
-    repository: str,
-    request: Request,
-    db: DbDep,
-    settings: SettingsDep,
-    auth: AuthDep,
-    raw: JsonBody,
-) -> JSONResponse:
+def create_notification(repository: str, call: CallerDep, raw: JsonBody) -> JSONResponse:
     """Create a notification: when `event` happens, deliver through `method`."""
-    repo = _repository(db, auth, repository)
+    repo = _repository(call.db, call.auth, repository)
     body = validate_body(NotificationCreateRequest, raw)
-    begin_write(db)
-    try:
-        created = rules.create(
-            db,
-            settings,
-            repo,
-            rules.NotificationRequest(
-                event=body.event,
-                method=body.method,
-                config=body.config,
-                event_config=body.eventConfig,
-                title=body.title,
-            ),
-            auth=auth,
-            ip=client_ip(request),
-        )
-    except rules.NotificationError as exc:
-        db.rollback()
-        raise invalid_request(str(exc)) from exc
-    db.commit()
+    created = rules.create(
+        call.db,
+        call.settings,
+        repo,
+        rules.NotificationRequest(
+            event=body.event,
+            method=body.method,
+            config=body.config,
+            event_config=body.eventConfig,
+            title=body.title,
+        ),
+        auth=call.auth,
+        ip=call.ip,
+    )
+    call.db.commit()
     return JSONResponse(rules.view(created), status_code=201)
 
 
@@ -111,28 +109,14 @@ def get_notification(repository: str, uuid: str, db: DbDep, auth: AuthDep) -> di
 
 
 @router.delete(ITEM_PATH, operation_id="deleteRepoNotification", status_code=204)
-def delete_notification(
-    repository: str, uuid: str, request: Request, db: DbDep, auth: AuthDep
-) -> Response:
-    repo = _repository(db, auth, repository)
-    begin_write(db)
-    found = _notification(db, repo, uuid)
-    rules.delete_notification(db, repo, found, auth=auth, ip=client_ip(request))
-    db.commit()
-    return Response(status_code=204)
+def delete_notification(repository: str, uuid: str, call: CallerDep) -> Response:
+    return _change(call, repository, uuid, rules.delete_notification)
 
 
 @router.post(ITEM_PATH, operation_id="resetRepositoryNotificationFailures", status_code=204)
-def reset_failures(
-    repository: str, uuid: str, request: Request, db: DbDep, auth: AuthDep
-) -> Response:
+def reset_failures(repository: str, uuid: str, call: CallerDep) -> Response:
     """Set the failure count back to 0, so that a disabled notification is delivered again."""
-    repo = _repository(db, auth, repository)
-    begin_write(db)
-    found = _notification(db, repo, uuid)
-    rules.reset_failures(db, repo, found, auth=auth, ip=client_ip(request))
-    db.commit()
-    return Response(status_code=204)
+    return _change(call, repository, uuid, rules.reset_failures)
 
 
 @router.post(f"{ITEM_PATH}/test", operation_id="testRepoNotification")
@@ -141,9 +125,7 @@ def test_notification(
 ) -> dict[str, Any]:
     """Queue one delivery with the event's sample data."""
     repo = _repository(db, auth, repository)
-    begin_write(db)
-    found = _notification(db, repo, uuid)
-    rules.queue_test(db, settings, repo, found)
+    rules.queue_test(db, settings, repo, uuid)
     db.commit()
     return {}
 
@@ -152,7 +134,7 @@ def test_notification(
 
 
 def _email_repository(
-    db: Session, settings: Settings, auth: AuthContext, path: str, *, reading: bool = False
+    db: DbSession, settings: Settings, auth: AuthContext, path: str, *, reading: bool = False
 ) -> Repository:
     if not settings.FEATURE_MAILING:
         raise MessageError(404, NOT_FOUND_TEXT)
@@ -185,7 +167,6 @@ def authorize_email(
     """Mail a confirmation link to `email`; once followed, it may receive notifications."""
     repo = _email_repository(db, settings, auth, repository)
     address = _address(email)
-    begin_write(db)
     record = rules.request_email_authorization(db, settings, repo, address)
     db.commit()
     return rules.authorized_email_view(repo, record)
@@ -194,10 +175,8 @@ def authorize_email(
 @router.get("/authrepoemail", operation_id="confirmRepoEmail", include_in_schema=False)
 def confirm_email(db: DbDep, settings: SettingsDep, code: str = "") -> HTMLResponse:
     """The link mailed by sendAuthorizeRepoEmail."""
-    begin_write(db)
     record = rules.confirm_email_authorization(db, code) if code else None
     if record is None:
-        db.rollback()
         raise MessageError(400, "Invalid confirmation code.")
     db.commit()
     return HTMLResponse(

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
-from sqlalchemy.orm import Session
 
-from cargohold.api.avatar import team_avatar
 from cargohold.api.deps import (
     AuthDep,
     DbDep,
@@ -29,12 +28,13 @@ from cargohold.api.errors import (
 )
 from cargohold.api.query import MAX_QUERY_INTEGER, truthy
 from cargohold.api.routing import ApiRouter
-from cargohold.api.views import format_date
 from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.accounts import User
+from cargohold.db.session import DbSession
 from cargohold.domain import accounts, permissions, robot_federation, robots
-from cargohold.domain.audit import log_action
+from cargohold.domain.avatars import team_avatar
+from cargohold.domain.dates import format_date
 
 router = ApiRouter(tags=["robot"])
 
@@ -70,7 +70,7 @@ def _robot_view(settings: Settings, robot: robots.Robot, *, metadata: bool) -> d
 
 
 def _robot_list(
-    db: Session,
+    db: DbSession,
     settings: Settings,
     namespace: User,
     *,
@@ -104,94 +104,59 @@ def _robot_list(
     return {"robots": items}
 
 
-def _get(db: Session, namespace: User, short_name: str) -> robots.Robot:
-    try:
-        return robots.get_robot(db, namespace, short_name)
-    except robots.RobotNotFound as exc:
-        raise data_model_error(str(exc)) from exc
+@dataclass
+class RobotCall:
+    """A request about one robot in a namespace the caller administers."""
+
+    db: DbSession
+    settings: Settings
+    auth: AuthContext
+    ip: str | None
+    namespace: User
+    short_name: str
+
+    def robot(self) -> robots.Robot:
+        return robots.get_robot(self.db, self.namespace, self.short_name)
 
 
-def _create(
-    request: Request,
-    db: Session,
-    settings: Settings,
-    auth: AuthContext,
-    namespace: User,
-    short_name: str,
-    raw: dict[str, Any],
-) -> Response:
+def _get(db: DbSession, namespace: User, short_name: str) -> robots.Robot:
+    return robots.get_robot(db, namespace, short_name)
+
+
+def _create(call: RobotCall, raw: dict[str, Any]) -> Response:
     body = validate_body(NewRobot, raw)
-    try:
-        robot = robots.create_robot(
-            db,
-            settings,
-            namespace,
-            short_name,
-            description=body.description,
-            metadata=body.unstructured_metadata,
-        )
-    except robots.RobotError as exc:
-        db.rollback()
-        raise invalid_request(str(exc)) from exc
-    log_action(
-        db,
-        "create_robot",
-        namespace=namespace,
-        auth=auth,
-        ip=client_ip(request),
-        metadata={
-            "robot": short_name,
-            "description": body.description,
-            "unstructured_metadata": body.unstructured_metadata,
-        },
+    robot = robots.add_robot(
+        call.db,
+        call.settings,
+        call.namespace,
+        call.short_name,
+        description=body.description,
+        metadata=body.unstructured_metadata,
+        auth=call.auth,
+        ip=call.ip,
     )
-    db.commit()
-    view = _robot_view(settings, robot, metadata=True)
+    call.db.commit()
+    view = _robot_view(call.settings, robot, metadata=True)
     # Quay's creation answer echoes the metadata as sent (null when none was); reads show {}.
     view["unstructured_metadata"] = body.unstructured_metadata
     return JSONResponse(view, status_code=201)
 
 
-def _delete(
-    request: Request, db: Session, auth: AuthContext, namespace: User, short_name: str
-) -> Response:
-    robot = _get(db, namespace, short_name)
-    robots.delete_robot(db, robot)
-    log_action(
-        db,
-        "delete_robot",
-        namespace=namespace,
-        auth=auth,
-        ip=client_ip(request),
-        metadata={"robot": short_name},
-    )
-    db.commit()
+def _delete(call: RobotCall) -> Response:
+    robots.delete_robot(call.db, call.namespace, call.robot(), auth=call.auth, ip=call.ip)
+    call.db.commit()
     return Response(status_code=204)
 
 
-def _regenerate(
-    request: Request,
-    db: Session,
-    settings: Settings,
-    auth: AuthContext,
-    namespace: User,
-    short_name: str,
-) -> dict[str, Any]:
-    robot = robots.regenerate_token(db, settings, _get(db, namespace, short_name))
-    log_action(
-        db,
-        "regenerate_robot_token",
-        namespace=namespace,
-        auth=auth,
-        ip=client_ip(request),
-        metadata={"robot": short_name},
+def _regenerate(call: RobotCall) -> dict[str, Any]:
+    robot = robots.regenerate_token(
+        call.db, call.settings, call.namespace, call.robot(), auth=call.auth, ip=call.ip
     )
-    db.commit()
-    return _robot_view(settings, robot, metadata=False)
+    call.db.commit()
+    return _robot_view(call.settings, robot, metadata=False)
 
 
-def _permissions(db: Session, namespace: User, short_name: str) -> dict[str, Any]:
-    robot = _get(db, namespace, short_name)
+def _permissions(db: DbSession, robot: robots.Robot) -> dict[str, Any]:
     roles = robots.robot_repository_roles(db, [robot.user.id])[robot.user.id]
     return {
         "permissions": [
@@ -212,6 +177,19 @@ def _user_admin(auth: AuthContext) -> User:
     if not auth.can_admin_self():
         raise unauthorized(auth)
     return user
+
+
+def _own_robot(
+    robot_shortname: str, request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
+) -> RobotCall:
+    """A robot of the caller's own namespace (user:admin)."""
+    user = _user_admin(auth)
+    return RobotCall(db, settings, auth, client_ip(request), user, robot_shortname)
+
+
+# Where a body is parsed, `auth` is declared before it: a bad token is answered before a bad
+# body, and the robot's namespace is checked after both.
+OwnRobot = Annotated[RobotCall, Depends(_own_robot)]
 
 
 @router.get("/api/v1/user/robots", operation_id="getUserRobots")
@@ -235,58 +213,42 @@ def get_user_robots(
 
 
 @router.get("/api/v1/user/robots/{robot_shortname}", operation_id="getUserRobot")
-def get_user_robot(
-    robot_shortname: str, db: DbDep, settings: SettingsDep, auth: AuthDep
-) -> dict[str, Any]:
-    user = _user_admin(auth)
-    return _robot_view(settings, _get(db, user, robot_shortname), metadata=True)
+def get_user_robot(call: OwnRobot) -> dict[str, Any]:
+    return _robot_view(call.settings, call.robot(), metadata=True)
 
 
 @router.put(
     "/api/v1/user/robots/{robot_shortname}", operation_id="createUserRobot", status_code=201
 )
-def create_user_robot(
-    robot_shortname: str,
-    request: Request,
-    db: DbDep,
-    settings: SettingsDep,
-    auth: AuthDep,
-    raw: JsonBody,
-) -> Response:
-    user = _user_admin(auth)
-    return _create(request, db, settings, auth, user, robot_shortname, raw)
+def create_user_robot(auth: AuthDep, raw: JsonBody, call: OwnRobot) -> Response:
+    return _create(call, raw)
 
 
 @router.delete(
     "/api/v1/user/robots/{robot_shortname}", operation_id="deleteUserRobot", status_code=204
 )
-def delete_user_robot(robot_shortname: str, request: Request, db: DbDep, auth: AuthDep) -> Response:
-    user = _user_admin(auth)
-    return _delete(request, db, auth, user, robot_shortname)
+def delete_user_robot(call: OwnRobot) -> Response:
+    return _delete(call)
 
 
 @router.post(
     "/api/v1/user/robots/{robot_shortname}/regenerate", operation_id="regenerateUserRobotToken"
 )
-def regenerate_user_robot_token(
-    robot_shortname: str, request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
-) -> dict[str, Any]:
-    user = _user_admin(auth)
-    return _regenerate(request, db, settings, auth, user, robot_shortname)
+def regenerate_user_robot_token(call: OwnRobot) -> dict[str, Any]:
+    return _regenerate(call)
 
 
 @router.get(
     "/api/v1/user/robots/{robot_shortname}/permissions", operation_id="getUserRobotPermissions"
 )
-def get_user_robot_permissions(robot_shortname: str, db: DbDep, auth: AuthDep) -> dict[str, Any]:
-    user = _user_admin(auth)
-    return _permissions(db, user, robot_shortname)
+def get_user_robot_permissions(call: OwnRobot) -> dict[str, Any]:
+    return _permissions(call.db, call.robot())
 
 
 # Organization robots.
 
 
-def _may_admin(db: Session, auth: AuthContext, namespace: User | None) -> bool:
+def _may_admin(db: DbSession, auth: AuthContext, namespace: User | None) -> bool:
     if namespace is None:
         return auth.has_superuser_full_access
     return permissions.can_admin_organization(db, auth, namespace)
@@ -299,16 +261,32 @@ def _organization(orgname: str, namespace: User | None) -> User:
     return namespace
 
 
-def _is_member(db: Session, auth: AuthContext, namespace: User) -> bool:
+def _is_member(db: DbSession, auth: AuthContext, namespace: User) -> bool:
     """Any team role, after the caller's scopes cap it (a repo:read token is no member)."""
     return permissions.effective_namespace_role(db, auth, namespace) is not None
 
 
-def _org_admin(db: Session, auth: AuthContext, orgname: str) -> User:
+def _org_admin(db: DbSession, auth: AuthContext, orgname: str) -> User:
     namespace = accounts.get_namespace(db, orgname)
     if not _may_admin(db, auth, namespace):
         raise unauthorized(auth)
     return _organization(orgname, namespace)
+
+
+def _org_robot(
+    orgname: str,
+    robot_shortname: str,
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    auth: AuthDep,
+) -> RobotCall:
+    """A robot of an organization the caller administers."""
+    org = _org_admin(db, auth, orgname)
+    return RobotCall(db, settings, auth, client_ip(request), org, robot_shortname)
+
+
+OrgRobot = Annotated[RobotCall, Depends(_org_robot)]
 
 
 @router.get("/api/v1/organization/{orgname}/robots", operation_id="getOrgRobots")
@@ -357,17 +335,8 @@ def get_org_robot(
     operation_id="createOrgRobot",
     status_code=201,
 )
-def create_org_robot(
-    orgname: str,
-    robot_shortname: str,
-    request: Request,
-    db: DbDep,
-    settings: SettingsDep,
-    auth: AuthDep,
-    raw: JsonBody,
-) -> Response:
-    org = _org_admin(db, auth, orgname)
-    return _create(request, db, settings, auth, org, robot_shortname, raw)
+def create_org_robot(auth: AuthDep, raw: JsonBody, call: OrgRobot) -> Response:
+    return _create(call, raw)
 
 
 @router.delete(
@@ -375,27 +344,16 @@ def create_org_robot(
     operation_id="deleteOrgRobot",
     status_code=204,
 )
-def delete_org_robot(
-    orgname: str, robot_shortname: str, request: Request, db: DbDep, auth: AuthDep
-) -> Response:
-    org = _org_admin(db, auth, orgname)
-    return _delete(request, db, auth, org, robot_shortname)
+def delete_org_robot(call: OrgRobot) -> Response:
+    return _delete(call)
 
 
 @router.post(
     "/api/v1/organization/{orgname}/robots/{robot_shortname}/regenerate",
     operation_id="regenerateOrgRobotToken",
 )
-def regenerate_org_robot_token(
-    orgname: str,
-    robot_shortname: str,
-    request: Request,
-    db: DbDep,
-    settings: SettingsDep,
-    auth: AuthDep,
-) -> dict[str, Any]:
-    org = _org_admin(db, auth, orgname)
-    return _regenerate(request, db, settings, auth, org, robot_shortname)
+def regenerate_org_robot_token(call: OrgRobot) -> dict[str, Any]:
+    return _regenerate(call)
 
 
 @router.get(
@@ -409,7 +367,7 @@ def get_org_robot_permissions(
     if not auth.can_admin_self():
         raise unauthorized(auth)
     org = _org_admin(db, auth, orgname)
-    return _permissions(db, org, robot_shortname)
+    return _permissions(db, _get(db, org, robot_shortname))
 
 
 # OIDC federation of a robot: which outside identities may trade their tokens for it.
@@ -463,56 +421,28 @@ def _federation_body(raw: bytes) -> Any:
         raise MessageError(400, BAD_REQUEST_TEXT) from exc
 
 
-def _set_federation(
-    request: Request,
-    db: Session,
-    settings: Settings,
-    auth: AuthContext,
-    namespace: User,
-    short_name: str,
-    body: bytes,
-) -> list[dict[str, Any]]:
-    try:
-        config = robot_federation.parse_config(settings, _federation_body(body))
-    except robot_federation.FederationConfigError as exc:
-        raise invalid_request(str(exc)) from exc
-    robot_federation.set_config(_get(db, namespace, short_name), config)
-    log_action(
-        db,
-        "create_robot_federation",
-        namespace=namespace,
-        auth=auth,
-        ip=client_ip(request),
-        metadata={"config": config, "robot": short_name},
+def _set_federation(call: RobotCall, body: bytes) -> list[dict[str, Any]]:
+    config = robot_federation.parse_config(call.settings, _federation_body(body))
+    robot_federation.save_config(
+        call.db, call.namespace, call.robot(), config, auth=call.auth, ip=call.ip
     )
-    db.commit()
+    call.db.commit()
     return config
 
 
-def _delete_federation(
-    request: Request, db: Session, auth: AuthContext, namespace: User, short_name: str
-) -> Response:
-    robot_federation.set_config(_get(db, namespace, short_name), [])
-    log_action(
-        db,
-        "delete_robot_federation",
-        namespace=namespace,
-        auth=auth,
-        ip=client_ip(request),
-        metadata={"robot": short_name},
+def _delete_federation(call: RobotCall) -> Response:
+    robot_federation.save_config(
+        call.db, call.namespace, call.robot(), [], auth=call.auth, ip=call.ip
     )
-    db.commit()
+    call.db.commit()
     return Response(status_code=204)
 
 
 @router.get(
     "/api/v1/user/robots/{robot_shortname}/federation", operation_id="getUserRobotFederation"
 )
-def get_user_robot_federation(
-    robot_shortname: str, db: DbDep, auth: AuthDep
-) -> list[dict[str, Any]]:
-    user = _user_admin(auth)
-    return robot_federation.get_config(_get(db, user, robot_shortname))
+def get_user_robot_federation(call: OwnRobot) -> list[dict[str, Any]]:
+    return robot_federation.get_config(call.robot())
 
 
 @router.post(
@@ -520,17 +450,9 @@ def get_user_robot_federation(
     operation_id="createUserRobotFederation",
     openapi_extra=_FEDERATION_BODY,
 )
-def create_user_robot_federation(
-    robot_shortname: str,
-    request: Request,
-    db: DbDep,
-    settings: SettingsDep,
-    auth: AuthDep,
-    body: RawBody,
-) -> list[dict[str, Any]]:
+def create_user_robot_federation(call: OwnRobot, body: RawBody) -> list[dict[str, Any]]:
     """Replace the robot's federation entries with the posted list."""
-    user = _user_admin(auth)
-    return _set_federation(request, db, settings, auth, user, robot_shortname, body)
+    return _set_federation(call, body)
 
 
 @router.delete(
@@ -538,11 +460,8 @@ def create_user_robot_federation(
     operation_id="deleteUserRobotFederation",
     status_code=204,
 )
-def delete_user_robot_federation(
-    robot_shortname: str, request: Request, db: DbDep, auth: AuthDep
-) -> Response:
-    user = _user_admin(auth)
-    return _delete_federation(request, db, auth, user, robot_shortname)
+def delete_user_robot_federation(call: OwnRobot) -> Response:
+    return _delete_federation(call)
 
 
 @router.get(
@@ -566,18 +485,9 @@ def get_org_robot_federation(
     operation_id="createOrgRobotFederation",
     openapi_extra=_FEDERATION_BODY,
 )
-def create_org_robot_federation(
-    orgname: str,
-    robot_shortname: str,
-    request: Request,
-    db: DbDep,
-    settings: SettingsDep,
-    auth: AuthDep,
-    body: RawBody,
-) -> list[dict[str, Any]]:
+def create_org_robot_federation(call: OrgRobot, body: RawBody) -> list[dict[str, Any]]:
     """Replace the robot's federation entries with the posted list."""
-    org = _org_admin(db, auth, orgname)
-    return _set_federation(request, db, settings, auth, org, robot_shortname, body)
+    return _set_federation(call, body)
 
 
 @router.delete(
@@ -585,8 +495,5 @@ def create_org_robot_federation(
     operation_id="deleteOrgRobotFederation",
     status_code=204,
 )
-def delete_org_robot_federation(
-    orgname: str, robot_shortname: str, request: Request, db: DbDep, auth: AuthDep
-) -> Response:
-    org = _org_admin(db, auth, orgname)
-    return _delete_federation(request, db, auth, org, robot_shortname)
+def delete_org_robot_federation(call: OrgRobot) -> Response:
+    return _delete_federation(call)

@@ -5,17 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy.orm import Session
 
-from cargohold.api.avatar import team_avatar, user_avatar
 from cargohold.api.deps import AuthDep, DbDep, SettingsDep
 from cargohold.api.query import integer, truthy
 from cargohold.api.routing import ApiRouter
 from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.accounts import User
+from cargohold.db.session import DbSession
 from cargohold.domain import permissions, repo_permissions, repositories, search
 from cargohold.domain.accounts import get_namespace
+from cargohold.domain.avatars import team_avatar, user_avatar
 
 router = ApiRouter(tags=["search"])
 
@@ -97,7 +97,7 @@ def find_repositories(
 
 
 def _entity_scope(
-    db: Session, auth: AuthContext, namespace_name: str
+    db: DbSession, auth: AuthContext, namespace_name: str
 ) -> tuple[User | None, str | None, bool]:
     """(organization, namespace whose robots may be listed, caller administers the org)."""
     namespace = get_namespace(db, namespace_name) if namespace_name else None

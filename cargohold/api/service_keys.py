@@ -8,11 +8,9 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.orm import Session
 
 from cargohold.api.body_schema import check_body
 from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip, require_fresh_login
-from cargohold.api.errors import MessageError, invalid_request, not_found
 from cargohold.api.routing import ApiRouter, json_body_schema
 from cargohold.api.superuser_access import (
     require_superuser,
@@ -20,10 +18,12 @@ from cargohold.api.superuser_access import (
     require_superuser_reader,
 )
 from cargohold.api.superuser_views import superuser_user_views
+from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.keys import ServiceKey
-from cargohold.domain import service_key_admin as admin
-from cargohold.domain.audit import log_action
+from cargohold.db.session import DbSession
+from cargohold.domain.service_keys import admin
+from cargohold.domain.teams import Actor
 
 router = ApiRouter(tags=["superuser"])
 
@@ -39,7 +39,7 @@ def _http_date(value) -> str | None:
     return format_datetime(value, usegmt=True) if value is not None else None
 
 
-def _key_views(db: Session, settings: Settings, keys: list[ServiceKey]) -> list[dict[str, Any]]:
+def _key_views(db: DbSession, settings: Settings, keys: list[ServiceKey]) -> list[dict[str, Any]]:
     approvers = [k.approval.approver for k in keys if k.approval and k.approval.approver]
     approver_views = superuser_user_views(db, settings, approvers)
     views = []
@@ -69,24 +69,30 @@ def _key_views(db: Session, settings: Settings, keys: list[ServiceKey]) -> list[
     return views
 
 
-def _domain_call(function, *args, **kwargs):
-    try:
-        return function(*args, **kwargs)
-    except admin.ServiceKeyError as exc:
-        raise invalid_request(str(exc)) from exc
-    except admin.ServiceKeyModelError as exc:
-        raise MessageError(400, str(exc)) from exc
+def _actor(request: Request, auth: AuthContext) -> Actor:
+    return Actor(auth, client_ip(request))
 
 
-def _key(db: Session, settings: Settings, kid: str) -> ServiceKey:
-    key = admin.get_key(db, settings, kid)
-    if key is None:
-        raise not_found()
-    return key
+def _key_to_change(
+    db: DbSession,
+    auth: AuthContext,
+    settings: Settings,
+    kid: str,
+    body: dict[str, Any] | None = None,
+    schema: dict[str, Any] | None = None,
+) -> ServiceKey:
+    """The checks every change of a key makes, in Quay's order, then the key."""
+    require_superuser_feature(settings)
+    require_fresh_login(auth, settings)
+    if schema is not None:
+        check_body(schema, body)
+    require_superuser(auth)
+    return admin.require_key(db, settings, kid)
 
 
-def _audit(db: Session, kind: str, auth, request: Request, **metadata) -> None:
-    log_action(db, kind, namespace=None, auth=auth, ip=client_ip(request), metadata=metadata)
+def _key_view(db: DbSession, settings: Settings, kid: str) -> Response:
+    key = admin.require_key(db, settings, kid)
+    return SortedJSONResponse(_key_views(db, settings, [key])[0])
 
 
 _EXPIRATION = {
@@ -139,30 +145,18 @@ def create_service_key(
     require_superuser_feature(settings)
     require_fresh_login(auth, settings)
     check_body(CREATE_KEY_SCHEMA, body)
-    user = require_superuser(auth)
-    created = _domain_call(
-        admin.create_by_superuser,
+    require_superuser(auth)
+    created = admin.create_by_superuser(
         db,
         settings,
         service=body["service"],
         name=body.get("name") or "",
         metadata=body.get("metadata") or {},
         notes=body.get("notes") or "",
-        expiration=_domain_call(admin.expiration_from_unix, body["expiration"]),
-        approver=user,
-        ip=client_ip(request),
+        expiration=admin.expiration_from_unix(body["expiration"]),
+        actor=_actor(request, auth),
     )
     key = created.key
-    metadata = {
-        "kid": key.kid,
-        "preshared": True,
-        "service": key.service,
-        "name": key.name,
-        "expiration_date": admin.unix_seconds(key.expiration_date),
-        "auto_approved": True,
-    }
-    _audit(db, "service_key_create", auth, request, **metadata)
-    _audit(db, "service_key_approve", auth, request, **metadata)
     db.commit()
     return SortedJSONResponse(
         {
@@ -179,7 +173,7 @@ def create_service_key(
 def get_service_key(kid: str, db: DbDep, auth: AuthDep, settings: SettingsDep) -> Response:
     require_superuser_feature(settings)
     require_superuser_reader(auth)
-    return SortedJSONResponse(_key_views(db, settings, [_key(db, settings, kid)])[0])
+    return _key_view(db, settings, kid)
 
 
 @router.put(
@@ -195,60 +189,25 @@ def update_service_key(
     auth: AuthDep,
     settings: SettingsDep,
 ) -> Response:
-    require_superuser_feature(settings)
-    require_fresh_login(auth, settings)
-    check_body(CHANGE_KEY_SCHEMA, body)
-    require_superuser(auth)
-    key = _key(db, settings, kid)
+    key = _key_to_change(db, auth, settings, kid, body, CHANGE_KEY_SCHEMA)
+    actor = _actor(request, auth)
     if "expiration" in body:
-        expiration = _domain_call(admin.expiration_from_unix, body["expiration"])
-        previous = _domain_call(admin.change_expiration, key, expiration)
-        _audit(
-            db,
-            "service_key_extend",
-            auth,
-            request,
-            kid=key.kid,
-            service=key.service,
-            name=body.get("name", key.name),
-            expiration_date=admin.unix_seconds(expiration),
-            old_expiration_date=admin.unix_seconds(previous),
-        )
+        expiration = admin.expiration_from_unix(body["expiration"])
+        admin.change_expiration(db, key, expiration, actor, logged_name=body.get("name", key.name))
         # Quay commits the new expiration before looking at the name.
         db.commit()
     if "name" in body or "metadata" in body:
-        _domain_call(admin.change_details, key, body.get("name"), body.get("metadata"))
-        _audit(
-            db,
-            "service_key_modify",
-            auth,
-            request,
-            kid=key.kid,
-            service=key.service,
-            name=key.name,
-            expiration_date=admin.unix_seconds(key.expiration_date),
-        )
+        admin.change_details(db, key, body.get("name"), body.get("metadata"), actor)
         db.commit()
-    return SortedJSONResponse(_key_views(db, settings, [_key(db, settings, kid)])[0])
+    return _key_view(db, settings, kid)
 
 
 @router.delete("/api/v1/superuser/keys/{kid}", operation_id="deleteServiceKey")
 def delete_service_key(
     kid: str, request: Request, db: DbDep, auth: AuthDep, settings: SettingsDep
 ) -> Response:
-    require_superuser_feature(settings)
-    require_fresh_login(auth, settings)
-    require_superuser(auth)
-    key = _key(db, settings, kid)
-    metadata = {
-        "kid": key.kid,
-        "service": key.service,
-        "name": key.name,
-        "created_date": admin.unix_seconds(key.created_date),
-        "expiration_date": admin.unix_seconds(key.expiration_date),
-    }
-    admin.delete_key(db, settings, key)
-    _audit(db, "service_key_delete", auth, request, **metadata)
+    key = _key_to_change(db, auth, settings, kid)
+    admin.delete_by_superuser(db, settings, key, _actor(request, auth))
     db.commit()
     return Response(status_code=204)
 
@@ -267,22 +226,7 @@ def approve_service_key(
     settings: SettingsDep,
 ) -> Response:
     """201 with an empty body, also when the key was already approved."""
-    require_superuser_feature(settings)
-    require_fresh_login(auth, settings)
-    check_body(APPROVE_KEY_SCHEMA, body)
-    notes = body.get("notes", "")
-    user = require_superuser(auth)
-    key = _key(db, settings, kid)
-    if admin.approve(db, key, user, notes):
-        _audit(
-            db,
-            "service_key_approve",
-            auth,
-            request,
-            kid=key.kid,
-            service=key.service,
-            name=key.name,
-            expiration_date=admin.unix_seconds(key.expiration_date),
-        )
+    key = _key_to_change(db, auth, settings, kid, body, APPROVE_KEY_SCHEMA)
+    if admin.approve(db, key, body.get("notes", ""), _actor(request, auth)):
         db.commit()
     return Response(status_code=201)

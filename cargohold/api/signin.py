@@ -18,16 +18,10 @@ from cargohold.api.deps import (
 )
 from cargohold.api.errors import NOT_FOUND_TEXT, JsonError, MessageError, unauthorized
 from cargohold.api.routing import ApiRouter
+from cargohold.api.sessions import clear_session, load_session, save_session, start_login
 from cargohold.auth.credentials import check_password, find_user_by_login
-from cargohold.auth.sessions import (
-    clear_session,
-    load_session,
-    new_csrf_token,
-    save_session,
-    start_login,
-)
-from cargohold.domain import accounts, teams
-from cargohold.domain.audit import log_action
+from cargohold.auth.sessions import new_csrf_token
+from cargohold.domain import sign_ins, teams
 
 router = ApiRouter(tags=["user"])
 
@@ -76,19 +70,11 @@ def signin_user(
         raise MessageError(404, NOT_FOUND_TEXT)
     body = validate_body(Signin, raw)
     user = find_user_by_login(db, body.username)
+    ip, useragent = client_ip(request), request.headers.get("user-agent")
     if user is None or not check_password(db, settings, user, body.password):
-        if settings.ACTION_LOG_AUDIT_LOGIN_FAILURES and user is not None:
-            log_action(
-                db,
-                "login_failure",
-                namespace=user,
-                ip=client_ip(request),
-                metadata={
-                    "type": "quayauth",
-                    "kind": "user",
-                    "useragent": request.headers.get("user-agent"),
-                    "message": INVALID_CREDENTIALS,
-                },
+        if user is not None:
+            sign_ins.record_login_failure(
+                db, settings, user, ip=ip, useragent=useragent, message=INVALID_CREDENTIALS
             )
             db.commit()
         raise _signin_refused(INVALID_CREDENTIALS)
@@ -98,16 +84,8 @@ def signin_user(
         db.commit()
     if not user.verified:
         raise _signin_refused(None, needs_verification=True)
-    if settings.ACTION_LOG_AUDIT_LOGINS:
-        log_action(
-            db,
-            "login_success",
-            namespace=user,
-            performer=user,
-            ip=client_ip(request),
-            metadata={"type": "quayauth", "useragent": request.headers.get("user-agent")},
-        )
-        db.commit()
+    sign_ins.record_login(db, settings, user, method="quayauth", ip=ip, useragent=useragent)
+    db.commit()
     start_login(response, settings, user.uuid, user.session_token)
     return {"success": True}
 
@@ -141,9 +119,7 @@ def logout(
 ) -> dict[str, Any]:
     """End every session of the caller and clear this one."""
     if auth.user is not None:
-        user = auth.user
-        accounts.end_sessions(user)
-        log_action(db, "logout_success", namespace=user, auth=auth, ip=client_ip(request))
+        sign_ins.sign_out(db, auth.user, auth=auth, ip=client_ip(request))
         db.commit()
     clear_session(response, settings)
     return {"success": True}

@@ -12,16 +12,16 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.orm import Session
 
 from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, validate_body
 from cargohold.api.errors import unauthorized
-from cargohold.api.paging import encode_page_token, start_id
 from cargohold.api.routing import ApiRouter
 from cargohold.auth.context import AuthContext
 from cargohold.db.models.accounts import User
 from cargohold.db.models.registry import Repository
+from cargohold.db.session import DbSession
 from cargohold.domain import permissions, repositories
+from cargohold.paging import encode_page_token, start_id
 
 router = ApiRouter(tags=["user"])
 PAGE_SIZE = 100
@@ -39,7 +39,7 @@ def _require_user_admin(auth: AuthContext) -> User:
     return auth.user
 
 
-def _readable(db: Session, auth: AuthContext, repo: Repository | None) -> Repository | None:
+def _readable(db: DbSession, auth: AuthContext, repo: Repository | None) -> Repository | None:
     """The repository if the caller may read it, else None as if it did not exist."""
     if repo is None or not permissions.can_read_repository(db, auth, repo):
         return None

@@ -6,9 +6,6 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from cargohold.api.deps import (
     AuthDep,
@@ -18,22 +15,20 @@ from cargohold.api.deps import (
     client_ip,
     require_fresh_login,
 )
-from cargohold.api.errors import MessageError, invalid_request, not_found
-from cargohold.api.paging import encode_page_token, start_id
+from cargohold.api.errors import invalid_request
 from cargohold.api.query import parse_integer
 from cargohold.api.routing import ApiRouter
 from cargohold.api.superuser_access import (
     require_superuser,
     require_superuser_feature,
-    require_superuser_reader,
+    superuser_reader,
+    superuser_writer,
 )
 from cargohold.api.superuser_views import organization_views
-from cargohold.db.models.accounts import User
 from cargohold.domain import organizations
 from cargohold.domain import quota as quotas
-from cargohold.domain.accounts import get_namespace
-from cargohold.domain.audit import log_action
-from cargohold.domain.superuser import NameTaken, RenameError, rename_namespace
+from cargohold.domain.superuser import rename_organization
+from cargohold.paging import encode_page_token, start_id
 
 router = ApiRouter(tags=["superuser"])
 
@@ -54,29 +49,19 @@ def _page_limit(request: Request) -> int | None:
 def list_all_organizations(
     request: Request, db: DbDep, auth: AuthDep, settings: SettingsDep
 ) -> Any:
-    require_superuser_feature(settings)
-    require_fresh_login(auth, settings)
-    require_superuser_reader(auth)
+    superuser_reader(settings, auth)
     limit = _page_limit(request)
-    query = (
-        select(User).where(User.organization.is_(True), User.deleted.is_(False)).order_by(User.id)
-    )
     if limit is None:
-        return {"organizations": organization_views(db, settings, list(db.scalars(query)))}
+        return {
+            "organizations": organization_views(db, settings, organizations.list_organizations(db))
+        }
     first = start_id(settings, request.query_params.get("next_page"))
-    rows = list(db.scalars(query.where(User.id >= first).limit(max(limit, 0) + 1)))
+    rows = organizations.list_organizations(db, start_id=first, limit=max(limit, 0) + 1)
     page, rest = rows[: max(limit, 0)], rows[max(limit, 0) :]
     body: dict[str, Any] = {"organizations": organization_views(db, settings, page)}
     if rest:
         body["next_page"] = encode_page_token(settings, {"start_id": rest[0].id})
     return body
-
-
-def _organization(db: Session, name: str) -> User:
-    org = organizations.get_organization(db, name)
-    if org is None:
-        raise not_found()
-    return org
 
 
 @router.put("/api/v1/superuser/organizations/{name}", operation_id="changeOrganization")
@@ -94,28 +79,8 @@ def change_organization(
     new_name = body.get("name")
     if new_name is not None and not isinstance(new_name, str):
         raise invalid_request(f"{new_name!r} is not of type 'string'")
-    user = require_superuser(auth)
-    org = organizations.get_organization(db, name)
-    if org is None:
-        if get_namespace(db, name) is not None:
-            # A user's name: Quay's organization lookup fails as a data-model error.
-            raise MessageError(400, f"Organization does not exist: {name}")
-        raise not_found()
-    log_action(
-        db,
-        "org_change_name",
-        namespace=org,
-        auth=auth,
-        ip=client_ip(request),
-        metadata={"old_name": name, "new_name": new_name, "superuser": user.username},
-    )
-    if new_name is not None and new_name != name:
-        try:
-            rename_namespace(db, org, new_name)
-        except RenameError as exc:
-            raise MessageError(400, str(exc)) from exc
-        except (NameTaken, IntegrityError) as exc:
-            raise invalid_request("A user or organization with this name already exists") from exc
+    actor = require_superuser(auth)
+    org = rename_organization(db, name, new_name, actor=actor, auth=auth, ip=client_ip(request))
     db.commit()
     return organization_views(db, settings, [org])[0]
 
@@ -125,10 +90,8 @@ def delete_organization(
     name: str, request: Request, db: DbDep, auth: AuthDep, settings: SettingsDep
 ) -> Response:
     """Forced deletion: no grace period, no sole-admin check; GC reclaims the content."""
-    require_superuser_feature(settings)
-    require_fresh_login(auth, settings)
-    require_superuser(auth)
-    org = _organization(db, name)
+    superuser_writer(settings, auth)
+    org = organizations.organization_named(db, name)
     organizations.delete_organization(db, org, auth=auth, ip=client_ip(request))
     db.commit()
     return Response(status_code=204)
@@ -136,18 +99,14 @@ def delete_organization(
 
 @router.get("/api/v1/superuser/registrysize/", operation_id="getRegistrySize")
 def get_registry_size(db: DbDep, auth: AuthDep, settings: SettingsDep) -> Any:
-    require_superuser_feature(settings)
-    require_fresh_login(auth, settings)
-    require_superuser_reader(auth)
+    superuser_reader(settings, auth)
     return quotas.registry_size_view(db)
 
 
 @router.post("/api/v1/superuser/registrysize/", operation_id="postRegistrySize")
 def post_registry_size(db: DbDep, auth: AuthDep, settings: SettingsDep) -> JSONResponse:
     """201 when a calculation was queued now, 202 when one is already queued or running."""
-    require_superuser_feature(settings)
-    require_fresh_login(auth, settings)
-    require_superuser(auth)
+    superuser_writer(settings, auth)
     queued = quotas.queue_registry_size(db)
     db.commit()
     return JSONResponse("", status_code=201 if queued else 202)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from starlette.exceptions import HTTPException
 
+from cargohold.api.deps import require_fresh_login
 from cargohold.api.errors import unauthorized
 from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
@@ -36,3 +37,17 @@ def require_superuser_reader(auth: AuthContext) -> User:
     if auth.user is None or not (auth.is_superuser or auth.is_global_readonly_superuser):
         raise unauthorized(auth)
     return auth.user
+
+
+def superuser_reader(settings: Settings, auth: AuthContext) -> User:
+    """The whole gate of a read-only superuser endpoint without a body, in Quay's order."""
+    require_superuser_feature(settings)
+    require_fresh_login(auth, settings)
+    return require_superuser_reader(auth)
+
+
+def superuser_writer(settings: Settings, auth: AuthContext) -> User:
+    """The whole gate of a superuser endpoint that changes something and takes no body."""
+    require_superuser_feature(settings)
+    require_fresh_login(auth, settings)
+    return require_superuser(auth)

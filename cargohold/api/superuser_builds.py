@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy.orm import Session
 
 from cargohold.api.build import build_view, int_query, logs_body
 from cargohold.api.build_artifacts import archived_log
@@ -20,6 +19,7 @@ from cargohold.api.superuser_access import require_superuser_feature, require_su
 from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.builds import RepositoryBuild
+from cargohold.db.session import DbSession
 from cargohold.domain import builds as build_rules
 
 router = ApiRouter(tags=["superuser"])
@@ -31,7 +31,7 @@ def _authorize(auth: AuthContext, settings: Settings) -> None:
     require_superuser_reader(auth)
 
 
-def _build(db: Session, build_uuid: str) -> RepositoryBuild:
+def _build(db: DbSession, build_uuid: str) -> RepositoryBuild:
     """Unknown builds are a 400 invalid_response on /status and /logs, as in Quay."""
     build = build_rules.find_build(db, build_uuid)
     if build is None:
@@ -39,7 +39,7 @@ def _build(db: Session, build_uuid: str) -> RepositoryBuild:
     return build
 
 
-def _view(db: Session, settings: Settings, auth: AuthContext, build: RepositoryBuild) -> Any:
+def _view(db: DbSession, settings: Settings, auth: AuthContext, build: RepositoryBuild) -> Any:
     phases = build_rules.effective_phases(db, [build])
     return build_view(db, settings, auth, build, phases[build.id], superuser_variant=True)
 

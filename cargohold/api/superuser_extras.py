@@ -8,20 +8,19 @@ from typing import Any
 from fastapi import Request
 
 from cargohold.api.deps import AuthDep, DbDep, SettingsDep, client_ip, require_fresh_login
-from cargohold.api.errors import data_model_error, invalid_request, not_found, unauthorized
+from cargohold.api.errors import invalid_request, not_found, unauthorized
 from cargohold.api.query import truthy
 from cargohold.api.routing import ApiRouter
 from cargohold.api.superuser_access import (
     require_feature,
     require_superuser,
     require_superuser_feature,
+    superuser_writer,
 )
-from cargohold.api.views import format_date
 from cargohold.config_dump import config_dump
 from cargohold.db.models.accounts import AppSpecificToken
 from cargohold.domain import accounts, app_tokens, ownership, password_recovery
-from cargohold.domain.audit import log_action
-from cargohold.domain.organizations import OrganizationError
+from cargohold.domain.dates import format_date
 
 router = ApiRouter(tags=["superuser"])
 
@@ -54,38 +53,8 @@ def take_ownership(
     namespace: str, request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
 ) -> dict[str, str]:
     """Become an admin of an organization; a person's account becomes an organization."""
-    require_superuser_feature(settings)
-    require_fresh_login(auth, settings)
-    actor = require_superuser(auth)
-    if settings.is_superuser_name(namespace):
-        raise invalid_request("Cannot take ownership of a superuser")
-    entity = accounts.get_namespace(db, namespace)
-    if entity is None:
-        raise not_found()
-    if entity.superuser:
-        raise invalid_request("Cannot take ownership of a superuser")
-    was_user = not entity.organization
-    if was_user:
-        try:
-            ownership.convert_to_organization(db, entity, actor)
-        except OrganizationError as exc:
-            db.rollback()
-            raise data_model_error(str(exc)) from exc
-    else:
-        ownership.add_admin(db, entity, actor)
-    log_action(
-        db,
-        "take_ownership",
-        namespace=actor,
-        auth=auth,
-        ip=client_ip(request),
-        metadata={
-            "entity_id": entity.id,
-            "namespace": namespace,
-            "was_user": was_user,
-            "superuser": actor.username,
-        },
-    )
+    actor = superuser_writer(settings, auth)
+    ownership.take_ownership(db, settings, namespace, actor=actor, auth=auth, ip=client_ip(request))
     db.commit()
     return {"namespace": namespace}
 

@@ -6,9 +6,7 @@ from typing import Any
 
 from fastapi import Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
-from sqlalchemy.orm import Session
 
-from cargohold.api.avatar import user_avatar
 from cargohold.api.deps import (
     AuthDep,
     DbDep,
@@ -18,69 +16,23 @@ from cargohold.api.deps import (
     require_fresh_login,
     validate_body,
 )
-from cargohold.api.errors import data_model_error, invalid_request, not_found
-from cargohold.api.paging import encode_page_token, start_id
+from cargohold.api.errors import invalid_request
 from cargohold.api.query import integer, truthy
 from cargohold.api.routing import ApiRouter
 from cargohold.api.superuser_access import (
     require_superuser,
     require_superuser_feature,
-    require_superuser_reader,
+    superuser_reader,
+    superuser_writer,
 )
-from cargohold.auth.context import AuthContext
+from cargohold.api.superuser_views import superuser_user_views
 from cargohold.auth.credentials import encrypt_password
-from cargohold.auth.secrets import random_code
-from cargohold.config import Settings
-from cargohold.db.models.accounts import User
-from cargohold.domain import accounts
-from cargohold.domain.audit import log_action
-from cargohold.domain.email_confirmation import send_confirmation
-from cargohold.domain.quota import namespace_quota_fields, quota_fields_enabled
+from cargohold.domain import accounts, superuser
+from cargohold.paging import encode_page_token, start_id
 
 router = ApiRouter(tags=["superuser"])
 
-GENERATED_PASSWORD_LENGTH = 32
 MAX_PAGE_LIMIT = 100
-
-
-def superuser_user_views(
-    db: Session, settings: Settings, users: list[User]
-) -> list[dict[str, Any]]:
-    """The superuser panel's view of several users (quota fields loaded in one go)."""
-    quota = (
-        namespace_quota_fields(db, settings, [user.id for user in users])
-        if quota_fields_enabled(settings)
-        else {}
-    )
-    readonly = set(settings.GLOBAL_READONLY_SUPER_USERS)
-    views = []
-    for user in users:
-        view: dict[str, Any] = {
-            "kind": "user",
-            "name": user.username,
-            "username": user.username,
-            "email": user.email,
-            "verified": user.verified,
-            "avatar": user_avatar(settings, user),
-            "super_user": settings.is_superuser_name(user.username, user.superuser)
-            and user.username not in readonly,
-            "global_readonly_super_user": user.username in readonly,
-            "enabled": user.enabled,
-        }
-        view.update(quota.get(user.id, {}))
-        views.append(view)
-    return views
-
-
-def _target(db: Session, username: str) -> User:
-    user = accounts.get_user(db, username)
-    if user is None:
-        raise not_found()
-    return user
-
-
-def _is_superuser(settings: Settings, user: User) -> bool:
-    return settings.is_superuser_name(user.username, user.superuser)
 
 
 @router.get("/api/v1/superuser/users/", operation_id="listAllUsers")
@@ -88,9 +40,7 @@ def list_all_users(
     request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
 ) -> dict[str, Any]:
     """Every person account; `disabled=false` keeps only enabled ones. Pages with `limit`."""
-    require_superuser_feature(settings)
-    require_fresh_login(auth, settings)
-    require_superuser_reader(auth)
+    superuser_reader(settings, auth)
     limit = integer(request, "limit", 0, "Limit on the number of results (int)")
     if limit > MAX_PAGE_LIMIT:
         raise invalid_request("Page limit cannot be above 100")
@@ -104,7 +54,7 @@ def list_all_users(
     if paged and len(users) > limit:
         next_page = encode_page_token(settings, {"start_id": users[limit].id})
         users = users[:limit]
-    body: dict[str, Any] = {"users": superuser_user_views(db, settings, users)}
+    body: dict[str, Any] = {"users": list(superuser_user_views(db, settings, users).values())}
     if next_page is not None:
         body["next_page"] = next_page
     return body
@@ -124,28 +74,15 @@ def create_install_user(
     require_fresh_login(auth, settings)
     body = validate_body(NewInstallUser, raw)
     actor = require_superuser(auth)
-    password = random_code(GENERATED_PASSWORD_LENGTH)
-    try:
-        user = accounts.create_user(
-            db,
-            settings,
-            username=body.username,
-            email=body.email,
-            password=password,
-            verified=not settings.FEATURE_MAILING,
-        )
-    except accounts.AccountError as exc:
-        raise data_model_error(str(exc)) from exc
-    log_action(
+    user, password = superuser.create_install_user(
         db,
-        "user_create",
-        namespace=user,
+        settings,
+        username=body.username,
+        email=body.email,
+        actor=actor,
         auth=auth,
         ip=client_ip(request),
-        metadata={"email": body.email, "username": user.username, "superuser": actor.username},
     )
-    if settings.FEATURE_MAILING:
-        send_confirmation(db, settings, user)
     db.commit()
     return {
         "username": user.username,
@@ -159,10 +96,9 @@ def create_install_user(
 def get_install_user(
     username: str, db: DbDep, settings: SettingsDep, auth: AuthDep
 ) -> dict[str, Any]:
-    require_superuser_feature(settings)
-    require_fresh_login(auth, settings)
-    require_superuser_reader(auth)
-    return superuser_user_views(db, settings, [_target(db, username)])[0]
+    superuser_reader(settings, auth)
+    user = accounts.person_named(db, username)
+    return superuser_user_views(db, settings, [user])[user.id]
 
 
 class InstallUserChanges(BaseModel):
@@ -171,38 +107,6 @@ class InstallUserChanges(BaseModel):
     password: StrictStr = Field(default=None)
     email: StrictStr = Field(default=None)
     enabled: StrictBool = Field(default=None)
-
-
-def _apply_changes(
-    db: Session,
-    settings: Settings,
-    auth: AuthContext,
-    ip: str | None,
-    actor: User,
-    user: User,
-    body: InstallUserChanges,
-) -> None:
-    """Password, then email, then enabled, each with its audit entry (all or nothing)."""
-
-    def log(kind: str, metadata: dict[str, Any]) -> None:
-        log_action(
-            db,
-            kind,
-            namespace=user,
-            auth=auth,
-            ip=ip,
-            metadata={**metadata, "superuser": actor.username},
-        )
-
-    if body.password is not None:
-        log("user_change_password", {"username": user.username})
-        accounts.change_password(user, body.password)
-    if body.email is not None:
-        old_email = accounts.change_email(db, user, body.email)
-        log("user_change_email", {"old_email": old_email, "email": body.email})
-    if body.enabled is not None:
-        log("user_enable" if body.enabled else "user_disable", {"username": user.username})
-        user.enabled = body.enabled
 
 
 @router.put("/api/v1/superuser/users/{username}", operation_id="changeInstallUser")
@@ -219,16 +123,15 @@ def change_install_user(
     require_fresh_login(auth, settings)
     body = validate_body(InstallUserChanges, raw)
     actor = require_superuser(auth)
-    user = _target(db, username)
-    if _is_superuser(settings, user):
-        raise invalid_request("Cannot update a superuser")
+    user = accounts.person_named(db, username)
     # Quay answers with the view from before the change, patched with what was asked for.
-    view = superuser_user_views(db, settings, [user])[0]
-    try:
-        _apply_changes(db, settings, auth, client_ip(request), actor, user, body)
-    except accounts.AccountError as exc:
-        db.rollback()
-        raise data_model_error(str(exc)) from exc
+    view = superuser_user_views(db, settings, [user])[user.id]
+    changes = superuser.InstallUserChanges(
+        password=body.password, email=body.email, enabled=body.enabled
+    )
+    superuser.change_install_user(
+        db, settings, user, changes, actor=actor, auth=auth, ip=client_ip(request)
+    )
     db.commit()
     if body.email is not None:
         view["email"] = body.email
@@ -244,20 +147,8 @@ def delete_install_user(
     username: str, request: Request, db: DbDep, settings: SettingsDep, auth: AuthDep
 ) -> Response:
     """Delete a user at once (even the last admin of an organization); not a superuser."""
-    require_superuser_feature(settings)
-    require_fresh_login(auth, settings)
-    require_superuser(auth)
-    user = _target(db, username)
-    if _is_superuser(settings, user):
-        raise invalid_request("Cannot delete a superuser")
-    log_action(
-        db,
-        "user_delete",
-        namespace=user,
-        auth=auth,
-        ip=client_ip(request),
-        metadata={"username": user.username},
-    )
-    accounts.mark_deleted(db, user)
+    superuser_writer(settings, auth)
+    user = accounts.person_named(db, username)
+    superuser.delete_install_user(db, settings, user, auth=auth, ip=client_ip(request))
     db.commit()
     return Response(status_code=204)

@@ -5,22 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy.orm import Session
-
-from cargohold.api.avatar import avatar
+from cargohold.api.quota_views import namespace_quota_fields
 from cargohold.config import Settings
 from cargohold.db.models.accounts import User
+from cargohold.db.session import DbSession
 from cargohold.domain import quota as quotas
+from cargohold.domain.avatars import avatar
 
 
-def _quota_fields(db: Session, settings: Settings, users: Iterable[User]) -> dict[int, dict]:
+def _quota_fields(db: DbSession, settings: Settings, users: Iterable[User]) -> dict[int, dict]:
     if not quotas.quota_fields_enabled(settings):
         return {}
-    return quotas.namespace_quota_fields(db, settings, [user.id for user in users])
+    return namespace_quota_fields(db, settings, [user.id for user in users])
 
 
 def superuser_user_views(
-    db: Session, settings: Settings, users: Iterable[User]
+    db: DbSession, settings: Settings, users: Iterable[User]
 ) -> dict[int, dict[str, Any]]:
     """The superuser panel's view of people, by id (quota fields loaded in one batch)."""
     people = list(users)
@@ -44,7 +44,7 @@ def superuser_user_views(
     }
 
 
-def organization_views(db: Session, settings: Settings, orgs: list[User]) -> list[dict[str, Any]]:
+def organization_views(db: DbSession, settings: Settings, orgs: list[User]) -> list[dict[str, Any]]:
     quota_fields = _quota_fields(db, settings, orgs)
     return [
         {

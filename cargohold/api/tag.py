@@ -2,31 +2,22 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Any
 
 from fastapi import Request, Response
-from sqlalchemy.orm import Session
 
 from cargohold.api.body_schema import check_body
 from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep, client_ip
-from cargohold.api.errors import (
-    BAD_REQUEST_TEXT,
-    ApiError,
-    MessageError,
-    invalid_request,
-    not_found,
-    unauthorized,
-)
+from cargohold.api.errors import MessageError, invalid_request, not_found
 from cargohold.api.query import integer, truthy
 from cargohold.api.repo_access import format_ms, require_normal_state, require_repository
 from cargohold.api.routing import ApiRouter, json_body_schema
 from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
-from cargohold.db.models.registry import Manifest, Repository, Role, Tag
-from cargohold.domain import permissions, tag_history
-from cargohold.domain.audit import log_action
+from cargohold.db.models.registry import Role, Tag
+from cargohold.domain.tags import history as tag_history
+from cargohold.domain.teams import Actor
 
 router = ApiRouter(tags=["tag"])
 
@@ -72,31 +63,8 @@ def tag_view(tag: Tag, settings: Settings, presence: dict[int, dict[str, bool]])
     return view
 
 
-def _audit(
-    db: Session,
-    request: Request,
-    auth: AuthContext,
-    kind: str,
-    repository: Repository,
-    metadata: dict[str, Any],
-) -> None:
-    log_action(
-        db,
-        kind,
-        namespace=repository.namespace_user,
-        auth=auth,
-        repository=repository,
-        ip=client_ip(request),
-        metadata=metadata,
-    )
-
-
-def _performer_name(auth: AuthContext) -> str | None:
-    return auth.user.username if auth.user is not None else None
-
-
-def _immutable_error(exc: tag_history.TagImmutable) -> ApiError:
-    return ApiError(409, "tag_immutable", str(exc))
+def _actor(request: Request, auth: AuthContext) -> Actor:
+    return Actor(auth, client_ip(request))
 
 
 @router.get("/api/v1/repository/{repository:repopath}/tag/", operation_id="listRepoTags")
@@ -135,9 +103,8 @@ def list_tags(
         name_contains=name_contains,
         name_equals=name_equals,
     )
-    presence = tag_history.child_presence(db, [tag.manifest for tag in history.tags])
     return {
-        "tags": [tag_view(tag, settings, presence) for tag in history.tags],
+        "tags": [tag_view(tag, settings, history.presence) for tag in history.tags],
         "page": page,
         "has_additional": history.has_additional,
     }
@@ -180,106 +147,6 @@ EXPIRE_TAG_SCHEMA: dict[str, Any] = {
 }
 
 
-def _reachable_manifest(db: Session, repo: Repository, digest: str) -> Manifest:
-    manifest = tag_history.find_reachable_manifest(db, repo, digest)
-    if manifest is None:
-        raise not_found()
-    return manifest
-
-
-def _change_expiration(
-    db: Session, request: Request, auth: AuthContext, repo: Repository, name: str, raw: Any
-) -> None:
-    expiration = float(raw) if raw is not None else None
-    tag = tag_history.alive_tag(db, repo, name)
-    if tag is None:
-        raise not_found()
-    if expiration is not None and expiration <= dt.datetime.now(dt.UTC).timestamp():
-        raise MessageError(400, BAD_REQUEST_TEXT)
-    try:
-        previous = tag_history.change_expiration(db, tag, expiration)
-    except tag_history.TagImmutable as exc:
-        raise _immutable_error(exc) from exc
-    except tag_history.TagError as exc:
-        raise invalid_request(str(exc)) from exc
-    if previous is not None or expiration is not None:
-        _audit(
-            db,
-            request,
-            auth,
-            "change_tag_expiration",
-            repo,
-            {
-                "username": _performer_name(auth),
-                "repo": repo.name,
-                "tag": name,
-                "namespace": repo.namespace_user.username,
-                "expiration_date": raw,
-                "old_expiration_date": previous,
-            },
-        )
-
-
-def _change_immutability(
-    db: Session, request: Request, auth: AuthContext, repo: Repository, name: str, raw: bool
-) -> None:
-    tag = tag_history.alive_tag(db, repo, name)
-    if tag is None:
-        raise not_found()
-    previous = bool(tag.immutable)
-    if previous == raw:
-        return
-    if previous and not raw and not permissions.can_admin_repository(db, auth, repo):
-        raise unauthorized(auth)
-    if raw and not previous and tag.lifetime_end_ms is not None:
-        raise MessageError(
-            400,
-            f"Cannot make tag '{name}' immutable: tag has expiration set. "
-            "Remove the expiration first.",
-        )
-    tag.immutable = raw
-    _audit(
-        db,
-        request,
-        auth,
-        "change_tag_immutability",
-        repo,
-        {
-            "username": _performer_name(auth),
-            "repo": repo.name,
-            "tag": name,
-            "namespace": repo.namespace_user.username,
-            "immutable": raw,
-            "previous_immutable": previous,
-        },
-    )
-
-
-def _move(
-    db: Session, request: Request, auth: AuthContext, repo: Repository, name: str, digest: Any
-) -> None:
-    manifest = _reachable_manifest(db, repo, digest)
-    try:
-        _tag, previous = tag_history.retarget(db, repo, name, manifest)
-    except tag_history.TagImmutable as exc:
-        raise _immutable_error(exc) from exc
-    _audit(
-        db,
-        request,
-        auth,
-        "move_tag" if previous is not None else "create_tag",
-        repo,
-        {
-            "username": _performer_name(auth),
-            "repo": repo.name,
-            "tag": name,
-            "namespace": repo.namespace_user.username,
-            "manifest_digest": manifest.digest,
-            "original_manifest_digest": previous.manifest.digest if previous else None,
-        },
-    )
-
-
 @router.put(
     "/api/v1/repository/{repository:repopath}/tag/{tag}",
     operation_id="changeTag",
@@ -300,12 +167,15 @@ def change_tag(
     check_body(CHANGE_TAG_SCHEMA, body)
     if not TAG_NAME_RE.match(tag):
         raise MessageError(400, INVALID_TAG_TEXT)
-    if "expiration" in body and settings.FEATURE_CHANGE_TAG_EXPIRATION:
-        _change_expiration(db, request, auth, repo, tag, body["expiration"])
-    if "immutable" in body and settings.FEATURE_IMMUTABLE_TAGS:
-        _change_immutability(db, request, auth, repo, tag, body["immutable"])
-    if body.get("manifest_digest") is not None:
-        _move(db, request, auth, repo, tag, body["manifest_digest"])
+    change = tag_history.TagChange(
+        change_expiration="expiration" in body and settings.FEATURE_CHANGE_TAG_EXPIRATION,
+        expiration=body.get("expiration"),
+        immutable=body["immutable"]
+        if "immutable" in body and settings.FEATURE_IMMUTABLE_TAGS
+        else None,
+        manifest_digest=body.get("manifest_digest"),
+    )
+    tag_history.change_tag(db, repo, tag, change, _actor(request, auth))
     db.commit()
     return "Updated"
 
@@ -314,26 +184,7 @@ def change_tag(
 def delete_tag(repository: str, tag: str, request: Request, db: DbDep, auth: AuthDep) -> Response:
     repo = require_repository(db, auth, repository, Role.write)
     require_normal_state(repo)
-    alive = tag_history.alive_tag(db, repo, tag)
-    if alive is None:
-        raise not_found()
-    try:
-        tag_history.end_tag(db, repo, alive)
-    except tag_history.TagImmutable as exc:
-        raise _immutable_error(exc) from exc
-    _audit(
-        db,
-        request,
-        auth,
-        "delete_tag",
-        repo,
-        {
-            "username": _performer_name(auth),
-            "repo": repo.name,
-            "namespace": repo.namespace_user.username,
-            "tag": tag,
-        },
-    )
+    tag_history.delete_tag(db, repo, tag, _actor(request, auth))
     db.commit()
     return Response(status_code=204)
 
@@ -352,26 +203,7 @@ def restore_tag(
     digest = body.get("manifest_digest")
     if digest is None:
         raise invalid_request("Missing manifest_digest")
-    manifest = tag_history.find_manifest(db, repo, digest)
-    if manifest is None:
-        raise not_found()
-    try:
-        tag_history.retarget(db, repo, tag, manifest, reversion=True, operation="restore")
-    except tag_history.TagImmutable as exc:
-        raise _immutable_error(exc) from exc
-    _audit(
-        db,
-        request,
-        auth,
-        "revert_tag",
-        repo,
-        {
-            "username": _performer_name(auth),
-            "repo": repo.name,
-            "tag": tag,
-            "manifest_digest": digest,
-        },
-    )
+    tag_history.restore_tag(db, repo, tag, digest, _actor(request, auth))
     db.commit()
     return {}
 
@@ -398,34 +230,8 @@ def expire_tag(
     digest = body.get("manifest_digest")
     if digest is None and not is_alive:
         raise invalid_request("manifest_digest required when is_alive set to false")
-    manifest = None
-    if digest is not None:
-        manifest = tag_history.find_manifest(db, repo, digest)
-        if manifest is None:
-            raise not_found()
-    changed = tag_history.expire_from_time_machine(
-        db,
-        repo,
-        tag,
-        manifest=manifest,
-        is_alive=is_alive,
-        window_s=repo.namespace_user.tag_expiration_s,
-    )
-    if not changed:
-        raise not_found()
-    _audit(
-        db,
-        request,
-        auth,
-        "permanently_delete_tag",
-        repo,
-        {
-            "username": _performer_name(auth),
-            "repo": repo.name,
-            "namespace": repo.namespace_user.username,
-            "tag": tag,
-            "manifest_digest": digest,
-        },
+    tag_history.remove_from_time_machine(
+        db, repo, tag, digest=digest, is_alive=is_alive, actor=_actor(request, auth)
     )
     db.commit()
     return ""

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.exceptions import HTTPException
-from sqlalchemy.orm import Session
 
-from cargohold.api.avatar import avatar, team_avatar, user_avatar
 from cargohold.api.deps import AuthDep, DbDep, SettingsDep, client_ip
 from cargohold.api.errors import (
     BAD_REQUEST_TEXT,
@@ -23,7 +22,9 @@ from cargohold.api.routing import ApiRouter
 from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.accounts import Team, TeamMemberInvite, TeamRole, User
+from cargohold.db.session import DbSession
 from cargohold.domain import teams, untrusted_json
+from cargohold.domain.avatars import avatar, team_avatar, user_avatar
 from cargohold.domain.permissions import can_view_team
 
 router = ApiRouter(tags=["team"])
@@ -43,16 +44,43 @@ def _require_mailing(settings: Settings) -> None:
         raise HTTPException(404)
 
 
-def _admin_team(db: Session, auth: AuthContext, orgname: str, teamname: str) -> Team:
+@dataclass
+class TeamCall:
+    """A request about one team of an organization the caller administers."""
+
+    db: DbSession
+    settings: Settings
+    actor: teams.Actor
+    team: Team
+
+
+def _admin_team(
+    orgname: str,
+    teamname: str,
+    request: Request,
+    db: DbDep,
+    auth: AuthDep,
+    settings: SettingsDep,
+) -> TeamCall:
     organization = organization_for_admin(db, auth, orgname)
     team = teams.get_team(db, organization, teamname)
     if team is None:
         raise not_found()
-    return team
+    return TeamCall(db, settings, _actor(request, auth), team)
+
+
+def _mailing(auth: AuthDep, settings: SettingsDep) -> None:
+    """The caller is resolved first (as on every route), then a route without mail is a 404."""
+    _require_mailing(settings)
+
+
+AdminTeam = Annotated[TeamCall, Depends(_admin_team)]
+# Declared before AdminTeam: without FEATURE_MAILING the route is missing for everyone.
+MailingRoute = Annotated[None, Depends(_mailing)]
 
 
 def team_view(
-    db: Session, settings: Settings, auth: AuthContext, team: Team, *, new_team: bool
+    db: DbSession, settings: Settings, auth: AuthContext, team: Team, *, new_team: bool
 ) -> dict[str, Any]:
     return {
         "name": team.name,
@@ -130,13 +158,9 @@ async def update_team(
     role, description = _team_fields(body)
     if organization is None:
         raise data_model_error(f"Organization does not exist: {orgname}")
-    try:
-        team, created = teams.save_team(
-            db, _actor(request, auth), organization, teamname, role, description
-        )
-    except teams.TeamError as exc:
-        db.rollback()
-        raise data_model_error(str(exc)) from exc
+    team, created = teams.save_team(
+        db, _actor(request, auth), organization, teamname, role, description
+    )
     db.commit()
     return team_view(db, settings, auth, team, new_team=created)
 
@@ -146,11 +170,7 @@ def delete_team(
     orgname: str, teamname: str, request: Request, db: DbDep, auth: AuthDep
 ) -> Response:
     organization = organization_for_admin(db, auth, orgname)
-    try:
-        teams.delete_team(db, _actor(request, auth), organization, teamname)
-    except teams.TeamError as exc:
-        db.rollback()
-        raise data_model_error(str(exc)) from exc
+    teams.delete_team(db, _actor(request, auth), organization, teamname)
     db.commit()
     return Response(status_code=204)
 
@@ -184,26 +204,13 @@ def get_team_members(
 
 
 @router.put(TEAM_PATH + "/members/{membername}", operation_id="updateOrganizationTeamMember")
-def update_team_member(
-    orgname: str,
-    teamname: str,
-    membername: str,
-    request: Request,
-    db: DbDep,
-    auth: AuthDep,
-    settings: SettingsDep,
-) -> dict[str, Any]:
-    team = _admin_team(db, auth, orgname, teamname)
-    account = teams.find_account(db, membername)
+def update_team_member(membername: str, call: AdminTeam) -> dict[str, Any]:
+    account = teams.find_account(call.db, membername)
     if account is None:
         raise invalid_request("Unknown user")
-    try:
-        invited = teams.add_or_invite_member(db, settings, _actor(request, auth), team, account)
-    except teams.TeamError as exc:
-        db.rollback()
-        raise data_model_error(str(exc)) from exc
-    db.commit()
-    return member_view(settings, account, invited=invited)
+    invited = teams.add_or_invite_member(call.db, call.settings, call.actor, call.team, account)
+    call.db.commit()
+    return member_view(call.settings, account, invited=invited)
 
 
 @router.delete(
@@ -211,63 +218,31 @@ def update_team_member(
     operation_id="deleteOrganizationTeamMember",
     status_code=204,
 )
-def delete_team_member(
-    orgname: str,
-    teamname: str,
-    membername: str,
-    request: Request,
-    db: DbDep,
-    auth: AuthDep,
-) -> Response:
-    team = _admin_team(db, auth, orgname, teamname)
-    account = teams.find_account(db, membername)
+def delete_team_member(membername: str, call: AdminTeam) -> Response:
+    account = teams.find_account(call.db, membername)
     if account is None:
         raise not_found()
-    try:
-        teams.remove_member(db, _actor(request, auth), team, account)
-    except teams.TeamError as exc:
-        db.rollback()
-        raise data_model_error(str(exc)) from exc
-    db.commit()
+    teams.remove_member(call.db, call.actor, call.team, account)
+    call.db.commit()
     return Response(status_code=204)
 
 
 @router.put(TEAM_PATH + "/invite/{email}", operation_id="inviteTeamMemberEmail")
-def invite_team_member_email(
-    orgname: str,
-    teamname: str,
-    email: str,
-    request: Request,
-    db: DbDep,
-    auth: AuthDep,
-    settings: SettingsDep,
-) -> dict[str, Any]:
-    _require_mailing(settings)
-    team = _admin_team(db, auth, orgname, teamname)
+def invite_team_member_email(email: str, mailing: MailingRoute, call: AdminTeam) -> dict[str, Any]:
     if not teams.is_valid_email(email):
         raise invalid_request("Invalid email address")
-    teams.invite_email(db, settings, _actor(request, auth), team, email)
-    db.commit()
-    return email_invite_view(settings, email)
+    teams.invite_email(call.db, call.settings, call.actor, call.team, email)
+    call.db.commit()
+    return email_invite_view(call.settings, email)
 
 
 @router.delete(
     TEAM_PATH + "/invite/{email}", operation_id="deleteTeamMemberEmailInvite", status_code=204
 )
-def delete_team_member_email_invite(
-    orgname: str,
-    teamname: str,
-    email: str,
-    request: Request,
-    db: DbDep,
-    auth: AuthDep,
-    settings: SettingsDep,
-) -> Response:
-    _require_mailing(settings)
-    team = _admin_team(db, auth, orgname, teamname)
-    if not teams.delete_email_invites(db, _actor(request, auth), team, email):
+def delete_team_member_email_invite(email: str, mailing: MailingRoute, call: AdminTeam) -> Response:
+    if not teams.delete_email_invites(call.db, call.actor, call.team, email):
         raise not_found()
-    db.commit()
+    call.db.commit()
     return Response(status_code=204)
 
 
@@ -299,11 +274,7 @@ def accept_team_invite(
 ) -> dict[str, Any]:
     _require_mailing(settings)
     _invitee(auth)
-    try:
-        team = teams.accept_invite(db, _actor(request, auth), code)
-    except teams.InviteError as exc:
-        db.rollback()
-        raise data_model_error(str(exc)) from exc
+    team = teams.accept_invite(db, _actor(request, auth), code)
     db.commit()
     return {"org": team.organization.username, "team": team.name}
 
@@ -316,10 +287,6 @@ def decline_team_invite(
 ) -> Response:
     _require_mailing(settings)
     _invitee(auth)
-    try:
-        teams.decline_invite(db, _actor(request, auth), code)
-    except teams.InviteError as exc:
-        db.rollback()
-        raise data_model_error(str(exc)) from exc
+    teams.decline_invite(db, _actor(request, auth), code)
     db.commit()
     return Response(status_code=204)

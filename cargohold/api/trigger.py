@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy.orm import Session
 
 from cargohold.api.build import (
     admin_or_global_reader,
     admin_trigger_view,
-    build_view,
     build_views,
+    created_build,
     int_query,
     repository_for,
     resolve_pull_robot,
-    status_location,
     trigger_view,
 )
 from cargohold.api.deps import (
     AuthDep,
+    Caller,
+    CallerDep,
     DbDep,
     JsonBody,
     SettingsDep,
@@ -36,25 +38,40 @@ from cargohold.auth.context import AuthContext, AuthKind
 from cargohold.config import Settings
 from cargohold.db.models.builds import BuildTrigger
 from cargohold.db.models.registry import Repository, Role
+from cargohold.db.session import DbSession
 from cargohold.domain import builds as build_rules
 from cargohold.domain import triggers
 
 router = ApiRouter(tags=["trigger"])
+BodyModel = TypeVar("BodyModel", bound=BaseModel)
 
 TRIGGER_PATH = "/api/v1/repository/{repository:repopath}/trigger/{trigger_uuid}"
 
 
-def _trigger_in(db: Session, repository: Repository | None, trigger_uuid: str) -> BuildTrigger:
+def _trigger_in(db: DbSession, repository: Repository | None, trigger_uuid: str) -> BuildTrigger:
     trigger = triggers.find_trigger(db, repository, trigger_uuid) if repository else None
     if trigger is None:
         raise not_found()
     return trigger
 
 
-def _admin_repository(db: Session, auth: AuthContext, path: str) -> Repository:
+def _admin_repository(db: DbSession, auth: AuthContext, path: str) -> Repository:
     repository = repository_for(db, auth, path, Role.admin)
     require_normal_state(repository)
     return repository
+
+
+def _trigger_change(
+    call: Caller,
+    path: str,
+    trigger_uuid: str,
+    body: dict[str, Any],
+    parse: Callable[[dict[str, Any]], BodyModel],
+) -> tuple[Repository, BodyModel, BuildTrigger]:
+    """A change to a trigger: the repository (admins, NORMAL state), the body, the trigger."""
+    repo = _admin_repository(call.db, call.auth, path)
+    data = parse(body)
+    return repo, data, _trigger_in(call.db, repo, trigger_uuid)
 
 
 def _scm_not_configured(settings: Settings, trigger: BuildTrigger) -> None:
@@ -112,17 +129,12 @@ def _is_connected_user(auth: AuthContext, trigger: BuildTrigger) -> bool:
 
 @router.post(TRIGGER_PATH + "/activate", operation_id="activateBuildTrigger")
 def activate_build_trigger(
-    repository: str,
-    trigger_uuid: str,
-    request: Request,
-    body: JsonBody,
-    db: DbDep,
-    auth: AuthDep,
-    settings: SettingsDep,
+    repository: str, trigger_uuid: str, body: JsonBody, call: CallerDep
 ) -> dict[str, Any]:
-    repo = _admin_repository(db, auth, repository)
-    data = validate_body(ActivateBody, body)
-    trigger = _trigger_in(db, repo, trigger_uuid)
+    db, auth, settings = call.db, call.auth, call.settings
+    repo, data, trigger = _trigger_change(
+        call, repository, trigger_uuid, body, partial(validate_body, ActivateBody)
+    )
     if triggers.is_active(trigger):
         raise invalid_request("Trigger config is not sufficient for activation.")
     if not _is_connected_user(auth, trigger):
@@ -133,13 +145,7 @@ def activate_build_trigger(
         if build_rules.robot_namespace_name(pull_robot.username) != repo.namespace_user.username:
             raise unauthorized(auth)
     _scm_not_configured(settings, trigger)
-    try:
-        triggers.activate(
-            db, settings, trigger, repo, data.config, pull_robot, auth=auth, ip=client_ip(request)
-        )
-    except triggers.TriggerError as exc:
-        db.rollback()
-        raise invalid_request(str(exc)) from exc
+    triggers.activate(db, settings, trigger, repo, data.config, pull_robot, auth=auth, ip=call.ip)
     db.commit()
     return admin_trigger_view(settings, trigger)
 
@@ -163,58 +169,26 @@ def _validate_start(body: dict[str, Any]) -> StartBody:
 
 @router.post(TRIGGER_PATH + "/start", operation_id="manuallyStartBuildTrigger")
 def manually_start_build_trigger(
-    repository: str,
-    trigger_uuid: str,
-    request: Request,
-    body: JsonBody,
-    db: DbDep,
-    auth: AuthDep,
-    settings: SettingsDep,
+    repository: str, trigger_uuid: str, body: JsonBody, call: CallerDep
 ) -> JSONResponse:
-    repo = _admin_repository(db, auth, repository)
-    data = _validate_start(body)
-    trigger = _trigger_in(db, repo, trigger_uuid)
+    db, auth, settings = call.db, call.auth, call.settings
+    repo, data, trigger = _trigger_change(call, repository, trigger_uuid, body, _validate_start)
     if not trigger.enabled:
         raise invalid_request("Trigger is not enabled.")
     if not triggers.is_active(trigger):
         raise invalid_request("Trigger is not active.")
     _scm_not_configured(settings, trigger)
-    config = triggers.config_of(trigger)
-    try:
-        metadata = build_rules.manual_metadata(config.get("build_source", ""), data.commit_sha)
-    except build_rules.BuildError as exc:
-        raise invalid_request(str(exc)) from exc
-    dockerfile_path, context = build_rules.resolve_dockerfile_and_context(
-        config.get("dockerfile_path"), config.get("context"), None
+    build_source = triggers.config_of(trigger).get("build_source", "")
+    build = build_rules.start_trigger_build(
+        db,
+        settings,
+        trigger,
+        build_rules.manual_metadata(build_source, data.commit_sha),
+        manual_user=auth.user,
+        auth=auth,
+        ip=call.ip,
     )
-    try:
-        build = build_rules.start_build(
-            db,
-            settings,
-            build_rules.BuildRequest(
-                repository=repo,
-                display_name=metadata["commit"][:7],
-                dockerfile_path=dockerfile_path,
-                context=context,
-                tags=build_rules.compute_tags(config, metadata),
-                is_manual=True,
-                manual_user=auth.user,
-                trigger=trigger,
-                trigger_metadata=metadata,
-                pull_robot=trigger.pull_robot,
-            ),
-            auth=auth,
-            ip=client_ip(request),
-        )
-    except build_rules.TriggerDisabled as exc:
-        raise ApiError(400, "invalid_request", str(exc)) from exc
-    db.commit()
-    build = build_rules.find_build(db, build.uuid)
-    return JSONResponse(
-        build_view(db, settings, auth, build, build.phase),
-        status_code=201,
-        headers={"Location": status_location(repo, build)},
-    )
+    return created_build(db, settings, auth, repo, build)
 
 
 @router.get(TRIGGER_PATH, operation_id="getBuildTrigger")
@@ -233,22 +207,16 @@ class UpdateBody(BaseModel):
 
 @router.put(TRIGGER_PATH, operation_id="updateBuildTrigger")
 def update_build_trigger(
-    repository: str,
-    trigger_uuid: str,
-    request: Request,
-    body: JsonBody,
-    db: DbDep,
-    auth: AuthDep,
-    settings: SettingsDep,
+    repository: str, trigger_uuid: str, body: JsonBody, call: CallerDep
 ) -> dict[str, Any]:
-    repo = _admin_repository(db, auth, repository)
-    data = validate_body(UpdateBody, body)
-    trigger = _trigger_in(db, repo, trigger_uuid)
+    repo, data, trigger = _trigger_change(
+        call, repository, trigger_uuid, body, partial(validate_body, UpdateBody)
+    )
     if not triggers.is_active(trigger):
         raise invalid_request("Cannot update an unactivated trigger")
-    triggers.set_enabled(db, trigger, repo, data.enabled, auth=auth, ip=client_ip(request))
-    db.commit()
-    return trigger_view(settings, trigger, can_read=False, can_admin=False, with_robot=False)
+    triggers.set_enabled(call.db, trigger, repo, data.enabled, auth=call.auth, ip=call.ip)
+    call.db.commit()
+    return trigger_view(call.settings, trigger, can_read=False, can_admin=False, with_robot=False)
 
 
 @router.delete(TRIGGER_PATH, operation_id="deleteBuildTrigger", status_code=204)

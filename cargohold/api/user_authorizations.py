@@ -7,13 +7,13 @@ from typing import Any, cast
 from fastapi import Response
 
 from cargohold.api.deps import AuthDep, DbDep, SettingsDep, require_user
-from cargohold.api.errors import not_found, unauthorized
+from cargohold.api.errors import unauthorized
 from cargohold.api.oauth_views import application_summary, scope_string_information
 from cargohold.api.routing import ApiRouter
 from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.accounts import OAuthAccessToken, OAuthApplication, User
-from cargohold.domain import oauth
+from cargohold.domain import user_authorizations
 
 router = ApiRouter(tags=["user"])
 
@@ -28,7 +28,7 @@ def _user_admin(auth: AuthContext) -> User:
 
 
 def authorization_view(settings: Settings, token: OAuthAccessToken) -> dict[str, Any]:
-    """A grant's view; grants always have an application (see oauth.user_authorizations)."""
+    """A grant's view; grants always have an application (see list_authorizations)."""
     application = cast(OAuthApplication, token.application)
     return {
         "application": application_summary(settings, application),
@@ -40,7 +40,7 @@ def authorization_view(settings: Settings, token: OAuthAccessToken) -> dict[str,
 @router.get(BASE, operation_id="listUserAuthorizations")
 def list_user_authorizations(db: DbDep, settings: SettingsDep, auth: AuthDep) -> dict[str, Any]:
     user = _user_admin(auth)
-    tokens = oauth.user_authorizations(db, user)
+    tokens = user_authorizations.list_authorizations(db, user)
     return {"authorizations": [authorization_view(settings, token) for token in tokens]}
 
 
@@ -48,9 +48,7 @@ def list_user_authorizations(db: DbDep, settings: SettingsDep, auth: AuthDep) ->
 def get_user_authorization(
     access_token_uuid: str, db: DbDep, settings: SettingsDep, auth: AuthDep
 ) -> dict[str, Any]:
-    token = oauth.user_authorization(db, _user_admin(auth), access_token_uuid)
-    if token is None:
-        raise not_found()
+    token = user_authorizations.get_authorization(db, _user_admin(auth), access_token_uuid)
     return authorization_view(settings, token)
 
 
@@ -59,9 +57,6 @@ def get_user_authorization(
 )
 def delete_user_authorization(access_token_uuid: str, db: DbDep, auth: AuthDep) -> Response:
     """Revoke the grant: the application's token stops working at once."""
-    token = oauth.user_authorization(db, _user_admin(auth), access_token_uuid)
-    if token is None:
-        raise not_found()
-    db.delete(token)
+    user_authorizations.revoke_authorization(db, _user_admin(auth), access_token_uuid)
     db.commit()
     return Response(status_code=204)

@@ -16,13 +16,10 @@ from cargohold.api.deps import (
     require_user,
     validate_body,
 )
-from cargohold.api.errors import data_model_error, invalid_request, unauthorized
+from cargohold.api.errors import unauthorized
 from cargohold.api.routing import ApiRouter
-from cargohold.auth.credentials import CredentialsError, verify_user_password
-from cargohold.auth.sessions import start_login
+from cargohold.api.sessions import start_login
 from cargohold.domain import ownership
-from cargohold.domain.audit import log_action
-from cargohold.domain.organizations import OrganizationError
 
 router = ApiRouter(tags=["user"])
 
@@ -50,22 +47,15 @@ def convert_user_to_organization(
     if user.robot or not auth.can_admin_self():
         raise unauthorized(auth)
     body = validate_body(ConvertUser, raw)
-    try:
-        admin = verify_user_password(db, settings, body.adminUser, body.adminPassword).user
-    except CredentialsError as exc:
-        raise invalid_request(
-            "The admin user credentials are not valid", reason="invaliduser"
-        ) from exc
-    if admin is None or admin.robot or admin.organization:
-        raise invalid_request("The admin user credentials are not valid", reason="invaliduser")
-    if admin.id == user.id:
-        raise invalid_request("The admin user is not valid", reason="invaliduser")
-    try:
-        ownership.convert_to_organization(db, user, admin)
-    except OrganizationError as exc:
-        db.rollback()
-        raise data_model_error(str(exc)) from exc
-    log_action(db, "account_convert", namespace=user, auth=auth, ip=client_ip(request))
+    admin = ownership.convert_own_account(
+        db,
+        settings,
+        user,
+        body.adminUser,
+        body.adminPassword,
+        auth=auth,
+        ip=client_ip(request),
+    )
     db.commit()
     start_login(response, settings, admin.uuid, admin.session_token)
     return {"success": True}

@@ -10,12 +10,12 @@ from cargohold.api.deps import AuthDep, DbDep, JsonBody, SettingsDep
 from cargohold.api.errors import invalid_request, not_found, unauthorized
 from cargohold.api.query import integer
 from cargohold.api.routing import ApiRouter
-from cargohold.api.views import format_date
 from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.accounts import User
 from cargohold.db.models.notifications import UserNotification
 from cargohold.domain import notifications
+from cargohold.domain.dates import format_date
 
 router = ApiRouter(tags=["user"])
 

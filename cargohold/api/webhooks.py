@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.responses import PlainTextResponse
-from sqlalchemy.orm import Session
 
 from cargohold.api.deps import DbDep, SettingsDep
 from cargohold.api.errors import JsonError
@@ -17,6 +16,7 @@ from cargohold.auth.credentials import CredentialsError, verify_basic
 from cargohold.config import Settings
 from cargohold.db.models.builds import BuildTrigger
 from cargohold.db.models.registry import RepositoryState
+from cargohold.db.session import DbSession
 from cargohold.domain import builds as build_rules
 from cargohold.domain import permissions, triggers
 
@@ -39,7 +39,7 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
     return username, password
 
 
-def _may_invoke(db: Session, settings: Settings, request: Request, trigger: BuildTrigger) -> bool:
+def _may_invoke(db: DbSession, settings: Settings, request: Request, trigger: BuildTrigger) -> bool:
     """The trigger's own webhook secret, or credentials with write access to its repository."""
     credentials = _basic_credentials(request)
     if credentials is None:
@@ -62,7 +62,7 @@ RawBody = Annotated[bytes, Depends(raw_body)]
 
 
 def _receive(
-    trigger_uuid: str, request: Request, body: bytes, db: Session, settings: Settings
+    trigger_uuid: str, request: Request, body: bytes, db: DbSession, settings: Settings
 ) -> PlainTextResponse:
     trigger = triggers.find_trigger_by_uuid(db, trigger_uuid)
     if trigger is None:
@@ -79,35 +79,8 @@ def _receive(
     config = triggers.config_of(trigger)
     if trigger.service != triggers.CUSTOM_GIT or not config.get("build_source"):
         raise _error(400, "This build trigger is not activated")
-    try:
-        metadata = build_rules.metadata_from_webhook(body, config["build_source"])
-    except build_rules.BuildError as exc:
-        raise _error(400, str(exc)) from exc
-    if build_rules.should_skip(config, metadata):
+    if build_rules.build_from_webhook(db, settings, trigger, body) is None:
         return PlainTextResponse("Okay")
-    dockerfile_path, context = build_rules.resolve_dockerfile_and_context(
-        config.get("dockerfile_path"), config.get("context"), None
-    )
-    try:
-        build_rules.start_build(
-            db,
-            settings,
-            build_rules.BuildRequest(
-                repository=repository,
-                display_name=metadata["commit"][:7],
-                dockerfile_path=dockerfile_path,
-                context=context,
-                tags=build_rules.compute_tags(config, metadata),
-                is_manual=False,
-                trigger=trigger,
-                trigger_metadata=metadata,
-                pull_robot=trigger.pull_robot,
-            ),
-        )
-    except build_rules.TriggerDisabled as exc:
-        raise _error(
-            400, "This build trigger is currently disabled. Please re-enable to continue."
-        ) from exc
     db.commit()
     return PlainTextResponse("Okay")
 

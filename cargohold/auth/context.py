@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 from cargohold.db.models.accounts import TEAM_ROLE_RANK, OAuthAccessToken, TeamRole, User
 from cargohold.db.models.registry import ROLE_RANK, Role
@@ -117,21 +118,16 @@ class AuthContext:
     def has_superuser_full_access(self) -> bool:
         return self.is_superuser and self.superusers_full_access
 
+    def _highest_cap(self, caps: dict[Scope, Any], rank: dict[Any, int]) -> Any:
+        """The highest role any of the token's scopes allows, by `rank`; None if none does."""
+        allowed = [caps[scope] for scope in self.scopes if scope in caps]
+        return max(allowed, key=rank.__getitem__, default=None)
+
     def repo_role_cap(self) -> Role | None:
-        best: Role | None = None
-        for scope in self.scopes:
-            cap = _REPO_CAP.get(scope)
-            if cap and (best is None or ROLE_RANK[cap] > ROLE_RANK[best]):
-                best = cap
-        return best
+        return self._highest_cap(_REPO_CAP, ROLE_RANK)
 
     def team_role_cap(self) -> TeamRole | None:
-        best: TeamRole | None = None
-        for scope in self.scopes:
-            cap = _TEAM_CAP.get(scope)
-            if cap and (best is None or TEAM_ROLE_RANK[cap] > TEAM_ROLE_RANK[best]):
-                best = cap
-        return best
+        return self._highest_cap(_TEAM_CAP, TEAM_ROLE_RANK)
 
     def user_role_cap(self) -> str | None:
         caps = {_USER_CAP[s] for s in self.scopes if s in _USER_CAP}

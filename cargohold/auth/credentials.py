@@ -22,7 +22,14 @@ from sqlalchemy.orm import Session, joinedload
 
 from cargohold.auth import robot_tokens
 from cargohold.auth.context import AuthContext, AuthKind, Scope, parse_scopes
-from cargohold.auth.secrets import SecretBox, token_matches, verify_password
+from cargohold.auth.secrets import (
+    APP_TOKEN_PREFIX_LENGTH,
+    OAUTH_TOKEN_PREFIX_LENGTH,
+    SecretBox,
+    split_token,
+    token_matches,
+    verify_password,
+)
 from cargohold.config import Settings
 from cargohold.db.base import utcnow
 from cargohold.db.models.accounts import (
@@ -32,9 +39,6 @@ from cargohold.db.models.accounts import (
     User,
 )
 from cargohold.domain import login_backoff
-
-OAUTH_TOKEN_PREFIX_LENGTH = 20
-APP_TOKEN_PREFIX_LENGTH = 60
 
 # Logins to one account run one at a time in a process (accounts share these locks by id), so
 # that concurrent guesses see the failure before them and are refused instead of all being
@@ -195,19 +199,20 @@ def verify_robot(session: Session, settings: Settings, robot_name: str, token: s
 
 
 def verify_app_token(session: Session, settings: Settings, code: str) -> AuthContext:
-    if len(code) <= APP_TOKEN_PREFIX_LENGTH:
+    presented = split_token(code, APP_TOKEN_PREFIX_LENGTH)
+    if presented is None:
         raise CredentialsError("Invalid token")
     record = session.scalar(
         select(AppSpecificToken)
         .options(joinedload(AppSpecificToken.user))
-        .where(AppSpecificToken.token_name == code[:APP_TOKEN_PREFIX_LENGTH])
+        .where(AppSpecificToken.token_name == presented.name)
     )
     # An unknown token name names no account, so there is nothing to back off.
     if record is None or not _login_attempt(
         session,
         settings,
         record.user,
-        lambda: token_matches(code[APP_TOKEN_PREFIX_LENGTH:], record.token_secret_hash),
+        lambda: token_matches(presented.secret, record.token_secret_hash),
     ):
         raise CredentialsError("Invalid token")
     if record.expiration is not None and record.expiration <= utcnow():
@@ -218,18 +223,23 @@ def verify_app_token(session: Session, settings: Settings, code: str) -> AuthCon
 
 
 def verify_oauth_token(session: Session, settings: Settings, token: str) -> AuthContext:
-    record = session.scalar(
-        select(OAuthAccessToken)
-        .options(
-            joinedload(OAuthAccessToken.authorized_user),
-            joinedload(OAuthAccessToken.application),
+    presented = split_token(token, OAUTH_TOKEN_PREFIX_LENGTH)
+    record = (
+        session.scalar(
+            select(OAuthAccessToken)
+            .options(
+                joinedload(OAuthAccessToken.authorized_user),
+                joinedload(OAuthAccessToken.application),
+            )
+            .where(OAuthAccessToken.token_name == presented.name)
         )
-        .where(OAuthAccessToken.token_name == token[:OAUTH_TOKEN_PREFIX_LENGTH])
+        if presented is not None
+        else None
     )
     if (
-        record is None
-        or len(token) <= OAUTH_TOKEN_PREFIX_LENGTH
-        or not token_matches(token[OAUTH_TOKEN_PREFIX_LENGTH:], record.token_code_hash)
+        presented is None
+        or record is None
+        or not token_matches(presented.secret, record.token_code_hash)
     ):
         raise CredentialsError("OAuth access token could not be validated")
     if record.expires_at is not None and record.expires_at <= utcnow():

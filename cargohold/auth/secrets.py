@@ -1,4 +1,9 @@
-"""Secret handling: password hashing, token generation, hashing and encryption at rest."""
+"""Secret handling: password hashing, token formats and hashing, encryption at rest.
+
+The token formats live here, once: a split token is looked up by its first characters
+(stored in the clear) and checked against a hash of the rest, so a stolen table reveals no
+usable token.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,20 @@ import hashlib
 import hmac
 import secrets
 import string
+from dataclasses import dataclass
 
 import bcrypt
 from cryptography.fernet import Fernet, InvalidToken
 
 UPPER_ALNUM = string.ascii_uppercase + string.digits
 ALNUM = string.ascii_letters + string.digits
+
+# OAuth access tokens and authorization codes: 20 characters to find, 20 to check.
+OAUTH_TOKEN_PREFIX_LENGTH = 20
+OAUTH_TOKEN_SECRET_LENGTH = 20
+# App-specific tokens (`$app` passwords): 60 to find, 60 to check.
+APP_TOKEN_PREFIX_LENGTH = 60
+APP_TOKEN_SECRET_LENGTH = 60
 
 
 # bcrypt only reads 72 bytes; older libraries (and Quay's hashes) truncate silently, so do we.
@@ -43,6 +56,34 @@ def hash_token(token: str) -> str:
 
 def token_matches(token: str, token_hash: str) -> bool:
     return hmac.compare_digest(hash_token(token), token_hash)
+
+
+@dataclass(frozen=True)
+class SplitToken:
+    """A token as stored: the lookup name, and the secret whose hash is kept."""
+
+    name: str
+    secret: str
+
+    @property
+    def code(self) -> str:
+        """What the holder presents."""
+        return self.name + self.secret
+
+    @property
+    def secret_hash(self) -> str:
+        return hash_token(self.secret)
+
+
+def new_split_token(name_length: int, secret_length: int, alphabet: str = ALNUM) -> SplitToken:
+    return SplitToken(random_code(name_length, alphabet), random_code(secret_length, alphabet))
+
+
+def split_token(code: str, name_length: int) -> SplitToken | None:
+    """A presented code cut into name and secret; None when it is too short to hold both."""
+    if len(code) <= name_length:
+        return None
+    return SplitToken(code[:name_length], code[name_length:])
 
 
 class SecretBox:

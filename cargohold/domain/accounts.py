@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from cargohold.auth.context import AuthContext
 from cargohold.auth.secrets import hash_password
 from cargohold.config import Settings
 from cargohold.db.models.accounts import (
@@ -21,6 +23,8 @@ from cargohold.db.models.accounts import (
     new_uuid,
 )
 from cargohold.db.models.registry import Repository
+from cargohold.domain.audit import log_action
+from cargohold.domain.errors import Invalid, ModelError, NotFound
 
 NAME_PATTERN = r"^([a-z0-9]+(?:[._-][a-z0-9]+)*)$"
 NAME_RE = re.compile(NAME_PATTERN)
@@ -31,8 +35,12 @@ PASSWORD_RULE = (
 MAX_EMAIL_LENGTH = 254
 
 
-class AccountError(Exception):
+class AccountError(Invalid):
     """A rule about accounts was broken; the message is Quay's wording where it has one."""
+
+
+class AccountRefused(ModelError):
+    """An account rule as Quay's data model words it (the superuser panel, account deletion)."""
 
 
 def name_problem(name: str) -> str | None:
@@ -89,6 +97,14 @@ def get_user(session: Session, username: str) -> User | None:
             User.deleted.is_(False),
         )
     )
+
+
+def person_named(session: Session, username: str) -> User:
+    """The person, or NotFound."""
+    user = get_user(session, username)
+    if user is None:
+        raise NotFound()
+    return user
 
 
 def get_organization(session: Session, name: str) -> User | None:
@@ -159,6 +175,47 @@ def create_user(
         raise AccountError(
             f"Username has already been taken by user cannot be reused: {username}"
         ) from exc
+    return user
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    """The name, address and password a new person account starts with."""
+
+    username: str
+    email: str | None
+    password: str | None
+
+
+def register(
+    session: Session,
+    settings: Settings,
+    new: NewAccount,
+    *,
+    verified: bool,
+    ip: str | None,
+    auth: AuthContext | None = None,
+    metadata: dict[str, str] | None = None,
+) -> User:
+    """Create a person account and its `user_create` entry; without `auth` the new user is
+    its own performer (self sign-up, first user)."""
+    user = create_user(
+        session,
+        settings,
+        username=new.username,
+        email=new.email,
+        password=new.password,
+        verified=verified,
+    )
+    log_action(
+        session,
+        "user_create",
+        namespace=user,
+        performer=None if auth is not None else user,
+        auth=auth,
+        ip=ip,
+        metadata={"email": new.email, "username": user.username, **(metadata or {})},
+    )
     return user
 
 
@@ -236,6 +293,20 @@ def mark_deleted(session: Session, user: User) -> None:
     user.enabled = False
     user.email = None
     end_sessions(user)
+
+
+def delete_user(session: Session, user: User, *, auth: AuthContext, ip: str | None) -> None:
+    """Delete a person's account at once, with its audit entry (written while it still has
+    its name)."""
+    log_action(
+        session,
+        "user_delete",
+        namespace=user,
+        auth=auth,
+        ip=ip,
+        metadata={"username": user.username},
+    )
+    mark_deleted(session, user)
 
 
 def organization_roles(session: Session, user: User) -> list[tuple[User, TeamRole]]:

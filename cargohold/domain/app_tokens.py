@@ -10,13 +10,20 @@ import datetime as dt
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from cargohold.auth.credentials import APP_TOKEN_PREFIX_LENGTH
-from cargohold.auth.secrets import SecretBox, hash_token, random_code
+from cargohold.auth.secrets import (
+    APP_TOKEN_PREFIX_LENGTH,
+    APP_TOKEN_SECRET_LENGTH,
+    UPPER_ALNUM,
+    SecretBox,
+    new_split_token,
+)
 from cargohold.config import Settings, parse_duration
 from cargohold.db.base import utcnow
 from cargohold.db.models.accounts import AppSpecificToken, User
+from cargohold.domain.audit import log_action
+from cargohold.domain.errors import NotFound
+from cargohold.domain.teams import Actor
 
-APP_TOKEN_SECRET_LENGTH = 60
 DEFAULT_EXPIRING_WINDOW_S = 4 * 7 * 86400
 
 
@@ -29,24 +36,37 @@ def _lifetime_s(settings: Settings) -> int | None:
     return parse_duration(value) if value else None
 
 
+def _audit(session: Session, actor: Actor, kind: str, token: AppSpecificToken) -> None:
+    log_action(
+        session,
+        kind,
+        namespace=actor.user,
+        auth=actor.auth,
+        ip=actor.ip,
+        metadata={"app_specific_token_title": token.title, "app_specific_token": token.uuid},
+    )
+
+
 def create_token(
-    session: Session, settings: Settings, user: User, title: str
+    session: Session, settings: Settings, actor: Actor, title: str
 ) -> tuple[AppSpecificToken, str]:
-    """A new token for `user`; returns the row and the full 120-character code."""
-    name = random_code(APP_TOKEN_PREFIX_LENGTH)
-    secret = random_code(APP_TOKEN_SECRET_LENGTH)
+    """A new token for the acting user; returns the row and the full 120-character code."""
+    user = actor.user
+    assert user is not None
+    code = new_split_token(APP_TOKEN_PREFIX_LENGTH, APP_TOKEN_SECRET_LENGTH, UPPER_ALNUM)
     lifetime = _lifetime_s(settings)
     token = AppSpecificToken(
         user_id=user.id,
         title=title,
-        token_name=name,
-        token_secret_hash=hash_token(secret),
-        token_secret_encrypted=_box(settings).encrypt(secret),
+        token_name=code.name,
+        token_secret_hash=code.secret_hash,
+        token_secret_encrypted=_box(settings).encrypt(code.secret),
         expiration=utcnow() + dt.timedelta(seconds=lifetime) if lifetime else None,
     )
     session.add(token)
     session.flush()
-    return token, name + secret
+    _audit(session, actor, "create_app_specific_token", token)
+    return token, code.code
 
 
 def token_code(settings: Settings, token: AppSpecificToken) -> str | None:
@@ -87,7 +107,7 @@ def list_all_tokens(
 
 def find_token(
     session: Session, user: User, token_uuid: str, *, include_expired: bool
-) -> AppSpecificToken | None:
+) -> AppSpecificToken:
     """One of the user's own tokens by uuid; another user's token is simply not found."""
     query = select(AppSpecificToken).where(
         AppSpecificToken.user_id == user.id, AppSpecificToken.uuid == token_uuid
@@ -96,8 +116,15 @@ def find_token(
         query = query.where(
             AppSpecificToken.expiration.is_(None) | (AppSpecificToken.expiration > utcnow())
         )
-    return session.scalar(query)
+    token = session.scalar(query)
+    if token is None:
+        raise NotFound()
+    return token
 
 
-def revoke_token(session: Session, token: AppSpecificToken) -> None:
+def revoke_token(session: Session, actor: Actor, token_uuid: str) -> None:
+    """The acting user's token stops working at once, expired or not."""
+    assert actor.user is not None
+    token = find_token(session, actor.user, token_uuid, include_expired=True)
+    _audit(session, actor, "revoke_app_specific_token", token)
     session.delete(token)

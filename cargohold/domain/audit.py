@@ -51,6 +51,29 @@ def log_action(
     )
 
 
+def log_repository_action(
+    session: Session,
+    kind: str,
+    repository: Repository,
+    *,
+    auth: AuthContext | None,
+    ip: str | None,
+    metadata: dict[str, Any],
+    linked: bool = True,
+) -> LogEntry:
+    """An entry about one repository in its namespace's log; `linked=False` leaves the entry
+    unattached to a repository that is being deleted."""
+    return log_action(
+        session,
+        kind,
+        namespace=repository.namespace_user,
+        auth=auth,
+        repository=repository if linked else None,
+        ip=ip,
+        metadata=metadata,
+    )
+
+
 def log_action_by_ids(
     session: Session,
     kind: str,

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
-from cargohold import outbound
+from cargohold.adapters import outbound
 from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.base import utcnow
@@ -24,6 +24,7 @@ from cargohold.db.models.registry import Repository
 from cargohold.domain import notification_events as events
 from cargohold.domain import queue, repo_notifications, untrusted_json
 from cargohold.domain.audit import log_action
+from cargohold.domain.errors import Invalid
 
 BUILD_QUEUE = "dockerfilebuild"
 BUILD_RETRIES = 3
@@ -50,12 +51,19 @@ _TEMPLATE_EXPR = re.compile(r"\$\{([^}]+)\}")
 MAX_TAG_LENGTH = 127
 
 
-class BuildError(Exception):
+class BuildError(Invalid):
     """A build request breaks a rule; the message is what the client is shown."""
 
 
 class TriggerDisabled(BuildError):
     pass
+
+
+class WebhookRefused(Invalid):
+    """A push webhook that cannot start a build; its caller gets an `{"error": ...}` body."""
+
+
+WEBHOOK_TRIGGER_DISABLED = "This build trigger is currently disabled. Please re-enable to continue."
 
 
 # --- repositories and robots -----------------------------------------------------------------
@@ -333,6 +341,58 @@ def check_archive_url(settings: Settings, archive_url: str) -> None:
         return
     except outbound.OutboundRefused as exc:
         raise BuildError(f"Invalid Archive URL: {exc}") from exc
+
+
+def start_trigger_build(
+    session: Session,
+    settings: Settings,
+    trigger: BuildTrigger,
+    metadata: dict[str, Any],
+    *,
+    manual_user: User | None = None,
+    auth: AuthContext | None = None,
+    ip: str | None = None,
+) -> RepositoryBuild:
+    """A build of the commit in `metadata` as `trigger` configures it: pushed, or started by
+    `manual_user` (TriggerDisabled while the trigger is off)."""
+    config = json.loads(trigger.config_json or "{}")
+    dockerfile_path, context = resolve_dockerfile_and_context(
+        config.get("dockerfile_path"), config.get("context"), None
+    )
+    return start_build(
+        session,
+        settings,
+        BuildRequest(
+            repository=trigger.repository,
+            display_name=metadata["commit"][:7],
+            dockerfile_path=dockerfile_path,
+            context=context,
+            tags=compute_tags(config, metadata),
+            is_manual=manual_user is not None,
+            manual_user=manual_user,
+            trigger=trigger,
+            trigger_metadata=metadata,
+            pull_robot=trigger.pull_robot,
+        ),
+        auth=auth,
+        ip=ip,
+    )
+
+
+def build_from_webhook(
+    session: Session, settings: Settings, trigger: BuildTrigger, raw_body: bytes
+) -> RepositoryBuild | None:
+    """The build a custom-git push asks for; None when the trigger's filters skip the commit."""
+    config = json.loads(trigger.config_json or "{}")
+    try:
+        metadata = metadata_from_webhook(raw_body, config["build_source"])
+    except BuildError as exc:
+        raise WebhookRefused(exc.message) from exc
+    if should_skip(config, metadata):
+        return None
+    if not trigger.enabled:
+        raise WebhookRefused(WEBHOOK_TRIGGER_DISABLED)
+    return start_trigger_build(session, settings, trigger, metadata)
 
 
 def archive_display_name(archive_url: str) -> str:

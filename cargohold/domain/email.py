@@ -7,19 +7,18 @@ secrets (invite codes), so they are stored encrypted in the queue.
 from __future__ import annotations
 
 import json
-import smtplib
 from dataclasses import asdict, dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from sqlalchemy.orm import Session
 
+from cargohold.adapters import smtp
 from cargohold.auth.secrets import SecretBox
 from cargohold.config import Settings
 from cargohold.domain import queue
 
 EMAIL_QUEUE = "email"
-SMTP_TIMEOUT_S = 30
 
 
 @dataclass
@@ -62,13 +61,15 @@ def send_email(settings: Settings, message: OutgoingEmail) -> None:
     """Deliver one message with the MAIL_* settings; raises EmailError on any failure."""
     if not settings.MAIL_SERVER:
         raise EmailError("MAIL_SERVER is not configured")
-    smtp_class = smtplib.SMTP_SSL if settings.MAIL_USE_SSL else smtplib.SMTP
+    server = smtp.MailServer(
+        host=settings.MAIL_SERVER,
+        port=settings.MAIL_PORT,
+        use_ssl=settings.MAIL_USE_SSL,
+        use_tls=settings.MAIL_USE_TLS,
+        username=settings.MAIL_USERNAME,
+        password=settings.MAIL_PASSWORD,
+    )
     try:
-        with smtp_class(settings.MAIL_SERVER, settings.MAIL_PORT, timeout=SMTP_TIMEOUT_S) as smtp:
-            if settings.MAIL_USE_TLS and not settings.MAIL_USE_SSL:
-                smtp.starttls()
-            if settings.MAIL_USERNAME:
-                smtp.login(settings.MAIL_USERNAME, settings.MAIL_PASSWORD)
-            smtp.send_message(_mime(settings, message))
-    except (OSError, smtplib.SMTPException) as exc:
-        raise EmailError(f"{type(exc).__name__}: {exc}") from exc
+        smtp.send(server, _mime(settings, message))
+    except smtp.SmtpFailed as exc:
+        raise EmailError(str(exc)) from exc

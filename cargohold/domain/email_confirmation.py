@@ -11,7 +11,8 @@ from cargohold.auth.secrets import hash_token
 from cargohold.config import Settings
 from cargohold.db.models.accounts import User
 from cargohold.db.models.confirmations import EmailConfirmation
-from cargohold.domain.accounts import AccountError, email_in_use
+from cargohold.domain.accounts import email_in_use
+from cargohold.domain.audit import log_action
 from cargohold.domain.email import OutgoingEmail, queue_email
 
 CONFIRM_SUBJECT = "Please confirm your e-mail address"
@@ -37,10 +38,13 @@ def send_confirmation(
     queue_email(session, settings, OutgoingEmail(recipient, CONFIRM_SUBJECT, text))
 
 
-def confirm(session: Session, settings: Settings, code: str) -> tuple[User, str | None] | None:
-    """Apply a confirmation code; returns the user and, for a changed address, the old one.
+def confirm(
+    session: Session, settings: Settings, code: str, *, ip: str | None
+) -> tuple[User, str | None] | None:
+    """Apply a confirmation code; returns the user and, for a changed address, the old one
+    (the change is audited).
 
-    None when the code is unknown or already used.
+    None when the code is unknown, already used, or its new address is taken by now.
     """
     record = session.scalar(
         select(EmailConfirmation).where(
@@ -53,9 +57,19 @@ def confirm(session: Session, settings: Settings, code: str) -> tuple[User, str 
     old_email = None
     if record.new_email is not None:
         if email_in_use(session, record.new_email, exclude=user):
-            raise AccountError("E-mail address already used")
+            # Someone took the address meanwhile: the code can no longer be used.
+            return None
         old_email = user.email
         user.email = record.new_email
+        if old_email is not None:
+            log_action(
+                session,
+                "user_change_email",
+                namespace=user,
+                performer=user,
+                ip=ip,
+                metadata={"email": user.email, "old_email": old_email},
+            )
         if old_email:
             text = (
                 f"Hello {user.username},\n\nthe e-mail address of your {settings.REGISTRY_TITLE} "

@@ -22,13 +22,16 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cargohold import outbound
+from cargohold.adapters import outbound
+from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.base import utcnow
 from cargohold.db.models.accounts import User
 from cargohold.db.models.audit import LogEntry, LogExport
+from cargohold.db.models.registry import Repository
 from cargohold.domain import audit, queue
 from cargohold.domain.email import OutgoingEmail, queue_email
+from cargohold.domain.errors import ModelError, Unavailable
 from cargohold.storage.base import BlobStore
 
 EXPORT_QUEUE = "exportactionlogs"
@@ -39,11 +42,11 @@ DATE_FORMAT = "%m/%d/%Y"
 EntryRenderer = Callable[[Session, list[LogEntry]], list[dict[str, Any]]]
 
 
-class ExportRefused(ValueError):
+class ExportRefused(ModelError):
     """The request cannot be queued; the message is Quay's."""
 
 
-class DeliveryFailed(Exception):
+class DeliveryFailed(Unavailable):
     """The callback did not take the result; the job is retried later."""
 
 
@@ -110,6 +113,59 @@ def queue_export(
     session.add(LogExport(export_id=job.export_id))
     queue.enqueue(session, EXPORT_QUEUE, asdict(job))
     return job.export_id
+
+
+@dataclass(frozen=True)
+class ExportOutcome:
+    """A queued export's id, or the refusal the caller answers with once the attempt's audit
+    entry is committed (Quay logs refused exports too)."""
+
+    export_id: str | None = None
+    refusal: ExportRefused | None = None
+
+
+def request_export(
+    session: Session,
+    settings: Settings,
+    *,
+    namespace: User,
+    repository: Repository | None,
+    window: tuple[dt.datetime, dt.datetime],
+    callback_url: str | None,
+    callback_email: str | None,
+    auth: AuthContext,
+    ip: str | None,
+) -> ExportOutcome:
+    """Queue an export and log the attempt (`export_logs_success` or `_failure`)."""
+    targets = {"url": callback_url or None, "email": callback_email or None}
+    repo_meta = {"repo": repository.name} if repository is not None else {}
+    try:
+        export_id = queue_export(
+            session,
+            settings,
+            namespace=namespace,
+            repository_id=repository.id if repository is not None else None,
+            repository_name=repository.name if repository is not None else None,
+            window=window,
+            callback_url=callback_url,
+            callback_email=callback_email,
+        )
+    except ExportRefused as exc:
+        metadata = {**repo_meta, "error": exc.message, **targets}
+        audit.log_action(
+            session, "export_logs_failure", namespace=namespace, auth=auth, ip=ip, metadata=metadata
+        )
+        return ExportOutcome(refusal=exc)
+    audit.log_action(
+        session,
+        "export_logs_success",
+        namespace=namespace,
+        auth=auth,
+        repository=repository,
+        ip=ip,
+        metadata={**repo_meta, "export_id": export_id, **targets},
+    )
+    return ExportOutcome(export_id=export_id)
 
 
 # --- the worker's side -----------------------------------------------------------------------

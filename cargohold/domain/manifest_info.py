@@ -12,7 +12,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cargohold.db.models.registry import Manifest, ManifestLabel
+from cargohold.auth.context import AuthContext
+from cargohold.db.models.registry import Manifest, ManifestLabel, Repository
+from cargohold.domain.audit import log_repository_action
+from cargohold.domain.errors import ModelError, NotFound
 from cargohold.domain.manifests import (
     INDEX_TYPES,
     OCI_IMAGE_CONFIG,
@@ -20,6 +23,7 @@ from cargohold.domain.manifests import (
     ParsedManifest,
     label_media_type,
 )
+from cargohold.domain.tags import history as tag_history
 from cargohold.storage.base import BlobStore, StorageError
 
 # Image configs are small; anything bigger is not read for layer history.
@@ -45,7 +49,7 @@ DOCKER_IMAGE_CONFIG = "application/vnd.docker.container.image.v1+json"
 IMAGE_CONFIG_TYPES = frozenset({OCI_IMAGE_CONFIG, DOCKER_IMAGE_CONFIG})
 
 
-class LabelError(Exception):
+class LabelError(ModelError):
     """A label was refused; the message is Quay's wording."""
 
 
@@ -186,6 +190,83 @@ def add_label(
     session.add(label)
     session.flush()
     return label
+
+
+def reachable_manifest(session: Session, repository: Repository, digest: str) -> Manifest:
+    """A manifest the API may show: reachable from the repository's tags, with its bytes."""
+    manifest = tag_history.find_reachable_manifest(session, repository, digest)
+    if manifest is None or not manifest.manifest_bytes:
+        raise NotFound()
+    return manifest
+
+
+def _log_label(
+    session: Session,
+    kind: str,
+    repository: Repository,
+    label: ManifestLabel,
+    digest: str,
+    auth: AuthContext,
+    ip: str | None,
+    **extra: Any,
+) -> None:
+    entry = {
+        "id": label.uuid,
+        "key": label.key,
+        "value": label.value,
+        "manifest_digest": digest,
+        **extra,
+        "namespace": repository.namespace_user.username,
+        "repo": repository.name,
+    }
+    log_repository_action(session, kind, repository, auth=auth, ip=ip, metadata=entry)
+
+
+def add_requested(
+    session: Session,
+    repository: Repository,
+    digest: str,
+    label: tuple[str, str, str | None],
+    *,
+    auth: AuthContext,
+    ip: str | None,
+) -> ManifestLabel:
+    """addManifestLabel: a (key, value, media type) label on a manifest the API may show."""
+    key, value, media_type = label
+    if has_reserved_prefix(key):
+        raise LabelError("Label has a reserved prefix")
+    manifest = reachable_manifest(session, repository, digest)
+    added = add_label(session, manifest, key, value, media_type)
+    _log_label(
+        session,
+        "manifest_label_add",
+        repository,
+        added,
+        digest,
+        auth,
+        ip,
+        media_type=added.media_type,
+    )
+    return added
+
+
+def delete_requested(
+    session: Session,
+    repository: Repository,
+    digest: str,
+    label_id: str,
+    *,
+    auth: AuthContext,
+    ip: str | None,
+) -> None:
+    """deleteManifestLabel: labels the manifest itself carries cannot be deleted."""
+    label = find_label(session, reachable_manifest(session, repository, digest), label_id)
+    if label is None:
+        raise NotFound()
+    if not is_mutable(label):
+        raise LabelError("Cannot delete immutable label")
+    _log_label(session, "manifest_label_delete", repository, label, digest, auth, ip)
+    session.delete(label)
 
 
 def _config_labels(config: dict[str, Any]) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from cargohold.db.models.registry import (
     Tag,
 )
 from cargohold.domain import blobs, repositories, untrusted_json
+from cargohold.domain.errors import Invalid, NotFound
 from cargohold.domain.repositories import RepositoryRef
 
 DOCKER_SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+json"
@@ -57,18 +58,37 @@ _MEDIA_TYPE_RE = re.compile(
 )
 
 
-class ManifestError(Exception):
-    """A manifest was refused. `kind` is one of the reasons below; the message is safe to show."""
+class ManifestError(Invalid):
+    """A manifest was refused; the message is safe to show. `extra` is the registry's detail."""
 
-    INVALID = "invalid"
-    UNSUPPORTED = "unsupported"
-    BLOB_UNKNOWN = "blob_unknown"
+    @property
+    def detail(self) -> dict[str, Any]:
+        return self.extra
 
-    def __init__(self, kind: str, message: str, detail: Any = None) -> None:
+
+class ManifestInvalid(ManifestError):
+    """The manifest breaks the format's rules."""
+
+    def __init__(self, message: str) -> None:
         super().__init__(message)
-        self.kind = kind
-        self.message = message
-        self.detail = detail
+        # `message` cannot be a keyword of DomainError's extra fields.
+        self.extra["message"] = message
+
+
+class ManifestUnsupported(ManifestError):
+    """A schema this registry does not store (schema 1, unknown media types)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("manifest invalid")
+        self.extra["message"] = reason
+
+
+class ManifestUnknown(NotFound):
+    """No manifest (or live tag) by that reference; `extra` names the reference."""
+
+
+class ManifestBlobUnknown(ManifestError):
+    """The manifest names a blob or child manifest the repository does not have."""
 
 
 @dataclass(frozen=True)
@@ -120,8 +140,8 @@ def digest_of(data: bytes, algorithm: str) -> str:
     return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
 
 
-def _invalid(message: str, detail: Any = None) -> ManifestError:
-    return ManifestError(ManifestError.INVALID, message, detail)
+def _invalid(message: str) -> ManifestError:
+    return ManifestInvalid(message)
 
 
 def _descriptor(value: Any, where: str) -> Descriptor:
@@ -186,17 +206,9 @@ def parse_manifest(
         raise _invalid("manifest must be a JSON object")
     media_type = _resolve_media_type(content_type, document)
     if media_type in SCHEMA1_TYPES or document.get("schemaVersion") == 1:
-        raise ManifestError(
-            ManifestError.UNSUPPORTED,
-            "manifest invalid",
-            {"message": "manifest schema version not supported"},
-        )
+        raise ManifestUnsupported("manifest schema version not supported")
     if media_type not in SUPPORTED_TYPES:
-        raise ManifestError(
-            ManifestError.UNSUPPORTED,
-            "manifest invalid",
-            {"message": "manifest schema version not supported"},
-        )
+        raise ManifestUnsupported("manifest schema version not supported")
     if document.get("schemaVersion") != 2:
         raise _invalid("schemaVersion must be 2")
     parsed = ParsedManifest(
@@ -347,7 +359,7 @@ def store_manifest(
     """Store a validated manifest with its blob and child references (idempotent by digest).
     A newly stored manifest gets `labels` (derived from its content) as `manifest` labels.
 
-    Raises ManifestError(BLOB_UNKNOWN) naming the first referenced blob or child the
+    Raises ManifestBlobUnknown naming the first referenced blob or child the
     repository does not have. The caller commits.
     """
     begin_write(session)
@@ -358,11 +370,7 @@ def store_manifest(
     for descriptor in wanted:
         blob = found.get(descriptor.digest)
         if blob is None:
-            raise ManifestError(
-                ManifestError.BLOB_UNKNOWN,
-                "blob unknown to registry",
-                {"digest": descriptor.digest},
-            )
+            raise ManifestBlobUnknown("blob unknown to registry", digest=descriptor.digest)
         if blob.size != descriptor.size:
             raise _invalid(
                 f"size of {descriptor.digest} is {blob.size}, manifest says {descriptor.size}"
@@ -379,11 +387,7 @@ def store_manifest(
         )
         for child in parsed.children:
             if child.digest not in child_ids:
-                raise ManifestError(
-                    ManifestError.BLOB_UNKNOWN,
-                    "manifest blob unknown to registry",
-                    {"digest": child.digest},
-                )
+                raise ManifestBlobUnknown("manifest blob unknown to registry", digest=child.digest)
     existing = get_manifest(session, repository_id, parsed.digest)
     if existing is not None:
         blobs.mark_referenced(session, repository_id, (b.id for b in found.values()))

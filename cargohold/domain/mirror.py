@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from cargohold import outbound
+from cargohold.adapters import outbound
 from cargohold.auth.context import AuthContext
 from cargohold.auth.secrets import SecretBox
 from cargohold.config import Settings
@@ -32,6 +32,7 @@ from cargohold.db.models.registry import (
     Role,
 )
 from cargohold.domain.audit import log_action
+from cargohold.domain.errors import Conflict, Invalid, ModelError
 
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 DEFAULT_RETRIES = 3
@@ -41,13 +42,20 @@ _FORBIDDEN_IN_REFERENCE = re.compile(r"[?#\\%]")
 _HOST = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$")
 
 
-class MirrorError(Exception):
-    """A refused mirror request. `shape` says how Quay renders it: api, message or detail."""
+class MirrorError(Invalid):
+    """A refused mirror request, answered as Quay's invalid_request."""
 
-    def __init__(self, message: str, shape: str = "api", status: int = 400) -> None:
-        super().__init__(message)
-        self.shape = shape
-        self.status = status
+
+class MirrorRobotRefused(ModelError):
+    """The sync robot named cannot be used; Quay answers with a bare message."""
+
+
+class MirrorSettingRefused(Invalid):
+    """A setting Quay checks in its endpoint code, answered with a `{"detail": ...}` body."""
+
+
+class MirrorConfigExists(Conflict):
+    """The repository is mirrored already (a 409 with a `{"detail": ...}` body)."""
 
 
 @dataclass
@@ -147,7 +155,7 @@ def parse_start_date(value: str) -> dt.datetime:
     try:
         parsed = dt.datetime.strptime(value, DATE_FORMAT)
     except (TypeError, ValueError) as exc:
-        raise MirrorError("Incorrect DateTime format for sync_start_date.", "detail") from exc
+        raise MirrorSettingRefused("Incorrect DateTime format for sync_start_date.") from exc
     return parsed.replace(tzinfo=dt.UTC)
 
 
@@ -162,12 +170,12 @@ def _check_architectures(settings: Settings, architectures: list[str] | None) ->
     if not architectures:
         return
     if not settings.FEATURE_SPARSE_INDEX:
-        raise MirrorError(
-            "Architecture filtering requires FEATURE_SPARSE_INDEX to be enabled.", "detail"
+        raise MirrorSettingRefused(
+            "Architecture filtering requires FEATURE_SPARSE_INDEX to be enabled."
         )
     unknown = sorted(set(architectures) - ARCHITECTURES)
     if unknown:
-        raise MirrorError(f"Invalid architectures: {', '.join(unknown)}", "detail")
+        raise MirrorSettingRefused(f"Invalid architectures: {', '.join(unknown)}")
 
 
 def _find_robot(session: Session, repository: Repository, robot_username: str) -> User:
@@ -177,9 +185,9 @@ def _find_robot(session: Session, repository: Repository, robot_username: str) -
         )
     )
     if robot is None:
-        raise MirrorError("Could not find robot with specified username", "message")
+        raise MirrorRobotRefused("Could not find robot with specified username")
     if robot_username.split("+", 1)[0] != repository.namespace_user.username:
-        raise MirrorError("Invalid robot", "message")
+        raise MirrorRobotRefused("Invalid robot")
     return robot
 
 
@@ -239,10 +247,8 @@ def create_config(
     ip: str | None,
 ) -> RepoMirrorConfig:
     if get_config(session, repository) is not None:
-        raise MirrorError(
-            f"Mirror configuration already exits for repository {repository.full_name}",
-            "detail",
-            409,
+        raise MirrorConfigExists(
+            f"Mirror configuration already exits for repository {repository.full_name}"
         )
     assert data.external_reference is not None and data.sync_start_date is not None
     # Quay's order: the request's own rules first, then where it points, then the robot.
@@ -301,11 +307,11 @@ def update_config(
     _check_architectures(settings, data.architecture_filter)
     if "external_registry_password" in present and data.external_registry_password is not None:
         if "external_registry_username" not in present:
-            raise MirrorError(
-                "Unable to set a new password without also specifying a username.", "detail"
+            raise MirrorSettingRefused(
+                "Unable to set a new password without also specifying a username."
             )
         if data.external_registry_username is None:
-            raise MirrorError("Unable to delete username while setting a password.", "detail")
+            raise MirrorSettingRefused("Unable to delete username while setting a password.")
     if "root_rule" in present:
         _check_rule(data.root_rule or [])
     if "external_reference" in present:
@@ -315,7 +321,7 @@ def update_config(
     robot = None
     if "robot_username" in present:
         if not data.robot_username:
-            raise MirrorError("Could not find robot with specified username", "message")
+            raise MirrorRobotRefused("Could not find robot with specified username")
         robot = _find_robot(session, repository, data.robot_username)
 
     def change(changed: str, to: Any) -> None:

@@ -8,15 +8,11 @@ copied again.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import fnmatch
-import hashlib
 import json
 import logging
 import os
-import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,17 +20,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from cargohold.adapters import skopeo
 from cargohold.config import Settings
 from cargohold.db.models.accounts import RobotAccountToken
 from cargohold.db.models.mirror import RepoMirrorConfig, SyncStatus
 from cargohold.db.models.registry import Repository
 from cargohold.domain import mirror, notification_events, repo_notifications, robots, tags
 from cargohold.domain.audit import log_action
-from cargohold.workers.heartbeat import Heartbeat, dies_with_worker
 
 log = logging.getLogger(__name__)
-SKOPEO = os.environ.get("CARGOHOLD_SKOPEO", "skopeo")
-_OUTPUT_LIMIT = 4000
 
 
 @dataclass
@@ -53,13 +47,6 @@ class SyncPlan:
     source_auth: tuple[str, str] | None
     robot_auth: tuple[str, str]
     secrets: list[str] = field(default_factory=list)
-
-
-@dataclass
-class SkopeoResult:
-    ok: bool
-    stdout: str
-    stderr: str
 
 
 def destination_host(settings: Settings) -> str:
@@ -93,97 +80,54 @@ def load_plan(session: Session, settings: Settings, config: RepoMirrorConfig) ->
     return plan
 
 
-def _authfile(directory: Path, name: str, host: str, credentials: tuple[str, str] | None) -> str:
-    auths = {}
-    if credentials is not None:
-        encoded = base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode()
-        auths[host] = {"auth": encoded}
-    path = directory / name
-    path.write_text(json.dumps({"auths": auths}))
-    path.chmod(0o600)
-    return str(path)
-
-
-class Skopeo:
-    """skopeo calls for one sync, with its credentials in private temporary auth files."""
+class MirrorTransfer:
+    """The skopeo calls of one sync, with its credentials in private temporary auth files."""
 
     def __init__(self, settings: Settings, plan: SyncPlan, workdir: Path) -> None:
         self.plan = plan
-        self.source_auth = _authfile(
+        self.source_auth = skopeo.write_authfile(
             workdir, "source.json", mirror.registry_host(plan.reference), plan.source_auth
         )
         self.destination = destination_host(settings)
-        self.dest_auth = _authfile(workdir, "dest.json", self.destination, plan.robot_auth)
+        self.dest_auth = skopeo.write_authfile(
+            workdir, "dest.json", self.destination, plan.robot_auth
+        )
         self.dest_tls = settings.REPO_MIRROR_TLS_VERIFY and settings.PREFERRED_URL_SCHEME == "https"
-        self.env = {**os.environ, "HOME": str(workdir)}
+        env = {**os.environ, "HOME": str(workdir)}
         for key, value in plan.proxy.items():
             if value:
-                self.env[key.upper()] = str(value)
-
-    def _redact(self, text: str) -> str:
-        for secret in self.plan.secrets:
-            text = text.replace(secret, "********")
-        return text[-_OUTPUT_LIMIT:]
-
-    def run(self, *args: str) -> SkopeoResult:
-        try:
-            done = subprocess.run(
-                dies_with_worker([SKOPEO, *args]),
-                capture_output=True,
-                env=self.env,
-                timeout=self.plan.timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            return SkopeoResult(False, "", f"skopeo timed out after {exc.timeout} seconds")
-        except OSError as exc:
-            return SkopeoResult(False, "", f"skopeo could not be started: {exc}")
-        return SkopeoResult(
-            done.returncode == 0,
-            self._redact(done.stdout.decode(errors="replace")),
-            self._redact(done.stderr.decode(errors="replace")),
-        )
+                env[key.upper()] = str(value)
+        self.tool = skopeo.Skopeo(env, plan.timeout, plan.secrets)
 
     def _source_flags(self) -> list[str]:
-        return [f"--tls-verify={str(self.plan.verify_tls).lower()}", "--authfile", self.source_auth]
+        return [skopeo.tls_flag("tls-verify", self.plan.verify_tls), "--authfile", self.source_auth]
 
-    def list_tags(self) -> tuple[list[str] | None, SkopeoResult]:
-        result = self.run("list-tags", *self._source_flags(), f"docker://{self.plan.reference}")
-        if not result.ok:
-            return None, result
-        try:
-            found = json.loads(result.stdout).get("Tags") or []
-        except (ValueError, AttributeError):
-            return None, SkopeoResult(False, result.stdout, "unreadable list-tags output")
-        return [str(tag) for tag in found], result
+    def list_tags(self) -> tuple[list[str] | None, skopeo.SkopeoResult]:
+        return self.tool.list_tags(f"docker://{self.plan.reference}", *self._source_flags())
 
     def upstream_digest(self, tag: str) -> str | None:
         """The digest of the upstream manifest (the index for multi-arch images)."""
-        result = self.run(
-            "inspect", "--raw", *self._source_flags(), f"docker://{self.plan.reference}:{tag}"
+        return self.tool.manifest_digest(
+            f"docker://{self.plan.reference}:{tag}", *self._source_flags()
         )
-        if not result.ok:
-            return None
-        return "sha256:" + hashlib.sha256(result.stdout.encode()).hexdigest()
 
-    def copy(self, tag: str) -> SkopeoResult:
+    def copy(self, tag: str) -> skopeo.SkopeoResult:
         plan = self.plan
         policy = ["--insecure-policy"] if plan.unsigned_images else []
-        return self.run(
-            *policy,
-            "copy",
+        copy = skopeo.copy_args(
+            f"docker://{plan.reference}:{tag}",
+            f"docker://{self.destination}/{plan.namespace}/{plan.repository}:{tag}",
             "--all",
             "--preserve-digests",
             "--remove-signatures",
-            f"--src-tls-verify={str(plan.verify_tls).lower()}",
-            f"--dest-tls-verify={str(self.dest_tls).lower()}",
+            skopeo.tls_flag("src-tls-verify", plan.verify_tls),
+            skopeo.tls_flag("dest-tls-verify", self.dest_tls),
             "--src-authfile",
             self.source_auth,
             "--dest-authfile",
             self.dest_auth,
-            f"docker://{plan.reference}:{tag}",
-            f"docker://{self.destination}/{plan.namespace}/{plan.repository}:{tag}",
         )
+        return self.tool.run(*policy, *copy)
 
 
 def select_tags(upstream: list[str], globs: list[str]) -> list[str]:
@@ -239,23 +183,23 @@ class SyncRun:
                 )
             session.commit()
 
-    def run(self) -> SyncStatus:
+    def load_plan(self) -> SyncPlan | None:
+        """The claimed mirror's plan, or None when its configuration is gone."""
         with self.factory() as session:
             config = session.get(RepoMirrorConfig, self.claim.config_id)
             if config is None:
-                return SyncStatus.FAIL
-            plan = load_plan(session, self.settings, config)
-        lease = dt.timedelta(seconds=self.settings.WORKER_HEARTBEAT_TIMEOUT)
-        with (
-            Heartbeat(self._beat, lease.total_seconds() / 3),
-            tempfile.TemporaryDirectory(prefix="cargohold-mirror-") as workdir,
-        ):
-            outcome = self._sync(plan, Skopeo(self.settings, plan, Path(workdir)))
+                return None
+            return load_plan(session, self.settings, config)
+
+    def sync(self, plan: SyncPlan, workdir: Path) -> SyncStatus:
+        """List, copy and prune; skopeo's auth files live in `workdir` (private, temporary)."""
+        return self._sync(plan, MirrorTransfer(self.settings, plan, workdir))
+
+    def release(self, outcome: SyncStatus) -> None:
         with self.factory() as session:
             mirror.release(session, self.claim, outcome)
-        return outcome
 
-    def _sync(self, plan: SyncPlan, skopeo: Skopeo) -> SyncStatus:
+    def _sync(self, plan: SyncPlan, transfer: MirrorTransfer) -> SyncStatus:
         source = f"docker://{plan.reference}"
         try:
             mirror.validate_proxies(self.settings, {"proxy": plan.proxy}, resolved=True)
@@ -269,7 +213,7 @@ class SyncRun:
             verb="start",
             message=f"'{plan.reference}' with tag pattern '{','.join(plan.globs)}'",
         )
-        upstream, listing = skopeo.list_tags()
+        upstream, listing = transfer.list_tags()
         if upstream is None:
             self.audit(
                 "repo_mirror_sync_failed",
@@ -291,7 +235,7 @@ class SyncRun:
                     "repo_mirror_sync_failed", plan, verb="Cancelled", tags=", ".join(selected)
                 )
                 return SyncStatus.CANCEL
-            if not self._copy_tag(plan, skopeo, source, tag):
+            if not self._copy_tag(plan, transfer, source, tag):
                 failed.append(tag)
         if self._is_cancelled():
             self.audit("repo_mirror_sync_failed", plan, verb="Cancelled", tags=", ".join(selected))
@@ -318,7 +262,8 @@ class SyncRun:
         )
         return SyncStatus.SUCCESS
 
-    def _beat(self) -> bool:
+    def beat(self) -> bool:
+        """Push the claim's expiration forward; False once the claim was lost."""
         lease = dt.timedelta(seconds=self.settings.WORKER_HEARTBEAT_TIMEOUT)
         with self.factory() as session:
             return mirror.heartbeat(session, self.claim, lease)
@@ -331,11 +276,11 @@ class SyncRun:
         with self.factory() as session:
             return tags.alive_tag_digest(session, plan.repository_id, tag, tags.now_ms())
 
-    def _copy_tag(self, plan: SyncPlan, skopeo: Skopeo, source: str, tag: str) -> bool:
+    def _copy_tag(self, plan: SyncPlan, transfer: MirrorTransfer, source: str, tag: str) -> bool:
         local = self._local_digest(plan, tag)
-        if local is not None and skopeo.upstream_digest(tag) == local:
+        if local is not None and transfer.upstream_digest(tag) == local:
             return True
-        result = skopeo.copy(tag)
+        result = transfer.copy(tag)
         kind = "repo_mirror_sync_tag_success" if result.ok else "repo_mirror_sync_tag_failed"
         outcome = "successful sync" if result.ok else "failed to sync"
         self.audit(

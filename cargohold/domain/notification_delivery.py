@@ -12,11 +12,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cargohold import outbound
+from cargohold.adapters import outbound
 from cargohold.config import Settings
 from cargohold.db.base import begin_write
 from cargohold.db.models.accounts import TeamMember, User
@@ -82,31 +81,25 @@ def perform(session: Session, settings: Settings, delivery: Delivery) -> None:
 
 
 def _post_json(settings: Settings, url: str, payload: Any) -> None:
-    client = outbound.guarded_client(
-        settings,
-        refuse=lambda host, addresses: rules.refused_host(settings, host, addresses),
-        timeout=settings.NOTIFICATION_SEND_TIMEOUT,
-        follow_redirects=True,
-        max_redirects=5,
-    )
-    request = client.build_request(
-        "POST",
-        url,
-        content=json.dumps(payload).encode(),
-        headers={"Content-type": "application/json"},
-    )
     try:
-        # Streamed and closed unread: only the status matters, whatever the body's size.
-        response = client.send(request, stream=True)
-        response.close()
+        status = outbound.post_for_status(
+            settings,
+            url,
+            refuse=lambda host, addresses: rules.refused_host(settings, host, addresses),
+            client_options={
+                "timeout": settings.NOTIFICATION_SEND_TIMEOUT,
+                "follow_redirects": True,
+                "max_redirects": 5,
+            },
+            content=json.dumps(payload).encode(),
+            headers={"Content-type": "application/json"},
+        )
     except outbound.OutboundRefused as exc:
         raise DeliveryFailed(f"Refused target: {exc}") from exc
-    except httpx.HTTPError as exc:
-        raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from exc
-    finally:
-        client.close()
-    if response.status_code // 100 != 2:
-        raise DeliveryFailed(f"{response.status_code} response from the notification target")
+    except outbound.RequestFailed as exc:
+        raise DeliveryFailed(str(exc)) from exc
+    if status // 100 != 2:
+        raise DeliveryFailed(f"{status} response from the notification target")
 
 
 def _webhook(settings: Settings, delivery: Delivery) -> None:

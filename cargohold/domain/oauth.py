@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from cargohold.auth.context import Scope, parse_scopes
-from cargohold.auth.credentials import OAUTH_TOKEN_PREFIX_LENGTH
-from cargohold.auth.secrets import ALNUM, UPPER_ALNUM, SecretBox, hash_token, random_code
+from cargohold.auth.secrets import UPPER_ALNUM, SecretBox, random_code
 from cargohold.config import Settings
 from cargohold.db.base import utcnow
 from cargohold.db.models.accounts import OAuthAccessToken, OAuthApplication, User
+from cargohold.domain import access_tokens
+from cargohold.domain.audit import log_action
+from cargohold.domain.errors import Invalid, NotFound
+from cargohold.domain.teams import Actor
 
 CLIENT_ID_LENGTH = 20
 CLIENT_SECRET_LENGTH = 40
-OAUTH_TOKEN_LENGTH = 40
 # Tokens from the implicit flow last ten years, as Quay's do.
 IMPLICIT_TOKEN_LIFETIME_S = 315576000
 LOCAL_APP_PATH = "/oauth/localapp"
@@ -96,8 +98,9 @@ SCOPE_INFO = {
 }
 
 
-class OAuthError(Exception):
-    """An OAuth request that cannot be honoured; `code` is the RFC 6749 error code."""
+class OAuthError(Invalid):
+    """An OAuth request that cannot be honoured; `code` is the RFC 6749 error code, which the
+    OAuth pages send back to the client (in a redirect or a JSON body) as the protocol says."""
 
     def __init__(self, code: str, description: str = "") -> None:
         super().__init__(description or code)
@@ -130,6 +133,13 @@ def get_application(session: Session, org: User, client_id: str) -> OAuthApplica
     )
 
 
+def require_application(session: Session, org: User, client_id: str) -> OAuthApplication:
+    app = get_application(session, org, client_id)
+    if app is None:
+        raise NotFound()
+    return app
+
+
 def find_application(session: Session, client_id: str) -> OAuthApplication | None:
     """Any application by client id, provided its organization still exists."""
     return session.scalar(
@@ -139,16 +149,43 @@ def find_application(session: Session, client_id: str) -> OAuthApplication | Non
     )
 
 
+@dataclass(frozen=True)
+class ApplicationFields:
+    """What an admin may set on an application."""
+
+    name: str
+    redirect_uri: str = ""
+    application_uri: str = ""
+    description: str = ""
+    avatar_email: str | None = None
+
+
+def _audit_application(
+    session: Session,
+    actor: Actor,
+    kind: str,
+    app: OAuthApplication,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """An entry in the organization's log; `details` is what the request sent (Quay logs it)."""
+    log_action(
+        session,
+        kind,
+        namespace=app.organization,
+        auth=actor.auth,
+        ip=actor.ip,
+        metadata={**(details or {}), "application_name": app.name, "client_id": app.client_id},
+    )
+
+
 def create_application(
     session: Session,
     settings: Settings,
     org: User,
+    fields: ApplicationFields,
+    actor: Actor,
     *,
-    name: str,
-    redirect_uri: str = "",
-    application_uri: str = "",
-    description: str = "",
-    avatar_email: str | None = None,
+    logged: dict[str, Any],
 ) -> OAuthApplication:
     app = OAuthApplication(
         organization_id=org.id,
@@ -156,22 +193,48 @@ def create_application(
         client_secret_encrypted=secret_box(settings).encrypt(
             random_code(CLIENT_SECRET_LENGTH, UPPER_ALNUM)
         ),
-        name=name,
-        redirect_uri=redirect_uri,
-        application_uri=application_uri,
-        description=description,
-        avatar_email=avatar_email,
+        name=fields.name,
+        redirect_uri=fields.redirect_uri,
+        application_uri=fields.application_uri,
+        description=fields.description,
+        avatar_email=fields.avatar_email,
     )
     app.organization = org
     session.add(app)
     session.flush()
+    _audit_application(session, actor, "create_application", app, logged)
     return app
 
 
-def reset_client_secret(settings: Settings, app: OAuthApplication) -> None:
+def update_application(
+    session: Session,
+    app: OAuthApplication,
+    fields: ApplicationFields,
+    actor: Actor,
+    *,
+    logged: dict[str, Any],
+) -> None:
+    app.name = fields.name
+    app.redirect_uri = fields.redirect_uri
+    app.application_uri = fields.application_uri
+    app.description = fields.description
+    app.avatar_email = fields.avatar_email
+    _audit_application(session, actor, "update_application", app, logged)
+
+
+def delete_application(session: Session, app: OAuthApplication, actor: Actor) -> None:
+    """Every token granted to the application goes with it."""
+    _audit_application(session, actor, "delete_application", app)
+    session.delete(app)
+
+
+def reset_client_secret(
+    session: Session, settings: Settings, app: OAuthApplication, actor: Actor
+) -> None:
     app.client_secret_encrypted = secret_box(settings).encrypt(
         random_code(CLIENT_SECRET_LENGTH, UPPER_ALNUM)
     )
+    _audit_application(session, actor, "reset_application_client_secret", app)
 
 
 def redirect_allowed(settings: Settings, app: OAuthApplication, redirect_uri: str) -> bool:
@@ -215,33 +278,6 @@ def already_granted(
     return False
 
 
-def issue_access_token(
-    session: Session,
-    app: OAuthApplication | None,
-    user: User,
-    scopes: frozenset[Scope],
-    *,
-    lifetime_s: int = IMPLICIT_TOKEN_LIFETIME_S,
-    name: str | None = None,
-    created_by: User | None = None,
-) -> tuple[OAuthAccessToken, str]:
-    """A new bearer token: 20 characters to find it, 20 more checked against a hash."""
-    code = random_code(OAUTH_TOKEN_LENGTH, ALNUM)
-    record = OAuthAccessToken(
-        application_id=app.id if app is not None else None,
-        authorized_user_id=user.id,
-        scope=" ".join(sorted(scope.value for scope in scopes)),
-        token_name=code[:OAUTH_TOKEN_PREFIX_LENGTH],
-        token_code_hash=hash_token(code[OAUTH_TOKEN_PREFIX_LENGTH:]),
-        name=name,
-        created_by_id=created_by.id if created_by is not None else None,
-        expires_at=utcnow() + dt.timedelta(seconds=lifetime_s),
-    )
-    session.add(record)
-    session.flush()
-    return record, code
-
-
 # --- tokens an org admin mints for an application ---------------------------------------
 
 MAX_TOKEN_LIFETIME_S = IMPLICIT_TOKEN_LIFETIME_S
@@ -276,44 +312,48 @@ def application_tokens(session: Session, app: OAuthApplication) -> list[OAuthAcc
     )
 
 
-def get_application_token(
-    session: Session, app: OAuthApplication, token_uuid: str
-) -> OAuthAccessToken | None:
-    return session.scalar(
+def issue_application_token(
+    session: Session,
+    app: OAuthApplication,
+    scopes: frozenset[Scope],
+    actor: Actor,
+    *,
+    name: str,
+    lifetime_s: int,
+) -> tuple[OAuthAccessToken, str]:
+    """A named token an admin mints for the application, acting as the admin."""
+    user = actor.auth.user
+    assert user is not None
+    token, code = access_tokens.issue_access_token(
+        session,
+        user,
+        scopes,
+        application=app,
+        expires_in_s=lifetime_s,
+        name=name,
+        created_by=user,
+    )
+    _audit_application(
+        session,
+        actor,
+        "create_oauth_api_token",
+        app,
+        {"token_name": name, "scope": token.scope},
+    )
+    return token, code
+
+
+def revoke_application_token(
+    session: Session, app: OAuthApplication, token_uuid: str, actor: Actor
+) -> None:
+    token = session.scalar(
         select(OAuthAccessToken).where(
             OAuthAccessToken.application_id == app.id,
             OAuthAccessToken.uuid == token_uuid,
             OAuthAccessToken.name.is_not(None),
         )
     )
-
-
-def user_authorizations(session: Session, user: User) -> list[OAuthAccessToken]:
-    """The tokens `user` granted to applications, oldest first (application-less tokens, such
-    as those an admin mints for a script, are not authorizations)."""
-    return list(
-        session.scalars(
-            select(OAuthAccessToken)
-            .options(
-                selectinload(OAuthAccessToken.application).selectinload(
-                    OAuthApplication.organization
-                )
-            )
-            .where(
-                OAuthAccessToken.authorized_user_id == user.id,
-                OAuthAccessToken.application_id.is_not(None),
-            )
-            .order_by(OAuthAccessToken.id)
-        ).all()
-    )
-
-
-def user_authorization(session: Session, user: User, token_uuid: str) -> OAuthAccessToken | None:
-    """One of `user`'s authorizations; another user's is simply not found."""
-    return session.scalar(
-        select(OAuthAccessToken).where(
-            OAuthAccessToken.authorized_user_id == user.id,
-            OAuthAccessToken.application_id.is_not(None),
-            OAuthAccessToken.uuid == token_uuid,
-        )
-    )
+    if token is None:
+        raise NotFound()
+    _audit_application(session, actor, "revoke_oauth_api_token", app, {"token_name": token.name})
+    session.delete(token)

@@ -17,7 +17,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, joinedload
 
 from cargohold.auth.context import Scope
-from cargohold.auth.secrets import ALNUM, hash_token, random_code, token_matches
+from cargohold.auth.secrets import (
+    OAUTH_TOKEN_PREFIX_LENGTH,
+    OAUTH_TOKEN_SECRET_LENGTH,
+    new_split_token,
+    split_token,
+    token_matches,
+)
 from cargohold.config import Settings
 from cargohold.db.base import utcnow
 from cargohold.db.models.accounts import (
@@ -27,11 +33,12 @@ from cargohold.db.models.accounts import (
     OAuthAuthorizationCode,
     User,
 )
-from cargohold.domain import notifications, oauth
+from cargohold.domain import access_tokens, notifications, oauth
+from cargohold.domain.audit import log_action
+from cargohold.domain.errors import NotFound
+from cargohold.domain.teams import Actor
 
 ASSIGNED_NOTIFICATION = "assigned_authorization"
-CODE_LENGTH = 40
-CODE_PREFIX_LENGTH = 20
 CODE_LIFETIME_S = 600
 TOKEN_TYPE = "Bearer"
 # Codes and assignments keep the scope string as the client sent it (redemption compares it).
@@ -50,11 +57,15 @@ def assign_token(
     settings: Settings,
     app: OAuthApplication,
     user: User,
+    actor: Actor,
     *,
     redirect_uri: str,
     scope: str,
     response_type: str,
 ) -> OAuthAssignedToken:
+    """An admin (`actor`) asks `user` to grant the application a token; the user is notified."""
+    assigner = actor.auth.user
+    assert assigner is not None
     assignment = OAuthAssignedToken(
         application_id=app.id,
         assigned_user_id=user.id,
@@ -67,7 +78,38 @@ def assign_token(
         session, settings, user, ASSIGNED_NOTIFICATION, {"username": user.username}
     )
     session.flush()
+    log_action(
+        session,
+        "oauth_token_assigned",
+        namespace=app.organization,
+        auth=actor.auth,
+        ip=actor.ip,
+        metadata={
+            "assigning_user": assigner.username,
+            "assigned_user": user.username,
+            "application": app.name,
+            "client_id": app.client_id,
+        },
+    )
     return assignment
+
+
+def grant_token(
+    session: Session,
+    app: OAuthApplication,
+    user: User,
+    scopes: frozenset[Scope],
+    *,
+    assignment_uuid: str | None,
+) -> str:
+    """The implicit grant: a token for the application; an assignment it answers is used up."""
+    _, code = access_tokens.issue_access_token(
+        session, user, scopes, application=app, expires_in_s=oauth.IMPLICIT_TOKEN_LIFETIME_S
+    )
+    assignment = find_assignment(session, assignment_uuid, user, app)
+    if assignment is not None:
+        session.delete(assignment)
+    return code
 
 
 def _assignments_of(user: User):
@@ -86,8 +128,12 @@ def list_assignments(session: Session, user: User) -> list[OAuthAssignedToken]:
     return list(session.scalars(_assignments_of(user).order_by(OAuthAssignedToken.id)).all())
 
 
-def get_assignment(session: Session, user: User, uuid: str) -> OAuthAssignedToken | None:
-    return session.scalar(_assignments_of(user).where(OAuthAssignedToken.uuid == uuid))
+def reject_assignment(session: Session, user: User, uuid: str) -> None:
+    """The user declines an assignment: it is gone, and no token is issued for it."""
+    assignment = session.scalar(_assignments_of(user).where(OAuthAssignedToken.uuid == uuid))
+    if assignment is None:
+        raise NotFound()
+    session.delete(assignment)
 
 
 def find_assignment(
@@ -122,20 +168,21 @@ def issue_code(
     session: Session, app: OAuthApplication, user: User, *, scope: str, redirect_uri: str
 ) -> str:
     _purge_expired_codes(session)
-    code = random_code(CODE_LENGTH, ALNUM)
+    # A code has an access token's format.
+    code = new_split_token(OAUTH_TOKEN_PREFIX_LENGTH, OAUTH_TOKEN_SECRET_LENGTH)
     session.add(
         OAuthAuthorizationCode(
             application_id=app.id,
             authorized_user_id=user.id,
-            code_name=code[:CODE_PREFIX_LENGTH],
-            code_hash=hash_token(code[CODE_PREFIX_LENGTH:]),
+            code_name=code.name,
+            code_hash=code.secret_hash,
             scope=scope,
             redirect_uri=redirect_uri,
             expires_at=utcnow() + dt.timedelta(seconds=CODE_LIFETIME_S),
         )
     )
     session.flush()
-    return code
+    return code.code
 
 
 def _client_matches(settings: Settings, app: OAuthApplication, secret: str) -> bool:
@@ -148,18 +195,20 @@ def _client_matches(settings: Settings, app: OAuthApplication, secret: str) -> b
 def _live_code(
     session: Session, app: OAuthApplication, code: str, scope: str, redirect_uri: str
 ) -> OAuthAuthorizationCode | None:
+    presented = split_token(code, OAUTH_TOKEN_PREFIX_LENGTH)
+    if presented is None:
+        return None
     record = session.scalar(
         select(OAuthAuthorizationCode)
         .options(joinedload(OAuthAuthorizationCode.authorized_user))
         .where(
             OAuthAuthorizationCode.application_id == app.id,
-            OAuthAuthorizationCode.code_name == code[:CODE_PREFIX_LENGTH],
+            OAuthAuthorizationCode.code_name == presented.name,
         )
     )
     if (
         record is None
-        or len(code) <= CODE_PREFIX_LENGTH
-        or not token_matches(code[CODE_PREFIX_LENGTH:], record.code_hash)
+        or not token_matches(presented.secret, record.code_hash)
         or record.scope != scope
         or record.redirect_uri != redirect_uri
         or record.expires_at <= utcnow()
@@ -203,4 +252,10 @@ def redeem_code(
     )
     if spent.rowcount != 1:
         raise oauth.OAuthError("invalid_grant")
-    return oauth.issue_access_token(session, app, record.authorized_user, scopes)
+    return access_tokens.issue_access_token(
+        session,
+        record.authorized_user,
+        scopes,
+        application=app,
+        expires_in_s=oauth.IMPLICIT_TOKEN_LIFETIME_S,
+    )

@@ -19,8 +19,9 @@ from urllib.parse import urlsplit
 import httpx
 import jwt
 
-from cargohold import outbound
+from cargohold.adapters import outbound
 from cargohold.config import Settings
+from cargohold.domain.errors import Invalid
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 KEY_SET_TTL_S = 3600.0
@@ -30,8 +31,9 @@ MAX_DOCUMENT_BYTES = 512 * 1024
 MAX_REDIRECTS = 3
 
 
-class IssuerKeyError(Exception):
-    """The issuer's keys could not be read or do not include the token's key."""
+class IssuerKeyError(Invalid):
+    """The issuer's keys could not be read or do not include the token's key: either way the
+    token presented cannot be checked, so the request is refused as invalid."""
 
 
 @dataclass

@@ -23,6 +23,7 @@ from cargohold.db.models.registry import Repository, RepositoryPermission
 from cargohold.domain import quota
 from cargohold.domain.accounts import AccountError, validate_username
 from cargohold.domain.audit import log_action
+from cargohold.domain.errors import ModelError, NotFound
 from cargohold.domain.queue import enqueue
 
 OWNERS_TEAM = "owners"
@@ -33,8 +34,8 @@ class OrganizationError(AccountError):
     """An organization rule was broken; the message is what Quay says."""
 
 
-class InvalidTagExpiration(OrganizationError):
-    """Rendered as a data-model `{"message"}` error rather than an ApiError."""
+class InvalidTagExpiration(ModelError):
+    """A time-machine window outside the configured options (Quay's data-model message)."""
 
 
 def is_valid_email(email: str) -> bool:
@@ -66,6 +67,28 @@ def get_organization(session: Session, name: str) -> User | None:
             User.username == name, User.organization.is_(True), User.deleted.is_(False)
         )
     )
+
+
+def list_organizations(
+    session: Session, *, start_id: int = 0, limit: int | None = None
+) -> list[User]:
+    """Organizations in id order from `start_id`, at most `limit` of them."""
+    query = (
+        select(User)
+        .where(User.organization.is_(True), User.deleted.is_(False), User.id >= start_id)
+        .order_by(User.id)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query))
+
+
+def organization_named(session: Session, name: str) -> User:
+    """The organization, or NotFound."""
+    org = get_organization(session, name)
+    if org is None:
+        raise NotFound()
+    return org
 
 
 def create_organization(

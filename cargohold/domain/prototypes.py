@@ -11,16 +11,16 @@ from cargohold.db.models.accounts import Team, TeamMember, User
 from cargohold.db.models.prototypes import PermissionPrototype
 from cargohold.db.models.registry import Repository, RepositoryPermission, Role
 from cargohold.domain.audit import log_action
+from cargohold.domain.errors import Invalid, ModelError
 from cargohold.domain.teams import Actor, find_account, get_team
 
 
-class PrototypeError(Exception):
-    """Bad input for a prototype. `api_error` is True for ApiError bodies, else a message body."""
+class PrototypeError(Invalid):
+    """Bad input for a prototype: an unknown activating user or delegate."""
 
-    def __init__(self, message: str, *, api_error: bool = True) -> None:
-        super().__init__(message)
-        self.message = message
-        self.api_error = api_error
+
+class DelegateTeamMissing(ModelError):
+    """The delegate team does not exist (Quay's data-model message)."""
 
 
 @dataclass
@@ -79,9 +79,8 @@ def resolve_delegate(session: Session, organization: User, name: str, kind: str)
         team = get_team(session, organization, name)
         if team is None:
             # Quay renders the exception's argument tuple here; clients see exactly this text.
-            raise PrototypeError(
-                f"('Team does not exist: %s/%s', '{organization.username}', '{name}')",
-                api_error=False,
+            raise DelegateTeamMissing(
+                f"('Team does not exist: %s/%s', '{organization.username}', '{name}')"
             )
         return Delegate(team=team)
     user = find_account(session, name) if kind == "user" else None

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
-from cargohold import outbound
+from cargohold.adapters import outbound
 from cargohold.auth.context import AuthContext
 from cargohold.auth.secrets import SecretBox
 from cargohold.config import Settings
@@ -22,13 +22,14 @@ from cargohold.db.models.quota import NamespaceQuota
 from cargohold.db.models.registry import Manifest, Repository, Tag
 from cargohold.domain import quota, tags
 from cargohold.domain.audit import log_action
+from cargohold.domain.errors import Invalid
 
 SSRF_MESSAGE = "The provided registry URL is not allowed"
 # Docker Hub's registry answers at another name than the one images are named by.
 REGISTRY_HOSTS = {"docker.io": "registry-1.docker.io"}
 
 
-class ProxyCacheError(Exception):
+class ProxyCacheError(Invalid):
     """A refused configuration; the message is Quay's."""
 
 

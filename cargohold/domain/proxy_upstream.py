@@ -16,9 +16,10 @@ from contextlib import contextmanager
 
 import httpx
 
-from cargohold import outbound
+from cargohold.adapters import outbound
 from cargohold.config import Settings
 from cargohold.domain import manifests
+from cargohold.domain.errors import Unavailable
 from cargohold.domain.proxy_cache import Upstream
 
 _CHALLENGE_PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^,\s]*))')
@@ -33,7 +34,7 @@ _ACCEPT = ", ".join(
 _TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
-class UpstreamError(Exception):
+class UpstreamError(Unavailable):
     """The upstream refused or failed; the message is the one Quay gives clients."""
 
     def __init__(self, detail: str, status: int | None = None) -> None:

@@ -31,6 +31,7 @@ from cargohold.db.models.quota import (
     RepositorySize,
 )
 from cargohold.db.models.registry import Blob, BlobUpload, ManifestBlob, Repository
+from cargohold.domain import errors as domain_errors
 from cargohold.domain import notifications
 
 MAX_LIMIT_BYTES = 2**63 - 1
@@ -53,15 +54,15 @@ _BINARY_UNITS = {f"{p}i": 1024 ** (i + 1) for i, p in enumerate("KMGTPE")}
 _DISPLAY_UNITS = ["Byte", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
 
 
-class QuotaError(Exception):
+class QuotaError(domain_errors.Invalid):
     """A request that breaks a quota rule (rendered as Quay's invalid_request ApiError)."""
 
 
-class QuotaModelError(Exception):
+class QuotaModelError(domain_errors.ModelError):
     """A rule Quay enforces in its data layer (rendered as a `{"message": ...}` 400)."""
 
 
-class QuotaExceeded(Exception):
+class QuotaExceeded(domain_errors.QuotaExceeded):
     """A push would take the namespace over a Reject limit."""
 
     def __init__(self, namespace_id: int) -> None:
@@ -223,42 +224,25 @@ def delete_limit(session: Session, limit: QuotaLimit) -> None:
     session.flush()
 
 
-# --- JSON views ----------------------------------------------------------------------------
+# --- usage reports --------------------------------------------------------------------------
 
 
-def limit_view(limit: QuotaLimit) -> dict[str, Any]:
-    return {"id": limit.id, "type": limit.limit_type.value, "limit_percent": limit.percent_of_limit}
+@dataclass(frozen=True)
+class NamespaceQuotaReport:
+    """A namespace's quota (if it has one) and how much of it is used."""
+
+    quota: NamespaceQuota | None
+    used_bytes: int
+    # The namespace's own limit, else the system default, else None (unlimited).
+    configured_bytes: int | None
+    # waiting, running or complete: how far the first size calculation has got.
+    backfill_status: str
 
 
-def quota_view(settings: Settings, quota: NamespaceQuota) -> dict[str, Any]:
-    return {
-        "id": quota.id,
-        "limit_bytes": int(quota.limit_bytes),
-        "limit": format_human_size(quota.limit_bytes),
-        "default_config": False,
-        "limits": [limit_view(limit) for limit in quota.limits],
-        "default_config_exists": settings.DEFAULT_SYSTEM_REJECT_QUOTA_BYTES != 0,
-    }
-
-
-def default_quota_view(settings: Settings) -> dict[str, Any]:
-    limit_bytes = settings.DEFAULT_SYSTEM_REJECT_QUOTA_BYTES
-    return {
-        "id": None,
-        "limit_bytes": limit_bytes,
-        "limit": format_human_size(limit_bytes),
-        "default_config": True,
-        "limits": [],
-        "default_config_exists": True,
-    }
-
-
-def short_quota_view(quota: NamespaceQuota) -> dict[str, Any]:
-    return {
-        "id": quota.id,
-        "limit_bytes": int(quota.limit_bytes),
-        "limits": [limit_view(limit) for limit in quota.limits],
-    }
+@dataclass(frozen=True)
+class RepositoryQuotaReport:
+    used_bytes: int
+    configured_bytes: int | None
 
 
 def _backfill_status(row: NamespaceSize | None) -> str:
@@ -277,14 +261,10 @@ def _configured_quota(settings: Settings, quota: NamespaceQuota | None) -> int |
     return settings.DEFAULT_SYSTEM_REJECT_QUOTA_BYTES or None
 
 
-def namespace_quota_fields(
+def namespace_quota_reports(
     session: Session, settings: Settings, namespace_ids: Iterable[int]
-) -> dict[int, dict[str, Any]]:
-    """`quotas` and `quota_report` for each namespace, loaded in two queries for any number.
-
-    Views of organizations and users call this and merge the result into their JSON when
-    `quota_fields_enabled(settings)`.
-    """
+) -> dict[int, NamespaceQuotaReport]:
+    """The quota and usage of each namespace, loaded in two queries for any number."""
     ids = list(dict.fromkeys(namespace_ids))
     if not ids:
         return {}
@@ -300,27 +280,23 @@ def namespace_quota_fields(
         row.namespace_id: row
         for row in session.scalars(select(NamespaceSize).where(NamespaceSize.namespace_id.in_(ids)))
     }
-    fields: dict[int, dict[str, Any]] = {}
+    reports: dict[int, NamespaceQuotaReport] = {}
     for namespace_id in ids:
         quota = quotas.get(namespace_id)
         row = sizes.get(namespace_id)
-        status = _backfill_status(row)
-        fields[namespace_id] = {
-            "quotas": [short_quota_view(quota)] if quota is not None else [],
-            "quota_report": {
-                "quota_bytes": int(row.size_bytes) if row is not None else 0,
-                "configured_quota": _configured_quota(settings, quota),
-                "running_backfill": status,
-                "backfill_status": status,
-            },
-        }
-    return fields
+        reports[namespace_id] = NamespaceQuotaReport(
+            quota=quota,
+            used_bytes=int(row.size_bytes) if row is not None else 0,
+            configured_bytes=_configured_quota(settings, quota),
+            backfill_status=_backfill_status(row),
+        )
+    return reports
 
 
 def repository_quota_reports(
     session: Session, settings: Settings, repositories: Iterable[Repository]
-) -> dict[int, dict[str, Any]]:
-    """`quota_report` for each repository of a repository list, in two queries."""
+) -> dict[int, RepositoryQuotaReport]:
+    """Usage and the namespace's limit for each repository of a repository list, in two queries."""
     repos = list(repositories)
     if not repos:
         return {}
@@ -341,12 +317,12 @@ def repository_quota_reports(
     )
     default = settings.DEFAULT_SYSTEM_REJECT_QUOTA_BYTES or None
     return {
-        repo.id: {
-            "quota_bytes": int(sizes.get(repo.id) or 0),
-            "configured_quota": int(quotas[repo.namespace_user_id])
+        repo.id: RepositoryQuotaReport(
+            used_bytes=int(sizes.get(repo.id) or 0),
+            configured_bytes=int(quotas[repo.namespace_user_id])
             if repo.namespace_user_id in quotas
             else default,
-        }
+        )
         for repo in repos
     }
 

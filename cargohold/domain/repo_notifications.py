@@ -19,7 +19,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cargohold import outbound
+from cargohold.adapters import outbound
 from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.base import begin_write
@@ -32,8 +32,9 @@ from cargohold.db.models.notifications import (
 from cargohold.db.models.registry import Repository, Tag
 from cargohold.domain import notification_events as events
 from cargohold.domain import queue
-from cargohold.domain.audit import log_action
+from cargohold.domain.audit import log_repository_action
 from cargohold.domain.email import OutgoingEmail, queue_email
+from cargohold.domain.errors import Invalid
 from cargohold.domain.json_template import JsonTemplate, JsonTemplateError
 
 NOTIFICATION_QUEUE = "notification"
@@ -44,7 +45,7 @@ MAX_CONFIG_BYTES = 16 * 1024
 TARGET_KINDS = ("user", "org", "team")
 
 
-class NotificationError(Exception):
+class NotificationError(Invalid):
     """A request Quay answers with 400 invalid_request; the message is safe to show."""
 
 
@@ -260,21 +261,14 @@ def _audit(
     auth: AuthContext,
     ip: str | None,
 ) -> None:
-    log_action(
-        session,
-        kind,
-        namespace=repository.namespace_user,
-        auth=auth,
-        repository=repository,
-        ip=ip,
-        metadata={
-            "repo": repository.name,
-            "namespace": repository.namespace_user.username,
-            "notification_id": notification.uuid,
-            "event": notification.event,
-            "method": notification.method,
-        },
-    )
+    entry = {
+        "repo": repository.name,
+        "namespace": repository.namespace_user.username,
+        "notification_id": notification.uuid,
+        "event": notification.event,
+        "method": notification.method,
+    }
+    log_repository_action(session, kind, repository, auth=auth, ip=ip, metadata=entry)
 
 
 def create(
@@ -286,6 +280,7 @@ def create(
     auth: AuthContext,
     ip: str | None,
 ) -> RepositoryNotification:
+    begin_write(session)
     validate(session, settings, repository, request)
     notification = RepositoryNotification(
         repository_id=repository.id,
@@ -331,14 +326,26 @@ def not_found_message(repository: Repository, notification_uuid: str) -> str:
     )
 
 
+def _find_for_change(
+    session: Session, repository: Repository, notification_uuid: str
+) -> RepositoryNotification:
+    """The notification a change names, read under the write lock the change needs."""
+    begin_write(session)
+    notification = find(session, repository, notification_uuid)
+    if notification is None:
+        raise NotificationError(not_found_message(repository, notification_uuid))
+    return notification
+
+
 def delete_notification(
     session: Session,
     repository: Repository,
-    notification: RepositoryNotification,
+    notification_uuid: str,
     *,
     auth: AuthContext,
     ip: str | None,
 ) -> None:
+    notification = _find_for_change(session, repository, notification_uuid)
     _audit(session, "delete_repo_notification", repository, notification, auth, ip)
     session.execute(
         delete(TagNotificationSent).where(TagNotificationSent.notification_id == notification.id)
@@ -349,22 +356,22 @@ def delete_notification(
 def reset_failures(
     session: Session,
     repository: Repository,
-    notification: RepositoryNotification,
+    notification_uuid: str,
     *,
     auth: AuthContext,
     ip: str | None,
 ) -> None:
+    """Failures back to 0, so that a disabled notification is delivered again."""
+    notification = _find_for_change(session, repository, notification_uuid)
     notification.number_of_failures = 0
     _audit(session, "reset_repo_notification", repository, notification, auth, ip)
 
 
 def queue_test(
-    session: Session,
-    settings: Settings,
-    repository: Repository,
-    notification: RepositoryNotification,
+    session: Session, settings: Settings, repository: Repository, notification_uuid: str
 ) -> None:
     """One delivery of the event's sample data, through the same queue as real events."""
+    notification = _find_for_change(session, repository, notification_uuid)
     data = events.sample_data(
         settings,
         notification.event,
@@ -560,6 +567,7 @@ def request_email_authorization(
     session: Session, settings: Settings, repository: Repository, address: str
 ) -> RepositoryAuthorizedEmail:
     """Mail a confirmation link to `address`, unless it is confirmed already."""
+    begin_write(session)
     record = find_authorized_email(session, repository, address)
     if record is not None and record.confirmed:
         return record
@@ -588,6 +596,7 @@ def request_email_authorization(
 
 
 def confirm_email_authorization(session: Session, code: str) -> RepositoryAuthorizedEmail | None:
+    begin_write(session)
     record = session.scalar(
         select(RepositoryAuthorizedEmail).where(
             RepositoryAuthorizedEmail.code_hash == _code_hash(code)

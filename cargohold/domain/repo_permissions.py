@@ -8,36 +8,59 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, joinedload
 
+from cargohold.auth.context import AuthContext
 from cargohold.db.models.accounts import Team, TeamMember, User
 from cargohold.db.models.registry import Repository, RepositoryPermission, Role
+from cargohold.domain import permissions
+from cargohold.domain.audit import log_repository_action
+from cargohold.domain.errors import Invalid
 
 
-class GrantError(Exception):
+class GrantError(Invalid):
     """A grant was refused; the message is Quay's wording."""
 
 
-def user_grants(session: Session, repository: Repository) -> Sequence[RepositoryPermission]:
+def role_for_missing_repository(
+    session: Session, auth: AuthContext, namespace_name: str
+) -> Role | None:
+    """The role the caller would hold on a repository not (yet) in `namespace_name`: it decides
+    whether the caller may learn that the repository is missing."""
+    namespace = session.scalar(
+        select(User).where(User.username == namespace_name, User.deleted.is_(False))
+    )
+    if namespace is None:
+        return Role.admin if auth.has_superuser_full_access else None
+    return permissions.effective_namespace_repository_role(session, auth, namespace)
+
+
+def _user_metadata(repository: Repository, username: str) -> dict[str, str]:
+    return {
+        "username": username,
+        "repo": repository.name,
+        "namespace": repository.namespace_user.username,
+    }
+
+
+def _grants(
+    session: Session, repository: Repository, *, teams: bool
+) -> Sequence[RepositoryPermission]:
+    """The repository's grants to teams, or to users and robots, oldest first."""
+    grantee = RepositoryPermission.team if teams else RepositoryPermission.user
+    grantee_id = RepositoryPermission.team_id if teams else RepositoryPermission.user_id
     return session.scalars(
         select(RepositoryPermission)
-        .options(joinedload(RepositoryPermission.user))
-        .where(
-            RepositoryPermission.repository_id == repository.id,
-            RepositoryPermission.user_id.is_not(None),
-        )
+        .options(joinedload(grantee))
+        .where(RepositoryPermission.repository_id == repository.id, grantee_id.is_not(None))
         .order_by(RepositoryPermission.id)
     ).all()
+
+
+def user_grants(session: Session, repository: Repository) -> Sequence[RepositoryPermission]:
+    return _grants(session, repository, teams=False)
 
 
 def team_grants(session: Session, repository: Repository) -> Sequence[RepositoryPermission]:
-    return session.scalars(
-        select(RepositoryPermission)
-        .options(joinedload(RepositoryPermission.team))
-        .where(
-            RepositoryPermission.repository_id == repository.id,
-            RepositoryPermission.team_id.is_not(None),
-        )
-        .order_by(RepositoryPermission.id)
-    ).all()
+    return _grants(session, repository, teams=True)
 
 
 def organization_member_ids(
@@ -83,7 +106,13 @@ def user_grant(session: Session, repository: Repository, user: User) -> Reposito
 
 
 def set_user_role(
-    session: Session, repository: Repository, username: str, role: Role
+    session: Session,
+    repository: Repository,
+    username: str,
+    role: Role,
+    *,
+    auth: AuthContext,
+    ip: str | None,
 ) -> tuple[User, RepositoryPermission]:
     namespace = repository.namespace_user
     if username == namespace.username:
@@ -100,10 +129,16 @@ def set_user_role(
     else:
         grant.role = role
     session.flush()
+    metadata = {**_user_metadata(repository, username), "role": str(role)}
+    log_repository_action(
+        session, "change_repo_permission", repository, auth=auth, ip=ip, metadata=metadata
+    )
     return user, grant
 
 
-def delete_user_grant(session: Session, repository: Repository, username: str) -> User:
+def delete_user_grant(
+    session: Session, repository: Repository, username: str, *, auth: AuthContext, ip: str | None
+) -> User:
     if username == repository.namespace_user.username:
         raise GrantError("Namespace owner must always be admin.")
     user = find_grantee(session, username)
@@ -111,6 +146,10 @@ def delete_user_grant(session: Session, repository: Repository, username: str) -
     if user is None or grant is None:
         raise GrantError("User does not have permission for repo.")
     session.delete(grant)
+    metadata = _user_metadata(repository, username)
+    log_repository_action(
+        session, "delete_repo_permission", repository, auth=auth, ip=ip, metadata=metadata
+    )
     return user
 
 
@@ -154,7 +193,13 @@ def team_grant(
 
 
 def set_team_role(
-    session: Session, repository: Repository, team_name: str, role: Role
+    session: Session,
+    repository: Repository,
+    team_name: str,
+    role: Role,
+    *,
+    auth: AuthContext,
+    ip: str | None,
 ) -> tuple[Team, RepositoryPermission]:
     team = find_team(session, repository, team_name)
     if team is None:
@@ -168,11 +213,21 @@ def set_team_role(
     else:
         grant.role = role
     session.flush()
+    metadata = {"team": team_name, "repo": repository.name, "role": str(role)}
+    log_repository_action(
+        session, "change_repo_permission", repository, auth=auth, ip=ip, metadata=metadata
+    )
     return team, grant
 
 
-def delete_team_grant(session: Session, repository: Repository, team_name: str) -> None:
+def delete_team_grant(
+    session: Session, repository: Repository, team_name: str, *, auth: AuthContext, ip: str | None
+) -> None:
     grant = team_grant(session, repository, team_name)
     if grant is None:
         raise GrantError("Team does not have permission for repo.")
     session.execute(delete(RepositoryPermission).where(RepositoryPermission.id == grant.id))
+    metadata = {"team": team_name, "repo": repository.name}
+    log_repository_action(
+        session, "delete_repo_permission", repository, auth=auth, ip=ip, metadata=metadata
+    )

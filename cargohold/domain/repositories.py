@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.sql.elements import BindParameter
 
+from cargohold.auth.context import AuthContext
 from cargohold.db.base import begin_write, utcnow
 from cargohold.db.models.accounts import Team, TeamMember, TeamRole, User
 from cargohold.db.models.audit import LogEntry
@@ -25,6 +26,8 @@ from cargohold.db.models.registry import (
     Star,
     Tag,
 )
+from cargohold.domain.audit import log_repository_action
+from cargohold.domain.errors import Invalid
 from cargohold.domain.prototypes import apply_prototypes
 
 MAX_NAME_LENGTH = 255
@@ -36,7 +39,7 @@ POPULARITY_DAYS = 30
 STATS_DAYS = 92
 
 
-class RepositoryError(Exception):
+class RepositoryError(Invalid):
     """A repository rule was broken; the message is Quay's wording."""
 
 
@@ -115,6 +118,93 @@ def mark_deleted(session: Session, repository: Repository) -> None:
 def set_state(repository: Repository, state: RepositoryState) -> None:
     repository.state = state
     repository.last_modified = utcnow()
+
+
+# --- the repository endpoints' changes, each with its audit entry ---------------------------
+
+
+def _log(
+    session: Session,
+    kind: str,
+    repository: Repository,
+    auth: AuthContext,
+    ip: str | None,
+    *,
+    linked: bool = True,
+    **extra: object,
+) -> None:
+    entry = {
+        "repo": repository.name,
+        "namespace": repository.namespace_user.username,
+        **extra,
+    }
+    log_repository_action(
+        session, kind, repository, auth=auth, ip=ip, metadata=entry, linked=linked
+    )
+
+
+def create_requested(
+    session: Session,
+    namespace: User,
+    name: str,
+    *,
+    public: bool,
+    description: str | None,
+    extended_names: bool,
+    auth: AuthContext,
+    ip: str | None,
+) -> Repository:
+    """createRepo: a free, well-formed name becomes a repository the caller created."""
+    if find_repository(session, namespace.username, name) is not None:
+        raise RepositoryError("Repository already exists")
+    if not valid_repository_name(name, extended_names):
+        raise RepositoryError("Invalid repository name")
+    repository = create_repository(
+        session, namespace, name, public=public, description=description, creator=auth.user
+    )
+    _log(session, "create_repo", repository, auth, ip)
+    return repository
+
+
+def change_visibility(
+    session: Session, repository: Repository, visibility: str, *, auth: AuthContext, ip: str | None
+) -> None:
+    repository.public = visibility == "public"
+    _log(session, "change_repo_visibility", repository, auth, ip, visibility=visibility)
+
+
+def change_state(
+    session: Session,
+    repository: Repository,
+    state: RepositoryState,
+    *,
+    auth: AuthContext,
+    ip: str | None,
+) -> None:
+    set_state(repository, state)
+    _log(session, "change_repo_state", repository, auth, ip, state_changed=state.name)
+
+
+def set_description(
+    session: Session, repository: Repository, description: str, *, auth: AuthContext, ip: str | None
+) -> None:
+    repository.description = description
+    _log(session, "set_repo_description", repository, auth, ip, description=description)
+
+
+def delete_requested(
+    session: Session, repository: Repository, *, auth: AuthContext, ip: str | None
+) -> None:
+    """deleteRepository: the entry names the repository before its name is freed."""
+    _log(session, "delete_repo", repository, auth, ip, linked=False)
+    mark_deleted(session, repository)
+
+
+def in_namespace(
+    query: Select[tuple[Repository]], namespace_name: str
+) -> Select[tuple[Repository]]:
+    """A repository listing narrowed to one namespace."""
+    return query.where(Repository.namespace_user.has(username=namespace_name))
 
 
 def state_name(repository: Repository) -> str:

@@ -17,9 +17,12 @@ import jwt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cargohold import outbound
+from cargohold.adapters import outbound
+from cargohold.auth.context import AuthContext
 from cargohold.config import Settings
 from cargohold.db.models.accounts import RobotAccountToken, User
+from cargohold.domain.audit import log_action
+from cargohold.domain.errors import Forbidden, Invalid
 from cargohold.domain.oidc_keys import IssuerKeyError, IssuerKeys
 from cargohold.domain.robots import NOT_FOUND_MESSAGE, Robot
 
@@ -33,11 +36,11 @@ MAX_AUDIENCES = 10
 MAX_AUDIENCE_LENGTH = 1024
 
 
-class FederationConfigError(Exception):
+class FederationConfigError(Invalid):
     """A federation setting is not acceptable; the message is Quay's where Quay has one."""
 
 
-class FederationError(Exception):
+class FederationError(Forbidden):
     """A federated token was refused; the message is safe to show to its bearer."""
 
 
@@ -129,8 +132,21 @@ def get_config(robot: Robot) -> list[dict[str, Any]]:
     return _stored(robot.record)
 
 
-def set_config(robot: Robot, config: list[dict[str, Any]]) -> None:
+def save_config(
+    session: Session,
+    namespace: User,
+    robot: Robot,
+    config: list[dict[str, Any]],
+    *,
+    auth: AuthContext,
+    ip: str | None,
+) -> None:
+    """Replace the robot's federation entries; an empty list removes federation."""
     robot.record.federation_config = json.dumps(config)
+    kind, metadata = "delete_robot_federation", {"robot": robot.short_name}
+    if config:
+        kind, metadata = "create_robot_federation", {"config": config, **metadata}
+    log_action(session, kind, namespace=namespace, auth=auth, ip=ip, metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -142,7 +158,8 @@ class Exchange:
     subject: str
 
 
-def _find_robot(session: Session, robot_name: str) -> tuple[User, RobotAccountToken]:
+def _find_robot(session: Session, robot_name: str) -> tuple[User, User, RobotAccountToken]:
+    """The robot's owner, the robot and its token record."""
     row = session.execute(
         select(User, RobotAccountToken)
         .join(RobotAccountToken, RobotAccountToken.robot_id == User.id)
@@ -153,7 +170,7 @@ def _find_robot(session: Session, robot_name: str) -> tuple[User, RobotAccountTo
     owner = session.scalar(select(User).where(User.username == robot_name.split("+", 1)[0]))
     if owner is None or not owner.enabled or not row[0].enabled:
         raise FederationError("This user has been disabled. Please contact your administrator.")
-    return row[0], row[1]
+    return owner, row[0], row[1]
 
 
 def _unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -166,10 +183,17 @@ def _unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def exchange(
-    session: Session, settings: Settings, issuer_keys: IssuerKeys, robot_name: str, token: str
+    session: Session,
+    settings: Settings,
+    issuer_keys: IssuerKeys,
+    robot_name: str,
+    token: str,
+    *,
+    ip: str | None,
 ) -> Exchange:
-    """Check an outside OIDC token against the robot's federation entries."""
-    robot, record = _find_robot(session, robot_name)
+    """Check an outside OIDC token against the robot's federation entries; an accepted one is
+    audited in the robot owner's log."""
+    owner, robot, record = _find_robot(session, robot_name)
     config = _stored(record)
     if not config:
         raise FederationError("Robot does not have federated login configured")
@@ -205,4 +229,12 @@ def exchange(
     subject = claims["sub"]
     if not any(entry.get("subject") == subject for entry in entries):
         raise FederationError("Token does not match robot")
+    log_action(
+        session,
+        "federated_robot_token_exchange",
+        namespace=owner,
+        performer=robot,
+        ip=ip,
+        metadata={"subject": subject, "issuer": issuer, "robot": robot_name.split("+", 1)[1]},
+    )
     return Exchange(robot, issuer, subject)

@@ -13,21 +13,24 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from cargohold.auth.context import AuthContext
 from cargohold.auth.secrets import SecretBox, hash_token, random_code
 from cargohold.config import Settings
 from cargohold.db.models.accounts import RobotAccountToken, Team, TeamMember, User, new_uuid
 from cargohold.db.models.registry import Repository, RepositoryPermission, Role
 from cargohold.domain.accounts import name_problem
+from cargohold.domain.audit import log_action
+from cargohold.domain.errors import Invalid, ModelError
 
 ROBOT_TOKEN_LENGTH = 64
 NOT_FOUND_MESSAGE = "Could not find robot with specified username"
 
 
-class RobotError(Exception):
+class RobotError(Invalid):
     """A robot rule was broken; the message is Quay's."""
 
 
-class RobotNotFound(RobotError):
+class RobotNotFound(ModelError):
     def __init__(self) -> None:
         super().__init__(NOT_FOUND_MESSAGE)
 
@@ -103,6 +106,36 @@ def create_robot(
     return Robot(user, record, token)
 
 
+def add_robot(
+    session: Session,
+    settings: Settings,
+    namespace: User,
+    short_name: str,
+    *,
+    description: str,
+    metadata: dict[str, Any] | None,
+    auth: AuthContext,
+    ip: str | None,
+) -> Robot:
+    """A robot created on a caller's request, with its audit entry."""
+    robot = create_robot(
+        session, settings, namespace, short_name, description=description, metadata=metadata
+    )
+    log_action(
+        session,
+        "create_robot",
+        namespace=namespace,
+        auth=auth,
+        ip=ip,
+        metadata={
+            "robot": short_name,
+            "description": description,
+            "unstructured_metadata": metadata,
+        },
+    )
+    return robot
+
+
 def _robot_query(namespace: User):
     return (
         select(User, RobotAccountToken)
@@ -133,14 +166,41 @@ def list_robots(session: Session, namespace: User, limit: int | None = None) -> 
     return [Robot(user, record) for user, record in session.execute(query).all()]
 
 
-def regenerate_token(session: Session, settings: Settings, robot: Robot) -> Robot:
+def regenerate_token(
+    session: Session,
+    settings: Settings,
+    namespace: User,
+    robot: Robot,
+    *,
+    auth: AuthContext,
+    ip: str | None,
+) -> Robot:
+    """A new token for the robot (the old one stops working), audited."""
     robot.token = _set_token(settings, robot.record)
     robot.user.uuid = new_uuid()
+    _log(session, "regenerate_robot_token", namespace, robot, auth=auth, ip=ip)
     return robot
 
 
-def delete_robot(session: Session, robot: Robot) -> None:
-    """Remove a robot with its token, permissions and team memberships."""
+def _log(
+    session: Session,
+    kind: str,
+    namespace: User,
+    robot: Robot,
+    *,
+    auth: AuthContext,
+    ip: str | None,
+    **metadata: Any,
+) -> None:
+    metadata["robot"] = robot.short_name
+    log_action(session, kind, namespace=namespace, auth=auth, ip=ip, metadata=metadata)
+
+
+def delete_robot(
+    session: Session, namespace: User, robot: Robot, *, auth: AuthContext, ip: str | None
+) -> None:
+    """Remove a robot with its token, permissions and team memberships, audited."""
+    _log(session, "delete_robot", namespace, robot, auth=auth, ip=ip)
     robot_id = robot.user.id
     session.execute(delete(RepositoryPermission).where(RepositoryPermission.user_id == robot_id))
     session.execute(delete(TeamMember).where(TeamMember.user_id == robot_id))

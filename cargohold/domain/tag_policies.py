@@ -19,8 +19,10 @@ import regex
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from cargohold.auth.context import AuthContext
 from cargohold.config import parse_duration
 from cargohold.db.base import begin_write
+from cargohold.db.models.accounts import User
 from cargohold.db.models.policies import (
     NamespaceAutoPrunePolicy,
     NamespaceImmutabilityPolicy,
@@ -28,7 +30,11 @@ from cargohold.db.models.policies import (
     RepositoryImmutabilityPolicy,
 )
 from cargohold.db.models.registry import Repository, Tag
+from cargohold.domain.audit import log_action
+from cargohold.domain.errors import Invalid, NotFound
 
+AUTOPRUNE = "autoprunepolicy"
+IMMUTABILITY = "immutabilitypolicy"
 METHOD_NUMBER_OF_TAGS = "number_of_tags"
 METHOD_CREATION_DATE = "creation_date"
 AUTOPRUNE_METHODS = (METHOD_NUMBER_OF_TAGS, METHOD_CREATION_DATE)
@@ -50,7 +56,7 @@ PolicyRow = (
 )
 
 
-class PolicyError(Exception):
+class PolicyError(Invalid):
     """A policy is malformed or conflicts with an existing one; the message is Quay's."""
 
 
@@ -324,3 +330,166 @@ def mark_covered_tags(
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+# --- the policy endpoints: one owner, one kind, each change with its audit entry -----------
+
+
+@dataclass(frozen=True)
+class PolicyTarget:
+    """The owner a request names: a namespace, or one repository in it."""
+
+    namespace: User
+    repository: Repository | None = None
+
+    @property
+    def owner(self) -> Owner:
+        if self.repository is not None:
+            return Owner(repository_id=self.repository.id)
+        return Owner(namespace_id=self.namespace.id)
+
+    def audit_metadata(self) -> dict[str, Any]:
+        metadata: dict[str, Any] = {"namespace": self.namespace.username}
+        if self.repository is not None:
+            metadata["repo"] = self.repository.name
+        return metadata
+
+
+def _model(kind: str, target: PolicyTarget) -> PolicyModel:
+    if kind == AUTOPRUNE:
+        return NamespaceAutoPrunePolicy if target.repository is None else RepositoryAutoPrunePolicy
+    if target.repository is None:
+        return NamespaceImmutabilityPolicy
+    return RepositoryImmutabilityPolicy
+
+
+def policy_view(kind: str, row: PolicyRow) -> dict[str, Any]:
+    if kind == AUTOPRUNE:
+        return autoprune_view(row)
+    return immutability_view(row)
+
+
+def _requested_config(kind: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Quay's schema checks (required keys), then the policy rules."""
+    required = ("method", "value") if kind == AUTOPRUNE else ("tagPattern",)
+    for key in required:
+        if key not in body:
+            raise PolicyError(f"{key!r} is a required property")
+    if kind == AUTOPRUNE:
+        return autoprune_config(body)
+    return immutability_config(body)
+
+
+def _audit_kind(kind: str, action: str, target: PolicyTarget) -> str:
+    if kind == IMMUTABILITY:
+        return f"{action}_immutability_policy"
+    scope = "namespace" if target.repository is None else "repository"
+    return f"{action}_{scope}_autoprune_policy"
+
+
+def _audit_config(kind: str, config: dict[str, Any]) -> dict[str, Any]:
+    keys = ("tag_pattern", "tag_pattern_matches")
+    if kind == AUTOPRUNE:
+        keys = ("method", "value", *keys)
+    return {key: config.get(key) for key in keys}
+
+
+def _log(
+    session: Session,
+    target: PolicyTarget,
+    kind: str,
+    metadata: dict[str, Any],
+    auth: AuthContext,
+    ip: str | None,
+) -> None:
+    log_action(
+        session,
+        kind,
+        namespace=target.namespace,
+        auth=auth,
+        repository=target.repository,
+        ip=ip,
+        metadata={**metadata, **target.audit_metadata()},
+    )
+
+
+def _log_change(
+    session: Session,
+    kind: str,
+    action: str,
+    target: PolicyTarget,
+    config: dict[str, Any],
+    auth: AuthContext,
+    ip: str | None,
+) -> None:
+    """The change's entry; a new or changed immutability policy also covers existing tags."""
+    _log(session, target, _audit_kind(kind, action, target), _audit_config(kind, config), auth, ip)
+    if kind != IMMUTABILITY:
+        return
+    marked = mark_covered_tags(
+        session,
+        config,
+        namespace_id=target.namespace.id,
+        repository_id=target.repository.id if target.repository else None,
+    )
+    if marked:
+        metadata = {**_audit_config(kind, config), "count": marked}
+        _log(session, target, "tags_made_immutable_by_policy", metadata, auth, ip)
+
+
+def policies_of(session: Session, kind: str, target: PolicyTarget) -> list[PolicyRow]:
+    return list_policies(session, _model(kind, target), target.owner)
+
+
+def policy_of(session: Session, kind: str, target: PolicyTarget, policy_uuid: str) -> PolicyRow:
+    """The policy by uuid, looked up only under the target, so others' policies stay unseen."""
+    row = find_policy(session, _model(kind, target), target.owner, policy_uuid)
+    if row is None:
+        raise NotFound()
+    return row
+
+
+def create_requested(
+    session: Session,
+    kind: str,
+    target: PolicyTarget,
+    body: dict[str, Any],
+    *,
+    auth: AuthContext,
+    ip: str | None,
+) -> PolicyRow:
+    config = _requested_config(kind, body)
+    row = create_policy(session, _model(kind, target), target.owner, config)
+    _log_change(session, kind, "create", target, config, auth, ip)
+    return row
+
+
+def update_requested(
+    session: Session,
+    kind: str,
+    target: PolicyTarget,
+    policy_uuid: str,
+    body: dict[str, Any],
+    *,
+    auth: AuthContext,
+    ip: str | None,
+) -> None:
+    config = _requested_config(kind, body)
+    row = policy_of(session, kind, target, policy_uuid)
+    update_policy(session, _model(kind, target), target.owner, row, config)
+    _log_change(session, kind, "update", target, config, auth, ip)
+
+
+def delete_requested(
+    session: Session,
+    kind: str,
+    target: PolicyTarget,
+    policy_uuid: str,
+    *,
+    auth: AuthContext,
+    ip: str | None,
+) -> None:
+    row = policy_of(session, kind, target, policy_uuid)
+    delete_policy(session, row)
+    metadata = {"policy_uuid": policy_uuid}
+    _log(session, target, _audit_kind(kind, "delete", target), metadata, auth, ip)

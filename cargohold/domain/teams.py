@@ -24,17 +24,18 @@ from cargohold.domain import notifications
 from cargohold.domain.accounts import EMAIL_RE, NAME_RE
 from cargohold.domain.audit import log_action
 from cargohold.domain.email import OutgoingEmail, queue_email
+from cargohold.domain.errors import ModelError
 
 INVITE_CODE_PREFIX = "urn:teaminvite:"
 
 log = logging.getLogger(__name__)
 
 
-class TeamError(Exception):
+class TeamError(ModelError):
     """A team rule was broken; the message is what the caller sees (Quay's wording)."""
 
 
-class InviteError(Exception):
+class InviteError(ModelError):
     """An invite code cannot be used by this caller."""
 
 
@@ -405,6 +406,18 @@ def remove_member(session: Session, actor: Actor, team: Team, account: User) -> 
         and _is_callers_only_admin_team(session, team, actor.user)
     ):
         raise TeamError("User cannot remove themselves from their only admin team.")
+    _drop_membership(session, actor, organization, membership, account, team)
+    session.flush()
+
+
+def _drop_membership(
+    session: Session,
+    actor: Actor,
+    organization: User,
+    membership: TeamMember,
+    account: User,
+    team: Team,
+) -> None:
     session.delete(membership)
     _log(
         session,
@@ -414,7 +427,6 @@ def remove_member(session: Session, actor: Actor, team: Team, account: User) -> 
         member=account.username,
         team=team.name,
     )
-    session.flush()
 
 
 def delete_email_invites(session: Session, actor: Actor, team: Team, email: str) -> bool:
@@ -637,15 +649,7 @@ def remove_from_organization(
         .where(Team.organization_id == organization.id, TeamMember.user_id == account.id)
     ).all()
     for membership, team in memberships:
-        session.delete(membership)
-        _log(
-            session,
-            actor,
-            organization,
-            "org_remove_team_member",
-            member=account.username,
-            team=team.name,
-        )
+        _drop_membership(session, actor, organization, membership, account, team)
     repository_ids = select(Repository.id).where(Repository.namespace_user_id == organization.id)
     session.execute(
         delete(RepositoryPermission).where(

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from cargohold import outbound
+from cargohold.adapters import outbound
 from cargohold.auth.context import AuthContext
 from cargohold.auth.secrets import SecretBox, hash_token, random_code, token_matches
 from cargohold.config import Settings
@@ -19,7 +19,8 @@ from cargohold.db.base import utcnow
 from cargohold.db.models.accounts import User
 from cargohold.db.models.builds import BuildTrigger
 from cargohold.db.models.registry import Repository
-from cargohold.domain.audit import log_action
+from cargohold.domain.audit import log_repository_action
+from cargohold.domain.errors import Invalid
 
 CUSTOM_GIT = "custom-git"
 SCM_SERVICES = {"github": "GITHUB_BUILD", "gitlab": "GITLAB_BUILD", "bitbucket": "BITBUCKET_BUILD"}
@@ -30,7 +31,7 @@ _BOOL_KEYS = ("default_tag_from_ref", "latest_for_default_branch")
 _STRING_KEYS = ("build_source", "dockerfile_path", "context", "branchtag_regex")
 
 
-class TriggerError(Exception):
+class TriggerError(Invalid):
     """The trigger cannot do what was asked; the message is shown to the client."""
 
 
@@ -197,21 +198,16 @@ def activate(
     trigger.write_token_encrypted = box.encrypt(token)
     trigger.pull_robot_id = pull_robot.id if pull_robot else None
     trigger.pull_robot = pull_robot
-    log_action(
-        session,
-        "setup_repo_trigger",
-        namespace=repository.namespace_user,
-        auth=auth,
-        repository=repository,
-        ip=ip,
-        metadata={
-            "repo": repository.name,
-            "namespace": repository.namespace_user.username,
-            "trigger_id": trigger.uuid,
-            "service": trigger.service,
-            "pull_robot": pull_robot.username if pull_robot else None,
-            "config": full_config(settings, trigger),
-        },
+    entry = {
+        "repo": repository.name,
+        "namespace": repository.namespace_user.username,
+        "trigger_id": trigger.uuid,
+        "service": trigger.service,
+        "pull_robot": pull_robot.username if pull_robot else None,
+        "config": full_config(settings, trigger),
+    }
+    log_repository_action(
+        session, "setup_repo_trigger", repository, auth=auth, ip=ip, metadata=entry
     )
 
 
@@ -228,19 +224,14 @@ def set_enabled(
     if not enabled:
         trigger.disabled_reason = "user_toggled"
         trigger.disabled_datetime = utcnow()
-    log_action(
-        session,
-        "toggle_repo_trigger",
-        namespace=repository.namespace_user,
-        auth=auth,
-        repository=repository,
-        ip=ip,
-        metadata={
-            "repo": repository.name,
-            "trigger_id": trigger.uuid,
-            "service": trigger.service,
-            "enabled": enabled,
-        },
+    entry = {
+        "repo": repository.name,
+        "trigger_id": trigger.uuid,
+        "service": trigger.service,
+        "enabled": enabled,
+    }
+    log_repository_action(
+        session, "toggle_repo_trigger", repository, auth=auth, ip=ip, metadata=entry
     )
 
 
@@ -253,18 +244,13 @@ def delete(
     ip: str | None,
 ) -> None:
     if is_active(trigger):
-        log_action(
-            session,
-            "delete_repo_trigger",
-            namespace=repository.namespace_user,
-            auth=auth,
-            repository=repository,
-            ip=ip,
-            metadata={
-                "repo": repository.name,
-                "trigger_id": trigger.uuid,
-                "service": trigger.service,
-            },
+        entry = {
+            "repo": repository.name,
+            "trigger_id": trigger.uuid,
+            "service": trigger.service,
+        }
+        log_repository_action(
+            session, "delete_repo_trigger", repository, auth=auth, ip=ip, metadata=entry
         )
     session.delete(trigger)
 

@@ -31,9 +31,12 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import Session
 
+from cargohold.config import Settings
 from cargohold.db.base import begin_write, utcnow
 from cargohold.db.models.registry import Blob, BlobUpload
-from cargohold.domain import blobs
+from cargohold.domain import blobs, quota
+from cargohold.domain.errors import DomainError, Invalid, NotFound
+from cargohold.domain.repositories import RepositoryRef
 from cargohold.storage.base import (
     BlobStore,
     UploadBusy,
@@ -45,32 +48,39 @@ from cargohold.storage.base import (
 HASHER_CACHE_SIZE = 512
 
 
-class UploadError(Exception):
+class UploadError(DomainError):
     """Base of the upload rule violations; the message is safe to show."""
 
 
-class UploadUnknown(UploadError):
-    pass
+class UploadUnknown(UploadError, NotFound):
+    """No such session (any more); `extra` names its uuid."""
+
+    def __init__(self, message: str, upload_uuid: str) -> None:
+        super().__init__(message, uuid=upload_uuid)
 
 
 class UploadLost(UploadUnknown):
     """Storage lost recorded bytes; the session was cancelled (the caller commits that)."""
 
 
-class UploadInvalid(UploadError):
+class UploadInvalid(UploadError, Invalid):
     pass
 
 
-class RangeMismatch(UploadError):
+class RangeMismatch(UploadError, Invalid):
     """A chunk does not start where the session's bytes end."""
 
-    def __init__(self, expected_start: int) -> None:
+    def __init__(self, upload_uuid: str, expected_start: int) -> None:
         super().__init__(f"chunk must start at byte {expected_start}")
+        self.upload_uuid = upload_uuid
         self.expected_start = expected_start
 
 
-class DigestMismatch(UploadError):
-    pass
+class DigestMismatch(UploadError, Invalid):
+    """The bytes do not have the digest the client named; `extra` names that digest."""
+
+    def __init__(self, message: str, digest: str) -> None:
+        super().__init__(message, digest=digest)
 
 
 class _HasherCache:
@@ -120,6 +130,14 @@ def get_upload(session: Session, repository_id: int, upload_uuid: str) -> BlobUp
     )
 
 
+def require_upload(session: Session, repository_id: int, upload_uuid: str) -> BlobUpload:
+    """The repository's upload session `upload_uuid`; UploadUnknown when there is none."""
+    upload = get_upload(session, repository_id, upload_uuid)
+    if upload is None:
+        raise UploadUnknown("blob upload unknown to registry", upload_uuid)
+    return upload
+
+
 def start_upload(session: Session, store: BlobStore, repository_id: int) -> BlobUpload:
     """A new session; storage is prepared before the row exists. The caller commits."""
     upload_uuid = str(uuid_module.uuid4())
@@ -146,23 +164,26 @@ def hold_upload(session: Session, store: BlobStore, upload: BlobUpload) -> Uploa
     The row is re-read after the hold is taken because the request that held it before may
     have recorded progress since `upload` was loaded. On UploadLost the caller commits.
     """
+    upload_uuid = upload.uuid
     try:
-        hold = store.hold_upload(upload.uuid)
+        hold = store.hold_upload(upload_uuid)
     except UploadBusy as exc:
         raise UploadInvalid("the upload is being written by another request") from exc
     except UploadDataLost as exc:
         # Committed or cancelled by another request meanwhile; the row goes with that.
-        raise UploadUnknown("the upload has no data") from exc
+        raise UploadUnknown("the upload has no data", upload_uuid) from exc
     try:
         try:
             session.refresh(upload)
         except InvalidRequestError as exc:
-            raise UploadUnknown("the upload is gone") from exc
+            raise UploadUnknown("the upload is gone", upload_uuid) from exc
         try:
             hold.trim(_state(upload), upload.byte_count)
         except UploadDataLost as exc:
             cancel_upload(session, store, upload)
-            raise UploadLost("the upload's stored data was lost; start the upload again") from exc
+            raise UploadLost(
+                "the upload's stored data was lost; start the upload again", upload_uuid
+            ) from exc
     except BaseException:
         hold.release()
         raise
@@ -242,13 +263,18 @@ class Appender:
         return self._hasher
 
 
-def record_progress(session: Session, appender: Appender, state: dict[str, Any]) -> None:
+def record_progress(
+    session: Session, appender: Appender, state: dict[str, Any], *, completing: bool = False
+) -> None:
     """Record a finished append on the session's row, unless another request moved it on.
 
     The caller commits, then releases the appender. Raises UploadInvalid when the row no
     longer starts where the append did (on S3, where appends do not exclude each other,
-    another request recorded first; or the session was cancelled meanwhile).
+    another request recorded first; or the session was cancelled meanwhile). `completing`:
+    the transaction goes on to complete the upload, so it takes the write lock first.
     """
+    if completing:
+        begin_write(session)
     upload = appender.upload
     new_count = appender.start + appender.received
     result = session.execute(
@@ -279,7 +305,7 @@ def open_appender(
     hold = hold_upload(session, store, upload)
     try:
         if range_start is not None and range_start != upload.byte_count:
-            raise RangeMismatch(upload.byte_count)
+            raise RangeMismatch(upload.uuid, upload.byte_count)
         return Appender(store, upload, hold)
     except BaseException:
         hold.release()
@@ -309,7 +335,7 @@ def complete_upload(
     on UploadLost the session is cancelled too.
     """
     if not blobs.is_valid_digest(digest):
-        raise DigestMismatch("invalid digest")
+        raise DigestMismatch("invalid digest", digest)
     # Held so that no append lands in the bytes while they are hashed and become the blob.
     hold = hold_upload(session, store, upload)
     try:
@@ -353,7 +379,7 @@ def complete_appended(
     commits, then releases the appender. On a digest mismatch the session is cancelled and
     nothing is kept."""
     if not blobs.is_valid_digest(digest):
-        raise DigestMismatch("invalid digest")
+        raise DigestMismatch("invalid digest", digest)
     if published:
         return _complete_published(session, store, appender.upload, digest, grace)
     return _complete_held(session, store, appender.upload, digest, grace, synced=True)
@@ -387,7 +413,7 @@ def _complete_held(
     actual = _digest_of(store, upload, algorithm)
     if actual != digest:
         cancel_upload(session, store, upload)
-        raise DigestMismatch(f"upload content has digest {actual}, not {digest}")
+        raise DigestMismatch(f"upload content has digest {actual}, not {digest}", digest)
     if not synced:
         # Before the row lock below: on SQLite that lock stops every writer, so it is not
         # held while the disk catches up.
@@ -405,6 +431,23 @@ def _complete_held(
     session.delete(upload)
     session.flush()
     return blob
+
+
+def check_quota(
+    session: Session,
+    settings: Settings,
+    store: BlobStore,
+    repository: RepositoryRef,
+    upload: BlobUpload,
+    incoming: int,
+) -> None:
+    """Refuse data that would take the namespace over a Reject limit, dropping the upload
+    (the caller commits that with the refusal's notice)."""
+    try:
+        quota.check_upload_data(session, settings, repository.namespace_id, repository.id, incoming)
+    except quota.QuotaExceeded:
+        cancel_upload(session, store, upload)
+        raise
 
 
 def cancel_upload(session: Session, store: BlobStore, upload: BlobUpload) -> None:

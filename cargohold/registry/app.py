@@ -7,9 +7,8 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from cargohold.config import Settings
+from cargohold.db.session import SessionFactory
 from cargohold.domain.errors import DomainError
 from cargohold.domain.login_backoff import THROTTLED_MESSAGE, LoginThrottled
 from cargohold.registry import auth, blobs, content
@@ -62,7 +61,7 @@ ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
 
 class RegistryApp:
     def __init__(
-        self, settings: Settings, session_factory: sessionmaker[Session], store: BlobStore
+        self, settings: Settings, session_factory: SessionFactory, store: BlobStore
     ) -> None:
         self.registry = Registry(settings, session_factory, store)
 
@@ -76,7 +75,7 @@ class RegistryApp:
             try:
                 await self._dispatch(request, send_fn)
             except DomainError as refusal:
-                raise registry_error_for(refusal) from refusal
+                raise registry_error_for(refusal, request.path) from refusal
         except RegistryError as exc:
             await request.discard_body()
             await send(

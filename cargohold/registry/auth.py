@@ -8,7 +8,7 @@ from typing import Any
 
 from cargohold.auth.context import AuthContext
 from cargohold.auth.credentials import CredentialsError, anonymous, verify_basic
-from cargohold.domain import repositories
+from cargohold.domain import registry_grants, repositories
 from cargohold.registry import tokens
 from cargohold.registry.context import Registry
 from cargohold.registry.errors import PlainError, RegistryError
@@ -53,7 +53,7 @@ async def token(reg: Registry, request: Request, send_fn) -> None:
     header = request.header(b"authorization")
     raw_scopes = [s for value in request.args("scope") for s in value.split(" ") if s]
     audience = request.arg("service") or ""
-    parsed: list[tokens.ScopeRequest] = []
+    parsed: list[registry_grants.ScopeRequest] = []
     for scope in raw_scopes:
         if scope.startswith("registry:"):
             continue  # catalog scopes: the catalog filters by the caller, nothing to grant
@@ -102,7 +102,7 @@ async def token(reg: Registry, request: Request, send_fn) -> None:
                 {
                     "type": "repository",
                     "name": scope.raw_name,
-                    "actions": tokens.decide_actions(session, settings, auth, scope),
+                    "actions": registry_grants.decide_actions(session, settings, auth, scope),
                 }
                 for scope in parsed
             ]

@@ -8,12 +8,9 @@ import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy.orm import Session
-
-from cargohold.db.base import begin_write
-from cargohold.db.models.registry import BlobUpload
-from cargohold.domain import blobs, quota, repositories, uploads
+from cargohold.domain import blobs, proxy_pull, quota, repositories, uploads
 from cargohold.domain.proxy_cache import Upstream
+from cargohold.domain.proxy_upstream import UpstreamError
 from cargohold.domain.repositories import RepositoryRef
 from cargohold.registry import proxy
 from cargohold.registry.context import Registry, RepoPath
@@ -130,22 +127,20 @@ async def _proxy_fetch(
     digest: str,
     upstream: Upstream,
     size: int | None,
-) -> proxy.BlobFetch | None:
+) -> proxy_pull.BlobFetch | None:
     """None once the blob is in storage (and linked); else this request's upstream fetch."""
     # Storage is asked one pull at a time per digest (in `obtain_blob`): concurrent pulls of a
     # blob being fetched wait for it without each taking a thread.
     if await proxy.obtain_blob(reg, digest):
         if size is None:
-            await reg.run(proxy.link, reg, repo.id, digest)
+            await reg.run(proxy_pull.link, reg.session_factory, reg.store, repo.id, digest)
         return None
-    fetch = proxy.BlobFetch(reg, upstream, path, repo.id, digest)
+    fetch = proxy_pull.BlobFetch(
+        reg.settings, reg.session_factory, reg.store, upstream, repo, path.name, digest
+    )
     try:
         proxy.check_caller(reg, path, identity)
         await reg.run(fetch.open, size)
-    except proxy.UpstreamError as exc:
-        await reg.run(fetch.close)
-        proxy.finish(digest)
-        raise RegistryError("BLOB_UNKNOWN", str(exc), {"digest": digest}) from exc
     except BaseException:
         await reg.run(fetch.close)
         proxy.finish(digest)
@@ -154,7 +149,7 @@ async def _proxy_fetch(
 
 
 async def _send_fetched(
-    reg: Registry, request: Request, send_fn, digest: str, fetch: proxy.BlobFetch, head: bool
+    reg: Registry, request: Request, send_fn, digest: str, fetch: proxy_pull.BlobFetch, head: bool
 ) -> None:
     """Stream a blob from upstream to the client while storing it (HEAD stores it all first)."""
     headers = {"Docker-Content-Digest": digest, "ETag": f'"{digest}"'}
@@ -186,7 +181,7 @@ async def _send_fetched(
                 chunks,
                 content_type="application/octet-stream",
             )
-        except proxy.UpstreamError as exc:
+        except UpstreamError as exc:
             # The status is sent: ending the response short is all that is left to tell the
             # client, and nothing was stored.
             log.warning("pull-through of %s failed: %s", digest, exc)
@@ -240,24 +235,6 @@ def _has_body(request: Request) -> bool:
     return "chunked" in (request.header(b"transfer-encoding") or "").lower()
 
 
-def _quota_denied(reg: Registry, session: Session, exc: quota.QuotaExceeded) -> RegistryError:
-    """Record the refusal for the namespace's admins; the caller raises the error."""
-    quota.notify_refusal(session, reg.settings, exc)
-    session.commit()
-    return RegistryError("DENIED", quota.QUOTA_EXCEEDED_MESSAGE)
-
-
-def _check_upload_quota(
-    reg: Registry, session: Session, repo: RepositoryRef, upload: BlobUpload, incoming: int
-) -> None:
-    """Refuse data that would take the namespace over a Reject limit, dropping the upload."""
-    try:
-        quota.check_upload_data(session, reg.settings, repo.namespace_id, repo.id, incoming)
-    except quota.QuotaExceeded as exc:
-        uploads.cancel_upload(session, reg.store, upload)
-        raise _quota_denied(reg, session, exc) from exc
-
-
 def _content_range_start(request: Request) -> int | None:
     header = request.header(b"content-range")
     if not header:
@@ -282,10 +259,7 @@ async def _append(
         try:
             state = appender.finish()
             with reg.session_factory() as session:
-                try:
-                    uploads.record_progress(session, appender, state)
-                except uploads.UploadInvalid as exc:
-                    raise RegistryError("BLOB_UPLOAD_INVALID", str(exc)) from exc
+                uploads.record_progress(session, appender, state)
                 session.commit()
         finally:
             appender.release()
@@ -306,15 +280,6 @@ async def _receive(reg: Registry, request: Request, appender: uploads.Appender) 
         raise RegistryError("SIZE_INVALID", detail={"expected": expected, "received": received})
 
 
-def _upload_unknown(
-    session: Session, upload_uuid: str, exc: uploads.UploadUnknown
-) -> RegistryError:
-    """BLOB_UPLOAD_UNKNOWN; a session dropped for lost data stays dropped."""
-    if isinstance(exc, uploads.UploadLost):
-        session.commit()
-    return RegistryError("BLOB_UPLOAD_UNKNOWN", detail={"uuid": upload_uuid})
-
-
 def _open_session(
     reg: Registry,
     path: RepoPath,
@@ -323,25 +288,11 @@ def _open_session(
     start: int | None,
     incoming: int,
 ) -> uploads.Appender:
-    with reg.session_factory() as session:
+    with reg.session_factory() as session, reg.refusals_kept(session):
         repo = reg.repository(session, path, identity, "push")
-        upload = uploads.get_upload(session, repo.id, upload_uuid)
-        if upload is None:
-            raise RegistryError("BLOB_UPLOAD_UNKNOWN", detail={"uuid": upload_uuid})
-        _check_upload_quota(reg, session, repo, upload, incoming)
-        try:
-            return uploads.open_appender(session, reg.store, upload, start)
-        except uploads.RangeMismatch as exc:
-            raise RegistryError(
-                "RANGE_INVALID",
-                str(exc),
-                status=416,
-                headers=_upload_headers(path, upload_uuid, upload.byte_count),
-            ) from exc
-        except uploads.UploadUnknown as exc:
-            raise _upload_unknown(session, upload_uuid, exc) from exc
-        except uploads.UploadInvalid as exc:
-            raise RegistryError("BLOB_UPLOAD_INVALID", str(exc)) from exc
+        upload = uploads.require_upload(session, repo.id, upload_uuid)
+        uploads.check_quota(session, reg.settings, reg.store, repo, upload, incoming)
+        return uploads.open_appender(session, reg.store, upload, start)
 
 
 def _upload_grace(reg: Registry) -> dt.timedelta:
@@ -355,22 +306,11 @@ def _complete(
     upload_uuid: str,
     digest: str,
 ) -> None:
-    with reg.session_factory() as session:
+    with reg.session_factory() as session, reg.refusals_kept(session):
         repo = reg.repository(session, path, identity, "push")
-        upload = uploads.get_upload(session, repo.id, upload_uuid)
-        if upload is None:
-            raise RegistryError("BLOB_UPLOAD_UNKNOWN", detail={"uuid": upload_uuid})
-        _check_upload_quota(reg, session, repo, upload, 0)
-        try:
-            uploads.complete_upload(session, reg.store, upload, digest, grace=_upload_grace(reg))
-        except uploads.DigestMismatch as exc:
-            # The session was cancelled: keep that, then report the mismatch.
-            session.commit()
-            raise RegistryError("DIGEST_INVALID", str(exc), {"digest": digest}) from exc
-        except uploads.UploadUnknown as exc:
-            raise _upload_unknown(session, upload_uuid, exc) from exc
-        except uploads.UploadInvalid as exc:
-            raise RegistryError("BLOB_UPLOAD_INVALID", str(exc)) from exc
+        upload = uploads.require_upload(session, repo.id, upload_uuid)
+        uploads.check_quota(session, reg.settings, reg.store, repo, upload, 0)
+        uploads.complete_upload(session, reg.store, upload, digest, grace=_upload_grace(reg))
         session.commit()
 
 
@@ -381,26 +321,21 @@ def _complete_appended(
     try:
         state = appender.finish()
         published = uploads.prepare_completion(reg.store, appender, state, digest)
-        with reg.session_factory() as session:
-            try:
-                # The reads first: SQLite's write lock is taken for the writes only.
-                repo = reg.repository(session, path, identity, "push")
-                _check_upload_quota(reg, session, repo, appender.upload, appender.received)
-                begin_write(session)
-                uploads.record_progress(session, appender, state)
-                uploads.complete_appended(
-                    session,
-                    appender,
-                    reg.store,
-                    digest,
-                    grace=_upload_grace(reg),
-                    published=published,
-                )
-            except uploads.DigestMismatch as exc:
-                session.commit()
-                raise RegistryError("DIGEST_INVALID", str(exc), {"digest": digest}) from exc
-            except uploads.UploadInvalid as exc:
-                raise RegistryError("BLOB_UPLOAD_INVALID", str(exc)) from exc
+        with reg.session_factory() as session, reg.refusals_kept(session):
+            # The reads first: SQLite's write lock is taken for the writes only.
+            repo = reg.repository(session, path, identity, "push")
+            uploads.check_quota(
+                session, reg.settings, reg.store, repo, appender.upload, appender.received
+            )
+            uploads.record_progress(session, appender, state, completing=True)
+            uploads.complete_appended(
+                session,
+                appender,
+                reg.store,
+                digest,
+                grace=_upload_grace(reg),
+                published=published,
+            )
             session.commit()
     finally:
         appender.release()
@@ -422,7 +357,7 @@ async def start_upload(reg: Registry, request: Request, send_fn, path: RepoPath)
     def begin() -> tuple[str, uploads.Appender | None]:
         with reg.session_factory() as session:
             repo = reg.repository(session, path, identity, "push")
-            try:
+            with reg.refusals_kept(session):
                 quota.check_upload_start(session, reg.settings, repo.namespace_id)
                 if digest:
                     quota.check_upload_data(
@@ -432,8 +367,6 @@ async def start_upload(reg: Registry, request: Request, send_fn, path: RepoPath)
                         repo.id,
                         request.content_length or 0,
                     )
-            except quota.QuotaExceeded as exc:
-                raise _quota_denied(reg, session, exc) from exc
             upload = uploads.start_upload(session, reg.store, repo.id)
             session.commit()
             appender = uploads.open_appender(session, reg.store, upload, 0) if digest else None
@@ -461,10 +394,8 @@ def _mount(reg: Registry, path: RepoPath, identity: Identity, digest: str, sourc
         )
         if source_ref is None:
             return False
-        try:
+        with reg.refusals_kept(session):
             quota.check_upload_start(session, reg.settings, repo.namespace_id)
-        except quota.QuotaExceeded as exc:
-            raise _quota_denied(reg, session, exc) from exc
         readable = identity.may(source_path.full, "pull") or (
             source_ref.public and reg.settings.FEATURE_ANONYMOUS_ACCESS
         )
@@ -518,15 +449,10 @@ async def upload_status(
     identity = await reg.access(request, path, "push")
 
     def lookup() -> int:
-        with reg.session_factory() as session:
+        with reg.session_factory() as session, reg.refusals_kept(session):
             repo = reg.repository(session, path, identity, "push")
-            upload = uploads.get_upload(session, repo.id, upload_uuid)
-            if upload is None:
-                raise RegistryError("BLOB_UPLOAD_UNKNOWN", detail={"uuid": upload_uuid})
-            try:
-                return uploads.recorded_length(session, reg.store, upload)
-            except uploads.UploadUnknown as exc:
-                raise _upload_unknown(session, upload_uuid, exc) from exc
+            upload = uploads.require_upload(session, repo.id, upload_uuid)
+            return uploads.recorded_length(session, reg.store, upload)
 
     count = await reg.run(lookup)
     await send(send_fn, 204, b"", _upload_headers(path, upload_uuid, count))
@@ -540,9 +466,7 @@ async def cancel_upload(
     def cancel() -> None:
         with reg.session_factory() as session:
             repo = reg.repository(session, path, identity, "push")
-            upload = uploads.get_upload(session, repo.id, upload_uuid)
-            if upload is None:
-                raise RegistryError("BLOB_UPLOAD_UNKNOWN", detail={"uuid": upload_uuid})
+            upload = uploads.require_upload(session, repo.id, upload_uuid)
             uploads.cancel_upload(session, reg.store, upload)
             session.commit()
 

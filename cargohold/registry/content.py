@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import quote
 
-from sqlalchemy import select
-
-from cargohold.api.paging import encode_page_token, start_id
-from cargohold.db.models.accounts import User
-from cargohold.domain import (
-    blobs,
-    manifest_info,
-    manifests,
-    quota,
-    repo_notifications,
-    repositories,
-    tags,
-)
+from cargohold.domain import blobs, manifest_info, manifest_pushes, manifests, tags
+from cargohold.domain.catalog import catalog_page
+from cargohold.paging import encode_page_token, start_id
 from cargohold.registry import proxy
 from cargohold.registry.context import Registry, RepoPath
 from cargohold.registry.errors import RegistryError
@@ -130,67 +122,25 @@ async def put_manifest(reg: Registry, request: Request, send_fn, path: RepoPath,
 
     def store():
         digest = manifests.digest_of(body, ref.split(":", 1)[0]) if by_digest else None
-        try:
-            parsed = manifests.parse_manifest(body, content_type, digest=digest)
-        except manifests.ManifestError as exc:
-            raise _manifest_error(exc) from exc
+        parsed = manifests.parse_manifest(body, content_type, digest=digest)
         if by_digest and parsed.digest != ref:
             raise RegistryError("DIGEST_INVALID", detail={"digest": ref})
         labels = manifest_info.content_labels(reg.store, parsed)
         with reg.session_factory() as session:
             repo = reg.repository(session, path, identity, "push")
-            try:
-                # A namespace already at a Reject limit refuses before any blob is looked up.
-                quota.check_upload_start(session, reg.settings, repo.namespace_id)
-                manifest = manifests.store_manifest(session, repo.id, parsed, labels)
-                quota.record_manifest_change(session, reg.settings, repo.namespace_id, repo.id)
-                if not by_digest:
-                    # Quay checks at the tag push: an index's children are pushed by digest.
-                    quota.check_manifest(session, reg.settings, repo.namespace_id)
-                if by_digest:
-                    # Referrers pushed by digest stay until deleted; other pushes by digest
-                    # are kept for a while so that an index or a tag can adopt them.
-                    lifetime = (
-                        None
-                        if parsed.subject is not None
-                        else reg.settings.PUSH_TEMP_TAG_EXPIRATION_SEC
-                    )
-                    tags.create_temp_tag(session, repo.id, manifest.id, lifetime)
-                    log_key = {"manifest_digest": parsed.digest}
-                else:
-                    tags.set_tag(session, repo.id, ref, manifest.id, keep_same=True)
-                    log_key = {"tag": ref, "manifest_digest": parsed.digest}
-                    repo_notifications.spawn_push(
-                        session,
-                        reg.settings,
-                        repo.id,
-                        path.namespace,
-                        path.name,
-                        ref,
-                        identity.username,
-                    )
-            except manifests.ManifestError as exc:
-                raise _manifest_error(exc) from exc
-            except quota.QuotaExceeded as exc:
-                # The manifest and its tag go with the rolled-back transaction; only the
-                # admins' notification is kept.
-                session.rollback()
-                quota.notify_refusal(session, reg.settings, exc)
-                session.commit()
-                raise RegistryError("DENIED", quota.QUOTA_EXCEEDED_MESSAGE) from exc
-            except tags.TagImmutable as exc:
-                raise RegistryError(
-                    "TAG_IMMUTABLE", detail={"message": f"tag {exc.name} is immutable"}
-                ) from exc
-            reg.audit(
-                session,
-                "push_repo",
-                repo,
-                path,
-                identity,
-                request,
-                {**log_key, "mediaType": parsed.media_type},
-            )
+            # The manifest and its tag go with a refused push; only the admins' notice stays.
+            with reg.refusals_kept(session, undo_writes=True), _immutable_tag_refused():
+                manifest_pushes.push_manifest(
+                    session,
+                    reg.settings,
+                    repo,
+                    path.namespace,
+                    path.name,
+                    None if by_digest else ref,
+                    parsed,
+                    labels,
+                    reg.actor(identity, request),
+                )
             session.commit()
         return parsed
 
@@ -204,12 +154,15 @@ async def put_manifest(reg: Registry, request: Request, send_fn, path: RepoPath,
     await send(send_fn, 201, b"", headers)
 
 
-def _manifest_error(exc: manifests.ManifestError) -> RegistryError:
-    if exc.kind == manifests.ManifestError.BLOB_UNKNOWN:
-        return RegistryError("MANIFEST_BLOB_UNKNOWN", exc.message, exc.detail)
-    if exc.kind == manifests.ManifestError.UNSUPPORTED:
-        return RegistryError("MANIFEST_INVALID", exc.message, exc.detail, status=415)
-    return RegistryError("MANIFEST_INVALID", exc.message, {"message": exc.message})
+@contextmanager
+def _immutable_tag_refused() -> Iterator[None]:
+    """TAG_IMMUTABLE for a write to an immutable tag (tags.TagImmutable has no kind yet)."""
+    try:
+        yield
+    except tags.TagImmutable as exc:
+        raise RegistryError(
+            "TAG_IMMUTABLE", detail={"message": f"tag {exc.name} is immutable"}
+        ) from exc
 
 
 async def delete_manifest(
@@ -223,35 +176,9 @@ async def delete_manifest(
     def remove():
         with reg.session_factory() as session:
             repo = reg.repository(session, path, identity, "push")
-            try:
-                if by_digest:
-                    manifest = manifests.get_manifest(session, repo.id, ref)
-                    ended = (
-                        tags.end_tags_for_manifest(session, repo.id, manifest.id)
-                        if manifest is not None
-                        else []
-                    )
-                    names = [row.name for row in ended if not row.hidden]
-                else:
-                    ended_tag = tags.delete_tag(session, repo.id, ref)
-                    ended = [ended_tag] if ended_tag is not None else []
-                    names = [ref] if ended else []
-            except tags.TagImmutable as exc:
-                raise RegistryError(
-                    "TAG_IMMUTABLE", detail={"message": f"tag {exc.name} is immutable"}
-                ) from exc
-            if not ended:
-                raise RegistryError("MANIFEST_UNKNOWN", detail={"reference": ref})
-            digest = ref if by_digest else ended[0].manifest.digest
-            for name in names or [None]:
-                reg.audit(
-                    session,
-                    "delete_tag",
-                    repo,
-                    path,
-                    identity,
-                    request,
-                    {"tag": name, "digest": digest},
+            with _immutable_tag_refused():
+                manifest_pushes.delete_manifest(
+                    session, repo, path.namespace, path.name, ref, reg.actor(identity, request)
                 )
             session.commit()
 
@@ -312,23 +239,10 @@ async def catalog(reg: Registry, request: Request, send_fn) -> None:
         await send_json(send_fn, 200, {"repositories": []})
         return
 
-    def fetch():
+    def fetch() -> tuple[list[str], int | None]:
         with reg.session_factory() as session:
-            user = None
-            if identity.username is not None:
-                user = session.scalar(select(User).where(User.username == identity.username))
-                if user is None or not user.enabled:
-                    return [], None
-            see_everything = user is not None and user.username in (
-                settings.GLOBAL_READONLY_SUPER_USERS
-            )
-            return repositories.visible_names_page(
-                session,
-                user,
-                include_public=settings.FEATURE_PUBLIC_CATALOG,
-                see_everything=see_everything,
-                start_id=start_id(settings, token),
-                page_size=limit,
+            return catalog_page(
+                session, settings, identity.username, start_id(settings, token), limit
             )
 
     names, next_id = await reg.run(fetch)

@@ -5,26 +5,23 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
-
 from cargohold.auth.credentials import PasswordCheckCache
 from cargohold.config import Settings
-from cargohold.db.models.accounts import User
 from cargohold.db.models.registry import RepositoryState
-from cargohold.domain import repositories
-from cargohold.domain.audit import log_action_by_ids
+from cargohold.db.session import DbSession, SessionFactory
+from cargohold.domain import quota, repositories, uploads
 from cargohold.domain.permissions import is_mirror_robot
+from cargohold.domain.registry_audit import Actor, PullLog
 from cargohold.domain.repositories import RepositoryRef
 from cargohold.domain.service_keys import KeyRing
 from cargohold.registry.errors import PlainError, RegistryError
 from cargohold.registry.http import Request
-from cargohold.registry.pull_log import PullLog
 from cargohold.registry.tokens import ANONYMOUS, Identity, TokenError, TokenVerifier
 from cargohold.storage.base import BlobStore
 
@@ -48,7 +45,7 @@ class RepoPath:
 
 class Registry:
     def __init__(
-        self, settings: Settings, session_factory: sessionmaker[Session], store: BlobStore
+        self, settings: Settings, session_factory: SessionFactory, store: BlobStore
     ) -> None:
         self.settings = settings
         self.session_factory = session_factory
@@ -159,7 +156,7 @@ class Registry:
         return ref
 
     def repository(
-        self, session: Session, path: RepoPath, identity: Identity, action: str
+        self, session: DbSession, path: RepoPath, identity: Identity, action: str
     ) -> RepositoryRef:
         ref = repositories.find_repository_ref(session, path.namespace, path.name)
         mirror_pusher = (
@@ -170,34 +167,31 @@ class Registry:
         )
         return self.check_repository(ref, path, identity, action, mirror_pusher=mirror_pusher)
 
-    # --- audit -------------------------------------------------------------------------
-    def audit(
-        self,
-        session: Session,
-        kind: str,
-        ref: RepositoryRef,
-        path: RepoPath,
-        identity: Identity,
-        request: Request,
-        metadata: dict[str, Any],
-    ) -> None:
-        performer_id = None
-        if identity.username:
-            performer_id = session.scalar(select(User.id).where(User.username == identity.username))
-        log_action_by_ids(
-            session,
-            kind,
-            namespace_id=ref.namespace_id,
-            performer_id=performer_id,
-            repository_id=ref.id,
-            ip=request.client_ip,
-            metadata={
-                "repo": path.name,
-                "namespace": path.namespace,
-                "useragent": request.header(b"user-agent"),
-                "entity_kind": identity.kind,
-                **metadata,
-            },
+    # --- refusals ------------------------------------------------------------------------
+    @contextmanager
+    def refusals_kept(self, session: DbSession, *, undo_writes: bool = False) -> Iterator[None]:
+        """Commit what a refusal leaves behind before it propagates: an upload the domain
+        dropped stays dropped, and a quota refusal notifies the namespace's admins.
+
+        `undo_writes` first discards what the refused request wrote (a pushed manifest).
+        """
+        try:
+            yield
+        except (uploads.UploadLost, uploads.DigestMismatch):
+            session.commit()
+            raise
+        except quota.QuotaExceeded as exc:
+            if undo_writes:
+                session.rollback()
+            quota.notify_refusal(session, self.settings, exc)
+            session.commit()
+            raise
+
+    # --- audit ---------------------------------------------------------------------------
+    def actor(self, identity: Identity, request: Request) -> Actor:
+        """The caller as audit entries name it."""
+        return Actor(
+            identity.username, identity.kind, request.client_ip, request.header(b"user-agent")
         )
 
     def record_pull(
@@ -209,15 +203,5 @@ class Registry:
         metadata: dict[str, Any],
     ) -> None:
         self.pull_log.record(
-            namespace_id=ref.namespace_id,
-            repository_id=ref.id,
-            username=identity.username,
-            ip=request.client_ip,
-            metadata={
-                "repo": path.name,
-                "namespace": path.namespace,
-                "useragent": request.header(b"user-agent"),
-                "entity_kind": identity.kind,
-                **metadata,
-            },
+            ref, path.namespace, path.name, self.actor(identity, request), metadata
         )

@@ -6,7 +6,7 @@ import logging
 
 from cargohold.db.base import transaction
 from cargohold.domain import autoprune
-from cargohold.workers.runner import WorkerContext, register
+from cargohold.workers.runner import WorkerContext, periodic, register
 
 log = logging.getLogger(__name__)
 
@@ -17,12 +17,12 @@ _REPOSITORY_PAGE = 50
     "autoprune",
     "applies every auto-prune policy to its repositories (AUTOPRUNE_POLL_PERIOD_SEC)",
 )
-def apply_autoprune_policies(context: WorkerContext) -> float:
+@periodic(
+    "AUTOPRUNE_POLL_PERIOD_SEC",
+    lambda settings: settings.FEATURE_AUTO_PRUNE and settings.REGISTRY_STATE != "readonly",
+)
+def apply_autoprune_policies(context: WorkerContext) -> None:
     """One pass over every repository a policy covers; then sleep until the next pass."""
-    settings = context.settings
-    period = float(settings.AUTOPRUNE_POLL_PERIOD_SEC)
-    if not settings.FEATURE_AUTO_PRUNE or settings.REGISTRY_STATE == "readonly":
-        return period
     after_id = 0
     while not context.stopping.is_set():
         with transaction(context.session_factory) as session:
@@ -36,7 +36,6 @@ def apply_autoprune_policies(context: WorkerContext) -> float:
                 # One repository's failure must not stop the others from being pruned.
                 log.exception("autoprune failed for repository %d", repository_id)
         after_id = page[-1]
-    return period
 
 
 def _prune_repository(context: WorkerContext, repository_id: int) -> None:

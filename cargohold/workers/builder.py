@@ -3,7 +3,7 @@
 Each build gets its own temporary folder holding the source, a private buildah storage
 (vfs driver, so no kernel overlay support is needed) owned by the build user, and the
 credential files, readable by root only; the folder is removed when the build ends, whatever
-the outcome. Every build runs in the sandbox described in `workers.sandbox`; when the host
+the outcome. Every build runs in the sandbox described in `adapters.sandbox`; when the host
 cannot provide it, builds wait. Builds are claimed from the database queue, so any number of
 worker processes may run; each runs at most BUILD_MAX_CONCURRENT.
 """
@@ -11,7 +11,6 @@ worker processes may run; each runs at most BUILD_MAX_CONCURRENT.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import re
@@ -27,19 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-from sqlalchemy import select
-
-from cargohold import metrics, outbound
-from cargohold.db.models.accounts import RobotAccountToken
-from cargohold.db.models.builds import UserFile
-from cargohold.domain import build_tokens, queue, robots, triggers
+from cargohold import metrics
+from cargohold.adapters import buildah, git, outbound, sandbox, skopeo
+from cargohold.adapters.process import dies_with_worker
+from cargohold.domain import build_jobs, build_tokens, queue
 from cargohold.domain import builds as build_rules
 from cargohold.domain import notification_events as events
 from cargohold.domain.service_keys import KeyRing
 from cargohold.storage.base import StorageError
-from cargohold.workers import sandbox
-from cargohold.workers.heartbeat import dies_with_worker
 from cargohold.workers.runner import WorkerContext, register
 
 log = logging.getLogger(__name__)
@@ -53,7 +47,6 @@ SANDBOX_DNS = "10.0.2.3"
 MAX_ARCHIVE_BYTES = 4 * 1024**3
 _STEP_LINE = re.compile(r"^(STEP|Step) \d+(/\d+)?\s?:")
 _FROM_LINE = re.compile(r"^\s*FROM\s+(.*)$", re.IGNORECASE)
-_CREDENTIALS_IN_URL = re.compile(r"(://)[^/@\s]+@")
 
 
 class BuildFailed(Exception):
@@ -66,7 +59,7 @@ class BuildStopped(Exception):
 
 def executor_name(settings) -> str:
     if settings.BUILD_EXECUTOR == "auto":
-        return "buildah" if shutil.which("buildah") else "none"
+        return "buildah" if buildah.available() else "none"
     return settings.BUILD_EXECUTOR
 
 
@@ -149,36 +142,17 @@ def _sandbox_refusal(context: WorkerContext, slots: _Slots) -> str | None:
 
 
 def run_claimed_build(context: WorkerContext, claimed: queue.ClaimedItem) -> None:
-    factory = context.session_factory
-    with factory() as session:
-        build = build_rules.find_build(session, claimed.body.get("build_uuid", ""))
-        if build is None or build.phase in build_rules.TERMINAL_PHASES - {
-            build_rules.INTERNAL_ERROR
-        }:
-            queue.complete(session, claimed)
-            return
-        job = BuildJob.load(context, session, build)
-    job.execute(claimed)
+    with context.session_factory() as session:
+        spec = build_jobs.claimed_build(session, context.settings, claimed)
+    if spec is not None:
+        BuildJob.load(context, spec).execute(claimed)
 
 
 @dataclass
-class BuildJob:
-    """Everything one build needs, read from the database before the slow work starts."""
+class BuildJob(build_jobs.BuildSpec):
+    """One build as it runs: what the database said (`BuildSpec`) and the host's part."""
 
     context: WorkerContext
-    build_id: int
-    build_uuid: str
-    phase: str
-    repository: str
-    tags: list[str]
-    dockerfile_path: str
-    context_dir: str
-    trigger_metadata: dict[str, Any]
-    archive_url: str | None
-    user_file_digest: str | None
-    deploy_key: str | None
-    pull_robot: tuple[str, str] | None
-    on_behalf_of: str
     account: sandbox.BuildAccount
     limits: sandbox.Limits
     workdir: Path = Path()
@@ -187,43 +161,16 @@ class BuildJob:
     cgroup: sandbox.BuildCgroup | None = None
 
     @classmethod
-    def load(cls, context: WorkerContext, session, build) -> BuildJob:
+    def load(cls, context: WorkerContext, spec: build_jobs.BuildSpec) -> BuildJob:
         settings = context.settings
         account = sandbox.build_account(settings)
         if account is None:
             raise RuntimeError(f"build user {settings.BUILD_USER} vanished")
-        config = build_rules.job_config(build)
-        digest = None
-        if build.resource_key:
-            digest = session.scalar(
-                select(UserFile.digest).where(UserFile.uuid == build.resource_key)
-            )
-        deploy_key = triggers.private_key(settings, build.trigger) if build.trigger else None
-        pull_robot = None
-        if build.pull_robot is not None:
-            record = session.scalar(
-                select(RobotAccountToken).where(RobotAccountToken.robot_id == build.pull_robot.id)
-            )
-            secret = robots.read_token(settings, record) if record is not None else None
-            if secret is not None:
-                pull_robot = (build.pull_robot.username, secret)
         return cls(
             context=context,
-            build_id=build.id,
-            build_uuid=build.uuid,
-            phase=build.phase,
-            repository=build.repository.full_name,
-            tags=config.get("docker_tags") or ["latest"],
-            dockerfile_path=config.get("build_subdir") or "/Dockerfile",
-            context_dir=config.get("context") or "/",
-            trigger_metadata=config.get("trigger_metadata") or {},
-            archive_url=config.get("archive_url"),
-            user_file_digest=digest,
-            deploy_key=deploy_key,
-            pull_robot=pull_robot,
-            on_behalf_of=_performer(build, config),
             account=account,
             limits=sandbox.Limits.from_settings(settings),
+            **vars(spec),
         )
 
     # --- the build, phase by phase --------------------------------------------------------
@@ -357,28 +304,6 @@ class BuildJob:
 
     # --- getting the source ---------------------------------------------------------------
 
-    def _git_env(self) -> dict[str, str]:
-        home = self.workdir / "home"
-        home.mkdir(exist_ok=True)
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(home),
-            "GIT_TERMINAL_PROMPT": "0",
-            "GIT_ALLOW_PROTOCOL": "git:http:https:ssh",
-            "GIT_CONFIG_NOSYSTEM": "1",
-        }
-        ssh = (
-            "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new"
-            f" -o UserKnownHostsFile={home / 'known_hosts'}"
-        )
-        if self.deploy_key:
-            key_path = home / "deploy_key"
-            key_path.write_text(self.deploy_key)
-            key_path.chmod(0o600)
-            ssh += f" -o IdentitiesOnly=yes -i {key_path}"
-        env["GIT_SSH_COMMAND"] = ssh
-        return env
-
     def _check_source(self, url: str) -> None:
         """git resolves the name itself, so the guard looks right before each fetch."""
         try:
@@ -386,62 +311,19 @@ class BuildJob:
         except outbound.OutboundRefused as exc:
             raise BuildFailed(f"Could not fetch the git repository: {exc}") from exc
 
-    def _git(self, args: list[str], env: dict[str, str], deadline: float) -> None:
-        try:
-            result = subprocess.run(
-                dies_with_worker(["git", "-c", "http.followRedirects=false", *args]),
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=max(deadline - time.monotonic(), 1),
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise BuildFailed("Timed out fetching the git repository") from exc
-        if result.returncode != 0:
-            lines = [line for line in result.stderr.splitlines() if line.strip()]
-            detail = redact(lines[-1] if lines else "git failed")
-            raise BuildFailed(detail)
-
     def _checkout(self, source: Path, deadline: float) -> None:
-        url = self.trigger_metadata["git_url"]
-        commit = self.trigger_metadata.get("commit", "")
-        self._check_source(url)
-        env = self._git_env()
-        self._git(["clone", "--quiet", "--no-checkout", "--", url, str(source)], env, deadline)
-        ref = self.trigger_metadata.get("ref")
-        resolved = subprocess.run(
-            ["git", "-C", str(source), "rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if resolved.returncode != 0 and ref:
-            self._check_source(url)
-            self._git(["-C", str(source), "fetch", "--quiet", "origin", ref], env, deadline)
-            resolved = subprocess.run(
-                [
-                    "git",
-                    "-C",
-                    str(source),
-                    "rev-parse",
-                    "--verify",
-                    "--quiet",
-                    f"{commit}^{{commit}}",
-                ],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=False,
+        try:
+            git.checkout(
+                self.trigger_metadata["git_url"],
+                self.trigger_metadata.get("commit", ""),
+                self.trigger_metadata.get("ref"),
+                source,
+                env=git.environment(self.workdir / "home", self.deploy_key),
+                deadline=deadline,
+                before_fetch=self._check_source,
             )
-        if resolved.returncode != 0:
-            raise BuildFailed(f"Could not find commit {commit} in {redact(url)}")
-        self._git(
-            ["-C", str(source), "checkout", "--quiet", "--detach", resolved.stdout.strip()],
-            env,
-            deadline,
-        )
+        except git.GitFailed as exc:
+            raise BuildFailed(str(exc)) from exc
 
     def _unpack(self, source: Path, deadline: float) -> None:
         archive = self.workdir / "archive"
@@ -459,28 +341,16 @@ class BuildJob:
         extract(archive, source)
 
     def _download(self, url: str, target: Path, deadline: float) -> None:
-        timeout = max(deadline - time.monotonic(), 1)
-        written = 0
+        settings = self.context.settings
         try:
-            with (
-                outbound.guarded_client(self.context.settings, timeout=timeout) as client,
-                client.stream("GET", url, follow_redirects=True) as response,
-                target.open("wb") as handle,
-            ):
-                if response.status_code != 200:
-                    raise BuildFailed(
-                        f"Could not download the build archive: HTTP {response.status_code}"
-                    )
-                for chunk in response.iter_bytes():
-                    written += len(chunk)
-                    if written > MAX_ARCHIVE_BYTES or time.monotonic() > deadline:
-                        raise BuildFailed("The build archive is too large or too slow to download")
-                    handle.write(chunk)
+            outbound.download(settings, url, target, deadline=deadline, max_bytes=MAX_ARCHIVE_BYTES)
         except outbound.OutboundRefused as exc:
             raise BuildFailed(f"Could not download the build archive: {exc}") from exc
-        except httpx.HTTPError as exc:
-            # The transport's own words would tell a refused port from a silent one.
-            raise BuildFailed("Could not download the build archive") from exc
+        except outbound.DownloadTooLarge as exc:
+            raise BuildFailed("The build archive is too large or too slow to download") from exc
+        except outbound.DownloadFailed as exc:
+            detail = f": {exc}" if str(exc) else ""
+            raise BuildFailed(f"Could not download the build archive{detail}") from exc
 
     def _locate(self, source: Path) -> tuple[Path, Path]:
         root = source.resolve()
@@ -501,16 +371,7 @@ class BuildJob:
         return self.workdir / "sandbox"
 
     def _buildah_base(self) -> list[str]:
-        box = self._sandbox_dir()
-        return [
-            "buildah",
-            "--root",
-            str(box / "storage"),
-            "--runroot",
-            str(box / "runroot"),
-            "--storage-driver",
-            "vfs",
-        ]
+        return buildah.storage_command(self._sandbox_dir())
 
     def _registry_host(self) -> str:
         return self.context.settings.SERVER_HOSTNAME
@@ -527,18 +388,11 @@ class BuildJob:
         build_conf.write_text('unqualified-search-registries = ["docker.io"]\n')
         build_conf.chmod(0o644)
 
-    def _pull_auth(self) -> Path:
+    def _pull_auth(self) -> str:
         path = self.workdir / "private" / "pull-auth.json"
-        if not path.exists():
-            auths: dict[str, Any] = {}
-            if self.pull_robot is not None:
-                import base64
-
-                pair = f"{self.pull_robot[0]}:{self.pull_robot[1]}".encode()
-                auths[self._registry_host()] = {"auth": base64.b64encode(pair).decode()}
-            path.write_text(json.dumps({"auths": auths}))
-            path.chmod(0o600)
-        return path
+        if path.exists():
+            return str(path)
+        return skopeo.write_authfile(path.parent, path.name, self._registry_host(), self.pull_robot)
 
     def _pull_metadata(self, bases: list[str]) -> dict[str, Any]:
         if not bases:
@@ -584,16 +438,15 @@ class BuildJob:
         name = qualified_name(image)
         self._check_base_registry(name)
         copy = self.workdir / "bases" / str(index)
+        pull = skopeo.copy_args(
+            f"docker://{name}",
+            f"dir:{copy}",
+            "--authfile",
+            self._pull_auth(),
+            skopeo.tls_flag("src-tls-verify", not self._insecure()),
+        )
         self._stream(
-            [
-                "skopeo",
-                "copy",
-                "--authfile",
-                str(self._pull_auth()),
-                f"--src-tls-verify={'false' if self._insecure() else 'true'}",
-                f"docker://{name}",
-                f"dir:{copy}",
-            ],
+            skopeo.command(*pull),
             deadline,
             shown=["skopeo", "copy", f"docker://{name}"],
         )
@@ -624,23 +477,16 @@ class BuildJob:
             refused = sandbox.install_network_filter(settings, self.account)
             if refused is not None:
                 raise RuntimeError(refused)
-        bud = [
-            *self._buildah_base(),
-            "bud",
-            "--isolation",
-            "oci",
-            "--runtime",
-            sandbox.runtime(),
-            "--network",
-            "host" if isolated else "none",
-            *(["--dns", SANDBOX_DNS] if isolated else []),
-            *sandbox.ulimit_args(self.limits),
-            "-f",
-            str(dockerfile),
-            "-t",
-            local_name,
-            str(build_context),
-        ]
+        bud = buildah.bud_command(
+            self._sandbox_dir(),
+            runtime=sandbox.runtime(),
+            network="host" if isolated else "none",
+            dns=SANDBOX_DNS if isolated else None,
+            ulimits=sandbox.ulimit_args(self.limits),
+            dockerfile=dockerfile,
+            tag=local_name,
+            context=build_context,
+        )
         command = [
             *self._buildah_base(),
             "unshare",
@@ -674,16 +520,15 @@ class BuildJob:
         source = f"dir:{exported}"
         for tag in self.tags:
             destination = f"docker://{self._registry_host()}/{self.repository}:{tag}"
+            push = skopeo.copy_args(
+                source,
+                destination,
+                "--dest-registry-token",
+                token,
+                skopeo.tls_flag("dest-tls-verify", not self._insecure()),
+            )
             self._stream(
-                [
-                    "skopeo",
-                    "copy",
-                    "--dest-registry-token",
-                    token,
-                    f"--dest-tls-verify={'false' if self._insecure() else 'true'}",
-                    source,
-                    destination,
-                ],
+                skopeo.command(*push),
                 deadline,
                 shown=["skopeo", "copy", source, destination],
             )
@@ -870,20 +715,6 @@ def qualified_name(image: str) -> str:
     if "@" not in last and ":" not in last:
         image += ":latest"
     return image
-
-
-def _performer(build, config: dict[str, Any]) -> str:
-    """Who a build pushes for: its requester, else its trigger's owner, else the namespace."""
-    if config.get("manual_user"):
-        return config["manual_user"]
-    if build.trigger is not None and build.trigger.connected_user is not None:
-        return build.trigger.connected_user.username
-    return build.repository.namespace_user.username
-
-
-def redact(text: str) -> str:
-    """Drop user:password from URLs before text reaches the build log."""
-    return _CREDENTIALS_IN_URL.sub(r"\1", text)
 
 
 def base_images(dockerfile: str) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from cargohold.adapters import smtp
 from cargohold.domain import email as email_domain
 from cargohold.domain import queue
 from cargohold.workers.runner import WorkerContext, register
@@ -12,7 +13,7 @@ log = logging.getLogger(__name__)
 
 IDLE_DELAY_S = 1.0
 # Generous lease: one SMTP exchange is bounded by the client timeout.
-LEASE_S = 4 * email_domain.SMTP_TIMEOUT_S
+LEASE_S = 4 * smtp.TIMEOUT_S
 RETRY_BASE_DELAY_S = 10
 
 

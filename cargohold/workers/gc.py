@@ -8,7 +8,7 @@ import logging
 from cargohold import metrics
 from cargohold.db.base import utcnow
 from cargohold.domain import gc
-from cargohold.workers.runner import WorkerContext, register
+from cargohold.workers.runner import WorkerContext, periodic, register
 
 log = logging.getLogger(__name__)
 
@@ -17,12 +17,9 @@ log = logging.getLogger(__name__)
     "gc",
     "collects unreferenced manifests, blobs and stale uploads (GARBAGE_COLLECTION_FREQUENCY)",
 )
-def collect_garbage(context: WorkerContext) -> float:
-    period = float(context.settings.GARBAGE_COLLECTION_FREQUENCY)
-    if not context.settings.FEATURE_GARBAGE_COLLECTION:
-        return period
+@periodic("GARBAGE_COLLECTION_FREQUENCY", lambda settings: settings.FEATURE_GARBAGE_COLLECTION)
+def collect_garbage(context: WorkerContext) -> None:
     report = gc.run_pass(context.session_factory, context.store, context.settings, now=utcnow())
     metrics.GC_RECLAIMED_BYTES.inc(report.blob_bytes)
     if report.anything:
         log.info("%s", report.summary())
-    return period

@@ -1,4 +1,4 @@
-"""Heartbeats for long claims, and child processes that die with their worker.
+"""Heartbeats for long claims.
 
 A claim (a mirror sync, a queued build) carries an expiration a few heartbeats ahead; a
 thread pushes it forward while the work runs. When the worker dies the pushing stops, the
@@ -8,14 +8,11 @@ expiration passes, and another worker may claim the work (WORKER_HEARTBEAT_TIMEO
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 from collections.abc import Callable
 from types import TracebackType
 
 log = logging.getLogger(__name__)
-
-_SETPRIV = shutil.which("setpriv")
 
 
 class Heartbeat:
@@ -51,12 +48,3 @@ class Heartbeat:
             except Exception:
                 # A database hiccup: the claim stays ours until it expires, try again.
                 log.warning("heartbeat failed; retrying", exc_info=True)
-
-
-def dies_with_worker(command: list[str]) -> list[str]:
-    """The command run so that the kernel kills it when the worker thread that started it
-    dies (PR_SET_PDEATHSIG through setpriv, applied after any user switch in `command`'s own
-    setpriv). Without setpriv the command runs as it is."""
-    if _SETPRIV is None:
-        return command
-    return [_SETPRIV, "--pdeathsig", "KILL", "--", *command]

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.orm import Session
-
-from cargohold.api.logs import export_renderer
-from cargohold.domain import log_export, queue
+from cargohold.db.session import DbSession
+from cargohold.domain import log_entries, log_export, log_export_expiry, queue
 from cargohold.storage.base import StorageError
 from cargohold.workers.runner import WorkerContext, register
 
@@ -31,7 +29,7 @@ def export_action_logs(context: WorkerContext) -> float:
     if not context.settings.FEATURE_LOG_EXPORT:
         return 60.0
     with context.session_factory() as session:
-        _drop_expired(context, session)
+        log_export_expiry.drop_expired(session, context.store)
         claimed = queue.claim(session, log_export.EXPORT_QUEUE, LEASE_S)
         if claimed is None:
             return IDLE_DELAY_S
@@ -55,20 +53,20 @@ def export_action_logs(context: WorkerContext) -> float:
         return 0
 
 
-def _written(context: WorkerContext, session: Session, job: log_export.ExportJob) -> str:
+def _written(context: WorkerContext, session: DbSession, job: log_export.ExportJob) -> str:
     """The job's download URL, writing the file unless an earlier try already did."""
     record = log_export.published(session, job)
     if record is not None and record.digest is not None and record.size is not None:
         digest, size = record.digest, record.size
     else:
         digest, size = log_export.write_file(
-            session, context.store, job, export_renderer(context.settings)
+            session, context.store, job, log_entries.export_renderer(context.settings)
         )
     return log_export.publish(session, context.settings, job, digest, size)
 
 
 def _retry(
-    session: Session, claimed: queue.ClaimedItem, job: log_export.ExportJob, exc: Exception
+    session: DbSession, claimed: queue.ClaimedItem, job: log_export.ExportJob, exc: Exception
 ) -> None:
     if claimed.retries_remaining <= 0:
         log.error("log export %s: giving up on its callback: %s", job.export_id, exc)
@@ -81,7 +79,7 @@ def _retry(
 
 def _failed(
     context: WorkerContext,
-    session: Session,
+    session: DbSession,
     claimed: queue.ClaimedItem,
     job: log_export.ExportJob,
     exc: Exception,
@@ -99,11 +97,3 @@ def _failed(
     log_export.queue_mail(session, context.settings, job, "failed", None)
     session.commit()
     queue.complete(session, claimed)
-
-
-def _drop_expired(context: WorkerContext, session: Session) -> None:
-    for record in log_export.expired(session):
-        if record.digest is not None:
-            context.store.delete_blob(record.digest)
-        session.delete(record)
-    session.commit()

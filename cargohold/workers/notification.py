@@ -10,8 +10,7 @@ from __future__ import annotations
 import logging
 import time
 
-from sqlalchemy.orm import Session
-
+from cargohold.db.session import DbSession
 from cargohold.domain import notification_delivery as delivery_rules
 from cargohold.domain import notification_events as events
 from cargohold.domain import queue
@@ -59,7 +58,7 @@ def deliver_notifications(context: WorkerContext) -> float:
 
 
 def _retry(
-    context: WorkerContext, session: Session, claimed: queue.ClaimedItem, exc: Exception
+    context: WorkerContext, session: DbSession, claimed: queue.ClaimedItem, exc: Exception
 ) -> None:
     if claimed.retries_remaining <= 0:
         log.warning("notification delivery %d failed, giving up: %s", claimed.id, exc)

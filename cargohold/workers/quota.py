@@ -7,7 +7,7 @@ import time
 
 from cargohold.db.base import transaction
 from cargohold.domain import quota as quotas
-from cargohold.workers.runner import WorkerContext, register
+from cargohold.workers.runner import WorkerContext, periodic, register
 
 log = logging.getLogger(__name__)
 
@@ -18,37 +18,35 @@ _started = time.monotonic()
     "quota_registry_size",
     "computes the registry's total size when a superuser asks for it",
 )
-def registry_size(context: WorkerContext) -> float:
+@periodic("QUOTA_REGISTRY_SIZE_POLL_PERIOD", lambda settings: settings.FEATURE_QUOTA_MANAGEMENT)
+def registry_size(context: WorkerContext) -> None:
     """Compute the registry size when a superuser queued a calculation."""
-    period = float(context.settings.QUOTA_REGISTRY_SIZE_POLL_PERIOD)
-    if not context.settings.FEATURE_QUOTA_MANAGEMENT:
-        return period
     with transaction(context.session_factory) as session:
         row_id = quotas.claim_registry_size_run(session)
     if row_id is None:
-        return period
+        return
     with transaction(context.session_factory) as session:
         size = quotas.total_stored_bytes(session)
         quotas.finish_registry_size_run(session, row_id, size)
     log.info("registry size calculated: %d bytes", size)
-    return period
 
 
 @register(
     "quota_backfill",
     "recomputes namespace quota usage that is missing or was reset",
 )
-def backfill(context: WorkerContext) -> float:
+@periodic(
+    "QUOTA_BACKFILL_POLL_PERIOD",
+    lambda settings: settings.FEATURE_QUOTA_MANAGEMENT and settings.QUOTA_BACKFILL,
+)
+def backfill(context: WorkerContext) -> float | None:
     """Recompute namespaces whose cached usage is missing or was reset."""
     settings = context.settings
-    period = float(settings.QUOTA_BACKFILL_POLL_PERIOD)
-    if not (settings.FEATURE_QUOTA_MANAGEMENT and settings.QUOTA_BACKFILL):
-        return period
     waiting = settings.QUOTA_TOTAL_DELAY_SECONDS - (time.monotonic() - _started)
     if waiting > 0:
-        return min(waiting, period)
+        return waiting
     with transaction(context.session_factory) as session:
         namespaces = quotas.namespaces_needing_backfill(session, settings.QUOTA_BACKFILL_BATCH_SIZE)
         for namespace in namespaces:
             quotas.recalculate_namespace(session, namespace)
-    return period
+    return None

@@ -7,14 +7,14 @@ next; workers coordinate only through the database, so any number of processes m
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from cargohold.config import Settings
+from cargohold.db.session import SessionFactory
 from cargohold.storage.base import BlobStore
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ FAILURE_DELAY_SECONDS = 5.0
 @dataclass
 class WorkerContext:
     settings: Settings
-    session_factory: sessionmaker[Session]
+    session_factory: SessionFactory
     store: BlobStore
     stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -49,6 +49,30 @@ def register(name: str, description: str) -> Callable[[WorkerFunction], WorkerFu
     def decorator(function: WorkerFunction) -> WorkerFunction:
         _REGISTRY[name] = Worker(name, function, description)
         return function
+
+    return decorator
+
+
+# One pass of a periodic worker; it may return a delay shorter than the period.
+WorkerPass = Callable[[WorkerContext], float | None]
+
+
+def periodic(
+    period_setting: str, enabled: Callable[[Settings], bool]
+) -> Callable[[WorkerPass], WorkerFunction]:
+    """A worker running its pass when `enabled(settings)` holds, then sleeping for the
+    setting `period_setting` (seconds), or less when the pass asks for it."""
+
+    def decorator(run_pass: WorkerPass) -> WorkerFunction:
+        @functools.wraps(run_pass)
+        def worker(context: WorkerContext) -> float:
+            period = float(getattr(context.settings, period_setting))
+            if not enabled(context.settings):
+                return period
+            sooner = run_pass(context)
+            return period if sooner is None else min(sooner, period)
+
+        return worker
 
     return decorator
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from cargohold.db.base import transaction
-from cargohold.domain.service_key_admin import rotate_instance_key_if_due
+from cargohold.domain.service_keys.admin import rotate_instance_key_if_due
 from cargohold.workers.runner import WorkerContext, register
 
 log = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
-from cargohold.api.avatar import avatar
 from cargohold.db.models.accounts import Team, User
 from cargohold.db.models.registry import Repository, RepositoryPermission
+from cargohold.domain.avatars import avatar
 from tests.support.teams import (
     OrgWorld,
     add_to_team,

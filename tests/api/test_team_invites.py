@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from cargohold.api.avatar import avatar
+from cargohold.domain.avatars import avatar
 from tests.support.accounts import ALL_SCOPES, bearer_client, create_user, issue_token, unique
 from tests.support.server import LiveServer
 from tests.support.sessions import csrf_client, signin

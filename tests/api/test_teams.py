@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from cargohold.api.avatar import avatar
+from cargohold.domain.avatars import avatar
 from tests.support.accounts import ALL_SCOPES, bearer_client, issue_token
 from tests.support.teams import (
     OrgWorld,

@@ -251,7 +251,27 @@ def test_disabled_namespace_is_denied(server):
         server, (other.username, other.password), f"repository:{user.username}/x:pull"
     )
     assert response.status_code == 405
-    assert response.json()["errors"][0]["code"] == "DENIED"
+    assert response.json()["errors"][0] == {
+        "code": "DENIED",
+        "message": f"Namespace {user.username} has been disabled. Please contact a system "
+        "administrator.",
+        "detail": {},
+    }
+
+
+def test_scope_on_a_repository_without_images_is_unsupported(server, owner):
+    repo = make_repository(server, owner.username, unique("app"), public=False)
+    with server.db() as session:
+        namespace, name = repo.split("/", 1)
+        found = repositories.find_repository(session, namespace, name)
+        found.kind = "application"
+    response = get_token(server, (owner.username, owner.password), f"repository:{repo}:pull")
+    assert response.status_code == 405
+    assert response.json()["errors"][0] == {
+        "code": "UNSUPPORTED",
+        "message": "This repository is for managing application and not container images.",
+        "detail": {},
+    }
 
 
 def test_password_change_takes_effect_at_once(server):

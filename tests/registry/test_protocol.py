@@ -90,6 +90,8 @@ def test_out_of_order_and_repeated_chunks_get_416(pusher, repo):
     repeated = pusher.patch(location, content=b"aaaa", headers={"Content-Range": "0-3"})
     assert repeated.status_code == 416
     assert repeated.headers["range"] == "0-3"
+    assert repeated.headers["location"] == location
+    assert location.endswith(repeated.headers["docker-upload-uuid"])
     gap = pusher.patch(location, content=b"bbbb", headers={"Content-Range": "10-13"})
     assert gap.status_code == 416
     wrong_length = pusher.patch(location, content=b"bb", headers={"Content-Range": "4-7"})

@@ -7,6 +7,7 @@ import hashlib
 import pytest
 from sqlalchemy import select
 
+from cargohold.api.quota_views import namespace_quota_fields, repository_quota_reports
 from cargohold.db.models.accounts import User
 from cargohold.db.models.quota import NamespaceQuota, QuotaLimit, QuotaLimitType
 from cargohold.db.models.registry import Blob, BlobUpload, Manifest, ManifestBlob, Repository
@@ -65,11 +66,11 @@ def test_usage_counts_distinct_blobs_and_follows_manifest_changes(
     with server.db() as session:
         org_id, first_id, second_id = ids
         assert quotas.namespace_usage(session, org_id) == 1110
-        fields = quotas.namespace_quota_fields(session, settings, [org_id])[org_id]
+        fields = namespace_quota_fields(session, settings, [org_id])[org_id]
         assert fields["quota_report"]["quota_bytes"] == 1110
         assert fields["quota_report"]["backfill_status"] == "complete"
         assert fields["quotas"] == []
-        reports = quotas.repository_quota_reports(
+        reports = repository_quota_reports(
             session, settings, session.scalars(select(Repository).where(Repository.id.in_(ids[1:])))
         )
         assert reports[first_id]["quota_bytes"] == 1100

@@ -327,3 +327,28 @@ def test_key_server_publish_approve_rotate_and_delete(
     assert anon_client.delete(second_path, headers=self_signed).status_code == 204
     assert anon_client.get(second_path).status_code == 404
     assert _log_kinds(server, second_kid)[-1] == "service_key_delete"
+
+
+def test_key_server_refusals_are_plain_text(anon_client: httpx.Client, server: LiveServer) -> None:
+    """The key server answers each refusal in plain text with its own status, not as an API
+    error document."""
+    service = unique("svc")
+    key = _new_key()
+    kid = unique("kid")
+    path = f"/keys/services/{service}/keys/{kid}"
+
+    missing = anon_client.put(path, json=_jwk(key))
+    assert missing.status_code == 400
+    assert missing.headers["content-type"].startswith("text/plain")
+    assert missing.text == "Missing or malformed Authorization header"
+
+    headers = {"Authorization": f"Bearer {_token(key, server, service)}"}
+    bad_expiration = anon_client.put(f"{path}?expiration=soon", json=_jwk(key), headers=headers)
+    assert (bad_expiration.status_code, bad_expiration.text) == (
+        400,
+        "Invalid expiration parameter",
+    )
+    assert anon_client.put(path, json=_jwk(key), headers=headers).status_code == 202
+    unapproved = anon_client.get(path)
+    assert (unapproved.status_code, unapproved.text) == (409, "Key has not been approved")
+    assert anon_client.get(f"/keys/services/{service}/keys/{unique('kid')}").text == "Not Found"

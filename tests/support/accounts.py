@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from cargohold.auth.credentials import OAUTH_TOKEN_PREFIX_LENGTH
-from cargohold.auth.secrets import hash_token, random_code
+from cargohold.auth.secrets import OAUTH_TOKEN_PREFIX_LENGTH, hash_token, random_code
 from cargohold.db.models.accounts import OAuthAccessToken, Team, TeamMember, TeamRole, User
 from cargohold.domain import accounts
 from tests.support.server import LiveServer

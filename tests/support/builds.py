@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from cargohold.auth.sessions import _serializer, login_session
+from cargohold.auth.sessions import encode_session, login_session
 from cargohold.db.models.accounts import User
 from tests.support.accounts import TestUser
 from tests.support.server import LiveServer, free_port
@@ -28,7 +28,7 @@ def session_client(server: LiveServer, user: TestUser) -> httpx.Client:
         record = session.scalar(select(User).where(User.username == user.username))
         data = login_session(record.uuid, record.session_token)
     client = httpx.Client(base_url=server.url, timeout=30, headers={"X-CSRF-Token": data["csrf"]})
-    client.cookies.set(settings.SESSION_COOKIE_NAME, _serializer(settings).dumps(data))
+    client.cookies.set(settings.SESSION_COOKIE_NAME, encode_session(settings, data))
     return client
 
 

@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from cargohold.db.models.accounts import User
 from cargohold.db.models.registry import Manifest, ManifestBlob, ManifestChild, Repository
-from cargohold.domain import blobs, repositories, tag_history
+from cargohold.domain import blobs, repositories
+from cargohold.domain.tags import history as tag_history
 from cargohold.storage import make_store
 from tests.support.server import LiveServer
 

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from cargohold.auth.credentials import APP_TOKEN_PREFIX_LENGTH
-from cargohold.auth.secrets import SecretBox, hash_token, random_code
+from cargohold.auth.secrets import APP_TOKEN_PREFIX_LENGTH, SecretBox, hash_token, random_code
 from cargohold.db.models.accounts import AppSpecificToken, RobotAccountToken, User
 from cargohold.db.models.registry import RepositoryPermission, Role
 from cargohold.domain import repositories

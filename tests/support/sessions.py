@@ -10,7 +10,7 @@ import httpx
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
-from cargohold.auth.sessions import _serializer, login_session
+from cargohold.auth.sessions import encode_session, login_session
 from cargohold.db.models.accounts import User
 from tests.support.server import LiveServer
 
@@ -75,7 +75,5 @@ def cookie_session(
         data = login_session(user.uuid, user.session_token)
     data["login_time"] = time.time() - login_age_s
     client = httpx.Client(base_url=server.url, timeout=30)
-    client.cookies.set(
-        server.settings.SESSION_COOKIE_NAME, _serializer(server.settings).dumps(data)
-    )
+    client.cookies.set(server.settings.SESSION_COOKIE_NAME, encode_session(server.settings, data))
     return client, data["csrf"]

@@ -1,4 +1,4 @@
-// Small DOM helpers: elements, forms, tables, paging and error display.
+// Small DOM helpers: elements, forms, tables and error display.
 
 import { describeError } from "./api.js";
 
@@ -151,25 +151,4 @@ export function refusal(error, what) {
     ? `${what[0].toUpperCase()}${what.slice(1)} does not exist or you are not allowed to see it.`
     : error.message;
   return h("div", { class: "error refusal", role: "alert" }, text);
-}
-
-// Pages through a list endpoint that answers with `next_page` tokens.
-export function tokenPager(load, render) {
-  const container = h("div");
-  const pages = [null];
-  let index = 0;
-  async function show() {
-    replace(container, h("p", { class: "muted" }, "Loading…"));
-    try {
-      const data = await load(pages[index]);
-      if (data.next_page && pages.length === index + 1) pages.push(data.next_page);
-      const previous = h("button", { type: "button", class: "secondary", disabled: index === 0, onclick: () => { index -= 1; show(); } }, "Previous");
-      const next = h("button", { type: "button", class: "secondary", disabled: !data.next_page, onclick: () => { index += 1; show(); } }, "Next");
-      replace(container, render(data), h("div", { class: "pager" }, previous, h("span", {}, `Page ${index + 1}`), next));
-    } catch (error) {
-      replace(container, errorBox(error));
-    }
-  }
-  show();
-  return container;
 }

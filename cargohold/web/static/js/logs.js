@@ -3,6 +3,7 @@
 // Entries are shown as words and key/value text, never as raw JSON.
 
 import { get, query } from "./api.js";
+import { tokenPager } from "./components.js";
 import { errorBox, field, h, replace } from "./dom.js";
 
 const PAGE_SIZE = 20;
@@ -146,24 +147,7 @@ export function auditLog(base, { withNamespace = false } = {}) {
       next = data.next_page || null;
       if (!next || entries.length >= PAGE_SIZE) break;
     }
-    return { entries, next };
-  }
-
-  const pages = [null];
-  let index = 0;
-  async function showPage() {
-    replace(tableBox, h("p", { class: "muted" }, "Loading…"));
-    try {
-      const { entries, next } = await loadPage(pages[index]);
-      if (next && pages.length === index + 1) pages.push(next);
-      replace(tableBox, entriesTable(entries, withNamespace),
-        h("div", { class: "pager" },
-          h("button", { type: "button", class: "secondary", disabled: index === 0, onclick: () => { index -= 1; showPage(); } }, "Previous"),
-          h("span", {}, `Page ${index + 1}`),
-          h("button", { type: "button", class: "secondary", disabled: !next, onclick: () => { index += 1; showPage(); } }, "Next")));
-    } catch (error) {
-      replace(tableBox, errorBox(error));
-    }
+    return { entries, next_page: next };
   }
 
   async function showChart() {
@@ -181,11 +165,10 @@ export function auditLog(base, { withNamespace = false } = {}) {
     }
   }
 
+  // A new pager on every filter change starts again at the first page.
   function show() {
-    pages.length = 1;
-    index = 0;
     showChart();
-    showPage();
+    replace(tableBox, tokenPager(loadPage, ({ entries }) => entriesTable(entries, withNamespace)));
   }
   show();
   return h("div", { class: "audit-log" }, filters, chartBox, tableBox);

@@ -2,10 +2,10 @@
 
 import { del, get, post, put } from "../api.js";
 import { actionButton, copyField, errorBox, field, flash, form, formatDate, h, replace, signInPrompt, table, tabs } from "../dom.js";
+import { usageBar } from "../components.js";
 import { auditLog } from "../logs.js";
-import { usageBar } from "./organization.js";
-import { policiesTab } from "./policies.js";
-import { robotsSection } from "./robots.js";
+import { policiesTab } from "../sections/policies.js";
+import { robotsSection } from "../sections/robots.js";
 
 export async function accountPage(session, params) {
   const user = session.user;

@@ -2,12 +2,13 @@
 
 import { del, get, post, put, query } from "../api.js";
 import {
-  actionButton, checkbox, copyField, errorBox, field, flash, form, formatBytes, formatDate, h, refusal,
+  actionButton, checkbox, copyField, errorBox, field, flash, form, h, refusal,
   replace, select, signInPrompt, table, tabs,
 } from "../dom.js";
+import { usageBar } from "../components.js";
 import { auditLog } from "../logs.js";
-import { policiesTab } from "./policies.js";
-import { robotsSection } from "./robots.js";
+import { policiesTab } from "../sections/policies.js";
+import { robotsSection } from "../sections/robots.js";
 
 const TEAM_ROLES = [["member", "Member"], ["creator", "Creator"], ["admin", "Admin"]];
 const SCOPES = [
@@ -199,14 +200,6 @@ async function prototypesTab(name) {
   return h("div", {}, container, create);
 }
 
-export function usageBar(used, limit) {
-  if (!limit) return h("p", {}, `${formatBytes(used || 0)} used, no quota set.`);
-  const percent = Math.min(100, Math.round(((used || 0) / limit) * 100));
-  const cls = percent >= 100 ? "bar full" : percent >= 80 ? "bar warn" : "bar";
-  return h("div", {}, h("p", {}, `${formatBytes(used || 0)} of ${formatBytes(limit)} used (${percent}%)`),
-    h("div", { class: cls, role: "progressbar", "aria-valuenow": String(percent), "aria-valuemin": "0", "aria-valuemax": "100" }, h("span", { style: `width:${percent}%` })));
-}
-
 async function quotaTab(session, org) {
   try {
     const quotas = await get(`organization/${org.name}/quota`);
@@ -221,5 +214,3 @@ async function quotaTab(session, org) {
     return errorBox(error);
   }
 }
-
-export { formatDate };

@@ -2,8 +2,9 @@
 
 import { del, get, post, query } from "../api.js";
 import {
-  actionButton, field, form, formatBytes, formatDate, h, replace, select, signInPrompt, table, tabs, tokenPager,
+  actionButton, field, form, formatBytes, formatDate, h, replace, select, signInPrompt, table, tabs,
 } from "../dom.js";
+import { pager, tokenPager } from "../components.js";
 
 function starButton(repo) {
   let starred = Boolean(repo.is_starred);
@@ -69,10 +70,7 @@ function searchResults(session, text) {
         repo.description || "",
       ]);
       replace(container, table(["Repository", "Visibility", "Description"], rows, "No repository matches."),
-        h("div", { class: "pager" },
-          h("button", { type: "button", class: "secondary", disabled: page === 1, onclick: () => { page -= 1; show(); } }, "Previous"),
-          h("span", {}, `Page ${page}`),
-          h("button", { type: "button", class: "secondary", disabled: !data.has_additional, onclick: () => { page += 1; show(); } }, "Next")));
+        pager(page, page > 1 && (() => { page -= 1; show(); }), data.has_additional && (() => { page += 1; show(); })));
     } catch (error) {
       replace(container, h("div", { class: "error" }, error.message));
     }

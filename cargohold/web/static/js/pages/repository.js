@@ -6,13 +6,14 @@ import {
   actionButton, copyField, errorBox, field, flash, form, formatBytes, formatDate, h, refusal, replace,
   select, shortDigest, table, tabs,
 } from "../dom.js";
+import { pager } from "../components.js";
 import { auditLog } from "../logs.js";
 import { renderMarkdown } from "../markdown.js";
-import { buildsTab, triggersTab } from "./builds.js";
-import { manifestTab } from "./manifest.js";
-import { mirrorTab } from "./mirror.js";
-import { notificationsTab } from "./notifications.js";
-import { policiesTab } from "./policies.js";
+import { buildsTab, triggersTab } from "../sections/builds.js";
+import { manifestTab } from "../sections/manifest.js";
+import { mirrorTab } from "../sections/mirror.js";
+import { notificationsTab } from "../sections/notifications.js";
+import { policiesTab } from "../sections/policies.js";
 
 const ROLE_OPTIONS = [["read", "Read"], ["write", "Write"], ["admin", "Admin"]];
 
@@ -171,10 +172,7 @@ function tagsTab(repo, path) {
       const headers = [all, "Tag", "Manifest", "Size", "Last modified", "Expires", h("span", { class: "visually-hidden" }, "History"), h("span", { class: "visually-hidden" }, "Actions")].filter((cell) => cell !== null);
       replace(container,
         table(headers, rows, "This repository has no tags."),
-        h("div", { class: "pager" },
-          h("button", { type: "button", class: "secondary", disabled: page === 1, onclick: () => { page -= 1; load(); } }, "Previous"),
-          h("span", {}, `Page ${page}`),
-          h("button", { type: "button", class: "secondary", disabled: !data.has_additional, onclick: () => { page += 1; load(); } }, "Next")));
+        pager(page, page > 1 && (() => { page -= 1; load(); }), data.has_additional && (() => { page += 1; load(); })));
     } catch (error) {
       replace(container, errorBox(error));
     }
@@ -219,10 +217,7 @@ function historyTab(repo, path, tagName) {
         ];
       });
       replace(container, table(["Tag", "Manifest", "From", "Until", "", ""], rows, "No history."),
-        h("div", { class: "pager" },
-          h("button", { type: "button", class: "secondary", disabled: page === 1, onclick: () => { page -= 1; load(); } }, "Previous"),
-          h("span", {}, `Page ${page}`),
-          h("button", { type: "button", class: "secondary", disabled: !data.has_additional, onclick: () => { page += 1; load(); } }, "Next")));
+        pager(page, page > 1 && (() => { page -= 1; load(); }), data.has_additional && (() => { page += 1; load(); })));
     } catch (error) {
       replace(container, errorBox(error));
     }

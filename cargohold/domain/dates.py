@@ -1,4 +1,4 @@
-"""Dates as every /api/v1 view renders them."""
+"""Dates as Quay renders them in every view and export file."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Opaque `next_page` tokens for list endpoints.
+"""Opaque `next_page` tokens for list endpoints, shared by the API and the registry.
 
 The token is the list's position encrypted with a key derived from SECRET_KEY, so clients
 cannot forge or read it; a token that does not decrypt (tampered, expired, from another

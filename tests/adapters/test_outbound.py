@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from cargohold import outbound
+from cargohold.adapters import outbound
 from tests.support.canary import canary_server
 
 INWARD_SPELLINGS = [

@@ -14,12 +14,12 @@ import pytest
 
 from tests.mirror.conftest import MirrorSetup, mirror_setup
 from tests.mirror.test_mirror_sync import configure, local_tags
-from tests.operations.conftest import WorkerStarter
 from tests.support.organizations import log_entries
 from tests.support.registry import make_image
 from tests.support.server import LiveServer
 from tests.support.throttle import ThrottledProxy
 from tests.support.upstream import UpstreamRegistry
+from tests.workers.conftest import WorkerStarter
 
 pytestmark = pytest.mark.slow
 HEARTBEAT = {"CARGOHOLD_WORKER_HEARTBEAT_TIMEOUT": "3"}

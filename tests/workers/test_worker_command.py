@@ -14,8 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cargohold import metrics
 from cargohold.workers import runner
-from tests.operations.conftest import WorkerStarter, worker_command, worker_env
 from tests.support.server import LiveServer, free_port
+from tests.workers.conftest import WorkerStarter, worker_command, worker_env
 
 EVERY_WORKER = {
     "autoprune",

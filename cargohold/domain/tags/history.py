@@ -3,14 +3,16 @@
 A tag name has at most one alive row (end unset or in the future); every move, delete or
 restore ends that row and, except for deletes, starts a new one, so the rows of a name are
 its history. Rows ended longer ago than the namespace's time-machine window are left for
-garbage collection.
+garbage collection. Each change the API makes is audited here, in the same transaction.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, joinedload
@@ -18,20 +20,19 @@ from sqlalchemy.orm import Session, joinedload
 from cargohold.config import parse_duration
 from cargohold.db.base import is_postgres
 from cargohold.db.models.registry import Manifest, ManifestChild, ManifestLabel, Repository, Tag
-from cargohold.domain import manifests, tags
+from cargohold.domain import manifests, permissions, tags
+from cargohold.domain.audit import log_action
+from cargohold.domain.errors import Forbidden, ModelError, NotFound
+from cargohold.domain.tags import TagError, TagImmutable
+from cargohold.domain.teams import Actor
 
 EXPIRATION_MIN_S = 3600
 EXPIRATION_MAX_S = 104 * 7 * 24 * 3600
 EXPIRES_AFTER_LABEL = "quay.expires-after"
-
-
-class TagError(Exception):
-    """A tag rule was broken; the message is Quay's wording."""
-
-
-class TagImmutable(TagError):
-    pass
-
+# Quay answers an expiration in the past with its framework's generic bad-request text.
+PAST_EXPIRATION_TEXT = (
+    "The browser (or proxy) sent a request that this server could not understand."
+)
 
 now_ms = tags.now_ms
 _alive = tags.alive_at
@@ -69,6 +70,8 @@ def alive_tags(session: Session, repository: Repository, *, limit: int) -> Seque
 class HistoryPage:
     tags: Sequence[Tag]
     has_additional: bool
+    # For manifest lists on the page: each child digest the list names → whether it is stored.
+    presence: dict[int, dict[str, bool]] = field(default_factory=dict)
 
 
 def list_history(
@@ -103,7 +106,8 @@ def list_history(
         .where(Tag.id.in_(ids[:limit]))
         .order_by(*order)
     ).all()
-    return HistoryPage(rows, len(ids) > limit)
+    presence = child_presence(session, [row.manifest for row in rows])
+    return HistoryPage(rows, len(ids) > limit, presence)
 
 
 def child_presence(session: Session, manifests: Sequence[Manifest]) -> dict[int, dict[str, bool]]:
@@ -147,6 +151,20 @@ def find_reachable_manifest(
     return manifests.get_reachable_manifest(session, repository.id, digest, now_ms())
 
 
+def _stored_manifest(session: Session, repository: Repository, digest: str) -> Manifest:
+    manifest = find_manifest(session, repository, digest)
+    if manifest is None:
+        raise NotFound()
+    return manifest
+
+
+def _required_alive_tag(session: Session, repository: Repository, name: str) -> Tag:
+    tag = alive_tag(session, repository, name)
+    if tag is None:
+        raise NotFound()
+    return tag
+
+
 def _lock_repository(session: Session, repository: Repository) -> None:
     """Tag changes in one repository run one at a time (PostgreSQL row lock)."""
     if is_postgres(session):
@@ -184,27 +202,17 @@ def retarget(
     Returns the new row and the row it replaced.
     """
     _lock_repository(session, repository)
-    try:
-        tag, previous = tags.set_tag(
-            session,
-            repository.id,
-            name,
-            manifest.id,
-            reversion=reversion,
-            end_ms=_label_expiry_ms(session, manifest, now_ms()),
-        )
-    except tags.TagImmutable as exc:
-        raise TagImmutable(f"Cannot {operation} immutable tag '{name}'") from exc
+    tag, previous = tags.set_tag(
+        session,
+        repository.id,
+        name,
+        manifest.id,
+        reversion=reversion,
+        end_ms=_label_expiry_ms(session, manifest, now_ms()),
+        operation=operation,
+    )
     tag.manifest = manifest
     return tag, previous
-
-
-def end_tag(session: Session, repository: Repository, tag: Tag) -> None:
-    """Delete a tag: its alive row ends now and stays in the history."""
-    try:
-        tags.delete_tag(session, repository.id, tag.name)
-    except tags.TagImmutable as exc:
-        raise TagImmutable(f"Cannot delete immutable tag '{tag.name}'") from exc
 
 
 def clamped_end_ms(tag: Tag, expiration_s: float) -> int:
@@ -223,7 +231,7 @@ def change_expiration(session: Session, tag: Tag, expiration_s: float | None) ->
     concurrent move or delete is reported instead of silently overwritten.
     """
     if tag.immutable and expiration_s is not None:
-        raise TagImmutable(f"Cannot set expiration on immutable tag '{tag.name}'")
+        raise TagImmutable(tag.name, "set expiration on")
     previous = tag.lifetime_end_ms
     new_end = None if expiration_s is None else clamped_end_ms(tag, expiration_s)
     if new_end == previous:
@@ -287,3 +295,177 @@ def expire_from_time_machine(
         tag.lifetime_end_ms = cutoff - step
     session.flush()
     return len(rows)
+
+
+# --- Changes the API makes, each audited in the caller's transaction ---
+
+
+@dataclass(frozen=True)
+class TagChange:
+    """What a change-tag request asks for; fields the request (or the settings) leave out are
+    not touched. `expiration` is the raw body value, so the audit entry records it as sent."""
+
+    change_expiration: bool = False
+    expiration: Any = None
+    immutable: bool | None = None
+    manifest_digest: str | None = None
+
+
+def _audit(
+    session: Session,
+    actor: Actor,
+    kind: str,
+    repository: Repository,
+    name: str,
+    **details: Any,
+) -> None:
+    performer = actor.auth.user
+    metadata = {
+        "username": performer.username if performer is not None else None,
+        "repo": repository.name,
+        "tag": name,
+        **details,
+    }
+    log_action(
+        session,
+        kind,
+        namespace=repository.namespace_user,
+        auth=actor.auth,
+        repository=repository,
+        ip=actor.ip,
+        metadata=metadata,
+    )
+
+
+def change_tag(
+    session: Session, repository: Repository, name: str, change: TagChange, actor: Actor
+) -> None:
+    """Apply a change-tag request in Quay's order: expiration, immutability, then the move."""
+    if change.change_expiration:
+        _change_expiration(session, repository, name, change.expiration, actor)
+    if change.immutable is not None:
+        _change_immutability(session, repository, name, change.immutable, actor)
+    if change.manifest_digest is not None:
+        _move(session, repository, name, change.manifest_digest, actor)
+
+
+def _change_expiration(
+    session: Session, repository: Repository, name: str, raw: Any, actor: Actor
+) -> None:
+    expiration = float(raw) if raw is not None else None
+    tag = _required_alive_tag(session, repository, name)
+    if expiration is not None and expiration <= time.time():
+        raise ModelError(PAST_EXPIRATION_TEXT)
+    previous = change_expiration(session, tag, expiration)
+    if previous is None and expiration is None:
+        return
+    _audit(
+        session,
+        actor,
+        "change_tag_expiration",
+        repository,
+        name,
+        namespace=repository.namespace_user.username,
+        expiration_date=raw,
+        old_expiration_date=previous,
+    )
+
+
+def _change_immutability(
+    session: Session, repository: Repository, name: str, immutable: bool, actor: Actor
+) -> None:
+    """Anyone who may write may make a tag immutable; only admins may lift it."""
+    tag = _required_alive_tag(session, repository, name)
+    previous = bool(tag.immutable)
+    if previous == immutable:
+        return
+    if previous and not permissions.can_admin_repository(session, actor.auth, repository):
+        raise Forbidden("Unauthorized")
+    if immutable and tag.lifetime_end_ms is not None:
+        raise ModelError(
+            f"Cannot make tag '{name}' immutable: tag has expiration set. "
+            "Remove the expiration first."
+        )
+    tag.immutable = immutable
+    _audit(
+        session,
+        actor,
+        "change_tag_immutability",
+        repository,
+        name,
+        namespace=repository.namespace_user.username,
+        immutable=immutable,
+        previous_immutable=previous,
+    )
+
+
+def _move(session: Session, repository: Repository, name: str, digest: str, actor: Actor) -> None:
+    manifest = find_reachable_manifest(session, repository, digest)
+    if manifest is None:
+        raise NotFound()
+    _tag, previous = retarget(session, repository, name, manifest)
+    _audit(
+        session,
+        actor,
+        "move_tag" if previous is not None else "create_tag",
+        repository,
+        name,
+        namespace=repository.namespace_user.username,
+        manifest_digest=manifest.digest,
+        original_manifest_digest=previous.manifest.digest if previous else None,
+    )
+
+
+def delete_tag(session: Session, repository: Repository, name: str, actor: Actor) -> None:
+    """Delete a tag: its alive row ends now and stays in the history."""
+    tag = _required_alive_tag(session, repository, name)
+    tags.delete_tag(session, repository.id, tag.name)
+    _audit(
+        session,
+        actor,
+        "delete_tag",
+        repository,
+        name,
+        namespace=repository.namespace_user.username,
+    )
+
+
+def restore_tag(
+    session: Session, repository: Repository, name: str, digest: str, actor: Actor
+) -> None:
+    """Point the tag back at a manifest from its history (a reversion row)."""
+    manifest = _stored_manifest(session, repository, digest)
+    retarget(session, repository, name, manifest, reversion=True, operation="restore")
+    _audit(session, actor, "revert_tag", repository, name, manifest_digest=digest)
+
+
+def remove_from_time_machine(
+    session: Session,
+    repository: Repository,
+    name: str,
+    *,
+    digest: str | None,
+    is_alive: bool,
+    actor: Actor,
+) -> None:
+    """Take a history entry out of the namespace's time machine so GC may reclaim it."""
+    manifest = _stored_manifest(session, repository, digest) if digest is not None else None
+    changed = expire_from_time_machine(
+        session,
+        repository,
+        name,
+        manifest=manifest,
+        is_alive=is_alive,
+        window_s=repository.namespace_user.tag_expiration_s,
+    )
+    if not changed:
+        raise NotFound()
+    _audit(
+        session,
+        actor,
+        "permanently_delete_tag",
+        repository,
+        name,
+        namespace=repository.namespace_user.username,
+        manifest_digest=digest,
+    )

@@ -1,4 +1,5 @@
-"""Audit entries for pulls, written in batches off the request path.
+"""Audit entries for /v2 requests: pushes and deletes in the request's transaction, pulls in
+batches off the request path.
 
 A pull is the hottest request the registry serves; writing its `pull_repo` entry inline would
 add a write transaction to every pull (and serialise them on SQLite). Entries are queued in
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,12 +21,64 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cargohold.db.base import transaction, utcnow
 from cargohold.db.models.accounts import User
-from cargohold.domain.audit import ActionByIds, log_actions_by_ids
+from cargohold.domain.audit import ActionByIds, log_action_by_ids, log_actions_by_ids
+from cargohold.domain.repositories import RepositoryRef
 from cargohold.request_log import with_request_id
 
 log = logging.getLogger(__name__)
 FLUSH_INTERVAL_S = 1.0
 MAX_QUEUED = 100_000
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who made a /v2 request, as its audit entries name them."""
+
+    username: str | None
+    entity_kind: str
+    ip: str | None
+    useragent: str | None
+
+
+def entry_metadata(
+    namespace: str, name: str, actor: Actor, metadata: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "repo": name,
+        "namespace": namespace,
+        "useragent": actor.useragent,
+        "entity_kind": actor.entity_kind,
+        **metadata,
+    }
+
+
+def _performer_ids(session: Session, usernames: Iterable[str | None]) -> dict[str, int]:
+    names = {name for name in usernames if name}
+    if not names:
+        return {}
+    rows = session.execute(select(User.username, User.id).where(User.username.in_(names)))
+    return dict(rows.tuples().all())
+
+
+def log_repository_action(
+    session: Session,
+    kind: str,
+    ref: RepositoryRef,
+    namespace: str,
+    name: str,
+    actor: Actor,
+    metadata: dict[str, Any],
+) -> None:
+    """One entry about a repository, in the caller's transaction."""
+    log_action_by_ids(
+        session,
+        kind,
+        namespace_id=ref.namespace_id,
+        performer_id=_performer_ids(session, [actor.username]).get(actor.username or ""),
+        repository_id=ref.id,
+        ip=actor.ip,
+        metadata=entry_metadata(namespace, name, actor, metadata),
+    )
 
 
 @dataclass
@@ -47,17 +101,12 @@ class PullLog:
         self._start_lock = threading.Lock()
 
     def record(
-        self,
-        *,
-        namespace_id: int,
-        repository_id: int,
-        username: str | None,
-        ip: str | None,
-        metadata: dict[str, Any],
+        self, ref: RepositoryRef, namespace: str, name: str, actor: Actor, metadata: dict[str, Any]
     ) -> None:
         # The id is read here: the entry is written later, outside the request.
-        metadata = with_request_id(metadata)
-        self._queue.append(PullEntry(namespace_id, repository_id, username, ip, metadata, utcnow()))
+        metadata = with_request_id(entry_metadata(namespace, name, actor, metadata))
+        entry = PullEntry(ref.namespace_id, ref.id, actor.username, actor.ip, metadata, utcnow())
+        self._queue.append(entry)
         if self._thread is None:
             self._start()
 
@@ -80,16 +129,7 @@ class PullLog:
             return
         try:
             with transaction(self._session_factory) as session:
-                names = {e.username for e in entries if e.username}
-                ids = (
-                    dict(
-                        session.execute(
-                            select(User.username, User.id).where(User.username.in_(names))
-                        ).all()
-                    )
-                    if names
-                    else {}
-                )
+                ids = _performer_ids(session, (entry.username for entry in entries))
                 log_actions_by_ids(
                     session,
                     "pull_repo",

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from cargohold.config import ConfigError, load_settings
-from cargohold.private_files import exposed
-from cargohold.workers.builder import _limit_in_output, _split_registry, qualified_name
-from cargohold.workers.sandbox import (
+from cargohold.adapters.sandbox import (
     BuildAccount,
     allowed_targets,
     network_mode,
     rule_set,
     subordinate_ids,
 )
+from cargohold.config import ConfigError, load_settings
+from cargohold.private_files import exposed
+from cargohold.workers.builder import _limit_in_output, _split_registry, qualified_name
 
 
 def _settings(**values: object):

@@ -17,8 +17,10 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -273,3 +275,57 @@ def guarded_client(
     return httpx.Client(
         transport=GuardedTransport(settings, refuse=refuse), trust_env=False, **client_options
     )
+
+
+class RequestFailed(Exception):
+    """The request got no answer; the message names the transport's failure."""
+
+
+def post_for_status(
+    settings: Any,
+    url: str,
+    *,
+    refuse: HostRefusal | None = None,
+    client_options: dict[str, Any],
+    **request_options: Any,
+) -> int:
+    """POST through the guard and return the answer's status. The body is streamed and
+    closed unread, whatever its size. Raises OutboundRefused or RequestFailed."""
+    with guarded_client(settings, refuse=refuse, **client_options) as client:
+        request = client.build_request("POST", url, **request_options)
+        try:
+            response = client.send(request, stream=True)
+            response.close()
+        except httpx.HTTPError as exc:
+            raise RequestFailed(f"{type(exc).__name__}: {exc}") from exc
+    return response.status_code
+
+
+class DownloadFailed(Exception):
+    """A guarded download did not complete; the message (empty when the transport failed,
+    whose own words would tell a refused port from a silent one) is safe to show."""
+
+
+class DownloadTooLarge(DownloadFailed):
+    """The download outgrew its size limit or its deadline."""
+
+
+def download(settings: Any, url: str, target: Path, *, deadline: float, max_bytes: int) -> None:
+    """GET `url` into `target` through the guard, redirects followed and checked.
+    Raises OutboundRefused, DownloadTooLarge, or DownloadFailed for any other failure."""
+    written = 0
+    try:
+        with (
+            guarded_client(settings, timeout=max(deadline - time.monotonic(), 1)) as client,
+            client.stream("GET", url, follow_redirects=True) as response,
+            target.open("wb") as handle,
+        ):
+            if response.status_code != 200:
+                raise DownloadFailed(f"HTTP {response.status_code}")
+            for chunk in response.iter_bytes():
+                written += len(chunk)
+                if written > max_bytes or time.monotonic() > deadline:
+                    raise DownloadTooLarge(f"more than {max_bytes} bytes or past the deadline")
+                handle.write(chunk)
+    except httpx.HTTPError as exc:
+        raise DownloadFailed("") from exc

@@ -1,5 +1,9 @@
 """Tags with history: each name→manifest assignment is a row with a lifetime.
 
+This package is the one home of the tag rules: this module holds the rows (set, delete, pull,
+list) the registry and workers use; `history` holds the operations the API offers on a tag's
+history (listing, moving, expiring, immutability, restore, time machine), with their audit.
+
 Moving or deleting a tag ends the alive row (lifetime_end_ms = now) and, for a move, starts a
 new one at the same instant. A row is alive while its end is unset or in the future. At most one
 row per name has no end, which the partial unique index `ix_tag_alive` enforces; a push that
@@ -27,6 +31,7 @@ from cargohold.db.base import begin_write, is_postgres
 from cargohold.db.models.accounts import User
 from cargohold.db.models.registry import Manifest, Repository, Tag
 from cargohold.domain import repositories, tag_policies
+from cargohold.domain.errors import Conflict, Invalid
 from cargohold.domain.repositories import RepositoryRef
 
 TAG_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -34,13 +39,15 @@ TEMP_TAG_PREFIX = "$temp-"
 _RACE_RETRIES = 5
 
 
-class TagError(Exception):
-    """A rule about tags was broken; the message is safe to show."""
+class TagError(Invalid):
+    """A rule about tags was broken; the message is Quay's wording."""
 
 
-class TagImmutable(TagError):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"tag {name} is immutable and cannot be overwritten")
+class TagImmutable(Conflict):
+    """An immutable tag may not be moved, restored, deleted or given an expiration."""
+
+    def __init__(self, name: str, operation: str = "overwrite") -> None:
+        super().__init__(f"Cannot {operation} immutable tag '{name}'")
         self.name = name
 
 
@@ -96,12 +103,14 @@ def set_tag(
     reversion: bool = False,
     end_ms: int | None = None,
     keep_same: bool = False,
+    operation: str = "overwrite",
 ) -> tuple[Tag, Tag | None]:
     """Point `name` at a manifest: end the alive row, start a new one. Returns (new, previous).
 
     With `keep_same`, a tag that already points at the manifest (and does not expire) is
     left as it is: re-pushing an image adds no history. A name an immutability policy covers
-    starts immutable and without expiration. The caller commits.
+    starts immutable and without expiration. `operation` names the change in the refusal
+    an immutable tag gives. The caller commits.
     """
     begin_write(session)
     immutable = tag_policies.immutable_by_policy(session, repository_id, name)
@@ -118,7 +127,7 @@ def set_tag(
                 visible = [row for row in alive if not row.hidden]
                 previous = max(visible, key=lambda row: row.lifetime_start_ms, default=None)
                 if any(row.immutable for row in visible):
-                    raise TagImmutable(name)
+                    raise TagImmutable(name, operation)
                 if (
                     keep_same
                     and previous is not None
@@ -178,7 +187,7 @@ def delete_tag(session: Session, repository_id: int, name: str) -> Tag | None:
     if not visible:
         return None
     if any(row.immutable for row in visible):
-        raise TagImmutable(name)
+        raise TagImmutable(name, "delete")
     for row in visible:
         row.lifetime_end_ms = now
     session.flush()
@@ -197,7 +206,7 @@ def end_tags_for_manifest(session: Session, repository_id: int, manifest_id: int
     rows = list(session.scalars(query).all())
     for row in rows:
         if row.immutable and not row.hidden:
-            raise TagImmutable(row.name)
+            raise TagImmutable(row.name, "delete")
     for row in rows:
         row.lifetime_end_ms = now
     session.flush()

@@ -1,7 +1,8 @@
 """Managing service keys: the superuser operations, the key server's signed requests, rotation.
 
-The key core (generation, kid, instance keys, verification lookups) is in
-`cargohold.domain.service_keys`; this module adds the lifecycle rules around it.
+The key core (generation, kid, instance keys, verification lookups) is the package itself,
+`cargohold.domain.service_keys`; this module adds the lifecycle rules around it and writes
+their audit entries. Service-key entries belong to the installation, not to a namespace.
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ from sqlalchemy.orm import Session, joinedload
 
 from cargohold.config import Settings
 from cargohold.db.base import utcnow
-from cargohold.db.models.accounts import User
 from cargohold.db.models.keys import ServiceKey, ServiceKeyApproval
 from cargohold.domain import service_keys as core
+from cargohold.domain import untrusted_json
+from cargohold.domain.audit import log_action
+from cargohold.domain.errors import DomainError, Invalid, ModelError, NotFound
+from cargohold.domain.teams import Actor
 
 SERVICE_RE = re.compile(r"^[a-z0-9_]+$")
 FRIENDLY_NAME_RE = re.compile(r"^[\s a-zA-Z0-9\-_:/]*$")
@@ -31,20 +35,50 @@ KEY_ROTATION = "Key Rotation"
 JWT_LEEWAY_S = 30
 
 
-class ServiceKeyError(Exception):
-    """A request breaking a service-key rule (an invalid_request ApiError)."""
+class ServiceKeyError(Invalid):
+    """A superuser request breaking a service-key rule."""
 
 
-class ServiceKeyModelError(Exception):
+class ServiceKeyModelError(ModelError):
     """A rule Quay enforces in its data layer (a `{"message": ...}` 400)."""
 
 
-class KeyServerError(Exception):
-    """A refused key-server request; carries the plain HTTP status to answer with."""
+class KeyServerError(DomainError):
+    """A refused key-server request. The key server answers in plain text with its own
+    status for each refusal, so the refusal carries that status rather than a kind."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+@dataclass(frozen=True)
+class KeyServerClient:
+    """A service calling the key server; it has no account, only an address and an agent."""
+
+    ip: str | None
+    user_agent: str | None
+
+
+def _audit_superuser(session: Session, actor: Actor, kind: str, **metadata: Any) -> None:
+    log_action(session, kind, namespace=None, auth=actor.auth, ip=actor.ip, metadata=metadata)
+
+
+def _audit_key_server(
+    session: Session, client: KeyServerClient, kind: str, **metadata: Any
+) -> None:
+    metadata.update(user_agent=client.user_agent, ip=client.ip)
+    log_action(session, kind, namespace=None, ip=client.ip, metadata=metadata)
+
+
+def _key_summary(key: ServiceKey) -> dict[str, Any]:
+    """What most service-key audit entries record about the key."""
+    return {
+        "kid": key.kid,
+        "service": key.service,
+        "name": key.name,
+        "expiration_date": unix_seconds(key.expiration_date),
+    }
 
 
 # --- lookups ---------------------------------------------------------------------------------
@@ -84,6 +118,13 @@ def get_key(session: Session, settings: Settings, kid: str) -> ServiceKey | None
     )
 
 
+def require_key(session: Session, settings: Settings, kid: str) -> ServiceKey:
+    key = get_key(session, settings, kid)
+    if key is None:
+        raise NotFound()
+    return key
+
+
 def cleanup_service(session: Session, settings: Settings, service: str) -> None:
     """Drop the service's long-expired keys and its keys left unapproved too long."""
     unapproved_before = utcnow() - dt.timedelta(seconds=settings.UNAPPROVED_SERVICE_KEY_TTL_SEC)
@@ -111,13 +152,27 @@ def jwk_of(key: ServiceKey) -> dict[str, Any]:
 # --- superuser operations --------------------------------------------------------------------
 
 
+_BAD_TIMESTAMP = (TypeError, ValueError, OverflowError, OSError)
+
+
 def expiration_from_unix(value: Any) -> dt.datetime | None:
+    """A superuser's expiration in Unix seconds; None for never."""
     if value is None:
         return None
     try:
         return dt.datetime.fromtimestamp(float(value), dt.UTC)
-    except (TypeError, ValueError, OverflowError, OSError) as exc:
+    except _BAD_TIMESTAMP as exc:
         raise ServiceKeyError(f"Invalid expiration date: {exc}") from exc
+
+
+def published_expiration(value: int | None) -> dt.datetime | None:
+    """The expiration a service asks the key server for; refused in the key server's way."""
+    if value is None:
+        return None
+    try:
+        return dt.datetime.fromtimestamp(float(value), dt.UTC)
+    except _BAD_TIMESTAMP as exc:
+        raise KeyServerError(400, f"Invalid expiration date: {exc}") from exc
 
 
 def _check_friendly_name(name: str | None) -> None:
@@ -154,17 +209,23 @@ def create_by_superuser(
     metadata: dict[str, Any],
     notes: str,
     expiration: dt.datetime | None,
-    approver: User,
-    ip: str | None,
+    actor: Actor,
 ) -> CreatedKey:
     """A fresh RSA key pair, registered and approved at once; the private half is not kept."""
+    approver = actor.auth.user
+    assert approver is not None
     if expiration is not None and expiration <= utcnow():
         raise ServiceKeyError("Expiration date cannot be in the past")
     _check_friendly_name(name)
     if not SERVICE_RE.match(service):
         raise ServiceKeyModelError("")
     cleanup_service(session, settings, service)
-    merged = {**metadata, "created_by": SUPERUSER_PANEL, "creator": approver.username, "ip": ip}
+    merged = {
+        **metadata,
+        "created_by": SUPERUSER_PANEL,
+        "creator": approver.username,
+        "ip": actor.ip,
+    }
     private_key = core.generate_private_key()
     key = core.create_service_key(
         session,
@@ -177,43 +238,94 @@ def create_by_superuser(
         approver_id=approver.id,
         notes=notes,
     )
+    audited = {
+        "kid": key.kid,
+        "preshared": True,
+        "service": key.service,
+        "name": key.name,
+        "expiration_date": unix_seconds(key.expiration_date),
+        "auto_approved": True,
+    }
+    _audit_superuser(session, actor, "service_key_create", **audited)
+    _audit_superuser(session, actor, "service_key_approve", **audited)
     return CreatedKey(key, private_key)
 
 
-def change_expiration(key: ServiceKey, expiration: dt.datetime | None) -> dt.datetime | None:
-    """Set a new expiration (None: never expires); returns the previous one."""
+def change_expiration(
+    session: Session,
+    key: ServiceKey,
+    expiration: dt.datetime | None,
+    actor: Actor,
+    *,
+    logged_name: str,
+) -> None:
+    """Set a new expiration (None: never expires). The audit entry names the key by
+    `logged_name`: Quay records the name the same request is about to give it."""
     if expiration is not None and expiration <= utcnow():
         raise ServiceKeyError("Cannot have an expiration date in the past")
     previous = key.expiration_date
     key.expiration_date = expiration
-    return previous
+    _audit_superuser(
+        session,
+        actor,
+        "service_key_extend",
+        kid=key.kid,
+        service=key.service,
+        name=logged_name,
+        expiration_date=unix_seconds(expiration),
+        old_expiration_date=unix_seconds(previous),
+    )
 
 
-def change_details(key: ServiceKey, name: str | None, metadata: dict[str, Any] | None) -> None:
+def change_details(
+    session: Session,
+    key: ServiceKey,
+    name: str | None,
+    metadata: dict[str, Any] | None,
+    actor: Actor,
+) -> None:
     """Rename and merge metadata (keys are added or replaced, never removed)."""
     _check_friendly_name(name)
     if name is not None:
         key.name = name
     if metadata is not None:
         key.metadata_json = json.dumps({**metadata_of(key), **metadata})
+    _audit_superuser(session, actor, "service_key_modify", **_key_summary(key))
 
 
-def approve(session: Session, key: ServiceKey, approver: User, notes: str) -> bool:
+def approve(session: Session, key: ServiceKey, notes: str, actor: Actor) -> bool:
     """Approve an unapproved key; True when this call approved it."""
     if key.approval is not None:
         return False
+    approver = actor.auth.user
+    assert approver is not None
     key.approval = ServiceKeyApproval(
         approver_id=approver.id, approval_type=core.APPROVAL_SUPERUSER, notes=notes
     )
     session.flush()
+    _audit_superuser(session, actor, "service_key_approve", **_key_summary(key))
     return True
 
 
-def delete_key(session: Session, settings: Settings, key: ServiceKey) -> None:
+def _delete_key(session: Session, settings: Settings, key: ServiceKey) -> None:
     service = key.service
     session.delete(key)
     session.flush()
     cleanup_service(session, settings, service)
+
+
+def delete_by_superuser(
+    session: Session, settings: Settings, key: ServiceKey, actor: Actor
+) -> None:
+    audited = {
+        "kid": key.kid,
+        "service": key.service,
+        "name": key.name,
+        "created_date": unix_seconds(key.created_date),
+        "expiration_date": unix_seconds(key.expiration_date),
+    }
+    _delete_key(session, settings, key)
+    _audit_superuser(session, actor, "service_key_delete", **audited)
 
 
 def unix_seconds(value: dt.datetime | None) -> int | None:
@@ -229,7 +341,7 @@ def alive_approved_jwks(session: Session, service: str) -> list[dict[str, Any]]:
         .where(
             ServiceKey.service == service,
             ServiceKey.approval_id.is_not(None),
-            or_(ServiceKey.expiration_date.is_(None), ServiceKey.expiration_date > utcnow()),
+            _alive_now(),
         )
         .order_by(ServiceKey.id)
     )
@@ -252,7 +364,12 @@ def served_key(session: Session, settings: Settings, kid: str) -> tuple[dict[str
     return jwk_of(key), max_age
 
 
-def check_submitted_jwk(jwk: Any) -> dict[str, Any]:
+def submitted_jwk(body: bytes) -> dict[str, Any]:
+    """The JWK a service publishes, from the request body."""
+    try:
+        jwk = untrusted_json.loads(body)
+    except ValueError as exc:
+        raise KeyServerError(400, "Missing or invalid JWK") from exc
     if not isinstance(jwk, dict) or "kty" not in jwk:
         raise KeyServerError(400, "Missing or invalid JWK")
     required = {"RSA": ("n", "e"), "EC": ("x", "y")}.get(jwk["kty"])
@@ -287,66 +404,113 @@ def _header_kid(token: str) -> str | None:
         raise KeyServerError(400, "Invalid JWT") from exc
 
 
+@dataclass(frozen=True)
+class PublishedKey:
+    """A key a service submits to the key server."""
+
+    service: str
+    kid: str
+    jwk: dict[str, Any]
+    expiration: dt.datetime | None
+    rotation_duration: int | None
+
+
 @dataclass
 class PublishResult:
     key: ServiceKey
     rotated_from: str | None
 
 
+def _alive_now():
+    return or_(ServiceKey.expiration_date.is_(None), ServiceKey.expiration_date > utcnow())
+
+
+def _refuse_taken_kid(session: Session, kid: str) -> None:
+    if session.scalar(select(ServiceKey.id).where(ServiceKey.kid == kid)) is not None:
+        raise KeyServerError(409, "A key with this kid already exists")
+
+
 def publish(
     session: Session,
     settings: Settings,
+    published: PublishedKey,
     *,
-    service: str,
-    kid: str,
-    jwk: dict[str, Any],
     token: str,
-    expiration: dt.datetime | None,
-    rotation_duration: int | None,
-    ip: str | None,
+    client: KeyServerClient,
 ) -> PublishResult:
     """A self-signed new key (unapproved), or a rotation signed by an approved key."""
     signer_kid = _header_kid(token)
-    if signer_kid is None or signer_kid == kid:
-        _decode(token, jwk, service, settings.server_url)
-        if not SERVICE_RE.match(service):
-            raise KeyServerError(400, "Invalid service name")
-        if session.scalar(select(ServiceKey.id).where(ServiceKey.kid == kid)) is not None:
-            raise KeyServerError(409, "A key with this kid already exists")
-        cleanup_service(session, settings, service)
-        key = ServiceKey(
-            kid=kid,
-            service=service,
-            name="",
-            jwk_json=json.dumps(jwk),
-            metadata_json=json.dumps({"ip": ip}),
-            expiration_date=expiration,
-            rotation_duration=rotation_duration,
+    if signer_kid is None or signer_kid == published.kid:
+        result = PublishResult(_publish_new(session, settings, published, token, client.ip), None)
+    else:
+        key = _rotate(session, settings, published, signer_kid, token, client.ip)
+        result = PublishResult(key, signer_kid)
+    audited: dict[str, Any] = {
+        "kid": published.kid,
+        "service": published.service,
+        "name": result.key.name,
+        "expiration_date": unix_seconds(result.key.expiration_date),
+    }
+    if result.rotated_from is None:
+        _audit_key_server(session, client, "service_key_create", **audited, preshared=False)
+    else:
+        _audit_key_server(
+            session, client, "service_key_rotate", **audited, signer_kid=result.rotated_from
         )
-        session.add(key)
-        session.flush()
-        return PublishResult(key, None)
+    return result
 
+
+def _publish_new(
+    session: Session, settings: Settings, published: PublishedKey, token: str, ip: str | None
+) -> ServiceKey:
+    """A key signed by itself: stored unapproved until a superuser approves it."""
+    _decode(token, published.jwk, published.service, settings.server_url)
+    if not SERVICE_RE.match(published.service):
+        raise KeyServerError(400, "Invalid service name")
+    _refuse_taken_kid(session, published.kid)
+    cleanup_service(session, settings, published.service)
+    key = ServiceKey(
+        kid=published.kid,
+        service=published.service,
+        name="",
+        jwk_json=json.dumps(published.jwk),
+        metadata_json=json.dumps({"ip": ip}),
+        expiration_date=published.expiration,
+        rotation_duration=published.rotation_duration,
+    )
+    session.add(key)
+    session.flush()
+    return key
+
+
+def _rotate(
+    session: Session,
+    settings: Settings,
+    published: PublishedKey,
+    signer_kid: str,
+    token: str,
+    ip: str | None,
+) -> ServiceKey:
+    """A key signed by an approved key of the service replaces it, inheriting its approval."""
     signer = session.scalar(
         select(ServiceKey).where(
             ServiceKey.kid == signer_kid,
-            ServiceKey.service == service,
+            ServiceKey.service == published.service,
             ServiceKey.approval_id.is_not(None),
-            or_(ServiceKey.expiration_date.is_(None), ServiceKey.expiration_date > utcnow()),
+            _alive_now(),
         )
     )
     if signer is None:
         raise KeyServerError(403, "Signer is not an approved, valid key of this service")
-    _decode(token, jwk_of(signer), service, settings.server_url)
-    if session.scalar(select(ServiceKey.id).where(ServiceKey.kid == kid)) is not None:
-        raise KeyServerError(409, "A key with this kid already exists")
+    _decode(token, jwk_of(signer), published.service, settings.server_url)
+    _refuse_taken_kid(session, published.kid)
     key = ServiceKey(
-        kid=kid,
-        service=service,
+        kid=published.kid,
+        service=published.service,
         name=signer.name,
-        jwk_json=json.dumps(jwk),
+        jwk_json=json.dumps(published.jwk),
         metadata_json=json.dumps({**metadata_of(signer), "ip": ip, "created_by": KEY_ROTATION}),
-        expiration_date=expiration,
+        expiration_date=published.expiration,
         rotation_duration=signer.rotation_duration,
         approval_id=signer.approval_id,
     )
@@ -354,13 +518,19 @@ def publish(
     session.flush()
     session.add(key)
     session.flush()
-    cleanup_service(session, settings, service)
-    return PublishResult(key, signer_kid)
+    cleanup_service(session, settings, published.service)
+    return key
 
 
 def delete_signed(
-    session: Session, settings: Settings, *, service: str, kid: str, token: str
-) -> tuple[ServiceKey, str]:
+    session: Session,
+    settings: Settings,
+    *,
+    service: str,
+    kid: str,
+    token: str,
+    client: KeyServerClient,
+) -> None:
     """Delete a key on behalf of itself or of an approved key of the same service."""
     signer_kid = _header_kid(token)
     if signer_kid is None:
@@ -369,7 +539,7 @@ def delete_signed(
         select(ServiceKey).where(
             ServiceKey.kid == signer_kid,
             ServiceKey.service == service,
-            or_(ServiceKey.expiration_date.is_(None), ServiceKey.expiration_date > utcnow()),
+            _alive_now(),
         )
     )
     if signer is None:
@@ -380,8 +550,16 @@ def delete_signed(
     key = session.scalar(select(ServiceKey).where(ServiceKey.kid == kid))
     if key is None:
         raise KeyServerError(404, "Not Found")
-    delete_key(session, settings, key)
-    return key, signer_kid
+    _delete_key(session, settings, key)
+    _audit_key_server(
+        session,
+        client,
+        "service_key_delete",
+        kid=kid,
+        signer_kid=signer_kid,
+        service=key.service,
+        name=key.name,
+    )
 
 
 # --- instance key rotation -----------------------------------------------------------------

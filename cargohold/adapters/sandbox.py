@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from cargohold import outbound
+from cargohold.adapters import buildah, outbound, skopeo
 from cargohold.config import Settings
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ def _probe(settings: Settings) -> str | None:
         )
     if account.uid == 0:
         return "BUILD_USER must not be root"
-    tools = ["buildah", "skopeo", "newuidmap", "newgidmap", "unshare", runtime()]
+    tools = [buildah.BUILDAH, skopeo.SKOPEO, "newuidmap", "newgidmap", "unshare", runtime()]
     if settings.BUILD_NETWORK == "isolated":
         tools += ["slirp4netns", "nft"]
     missing = [tool for tool in tools if not tool or not shutil.which(tool)]
@@ -195,7 +195,7 @@ def _probe_user_namespace(account: BuildAccount, parent: str) -> str | None:
     with _scratch_home(account, parent) as home:
         try:
             result = subprocess.run(
-                ["buildah", "unshare", "--", "id", "-u"],
+                [buildah.BUILDAH, "unshare", "--", "id", "-u"],
                 env=account_env(home),
                 user=account.uid,
                 group=account.gid,
