@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Select, delete, false, func, or_, select
+from sqlalchemy import Select, bindparam, delete, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.sql.elements import BindParameter
 
 from cargohold.auth.context import AuthContext
 from cargohold.db.base import begin_write, utcnow
@@ -419,7 +421,7 @@ def repository_ref_columns():
     )
 
 
-def live_repository_clause(namespace_name: str, name: str):
+def live_repository_clause(namespace_name: str | BindParameter, name: str | BindParameter):
     return (
         User.username == namespace_name,
         User.deleted.is_(False),
@@ -428,10 +430,18 @@ def live_repository_clause(namespace_name: str, name: str):
     )
 
 
-def find_repository_ref(session: Session, namespace_name: str, name: str) -> RepositoryRef | None:
-    row = session.execute(
+@functools.cache
+def _repository_ref_statement() -> Select:
+    # Built once: constructing a statement costs more than running it on a small lookup.
+    return (
         select(*repository_ref_columns())
         .join(User, User.id == Repository.namespace_user_id)
-        .where(*live_repository_clause(namespace_name, name))
+        .where(*live_repository_clause(bindparam("namespace"), bindparam("repository")))
+    )
+
+
+def find_repository_ref(session: Session, namespace_name: str, name: str) -> RepositoryRef | None:
+    row = session.execute(
+        _repository_ref_statement(), {"namespace": namespace_name, "repository": name}
     ).first()
     return None if row is None else RepositoryRef(*row)
