@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from cargohold.db import writers
 from cargohold.db.connection_args import translate
 
 if TYPE_CHECKING:
@@ -151,10 +152,19 @@ def begin_write(session: Session) -> None:
 
     SQLite's deferred transactions fail at once ("database is locked") when a transaction
     that has read tries to write after another writer committed; starting with BEGIN
-    IMMEDIATE waits for the lock instead. PostgreSQL needs nothing here.
+    IMMEDIATE waits for the lock instead, in line with the other writers (db.writers).
+    PostgreSQL needs nothing here.
     """
     connection = session.connection()
     if connection.dialect.name != "sqlite":
         return
-    if not connection.connection.dbapi_connection.in_transaction:
+    if connection.connection.dbapi_connection.in_transaction:
+        return
+    database = connection.engine.url.database
+    if database and database != ":memory:":
+        writers.join(session, connection, writers.queue_for(database))
+    try:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        writers.leave(session)
+        raise

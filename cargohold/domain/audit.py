@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from cargohold.auth.context import AuthContext
@@ -96,6 +97,37 @@ def log_action_by_ids(
     )
     session.add(entry)
     return entry
+
+
+@dataclass(frozen=True)
+class ActionByIds:
+    """One entry of a batch for log_actions_by_ids."""
+
+    namespace_id: int | None
+    performer_id: int | None
+    repository_id: int | None
+    ip: str | None
+    metadata: dict[str, Any]
+    when: dt.datetime
+
+
+def log_actions_by_ids(session: Session, kind: str, actions: Iterable[ActionByIds]) -> None:
+    """Record many actions of one kind in one INSERT: a second's pulls are thousands of
+    entries, and an ORM object for each held the interpreter longer than the pulls did."""
+    rows = [
+        {
+            "kind": kind,
+            "account_id": action.namespace_id,
+            "performer_id": action.performer_id,
+            "repository_id": action.repository_id,
+            "ip": action.ip,
+            "metadata_json": json.dumps(with_request_id(action.metadata), default=str),
+            "datetime": action.when,
+        }
+        for action in actions
+    ]
+    if rows:
+        session.execute(insert(LogEntry), rows)
 
 
 # Service-key entries belong to the installation, not to a user's own history.

@@ -25,7 +25,18 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import BigInteger, and_, cast, delete, exists, func, literal, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Select,
+    and_,
+    cast,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
@@ -156,9 +167,20 @@ def _expired_tags(run: GcRun):
     return _in_scope(query, run).where(or_(_reclaimed(), ended, orphan_referrer))
 
 
+def _begin_write_if_any(session: Session, query: Select) -> bool:
+    """Take the write lock for a step's batch once a plain read finds work for it. Most
+    passes find nothing, and on SQLite a search under the lock stops every push while it
+    scans; the step searches again under the lock before it writes."""
+    if session.execute(query.limit(1)).first() is None:
+        return False
+    begin_write(session)
+    return True
+
+
 def _sweep_tags(run: GcRun, session: Session) -> None:
     while True:
-        begin_write(session)
+        if not _begin_write_if_any(session, _expired_tags(run)):
+            return
         ids = list(session.scalars(_expired_tags(run).limit(run.batch_size)).all())
         if not ids:
             return
@@ -202,7 +224,10 @@ def _sweep_manifests(run: GcRun, session: Session) -> None:
 def _manifest_round(run: GcRun, session: Session) -> int:
     removed, cursor = 0, 0
     while True:
-        begin_write(session)
+        if not _begin_write_if_any(
+            session, _unreachable_manifests(run).where(Manifest.id > cursor)
+        ):
+            return removed
         rows = session.execute(
             _unreachable_manifests(run)
             .where(Manifest.id > cursor)
@@ -322,7 +347,8 @@ def _expired_links(run: GcRun):
 
 def _sweep_links(run: GcRun, session: Session) -> None:
     while True:
-        begin_write(session)
+        if not _begin_write_if_any(session, _expired_links(run)):
+            return
         rows = session.execute(_expired_links(run).limit(run.batch_size)).all()
         if not rows:
             return
@@ -421,7 +447,8 @@ def _sweep_uploads(run: GcRun, session: Session) -> None:
         run.report.uploads = session.scalar(select(func.count()).select_from(query.subquery()))
         return
     while True:
-        begin_write(session)
+        if not _begin_write_if_any(session, query):
+            return
         rows = session.execute(query.limit(run.batch_size)).all()
         if not rows:
             return
@@ -451,7 +478,8 @@ def _sweep_repositories(run: GcRun, session: Session) -> None:
         ~exists().where(RepositoryBlob.repository_id == Repository.id),
         ~exists().where(BlobUpload.repository_id == Repository.id),
     )
-    begin_write(session)
+    if not _begin_write_if_any(session, query):
+        return
     namespaces: set[int] = set()
     for repository_id, namespace_id in session.execute(query.limit(run.batch_size)).all():
         try:

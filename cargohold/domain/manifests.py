@@ -11,17 +11,20 @@ index that lists it; only reachable manifests are served by digest.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import Select, and_, bindparam, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from cargohold.db.base import begin_write, utcnow
+from cargohold.db.models.accounts import User
 from cargohold.db.models.registry import (
     Manifest,
     ManifestBlob,
@@ -241,7 +244,7 @@ def parse_manifest(
     return parsed
 
 
-def alive_tag_exists(manifest_id_column, now_ms: int):
+def alive_tag_exists(manifest_id_column, now_ms: int | BindParameter[int]):
     """SQL: an alive tag (visible or hidden) points at the manifest."""
     return exists().where(
         Tag.manifest_id == manifest_id_column,
@@ -249,7 +252,7 @@ def alive_tag_exists(manifest_id_column, now_ms: int):
     )
 
 
-def _reachable(now_ms: int):
+def _reachable(now_ms: int | BindParameter[int]):
     parent_alive = exists().where(
         ManifestChild.child_manifest_id == Manifest.id,
         alive_tag_exists(ManifestChild.manifest_id, now_ms),
@@ -286,25 +289,51 @@ class PulledManifest:
     manifest_bytes: bytes
 
 
+@functools.cache
+def _pull_by_digest_statement() -> Select:
+    # Built once (a pull's setup cost more than its query); the values are bound per call.
+    return (
+        select(
+            *repositories.repository_ref_columns(),
+            Manifest.digest,
+            Manifest.media_type,
+            Manifest.manifest_bytes,
+        )
+        .select_from(Repository)
+        .join(User, User.id == Repository.namespace_user_id)
+        .outerjoin(
+            Manifest,
+            and_(
+                Manifest.repository_id == Repository.id,
+                Manifest.digest == bindparam("digest"),
+                _reachable(bindparam("now")),
+            ),
+        )
+        .where(
+            *repositories.live_repository_clause(bindparam("namespace"), bindparam("repository"))
+        )
+    )
+
+
 def pull_by_digest(
     session: Session, namespace_name: str, repository_name: str, digest: str, now_ms: int
 ) -> tuple[RepositoryRef | None, PulledManifest | None]:
     """The repository and its reachable manifest `digest`, in one query."""
-    ref, manifest = repositories.find_repository_ref_joined(
-        session,
-        namespace_name,
-        repository_name,
-        Manifest,
-        and_(
-            Manifest.repository_id == Repository.id,
-            Manifest.digest == digest,
-            _reachable(now_ms),
-        ),
-        Manifest.digest,
-        Manifest.media_type,
-        Manifest.manifest_bytes,
-    )
-    return ref, None if manifest is None else PulledManifest(*manifest)
+    row = session.execute(
+        _pull_by_digest_statement(),
+        {
+            "namespace": namespace_name,
+            "repository": repository_name,
+            "digest": digest,
+            "now": now_ms,
+        },
+    ).first()
+    if row is None:
+        return None, None
+    ref = RepositoryRef(*row[:5])
+    if row[5] is None:
+        return ref, None
+    return ref, PulledManifest(*row[5:])
 
 
 def label_media_type(value: str) -> str:

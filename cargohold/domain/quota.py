@@ -613,9 +613,24 @@ def _refuse_if_rejected(
         raise QuotaExceeded(namespace_id)
 
 
+def _limited(session: Session, settings: Settings, namespace_id: int) -> bool:
+    """Whether any limit could apply to the namespace: its own quota or the system default.
+    Checked first because it is one indexed lookup, and most namespaces have no quota."""
+    if not enforcement_enabled(settings):
+        return False
+    if settings.DEFAULT_SYSTEM_REJECT_QUOTA_BYTES > 0:
+        return True
+    return (
+        session.scalar(
+            select(NamespaceQuota.id).where(NamespaceQuota.namespace_id == namespace_id).limit(1)
+        )
+        is not None
+    )
+
+
 def check_upload_start(session: Session, settings: Settings, namespace_id: int) -> None:
     """Before a blob upload, a cross-repository mount or a manifest push: namespace usage alone."""
-    if enforcement_enabled(settings):
+    if _limited(session, settings, namespace_id):
         _refuse_if_rejected(session, settings, namespace_id, namespace_usage(session, namespace_id))
 
 
@@ -631,7 +646,7 @@ def check_upload_data(
     Counts the namespace usage, every upload in progress in this repository, and the bytes
     of this request: a push is refused before the bytes that would cross the limit land.
     """
-    if not enforcement_enabled(settings):
+    if not _limited(session, settings, namespace_id):
         return
     usage = (
         namespace_usage(session, namespace_id)
@@ -647,7 +662,7 @@ def check_manifest(session: Session, settings: Settings, namespace_id: int) -> N
     Raising makes the caller roll the whole push back, so a refused manifest leaves nothing.
     Crossing a Warning limit lets the push through and tells the namespace's admins.
     """
-    if not enforcement_enabled(settings):
+    if not _limited(session, settings, namespace_id):
         return
     session.flush()
     usage = compute_namespace_size(session, namespace_id)

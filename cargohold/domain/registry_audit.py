@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cargohold.db.base import transaction, utcnow
 from cargohold.db.models.accounts import User
-from cargohold.domain.audit import log_action_by_ids
+from cargohold.domain.audit import ActionByIds, log_action_by_ids, log_actions_by_ids
 from cargohold.domain.repositories import RepositoryRef
 from cargohold.request_log import with_request_id
 
@@ -130,17 +130,21 @@ class PullLog:
         try:
             with transaction(self._session_factory) as session:
                 ids = _performer_ids(session, (entry.username for entry in entries))
-                for entry in entries:
-                    log_action_by_ids(
-                        session,
-                        "pull_repo",
-                        namespace_id=entry.namespace_id,
-                        performer_id=ids.get(entry.username) if entry.username else None,
-                        repository_id=entry.repository_id,
-                        ip=entry.ip,
-                        metadata=entry.metadata,
-                        when=entry.when,
-                    )
+                log_actions_by_ids(
+                    session,
+                    "pull_repo",
+                    (
+                        ActionByIds(
+                            namespace_id=entry.namespace_id,
+                            performer_id=ids.get(entry.username) if entry.username else None,
+                            repository_id=entry.repository_id,
+                            ip=entry.ip,
+                            metadata=entry.metadata,
+                            when=entry.when,
+                        )
+                        for entry in entries
+                    ),
+                )
         except Exception:
             log.exception("could not write %d pull_repo audit entries", len(entries))
 

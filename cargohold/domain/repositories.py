@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Select, delete, false, func, or_, select
+from sqlalchemy import Select, bindparam, delete, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.sql.elements import BindParameter
 
 from cargohold.auth.context import AuthContext
 from cargohold.db.base import begin_write, utcnow
@@ -63,7 +64,12 @@ def find_repository(session: Session, namespace_name: str, name: str) -> Reposit
         select(Repository)
         .join(User, User.id == Repository.namespace_user_id)
         .options(joinedload(Repository.namespace_user))
-        .where(*live_repository_clause(namespace_name, name))
+        .where(
+            User.username == namespace_name,
+            User.deleted.is_(False),
+            Repository.name == name,
+            Repository.deleted.is_(False),
+        )
     )
 
 
@@ -415,7 +421,7 @@ def repository_ref_columns():
     )
 
 
-def live_repository_clause(namespace_name: str, name: str):
+def live_repository_clause(namespace_name: str | BindParameter, name: str | BindParameter):
     return (
         User.username == namespace_name,
         User.deleted.is_(False),
@@ -424,35 +430,18 @@ def live_repository_clause(namespace_name: str, name: str):
     )
 
 
-def find_repository_ref_joined(
-    session: Session,
-    namespace_name: str,
-    name: str,
-    joined: Any,
-    on: Any,
-    *columns: Any,
-) -> tuple[RepositoryRef | None, tuple[Any, ...] | None]:
-    """The live repository and, in the same query, `columns` of the row outer-joined to it
-    (None when no row joined): a pull needs both and pays for one round trip."""
-    ref_columns = repository_ref_columns()
-    row = session.execute(
-        select(*ref_columns, *columns)
-        .select_from(Repository)
+@functools.cache
+def _repository_ref_statement() -> Select:
+    # Built once: constructing a statement costs more than running it on a small lookup.
+    return (
+        select(*repository_ref_columns())
         .join(User, User.id == Repository.namespace_user_id)
-        .outerjoin(joined, on)
-        .where(*live_repository_clause(namespace_name, name))
-    ).first()
-    if row is None:
-        return None, None
-    ref = RepositoryRef(*row[: len(ref_columns)])
-    extra = tuple(row[len(ref_columns) :])
-    return ref, None if extra[0] is None else extra
+        .where(*live_repository_clause(bindparam("namespace"), bindparam("repository")))
+    )
 
 
 def find_repository_ref(session: Session, namespace_name: str, name: str) -> RepositoryRef | None:
     row = session.execute(
-        select(*repository_ref_columns())
-        .join(User, User.id == Repository.namespace_user_id)
-        .where(*live_repository_clause(namespace_name, name))
+        _repository_ref_statement(), {"namespace": namespace_name, "repository": name}
     ).first()
     return None if row is None else RepositoryRef(*row)

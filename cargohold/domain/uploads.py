@@ -344,6 +344,26 @@ def complete_upload(
         hold.release()
 
 
+def prepare_completion(
+    store: BlobStore, appender: Appender, state: dict[str, Any], digest: str
+) -> bool:
+    """Before the transaction that completes an appended session: sync its bytes and, when
+    they are the blob `digest` and storage does not have it yet, make them that blob now.
+    That transaction then has no storage work left (on SQLite it stops every other writer
+    while it runs). Returns whether the bytes became the blob; nothing points at it until
+    the transaction commits, and a session whose transaction fails finds its bytes gone and
+    is dropped, so its client starts again."""
+    upload = appender.upload
+    store.sync_upload(upload.uuid, state)
+    algorithm, _, hex_digest = digest.partition(":")
+    if algorithm != "sha256" or appender.hasher.copy().hexdigest() != hex_digest:
+        return False
+    if store.blob_size(digest) is not None:
+        return False
+    store.commit_upload(upload.uuid, state, digest)
+    return True
+
+
 def complete_appended(
     session: Session,
     appender: Appender,
@@ -351,14 +371,33 @@ def complete_appended(
     digest: str,
     *,
     grace: dt.timedelta = blobs.UNREFERENCED_BLOB_GRACE,
+    published: bool = False,
 ) -> Blob:
     """Complete the session with the append just recorded (record_progress) in the caller's
-    transaction: a monolithic upload is one request and one commit. The caller synced the
-    bytes (BlobStore.sync_upload) before its transaction began, commits, then releases the
-    appender. On a digest mismatch the session is cancelled and nothing is kept."""
+    transaction: a monolithic upload is one request and one commit. The caller ran
+    prepare_completion before its transaction began (`published` is what it returned),
+    commits, then releases the appender. On a digest mismatch the session is cancelled and
+    nothing is kept."""
     if not blobs.is_valid_digest(digest):
         raise DigestMismatch("invalid digest", digest)
+    if published:
+        return _complete_published(session, store, appender.upload, digest, grace)
     return _complete_held(session, store, appender.upload, digest, grace, synced=True)
+
+
+def _complete_published(
+    session: Session, store: BlobStore, upload: BlobUpload, digest: str, grace: dt.timedelta
+) -> Blob:
+    """Record a blob whose bytes prepare_completion already put in storage."""
+    # Locked first, as in _complete_held: GC removes a blob's bytes only under this lock.
+    blob = blobs.ensure_blob(session, digest, upload.byte_count)
+    if store.blob_size(digest) is None:
+        raise UploadInvalid("the upload's data was removed as it completed; start again")
+    _hashers.forget(upload.uuid)
+    blobs.link_blob(session, upload.repository_id, blob, expires_at=blobs.grace_deadline(grace))
+    session.delete(upload)
+    session.flush()
+    return blob
 
 
 def _complete_held(

@@ -317,13 +317,21 @@ def _complete_appended(
     """Record the request's bytes and make the blob, in one transaction."""
     try:
         state = appender.finish()
-        reg.store.sync_upload(appender.upload.uuid, state)
+        published = uploads.prepare_completion(reg.store, appender, state, digest)
         with reg.session_factory() as session, reg.refusals_kept(session):
-            uploads.record_progress(session, appender, state, completing=True)
+            # The reads first: SQLite's write lock is taken for the writes only.
             repo = reg.repository(session, path, identity, "push")
-            uploads.check_quota(session, reg.settings, reg.store, repo, appender.upload, 0)
+            uploads.check_quota(
+                session, reg.settings, reg.store, repo, appender.upload, appender.received
+            )
+            uploads.record_progress(session, appender, state, completing=True)
             uploads.complete_appended(
-                session, appender, reg.store, digest, grace=_upload_grace(reg)
+                session,
+                appender,
+                reg.store,
+                digest,
+                grace=_upload_grace(reg),
+                published=published,
             )
             session.commit()
     finally:

@@ -46,8 +46,10 @@ def test_storage() -> str:
 
 
 def test_workers() -> int:
-    """HTTP processes per test server, from CARGOHOLD_TEST_WORKERS (default 1)."""
-    return int(os.environ.get("CARGOHOLD_TEST_WORKERS", "1"))
+    """HTTP processes per test server, from CARGOHOLD_TEST_WORKERS (default 2, as `serve`
+    runs on a two-CPU machine: every test also checks that no request depends on which
+    process answers it)."""
+    return int(os.environ.get("CARGOHOLD_TEST_WORKERS", "2"))
 
 
 def s3_storage_config() -> dict[str, Any]:

@@ -16,16 +16,19 @@ listings and cannot be addressed by name.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 import uuid as uuid_module
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from cargohold.db.base import begin_write, is_postgres
+from cargohold.db.models.accounts import User
 from cargohold.db.models.registry import Manifest, Repository, Tag
 from cargohold.domain import repositories, tag_policies
 from cargohold.domain.errors import Conflict, Invalid
@@ -56,7 +59,7 @@ def is_valid_tag_name(name: str) -> bool:
     return TAG_NAME_RE.match(name) is not None
 
 
-def alive_at(now: int):
+def alive_at(now: int | BindParameter[int]):
     return or_(Tag.lifetime_end_ms.is_(None), Tag.lifetime_end_ms > now)
 
 
@@ -216,21 +219,41 @@ def list_tag_names(
     """Alive visible tag names sorted by name, after `after`; (names, more exist).
 
     `limit` None lists them all."""
-    query = select(Tag.name).where(
-        Tag.repository_id == repository_id, Tag.hidden.is_(False), alive_at(now_ms())
-    )
+    values: dict[str, object] = {"repository_id": repository_id, "now": now_ms()}
     if after is not None:
         # Tag names hold no NUL, so the names after "x\0..." are those after "x"; PostgreSQL
         # cannot compare a NUL at all.
-        query = query.where(Tag.name > after.split("\x00", 1)[0])
-    query = query.order_by(Tag.name)
+        values["after"] = after.split("\x00", 1)[0]
+    if limit is not None:
+        values["limit"] = limit + 1
+    query = _tag_names_statement(paged=limit is not None, seek=after is not None)
     # Run as a Core statement: plain strings, without the ORM's per-row work (a listing may
     # hold tens of thousands of names).
-    connection = session.connection()
+    names = list(session.connection().execute(query, values).scalars())
     if limit is None:
-        return list(connection.execute(query).scalars()), False
-    names = list(connection.execute(query.limit(limit + 1)).scalars())
+        return names, False
     return names[:limit], len(names) > limit
+
+
+@functools.cache
+def _tag_names_statement(*, paged: bool, seek: bool) -> Select:
+    """Alive visible names in order: a range of the (repository, name) index from `after`
+    when `seek`, at most `limit` of them when `paged`. Built once per shape."""
+    query = select(Tag.name).where(
+        Tag.repository_id == bindparam("repository_id"),
+        Tag.hidden.is_(False),
+        alive_at(bindparam("now")),
+    )
+    if seek:
+        query = query.where(Tag.name > bindparam("after"))
+    query = query.order_by(Tag.name)
+    return query.limit(bindparam("limit")) if paged else query
+
+
+# `hidden IS 0` would let SQLite's planner read the tag by the history index (repository,
+# hidden, start), which walks every tag of the repository to save a sort of one row; written
+# this way only the (repository, name) index fits, and a pull of one tag of 10,000 stays a seek.
+_NOT_HIDDEN_BY_NAME = Tag.hidden.is_not(True)
 
 
 def alive_tag_digest(session: Session, repository_id: int, name: str, now: int) -> str | None:
@@ -241,11 +264,45 @@ def alive_tag_digest(session: Session, repository_id: int, name: str, now: int) 
         .where(
             Tag.repository_id == repository_id,
             Tag.name == name,
-            Tag.hidden.is_(False),
+            _NOT_HIDDEN_BY_NAME,
             alive_at(now),
         )
         .order_by(Tag.lifetime_start_ms.desc())
         .limit(1)
+    )
+
+
+@functools.cache
+def _pull_by_tag_statement() -> Select:
+    # Built once (a pull's setup cost more than its query); the values are bound per call.
+    alive_tag = (
+        select(Tag.manifest_id)
+        .where(
+            Tag.repository_id == Repository.id,
+            Tag.name == bindparam("tag"),
+            _NOT_HIDDEN_BY_NAME,
+            alive_at(bindparam("now")),
+        )
+        .order_by(Tag.lifetime_start_ms.desc())
+        .limit(1)
+        .correlate(Repository)
+        .scalar_subquery()
+    )
+    return (
+        select(
+            *repositories.repository_ref_columns(),
+            Manifest.id,
+            Manifest.digest,
+            Manifest.media_type,
+            Manifest.manifest_bytes,
+            Manifest.subject_digest,
+        )
+        .select_from(Repository)
+        .join(User, User.id == Repository.namespace_user_id)
+        .outerjoin(Manifest, Manifest.id == alive_tag)
+        .where(
+            *repositories.live_repository_clause(bindparam("namespace"), bindparam("repository"))
+        )
     )
 
 
@@ -253,31 +310,13 @@ def pull_by_tag(
     session: Session, namespace_name: str, repository_name: str, name: str, now: int
 ) -> tuple[RepositoryRef | None, TaggedManifest | None]:
     """The repository and the manifest its alive tag points at, in one query."""
-    alive_tag = (
-        select(Tag.manifest_id)
-        .where(
-            Tag.repository_id == Repository.id,
-            Tag.name == name,
-            Tag.hidden.is_(False),
-            alive_at(now),
-        )
-        .order_by(Tag.lifetime_start_ms.desc())
-        .limit(1)
-        .correlate(Repository)
-        .scalar_subquery()
-    )
-    ref, manifest = repositories.find_repository_ref_joined(
-        session,
-        namespace_name,
-        repository_name,
-        Manifest,
-        Manifest.id == alive_tag,
-        Manifest.id,
-        Manifest.digest,
-        Manifest.media_type,
-        Manifest.manifest_bytes,
-        Manifest.subject_digest,
-    )
-    if manifest is None:
+    row = session.execute(
+        _pull_by_tag_statement(),
+        {"namespace": namespace_name, "repository": repository_name, "tag": name, "now": now},
+    ).first()
+    if row is None:
+        return None, None
+    ref = RepositoryRef(*row[:5])
+    if row[5] is None:
         return ref, None
-    return ref, TaggedManifest(ref.id, *manifest)
+    return ref, TaggedManifest(ref.id, *row[5:])
