@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
 from cargohold.db.base import begin_write, utcnow
-from cargohold.db.models.accounts import User
 from cargohold.db.models.registry import (
     Manifest,
     ManifestBlob,
@@ -292,26 +291,16 @@ class PulledManifest:
 @functools.cache
 def _pull_by_digest_statement() -> Select:
     # Built once (a pull's setup cost more than its query); the values are bound per call.
-    return (
-        select(
-            *repositories.repository_ref_columns(),
-            Manifest.digest,
-            Manifest.media_type,
-            Manifest.manifest_bytes,
-        )
-        .select_from(Repository)
-        .join(User, User.id == Repository.namespace_user_id)
-        .outerjoin(
-            Manifest,
-            and_(
-                Manifest.repository_id == Repository.id,
-                Manifest.digest == bindparam("digest"),
-                _reachable(bindparam("now")),
-            ),
-        )
-        .where(
-            *repositories.live_repository_clause(bindparam("namespace"), bindparam("repository"))
-        )
+    return repositories.repository_joined_statement(
+        Manifest,
+        and_(
+            Manifest.repository_id == Repository.id,
+            Manifest.digest == bindparam("digest"),
+            _reachable(bindparam("now")),
+        ),
+        Manifest.digest,
+        Manifest.media_type,
+        Manifest.manifest_bytes,
     )
 
 
@@ -328,12 +317,8 @@ def pull_by_digest(
             "now": now_ms,
         },
     ).first()
-    if row is None:
-        return None, None
-    ref = RepositoryRef(*row[:5])
-    if row[5] is None:
-        return ref, None
-    return ref, PulledManifest(*row[5:])
+    ref, manifest = repositories.split_joined_row(row)
+    return ref, None if manifest is None else PulledManifest(*manifest)
 
 
 def label_media_type(value: str) -> str:

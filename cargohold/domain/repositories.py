@@ -8,6 +8,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Select, bindparam, delete, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -438,6 +439,28 @@ def _repository_ref_statement() -> Select:
         .join(User, User.id == Repository.namespace_user_id)
         .where(*live_repository_clause(bindparam("namespace"), bindparam("repository")))
     )
+
+
+def repository_joined_statement(joined: Any, on: Any, *columns: Any) -> Select:
+    """The live repository named by the bound `namespace` and `repository`, with `columns` of
+    a row outer-joined to it: a pull reads both in one round trip. Callers build it once."""
+    return (
+        select(*repository_ref_columns(), *columns)
+        .select_from(Repository)
+        .join(User, User.id == Repository.namespace_user_id)
+        .outerjoin(joined, on)
+        .where(*live_repository_clause(bindparam("namespace"), bindparam("repository")))
+    )
+
+
+def split_joined_row(row: Any) -> tuple[RepositoryRef | None, tuple[Any, ...] | None]:
+    """A repository_joined_statement row: the repository (None when there is none) and the
+    joined columns (None when no row joined)."""
+    if row is None:
+        return None, None
+    width = len(repository_ref_columns())
+    joined = tuple(row[width:])
+    return RepositoryRef(*row[:width]), None if joined[0] is None else joined
 
 
 def find_repository_ref(session: Session, namespace_name: str, name: str) -> RepositoryRef | None:

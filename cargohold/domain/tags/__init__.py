@@ -28,7 +28,6 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
 from cargohold.db.base import begin_write, is_postgres
-from cargohold.db.models.accounts import User
 from cargohold.db.models.registry import Manifest, Repository, Tag
 from cargohold.domain import repositories, tag_policies
 from cargohold.domain.errors import Conflict, Invalid
@@ -288,21 +287,14 @@ def _pull_by_tag_statement() -> Select:
         .correlate(Repository)
         .scalar_subquery()
     )
-    return (
-        select(
-            *repositories.repository_ref_columns(),
-            Manifest.id,
-            Manifest.digest,
-            Manifest.media_type,
-            Manifest.manifest_bytes,
-            Manifest.subject_digest,
-        )
-        .select_from(Repository)
-        .join(User, User.id == Repository.namespace_user_id)
-        .outerjoin(Manifest, Manifest.id == alive_tag)
-        .where(
-            *repositories.live_repository_clause(bindparam("namespace"), bindparam("repository"))
-        )
+    return repositories.repository_joined_statement(
+        Manifest,
+        Manifest.id == alive_tag,
+        Manifest.id,
+        Manifest.digest,
+        Manifest.media_type,
+        Manifest.manifest_bytes,
+        Manifest.subject_digest,
     )
 
 
@@ -314,9 +306,7 @@ def pull_by_tag(
         _pull_by_tag_statement(),
         {"namespace": namespace_name, "repository": repository_name, "tag": name, "now": now},
     ).first()
-    if row is None:
-        return None, None
-    ref = RepositoryRef(*row[:5])
-    if row[5] is None:
+    ref, manifest = repositories.split_joined_row(row)
+    if ref is None or manifest is None:
         return ref, None
-    return ref, TaggedManifest(ref.id, *row[5:])
+    return ref, TaggedManifest(ref.id, *manifest)
