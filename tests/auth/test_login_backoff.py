@@ -252,16 +252,18 @@ def test_concurrent_guesses_are_checked_once_per_window(server: LiveServer, user
     assert _record(server, user.username)[0] == 4
 
 
-def test_concurrent_guesses_on_a_clean_account_are_checked_once(
+def test_concurrent_guesses_on_a_clean_account_are_checked_once_per_process(
     server: LiveServer, user: TestUser
 ) -> None:
-    """Logins to one account are checked one at a time, so a burst of guesses gets one check;
-    a burst of right passwords all get in."""
+    """Each HTTP process checks one account's logins one at a time, so a burst of guesses
+    gets at most one check per process before the record holds every process back; a burst
+    of right passwords all get in."""
     wrong = (user.username, "not-the-password")
     with ThreadPoolExecutor(max_workers=30) as pool:
         statuses = list(pool.map(lambda _: get_token(server, wrong, SCOPE).status_code, range(60)))
-    assert statuses.count(401) == 1 and statuses.count(429) == 59
-    assert _record(server, user.username)[0] == 1
+    checked = statuses.count(401)
+    assert 1 <= checked <= server.workers and statuses.count(429) == 60 - checked
+    assert _record(server, user.username)[0] == checked
     other = create_user(server)
     right = (other.username, other.password)
     with ThreadPoolExecutor(max_workers=10) as pool:
@@ -288,7 +290,7 @@ def test_replicas_share_the_back_off(server_factory: Callable[..., LiveServer]) 
     with csrf_client(second) as client:
         assert _assert_throttled(signin(client, person.username, person.password)) > 5
     assert _record(second, person.username)[0] == 1
-    # A burst of guesses spread over both replicas: at most one check on each.
+    # A burst of guesses spread over both replicas: at most one check in each HTTP process.
     target = create_user(first)
     wrong = (target.username, "not-the-password")
     with ThreadPoolExecutor(max_workers=20) as pool:
@@ -298,7 +300,8 @@ def test_replicas_share_the_back_off(server_factory: Callable[..., LiveServer]) 
             )
         )
     checked = statuses.count(401)
-    assert 1 <= checked <= 2 and statuses.count(429) == 40 - checked
+    processes = first.workers + second.workers
+    assert 1 <= checked <= processes and statuses.count(429) == 40 - checked
     assert _record(first, target.username)[0] == checked
 
 
