@@ -34,16 +34,31 @@ if [ $# -gt 0 ]; then
 fi
 
 # The two backends share nothing but the build sandbox's firewall table (one per build user,
-# written by whichever server builds), so they run side by side and the builds one at a time.
+# written by whichever server builds), so they run side by side and take turns, through a
+# lock, for the build tests: SQLite builds first, PostgreSQL last.
+build_lock=$(mktemp)
+builds() {
+    (flock 9 && "$@" tests/builds) 9>"$build_lock"
+}
+sqlite_chain() {
+    local failed=0
+    builds sqlite_suite || failed=1
+    sqlite_suite --ignore=tests/builds || failed=1
+    return $failed
+}
+postgres_chain() {
+    local failed=0
+    postgres_suite --ignore=tests/builds || failed=1
+    builds postgres_suite || failed=1
+    return $failed
+}
+
 echo "== SQLite + local storage and PostgreSQL + S3 storage (SeaweedFS), side by side"
-sqlite_suite --ignore=tests/builds > >(sed -u 's/^/[sqlite] /') 2>&1 &
+sqlite_chain > >(sed -u 's/^/[sqlite] /') 2>&1 &
 sqlite_pid=$!
-postgres_suite --ignore=tests/builds > >(sed -u 's/^/[postgres] /') 2>&1 &
+postgres_chain > >(sed -u 's/^/[postgres] /') 2>&1 &
 postgres_pid=$!
 wait $sqlite_pid || status=$?
 wait $postgres_pid || status=$?
-echo "== builds, SQLite + local storage"
-sqlite_suite tests/builds || status=$?
-echo "== builds, PostgreSQL + S3 storage (SeaweedFS)"
-postgres_suite tests/builds || status=$?
+rm -f "$build_lock"
 exit $status
