@@ -264,11 +264,12 @@ def test_issuer_keys_are_cached(
     fed_server: LiveServer, world: OrgWorld, issuer: LocalIssuer
 ) -> None:
     _configure(world, [{"issuer": issuer.url, "subject": SUBJECT}])
-    for _ in range(3):
+    for _ in range(8):
         response = _trade(fed_server, world.robot, issuer.token(SUBJECT, fed_server.host))
         assert response.status_code == 200, response.text
-    assert issuer.requests["/.well-known/openid-configuration"] == 1
-    assert issuer.requests["/keys"] == 1
+    # Each HTTP process keeps its own cache: at most one fetch per process for eight trades.
+    assert 1 <= issuer.requests["/.well-known/openid-configuration"] <= fed_server.workers
+    assert 1 <= issuer.requests["/keys"] <= fed_server.workers
 
 
 def test_audiences_listed_in_the_entry_are_the_ones_accepted(
