@@ -33,7 +33,14 @@ from tests.support.smtp import SmtpServer
 from tests.support.webhook import LISTENER_HOST, webhook_listener
 
 LINK_RE = re.compile(r"(http://\S+/exportedlogs/\S+)")
-TODAY = dt.datetime.now(dt.UTC).strftime("%m/%d/%Y")
+
+
+def _since_yesterday() -> str:
+    """A window from yesterday to today, taken when the request is made: entries spread over
+    the last minutes stay inside it even when the test runs just after midnight."""
+    today = dt.datetime.now(dt.UTC)
+    yesterday = today - dt.timedelta(days=1)
+    return f"starttime={yesterday:%m/%d/%Y}&endtime={today:%m/%d/%Y}"
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +122,7 @@ def test_export_by_email_sends_a_link_to_the_repository_entries(
     _add_entries(export_server, path, "push_repo", 1100)
     _add_entries(export_server, other, "pull_repo", 3)
     answer = owner_client.post(
-        f"/api/v1/repository/{path}/exportlogs?starttime={TODAY}&endtime={TODAY}",
+        f"/api/v1/repository/{path}/exportlogs?{_since_yesterday()}",
         json={"callback_email": owner.email},
     )
     assert answer.status_code == 200, answer.text
