@@ -14,7 +14,7 @@ from sqlalchemy import insert
 
 from cargohold.db.models.registry import Tag
 from cargohold.domain import repositories
-from cargohold.domain.tag_history import find_manifest
+from cargohold.domain.tags.history import find_manifest
 from tests.support.accounts import ALL_SCOPES, bearer_client, create_user, issue_token
 from tests.support.content import add_manifest, make_repository
 from tests.support.server import LiveServer
