@@ -67,9 +67,10 @@ from cargohold.api.sessions import SessionRefresh
 from cargohold.config import Settings
 from cargohold.db.base import engine_for, make_session_factory
 from cargohold.db.session import SessionFactory
-from cargohold.forwarded import ForwardedHeaders, parse_networks
+from cargohold.forwarded import TrustedProxies, parse_networks
+from cargohold.front import Front
 from cargohold.metrics import MetricsMiddleware
-from cargohold.registry.app import RegistryApp, RegistryDispatch
+from cargohold.registry.app import RegistryApp
 from cargohold.request_log import RequestIdMiddleware
 from cargohold.serving import Drain
 from cargohold.storage import make_store
@@ -158,8 +159,13 @@ class _KeepConnectionAfterError:
 
 
 class CargoholdApi(FastAPI):
+    # Set by create_app before the first request builds the stack.
+    registry: RegistryApp
+    proxies: TrustedProxies
+
     def build_middleware_stack(self) -> ASGIApp:
-        return _KeepConnectionAfterError(super().build_middleware_stack())
+        api = _KeepConnectionAfterError(super().build_middleware_stack())
+        return Front(api, self.registry, self.proxies)
 
 
 def install_metrics_route(
@@ -209,17 +215,19 @@ def create_app(
     app.state.drain = drain or Drain()
     install_error_handlers(app)
     registry = RegistryApp(settings, session_factory, store)
-    app.add_middleware(ApiBodyLimit, limit=settings.API_MAX_BODY_BYTES)
+    app.registry = registry
     app.state.keys = registry.registry.keys
-    app.add_middleware(RegistryDispatch, registry=registry)
+    app.proxies = TrustedProxies(parse_networks(settings.TRUSTED_PROXIES))
+    # For everything but /v2, which cargohold.front sends to the registry before these.
+    app.add_middleware(ApiBodyLimit, limit=settings.API_MAX_BODY_BYTES)
     app.add_middleware(ApiRequestPolicy, settings=settings)
     app.add_middleware(SessionRefresh, settings=settings)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
-    # Outermost: everything inside sees the client address and scheme a trusted proxy gave.
-    app.add_middleware(ForwardedHeaders, trusted=parse_networks(settings.TRUSTED_PROXIES))
     install_metrics_route(app, settings, session_factory)
     for module in ROUTERS:
-        app.include_router(module.router)
+        # The routers' own routes, not include_router: FastAPI would build every included
+        # route a second time, at the first request through it (about a second, and memory).
+        app.router.routes.extend(module.router.routes)
     web.mount(app, settings)
     return app

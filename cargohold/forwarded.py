@@ -7,10 +7,11 @@ that is not itself a trusted proxy (anything to its left could be written by the
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -54,13 +55,20 @@ def _forwarded_elements(header: str) -> list[dict[str, str]]:
     return elements
 
 
-class ForwardedHeaders:
-    def __init__(self, app: ASGIApp, trusted: list[Network]) -> None:
-        self.app = app
+class TrustedProxies:
+    """Applies a trusted proxy's headers to a request's scope (`apply`), before anything
+    reads the client address or scheme."""
+
+    def __init__(self, trusted: list[Network]) -> None:
         self.trusted = trusted
+        # Requests come from few peers: decide each peer address once.
+        self._trusted_peer = functools.lru_cache(maxsize=1024)(self._peer_is_trusted)
 
     def _is_trusted(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> bool:
         return address is not None and any(address in network for network in self.trusted)
+
+    def _peer_is_trusted(self, peer: str) -> bool:
+        return self._is_trusted(_address(peer))
 
     def _chain(self, headers: dict[bytes, str]) -> tuple[list[str], list[str]]:
         """Client addresses and schemes, nearest hop last; Forwarded wins over X-Forwarded-*."""
@@ -71,14 +79,9 @@ class ForwardedHeaders:
         schemes = [s.strip() for s in headers.get(b"x-forwarded-proto", "").split(",") if s]
         return addresses, schemes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket"):
-            self._apply(scope)
-        await self.app(scope, receive, send)
-
-    def _apply(self, scope: Scope) -> None:
+    def apply(self, scope: Scope) -> None:
         peer = scope.get("client")
-        if not peer or not self._is_trusted(_address(peer[0])):
+        if not peer or not self.trusted or not self._trusted_peer(peer[0]):
             return
         headers = {
             name: value.decode("latin-1")

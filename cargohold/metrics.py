@@ -159,50 +159,86 @@ def client_allowed(host: str | None, networks: list[str]) -> bool:
     return any(address in ipaddress.ip_network(net, strict=False) for net in networks)
 
 
-class MetricsMiddleware(HttpMiddleware):
-    """Counts every HTTP request by route template, status and duration, and /v2 bytes."""
+_BODY_METHODS = frozenset({"POST", "PATCH", "PUT"})
+# prometheus_client's labels() takes a lock and checks its arguments on every call; the
+# children it returns live as long as the metric anyway, so they are kept here by labels.
+_request_counters: dict[tuple[str, str, str], Any] = {}
+_latencies: dict[tuple[str, str], Any] = {}
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = time.perf_counter()
-        state: dict[str, Any] = {"status": 500, "sent": 0, "received": 0}
-        is_upload = scope["method"] in ("POST", "PATCH", "PUT") and "/blobs/uploads" in scope.get(
-            "path", ""
-        )
+
+class Observation:
+    """One HTTP request being counted: status, bytes each way and duration."""
+
+    __slots__ = ("scope", "started", "status", "sent", "received", "upload")
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self.started = time.perf_counter()
+        self.status = 500
+        self.sent = 0
+        self.received = 0
+        self.upload = scope["method"] in _BODY_METHODS and "/blobs/uploads" in scope["path"]
+        if self.upload:
+            UPLOADS_IN_FLIGHT.inc()
+
+    def receive(self, receive: Receive) -> Receive:
+        """`receive`, counting body bytes for the methods that send a body."""
+        if self.scope["method"] not in _BODY_METHODS:
+            return receive
 
         async def counting_receive() -> Message:
             message = await receive()
             if message["type"] == "http.request":
-                state["received"] += len(message.get("body", b""))
+                self.received += len(message.get("body", b""))
             return message
 
-        async def counting_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                state["status"] = message["status"]
-            elif message["type"] == "http.response.body":
-                state["sent"] += len(message.get("body", b""))
-            await send(message)
+        return counting_receive
 
-        if is_upload:
-            UPLOADS_IN_FLIGHT.inc()
-        try:
-            await self.app(scope, counting_receive, counting_send)
-        finally:
-            if is_upload:
-                UPLOADS_IN_FLIGHT.dec()
-            self._record(scope, state, time.perf_counter() - started)
+    def saw(self, message: Message) -> None:
+        """Note a message sent to the client."""
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        elif message["type"] == "http.response.body":
+            self.sent += len(message.get("body", b""))
 
-    @staticmethod
-    def _record(scope: Scope, state: dict[str, Any], elapsed: float) -> None:
+    def finish(self) -> None:
+        if self.upload:
+            UPLOADS_IN_FLIGHT.dec()
+        elapsed = time.perf_counter() - self.started
+        scope = self.scope
         route = route_template(scope)
         method = scope["method"]
-        REQUESTS.labels(method, route, str(state["status"])).inc()
-        LATENCY.labels(method, route).observe(elapsed)
+        counter_key = (method, route, str(self.status))
+        counter = _request_counters.get(counter_key)
+        if counter is None:
+            counter = _request_counters[counter_key] = REQUESTS.labels(*counter_key)
+        counter.inc()
+        latency = _latencies.get((method, route))
+        if latency is None:
+            latency = _latencies[(method, route)] = LATENCY.labels(method, route)
+        latency.observe(elapsed)
         if route in _PUSH_ROUTES or (
             route == "/v2/{name}/manifests/{reference}" and method == "PUT"
         ):
-            BYTES_PUSHED.inc(state["received"])
-        if route in _PULL_ROUTES and method == "GET" and state["status"] < 300:
-            BYTES_PULLED.inc(state["sent"])
+            BYTES_PUSHED.inc(self.received)
+        if route in _PULL_ROUTES and method == "GET" and self.status < 300:
+            BYTES_PULLED.inc(self.sent)
+
+
+class MetricsMiddleware(HttpMiddleware):
+    """Counts every HTTP request by route template, status and duration, and /v2 bytes."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        observation = Observation(scope)
+
+        async def counting_send(message: Message) -> None:
+            observation.saw(message)
+            await send(message)
+
+        try:
+            await self.app(scope, observation.receive(receive), counting_send)
+        finally:
+            observation.finish()
 
 
 def mark_process_dead(pid: int) -> None:

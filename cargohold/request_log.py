@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HEADER = "x-request-id"
+_HEADER_BYTES = HEADER.encode()
 _current: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 # Long enough for a UUID or a proxy's $request_id, short and plain enough to be safe in logs.
 _ACCEPTED = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -43,6 +44,28 @@ def choose_id(offered: str | None) -> str:
     return uuid.uuid4().hex
 
 
+def begin(scope: Scope) -> tuple[str, contextvars.Token[str | None]]:
+    """The request's id, made current for logs and audit entries until `end`."""
+    offered = None
+    for name, value in scope["headers"]:
+        if name == _HEADER_BYTES:
+            offered = value.decode("latin-1")
+            break
+    request_id = choose_id(offered)
+    return request_id, _current.set(request_id)
+
+
+def end(token: contextvars.Token[str | None]) -> None:
+    _current.reset(token)
+
+
+def with_id(message: Message, request_id: str) -> Message:
+    """A response start carrying the request id, in place of any the app set."""
+    headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != _HEADER_BYTES]
+    headers.append((_HEADER_BYTES, request_id.encode()))
+    return {**message, "headers": headers}
+
+
 class HttpMiddleware:
     """An ASGI middleware that sees HTTP requests only; lifespan and other scopes pass by."""
 
@@ -61,27 +84,17 @@ class HttpMiddleware:
 
 class RequestIdMiddleware(HttpMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        offered = None
-        for name, value in scope.get("headers", []):
-            if name == HEADER.encode():
-                offered = value.decode("latin-1")
-                break
-        request_id = choose_id(offered)
-        token = _current.set(request_id)
+        request_id, token = begin(scope)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [
-                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"
-                ]
-                headers.append((b"x-request-id", request_id.encode()))
-                message = {**message, "headers": headers}
+                message = with_id(message, request_id)
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            _current.reset(token)
+            end(token)
 
 
 class _RequestIdFilter(logging.Filter):

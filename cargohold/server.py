@@ -99,6 +99,7 @@ class Server:
         self.settings = settings
         self.app = None
         self.pool = None
+        self.run_workers = run_workers and settings.WORKERS_ENABLED
         self.drain = drain
         if workers <= 1:
             from cargohold.app import create_app
@@ -113,9 +114,7 @@ class Server:
         atexit.register(shutil.rmtree, marker_dir, True)
         os.environ[DRAIN_MARKER_ENV] = os.path.join(marker_dir, "draining")
         # Built here even without background workers: it checks the storage configuration.
-        pool = _background_workers(settings)
-        if run_workers and settings.WORKERS_ENABLED:
-            self.pool = pool
+        self.worker_context = _worker_context(settings)
 
     def serve(
         self,
@@ -149,20 +148,29 @@ class Server:
         config = uvicorn.Config(
             "cargohold.server:app_factory", factory=True, workers=self.workers, **options
         )
-        if self.pool is not None:
-            self.pool.start()
+        marker = Path(os.environ[DRAIN_MARKER_ENV])
+        supervisor = DrainingSupervisor(config, [config.bind_socket()], marker, drain_seconds)
+        if self.run_workers:
+            supervisor.when_serving(self._start_workers)
         try:
-            marker = Path(os.environ[DRAIN_MARKER_ENV])
-            DrainingSupervisor(config, [config.bind_socket()], marker, drain_seconds).run()
+            supervisor.run()
         finally:
             if self.pool is not None:
                 self.pool.stop()
 
+    def _start_workers(self) -> None:
+        """Runs once the HTTP processes serve: importing and starting the workers earlier
+        would take CPU from their start-up."""
+        from cargohold.workers.runner import WorkerPool
 
-def _background_workers(settings: Settings):
+        self.pool = WorkerPool(self.worker_context)
+        self.pool.start()
+
+
+def _worker_context(settings: Settings):
     from cargohold.db.base import engine_for, make_session_factory
     from cargohold.storage import make_store
-    from cargohold.workers.runner import WorkerContext, WorkerPool
+    from cargohold.workers.runner import WorkerContext
 
     store = make_store(settings)
-    return WorkerPool(WorkerContext(settings, make_session_factory(engine_for(settings)), store))
+    return WorkerContext(settings, make_session_factory(engine_for(settings)), store)

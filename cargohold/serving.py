@@ -8,6 +8,8 @@ import signal
 import socket
 import ssl
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -22,6 +24,9 @@ log = logging.getLogger("cargohold")
 TLS_CERT_FILE = "ssl.cert"
 TLS_KEY_FILE = "ssl.key"
 _WILDCARDS = ("0.0.0.0", "::", "")
+# How long a multi-process server waits for its HTTP processes before starting its
+# background workers anyway.
+SERVING_WAIT_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -153,6 +158,27 @@ class DrainingSupervisor(Multiprocess):
         super().__init__(config, sockets)
         self.marker = marker
         self.drain_seconds = seconds
+        self._when_serving: Callable[[], None] | None = None
+        self._serving_deadline = 0.0
+
+    def when_serving(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once every HTTP process has started serving, or after
+        SERVING_WAIT_SECONDS whatever they do."""
+        self._when_serving = callback
+        self._serving_deadline = time.monotonic() + SERVING_WAIT_SECONDS
+
+    def keep_subprocess_alive(self) -> None:
+        super().keep_subprocess_alive()
+        # In the supervisor's loop, which owns the pipes to the processes: pings from
+        # another thread would mix up their answers.
+        if self._when_serving is not None and not self.should_exit.is_set() and self._serving():
+            callback, self._when_serving = self._when_serving, None
+            callback()
+
+    def _serving(self) -> bool:
+        if time.monotonic() >= self._serving_deadline:
+            return True
+        return all(process.is_ready(timeout=1) for process in self.processes)
 
     def handle_term(self) -> None:
         if self.drain_seconds > 0 and not self.marker.exists():

@@ -95,11 +95,7 @@ class SessionRefresh:
         self._cookie_prefix = f"{settings.SESSION_COOKIE_NAME}=".encode("latin-1")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or not self.settings.FEATURE_PERMANENT_SESSIONS
-            or scope["path"].startswith("/v2")
-        ):
+        if scope["type"] != "http" or not self.settings.FEATURE_PERMANENT_SESSIONS:
             await self.app(scope, receive, send)
             return
 

@@ -128,19 +128,3 @@ class RegistryApp:
             await handler(self.registry, request, send_fn, path, *groups.values())
             return
         raise RegistryError("NAME_UNKNOWN", "unknown registry path", status=404)
-
-
-class RegistryDispatch:
-    """ASGI middleware sending /v2 requests to the registry, everything else on."""
-
-    def __init__(self, app, registry: RegistryApp) -> None:
-        self.app = app
-        self.registry = registry
-
-    async def __call__(self, scope, receive, send_fn) -> None:
-        if scope["type"] == "http":
-            path = scope["path"]
-            if path == "/v2" or path.startswith("/v2/"):
-                await self.registry(scope, receive, send_fn)
-                return
-        await self.app(scope, receive, send_fn)
