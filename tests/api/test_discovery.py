@@ -36,23 +36,24 @@ def test_every_route_has_a_quay_nickname(anon_client) -> None:
         assert expected in operation_ids
 
 
-# Served beside the API but no part of Quay's: Prometheus scrapes it.
-NOT_QUAY_API = {"/metrics"}
-
-
 def test_every_registered_route_is_described(server: LiveServer) -> None:
-    """Routes hidden from the schema are only the trailing-slash twins of described ones."""
+    """API routes hidden from the schema are only the trailing-slash twins of described ones
+    (pages, webhooks and file downloads beside the API are no part of its description)."""
     app = create_app(server.settings)
+    api_routes = [
+        route
+        for route in app.routes
+        if isinstance(route, APIRoute) and route.path.startswith("/api/")
+    ]
+    assert len(api_routes) > 100
     described = {
         (method, route.path)
-        for route in app.routes
-        if isinstance(route, APIRoute) and route.include_in_schema
+        for route in api_routes
+        if route.include_in_schema
         for method in route.methods
     }
-    for route in app.routes:
-        if not isinstance(route, APIRoute) or route.include_in_schema:
-            continue
-        if route.path in NOT_QUAY_API:
+    for route in api_routes:
+        if route.include_in_schema:
             continue
         twin = route.path[:-1] if route.path.endswith("/") else route.path + "/"
         for method in route.methods:

@@ -90,9 +90,16 @@ def connections_on_two_processes(
 
 def test_two_http_processes_and_background_workers_once(pair: LiveServer) -> None:
     assert len(pair.http_processes()) == 2
-    log = pair.log_text()
-    # The supervisor runs each background worker; the HTTP processes run none.
-    for worker in ("gc", "repomirror", "notification"):
+    # The supervisor runs each background worker, once its HTTP processes serve; the HTTP
+    # processes run none.
+    workers = ("gc", "repomirror", "notification")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        log = pair.log_text()
+        if all(f"worker {worker} started" in log for worker in workers):
+            break
+        time.sleep(0.2)
+    for worker in workers:
         assert log.count(f"worker {worker} started") == 1, worker
 
 
