@@ -12,6 +12,9 @@ ensure_venv() {
         .venv/bin/pip install -q --upgrade pip
     fi
     .venv/bin/pip install -q -e ".${1:-}"
+    # An editable install leaves the package uncompiled: where PYTHONDONTWRITEBYTECODE is set,
+    # every process (each HTTP process of `serve`) would compile it again as it starts.
+    .venv/bin/python -m compileall -q cargohold >/dev/null
 }
 
 apt_updated=0
