@@ -173,7 +173,12 @@ class DrainingSupervisor(Multiprocess):
         # another thread would mix up their answers.
         if self._when_serving is not None and not self.should_exit.is_set() and self._serving():
             callback, self._when_serving = self._when_serving, None
-            callback()
+            try:
+                callback()
+            except Exception:
+                # Stop the HTTP processes too rather than serve without background work.
+                log.exception("the background workers did not start: stopping")
+                self.should_exit.set()
 
     def _serving(self) -> bool:
         if time.monotonic() >= self._serving_deadline:
