@@ -11,7 +11,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -143,37 +143,30 @@ def link_blob(
 def mark_referenced(session: Session, repository_id: int, blob_ids: Iterable[int]) -> None:
     """Blobs a manifest refers to no longer need a grace period in that repository.
 
-    A link GC removed after the manifest's checks (its grace ran out meanwhile) is created
-    again, so a stored manifest never refers to a blob its repository cannot serve.
+    The caller read these links with `repository_blobs(..., hold_links=True)` in this
+    transaction, so they are still there: GC cannot drop a held link (PostgreSQL), and on
+    SQLite no other writer runs before the commit.
     """
     ids = set(blob_ids)
     if not ids:
         return
     session.execute(
-        update(RepositoryBlob)
-        .where(
-            RepositoryBlob.repository_id == repository_id,
-            RepositoryBlob.blob_id.in_(ids),
-            RepositoryBlob.expires_at.is_not(None),
-        )
-        .values(expires_at=None)
+        _clear_grace_statement,
+        {"repository": repository_id, "blobs": sorted(ids)},
     )
-    present = set(
-        session.scalars(
-            select(RepositoryBlob.blob_id).where(
-                RepositoryBlob.repository_id == repository_id, RepositoryBlob.blob_id.in_(ids)
-            )
-        )
+
+
+# Core, not ORM: no loaded link needs synchronising, and the statement is built once.
+_links = RepositoryBlob.__table__
+_clear_grace_statement = (
+    update(_links)
+    .where(
+        _links.c.repository_id == bindparam("repository"),
+        _links.c.blob_id.in_(bindparam("blobs", expanding=True)),
+        _links.c.expires_at.is_not(None),
     )
-    for blob_id in sorted(ids - present):
-        try:
-            with session.begin_nested():
-                session.add(
-                    RepositoryBlob(repository_id=repository_id, blob_id=blob_id, created=utcnow())
-                )
-                session.flush()
-        except IntegrityError:
-            continue
+    .values(expires_at=None)
+)
 
 
 def mount_blob(
