@@ -140,32 +140,35 @@ def link_blob(
         link.expires_at = expires_at
 
 
-def mark_referenced(session: Session, repository_id: int, blob_ids: Iterable[int]) -> None:
-    """Blobs a manifest refers to no longer need a grace period in that repository.
+def mark_referenced(session: Session, repository_id: int, digests: Iterable[str]) -> None:
+    """Blobs a manifest being stored refers to no longer need a grace period in that
+    repository. Call before `repository_blobs(..., hold_links=True)`; the caller rolls back
+    if the manifest is refused.
 
-    The caller read these links with `repository_blobs(..., hold_links=True)` in this
-    transaction, so they are still there: GC cannot drop a held link (PostgreSQL), and on
-    SQLite no other writer runs before the commit.
+    On PostgreSQL the links still in grace are locked exclusively here, in id order, before
+    the shared hold is taken: two pushes of the same new layer would otherwise both hold it
+    shared and then deadlock, each waiting to update it under the other's hold.
     """
-    ids = set(blob_ids)
-    if not ids:
-        return
-    session.execute(
-        _clear_grace_statement,
-        {"repository": repository_id, "blobs": sorted(ids)},
-    )
+    wanted = sorted(set(digests))
+    if wanted:
+        session.execute(_clear_grace_statement, {"repository": repository_id, "digests": wanted})
 
 
 # Core, not ORM: no loaded link needs synchronising, and the statement is built once.
 _links = RepositoryBlob.__table__
-_clear_grace_statement = (
-    update(_links)
+_in_grace = (
+    select(_links.c.id)
+    .join(Blob, Blob.id == _links.c.blob_id)
     .where(
         _links.c.repository_id == bindparam("repository"),
-        _links.c.blob_id.in_(bindparam("blobs", expanding=True)),
+        Blob.digest.in_(bindparam("digests", expanding=True)),
         _links.c.expires_at.is_not(None),
     )
-    .values(expires_at=None)
+    .order_by(_links.c.id)
+    .with_for_update(of=_links)
+)
+_clear_grace_statement = (
+    update(_links).where(_links.c.id.in_(_in_grace.scalar_subquery())).values(expires_at=None)
 )
 
 

@@ -450,9 +450,9 @@ def store_manifest(
     """
     begin_write(session)
     wanted = parsed.blob_descriptors
-    found = blobs.repository_blobs(
-        session, repository_id, [d.digest for d in wanted], hold_links=True
-    )
+    digests = [d.digest for d in wanted]
+    blobs.mark_referenced(session, repository_id, digests)
+    found = blobs.repository_blobs(session, repository_id, digests, hold_links=True)
     _check_blobs(wanted, found)
     child_ids = _child_ids(session, repository_id, parsed)
     blob_ids = {blob.id for blob in found.values()}
@@ -472,7 +472,6 @@ def store_manifest(
     else:
         _insert_references(session, repository_id, manifest_id, blob_ids, child_ids, labels or {})
         new_blob_ids = frozenset(blob_ids)
-    blobs.mark_referenced(session, repository_id, blob_ids)
     return StoredManifest(manifest_id, parsed.digest, new_blob_ids)
 
 

@@ -1,13 +1,13 @@
 """manifest_blob indexed by (repository, blob)
 
-Revision ID: 0014_manifest_blob_repository_blob
+Revision ID: 0014_manifest_blob_repo_blob
 Revises: 0013_proxy_cache
 Create Date: 2026-12-06 02:00:00
 """
 
 from alembic import op
 
-revision = "0014_manifest_blob_repository_blob"
+revision = "0014_manifest_blob_repo_blob"
 down_revision = "0013_proxy_cache"
 branch_labels = None
 depends_on = None
