@@ -2,8 +2,9 @@
 
 Usage of a namespace is the total size of the DISTINCT blobs (layers and config blobs)
 referenced by the manifests of its repositories; a blob shared by two repositories of one
-namespace counts once. Usage is cached in size rows that are recomputed whenever manifests
-of a repository are added or removed, and can be recomputed from scratch at any time.
+namespace counts once. Usage is cached in size rows: a push adds the blobs its manifest
+brings that nothing else in the repository or namespace referred to; every other change
+(GC, a deleted repository) recomputes them, and they can be recomputed from scratch at any time.
 """
 
 from __future__ import annotations
