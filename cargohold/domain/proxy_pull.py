@@ -153,7 +153,7 @@ def _store_image(session: DbSession, repository_id: int, parsed: manifests.Parse
     """Store a manifest with placeholder rows for blobs this registry does not have yet."""
     for descriptor in parsed.blob_descriptors:
         blob = blobs.ensure_blob(session, descriptor.digest, descriptor.size)
-        blobs.link_blob(session, repository_id, blob, expires_at=None)
+        blobs.link_blob(session, repository_id, blob.id, expires_at=None)
     return manifests.store_manifest(session, repository_id, parsed).id
 
 
@@ -261,7 +261,7 @@ def link(
         assert size is not None
     with session_factory() as session:
         blob = blobs.ensure_blob(session, digest, size)
-        blobs.link_blob(session, repository_id, blob, expires_at=None)
+        blobs.link_blob(session, repository_id, blob.id, expires_at=None)
         session.commit()
 
 

@@ -37,19 +37,19 @@ def _upload(session, store, repo_id: int, data: bytes, pieces: int = 3):
     upload = uploads.start_upload(session, store, repo_id)
     step = max(1, len(data) // pieces)
     for start in range(0, len(data), step):
-        appender = uploads.open_appender(session, store, upload, start)
+        appender = uploads.open_appender(session, store, repo_id, upload.uuid, start)
         appender.write(data[start : start + step])
         uploads.record_progress(session, appender, appender.finish())
         appender.release()
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    return uploads.complete_upload(session, store, upload, digest)
+    return uploads.complete_upload(session, store, repo_id, upload.uuid, digest)
 
 
 def test_chunked_upload_survives_a_lost_hasher(server, store, repo_id):
     data = b"layer-bytes-" * 1000
     with server.db() as session:
         upload = uploads.start_upload(session, store, repo_id)
-        appender = uploads.open_appender(session, store, upload, 0)
+        appender = uploads.open_appender(session, store, repo_id, upload.uuid, 0)
         appender.write(data[:5000])
         uploads.record_progress(session, appender, appender.finish())
         appender.release()
@@ -57,15 +57,14 @@ def test_chunked_upload_survives_a_lost_hasher(server, store, repo_id):
     # Another process would not have the running hash: drop ours.
     uploads._hashers.forget(upload_uuid)
     with server.db() as session:
-        upload = uploads.get_upload(session, repo_id, upload_uuid)
         with pytest.raises(uploads.RangeMismatch):
-            uploads.open_appender(session, store, upload, 4000)
-        appender = uploads.open_appender(session, store, upload, 5000)
+            uploads.open_appender(session, store, repo_id, upload_uuid, 4000)
+        appender = uploads.open_appender(session, store, repo_id, upload_uuid, 5000)
         appender.write(data[5000:])
         uploads.record_progress(session, appender, appender.finish())
         appender.release()
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        blob = uploads.complete_upload(session, store, upload, digest)
+        blob = uploads.complete_upload(session, store, repo_id, upload_uuid, digest)
         assert blob.size == len(data)
     assert b"".join(store.read_blob(digest)) == data
     with server.db() as session:
@@ -76,13 +75,13 @@ def test_chunked_upload_survives_a_lost_hasher(server, store, repo_id):
 def test_digest_mismatch_cancels_the_session(server, store, repo_id):
     with server.db() as session:
         upload = uploads.start_upload(session, store, repo_id)
-        appender = uploads.open_appender(session, store, upload, None)
+        appender = uploads.open_appender(session, store, repo_id, upload.uuid, None)
         appender.write(b"abc")
         uploads.record_progress(session, appender, appender.finish())
         appender.release()
         wrong = "sha256:" + "0" * 64
         with pytest.raises(uploads.DigestMismatch):
-            uploads.complete_upload(session, store, upload, wrong)
+            uploads.complete_upload(session, store, repo_id, upload.uuid, wrong)
         upload_uuid = upload.uuid
     with server.db() as session:
         assert uploads.get_upload(session, repo_id, upload_uuid) is None

@@ -176,7 +176,7 @@ def test_abandoned_uploads_are_removed_with_their_bytes(registry: Registry) -> N
         repo = registry.repository(session, "abandoned")
         upload = uploads.start_upload(session, registry.store, repo.id)
         session.commit()
-        appender = uploads.open_appender(session, registry.store, upload, None)
+        appender = uploads.open_appender(session, registry.store, repo.id, upload.uuid, None)
         appender.write(b"partial bytes")
         uploads.record_progress(session, appender, appender.finish())
         session.commit()
