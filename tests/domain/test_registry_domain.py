@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import threading
@@ -11,7 +12,7 @@ import pytest
 
 from cargohold.db.models.accounts import User
 from cargohold.db.models.keys import ServiceKey
-from cargohold.db.models.registry import Repository, Tag
+from cargohold.db.models.registry import Blob, Repository, RepositoryBlob, Tag
 from cargohold.domain import blobs, manifests, repositories, service_keys, tags, uploads
 from cargohold.storage.local import LocalStorage
 from tests.support.accounts import create_user, unique
@@ -86,6 +87,40 @@ def test_digest_mismatch_cancels_the_session(server, store, repo_id):
     with server.db() as session:
         assert uploads.get_upload(session, repo_id, upload_uuid) is None
     assert store.blob_size(wrong) is None
+
+
+def test_ensure_blob_finds_the_existing_row(server, repo_id):
+    digest = "sha256:" + hashlib.sha256(unique("blob").encode()).hexdigest()
+    with server.db() as session:
+        created = blobs.ensure_blob(session, digest, 10)
+    with server.db() as session:
+        again = blobs.ensure_blob(session, digest, 99)
+        assert (again.id, again.size) == (created.id, 10)
+        assert session.query(Blob).filter_by(digest=digest).count() == 1
+
+
+def _link_expiry(server, repo_id: int, blob_id: int, expires_at):
+    with server.db() as session:
+        blobs.link_blob(session, repo_id, blob_id, expires_at=expires_at)
+    with server.db() as session:
+        links = session.query(RepositoryBlob).filter_by(repository_id=repo_id, blob_id=blob_id)
+        assert links.count() == 1
+        return links.one().expires_at
+
+
+def test_a_link_never_gets_a_shorter_life(server, repo_id):
+    digest = "sha256:" + hashlib.sha256(unique("blob").encode()).hexdigest()
+    with server.db() as session:
+        blob_id = blobs.ensure_blob(session, digest, 1).id
+    soon = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(hours=1)
+    later = soon + dt.timedelta(hours=1)
+    assert _link_expiry(server, repo_id, blob_id, later) == later
+    assert _link_expiry(server, repo_id, blob_id, soon) == later
+    assert _link_expiry(
+        server, repo_id, blob_id, later + dt.timedelta(days=1)
+    ) == later + dt.timedelta(days=1)
+    assert _link_expiry(server, repo_id, blob_id, None) is None
+    assert _link_expiry(server, repo_id, blob_id, soon) is None
 
 
 def _image(session, store, repo_id, payload: bytes):
