@@ -322,11 +322,10 @@ class Appender:
 
 
 def _advance(appender: Appender, state: dict[str, Any]) -> None:
-    """The appender's row, in memory, as the append leaves it; the running hash with it."""
+    """The appender's row, in memory, as the append leaves it."""
     upload = appender.upload
     upload.byte_count = appender.start + appender.received
     upload.storage_metadata = json.dumps(state)
-    _hashers.put(upload.uuid, upload.byte_count, appender.hasher)
 
 
 def record_progress(session: Session, appender: Appender, state: dict[str, Any]) -> None:
@@ -350,6 +349,7 @@ def record_progress(session: Session, appender: Appender, state: dict[str, Any])
     if result.rowcount != 1:
         raise UploadInvalid("the upload was changed by another request")
     _advance(appender, state)
+    _hashers.put(appender.upload.uuid, appender.upload.byte_count, appender.hasher)
 
 
 def open_appender(
@@ -374,9 +374,10 @@ def open_appender(
         raise
 
 
-def _digest_of(store: BlobStore, upload: UploadRow, algorithm: str) -> str:
+def _digest_of(store: BlobStore, upload: UploadRow, algorithm: str, sha256=None) -> str:
+    """The digest of the session's bytes; `sha256`: their running hash, when the caller has it."""
     if algorithm == "sha256":
-        return "sha256:" + _hasher_for(store, upload).hexdigest()
+        return "sha256:" + (sha256 or _hasher_for(store, upload)).hexdigest()
     other = hashlib.new(algorithm)
     for chunk in store.read_upload(upload.uuid, _state(upload)):
         other.update(chunk)
@@ -447,11 +448,20 @@ def complete_appended(
     nothing is kept."""
     if not blobs.is_valid_digest(digest):
         raise DigestMismatch("invalid digest", digest)
+    # Not into the hasher cache: the append is never recorded if this transaction fails, and
+    # another process may record different bytes up to the same length.
     _advance(appender, state)
     if published:
         return _complete_published(session, store, appender.upload, digest, grace, appender.start)
     return _complete_held(
-        session, store, appender.upload, digest, grace, start=appender.start, synced=True
+        session,
+        store,
+        appender.upload,
+        digest,
+        grace,
+        start=appender.start,
+        synced=True,
+        sha256=appender.hasher,
     )
 
 
@@ -494,9 +504,10 @@ def _complete_held(
     *,
     start: int,
     synced: bool,
+    sha256=None,
 ) -> blobs.BlobRef:
     algorithm = digest.split(":", 1)[0]
-    actual = _digest_of(store, upload, algorithm)
+    actual = _digest_of(store, upload, algorithm, sha256)
     if actual != digest:
         _delete_row(session, upload, start)
         _drop_bytes(store, upload)
