@@ -160,7 +160,7 @@ def _store_image(
     count them in the namespace's usage."""
     for descriptor in parsed.blob_descriptors:
         blob = blobs.ensure_blob(session, descriptor.digest, descriptor.size)
-        blobs.link_blob(session, repository_id, blob, expires_at=None)
+        blobs.link_blob(session, repository_id, blob.id, expires_at=None)
     stored = manifests.store_manifest(session, repository_id, parsed)
     quota.record_manifest_push(
         session,
@@ -281,7 +281,7 @@ def link(
         assert size is not None
     with session_factory() as session:
         blob = blobs.ensure_blob(session, digest, size)
-        blobs.link_blob(session, repository_id, blob, expires_at=None)
+        blobs.link_blob(session, repository_id, blob.id, expires_at=None)
         session.commit()
 
 

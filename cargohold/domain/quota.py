@@ -761,6 +761,13 @@ def _refuse_if_rejected(
         raise QuotaExceeded(namespace_id)
 
 
+_QUOTA_TABLE = NamespaceQuota.__table__
+# Built once and run as plain Core: every blob upload and manifest push asks it.
+_HAS_QUOTA = (
+    select(_QUOTA_TABLE.c.id).where(_QUOTA_TABLE.c.namespace_id == bindparam("namespace")).limit(1)
+)
+
+
 def _limited(session: Session, settings: Settings, namespace_id: int) -> bool:
     """Whether any limit could apply to the namespace: its own quota or the system default.
     Checked first because it is one indexed lookup, and most namespaces have no quota."""
@@ -768,12 +775,8 @@ def _limited(session: Session, settings: Settings, namespace_id: int) -> bool:
         return False
     if settings.DEFAULT_SYSTEM_REJECT_QUOTA_BYTES > 0:
         return True
-    return (
-        session.scalar(
-            select(NamespaceQuota.id).where(NamespaceQuota.namespace_id == namespace_id).limit(1)
-        )
-        is not None
-    )
+    found = session.connection().execute(_HAS_QUOTA, {"namespace": namespace_id}).first()
+    return found is not None
 
 
 def check_upload_start(session: Session, settings: Settings, namespace_id: int) -> bool:

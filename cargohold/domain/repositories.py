@@ -469,7 +469,10 @@ def split_joined_row(row: Any) -> tuple[RepositoryRef | None, tuple[Any, ...] | 
 
 
 def find_repository_ref(session: Session, namespace_name: str, name: str) -> RepositoryRef | None:
-    row = session.execute(
-        _repository_ref_statement(), {"namespace": namespace_name, "repository": name}
-    ).first()
+    # Through the connection: the Session's ORM execution path costs more than the query.
+    row = (
+        session.connection()
+        .execute(_repository_ref_statement(), {"namespace": namespace_name, "repository": name})
+        .first()
+    )
     return None if row is None else RepositoryRef(*row)
