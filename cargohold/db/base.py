@@ -6,11 +6,13 @@ import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator
 
 from cargohold.db import writers
@@ -131,6 +133,14 @@ def is_postgres(session_or_engine: Session | Engine) -> bool:
         else session_or_engine
     )
     return bind.dialect.name == "postgresql"
+
+
+def insert_unless_present(session: Session, model: Any) -> Insert:
+    """`INSERT ... ON CONFLICT DO NOTHING` for the session's database: a row a unique
+    constraint already holds (or a concurrent transaction just committed) is skipped, without
+    the savepoint an IntegrityError would need."""
+    dialect = postgresql if is_postgres(session) else sqlite
+    return dialect.insert(model).on_conflict_do_nothing()
 
 
 @contextmanager

@@ -10,9 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Insert, and_, bindparam, delete, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from cargohold.db.base import begin_write, is_postgres, utcnow
@@ -71,109 +73,137 @@ def repository_blobs(
     return {blob.digest: blob for blob in rows}
 
 
-def _locked_blob(session: Session, digest: str) -> Blob | None:
-    query = select(Blob).where(Blob.digest == digest)
-    if is_postgres(session):
-        query = query.with_for_update()
-    return session.scalar(query)
+@dataclass(frozen=True)
+class BlobRef:
+    """A blob's row without the ORM object: what completing an upload needs."""
+
+    id: int
+    digest: str
+    size: int
 
 
-def ensure_blob(session: Session, digest: str, size: int) -> Blob:
+_BLOB = Blob.__table__
+_LINK = RepositoryBlob.__table__
+# Built once, as plain Core on the tables: a push runs them for every blob. SQLite leaves
+# FOR UPDATE out: the transaction holds its write lock already.
+_LOCK_BLOB = (
+    select(_BLOB.c.id, _BLOB.c.size).where(_BLOB.c.digest == bindparam("digest")).with_for_update()
+)
+
+
+def _insert_blob(insert_fn) -> Insert:
+    return (
+        insert_fn(_BLOB)
+        .values(
+            digest=bindparam("digest"),
+            size=bindparam("size"),
+            created=bindparam("now", type_=_BLOB.c.created.type),
+        )
+        .on_conflict_do_nothing(index_elements=[_BLOB.c.digest])
+        .returning(_BLOB.c.id)
+    )
+
+
+def _upsert_link(insert_fn) -> Insert:
+    # A conflicting link is renewed only when that lengthens its life (NULL: for ever). On
+    # PostgreSQL the conflicting row is locked even when the WHERE keeps it as it is.
+    statement = insert_fn(_LINK).values(
+        repository_id=bindparam("repository_id"),
+        blob_id=bindparam("blob_id"),
+        created=bindparam("now", type_=_LINK.c.created.type),
+        expires_at=bindparam("expires_at", type_=_LINK.c.expires_at.type),
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[_LINK.c.repository_id, _LINK.c.blob_id],
+        set_={"expires_at": statement.excluded.expires_at},
+        where=and_(
+            _LINK.c.expires_at.is_not(None),
+            or_(
+                statement.excluded.expires_at.is_(None),
+                statement.excluded.expires_at > _LINK.c.expires_at,
+            ),
+        ),
+    )
+
+
+_INSERT_BLOB = {"sqlite": _insert_blob(sqlite_insert), "postgresql": _insert_blob(pg_insert)}
+_UPSERT_LINK = {"sqlite": _upsert_link(sqlite_insert), "postgresql": _upsert_link(pg_insert)}
+
+
+def ensure_blob(session: Session, digest: str, size: int) -> BlobRef:
     """The Blob row for `digest`, locked until commit; concurrent creators end up with one row.
 
     GC takes the same lock before deleting a blob's row and bytes, so a caller that checks
-    storage after this call sees either bytes GC will not touch or no bytes at all.
+    storage after this call sees either bytes GC will not touch or no bytes at all. A row
+    this call inserts is its own until commit; an existing one is taken FOR UPDATE (the
+    insert waits for a creator or a GC that has it, then finds it or not).
     """
     begin_write(session)
-    blob = _locked_blob(session, digest)
-    if blob is not None:
-        return blob
-    try:
-        with session.begin_nested():
-            blob = Blob(digest=digest, size=size, created=utcnow())
-            session.add(blob)
-            session.flush()
-    except IntegrityError:
-        blob = _locked_blob(session, digest)
-        if blob is None:
-            raise
-    return blob
+    connection = session.connection()
+    dialect = connection.dialect.name
+    while True:
+        inserted = connection.execute(
+            _INSERT_BLOB[dialect], {"digest": digest, "size": size, "now": utcnow()}
+        ).scalar()
+        if inserted is not None:
+            return BlobRef(inserted, digest, size)
+        found = connection.execute(_LOCK_BLOB, {"digest": digest}).first()
+        if found is not None:
+            return BlobRef(found.id, digest, found.size)
+        # GC deleted the row between the two statements: insert it again.
 
 
 def link_blob(
-    session: Session, repository_id: int, blob: Blob, *, expires_at: dt.datetime | None
+    session: Session, repository_id: int, blob_id: int, *, expires_at: dt.datetime | None
 ) -> None:
-    """Let a repository serve a blob. A link never gets a shorter life than it had."""
-    begin_write(session)
-    query = select(RepositoryBlob).where(
-        RepositoryBlob.repository_id == repository_id, RepositoryBlob.blob_id == blob.id
-    )
-    if is_postgres(session):
-        # GC may be deleting this link because its grace ran out: wait for it, then recreate.
-        query = query.with_for_update()
-    link = session.scalar(query)
-    if link is None:
-        try:
-            with session.begin_nested():
-                session.add(
-                    RepositoryBlob(
-                        repository_id=repository_id,
-                        blob_id=blob.id,
-                        created=utcnow(),
-                        expires_at=expires_at,
-                    )
-                )
-                session.flush()
-            return
-        except IntegrityError:
-            link = session.scalar(
-                select(RepositoryBlob).where(
-                    RepositoryBlob.repository_id == repository_id,
-                    RepositoryBlob.blob_id == blob.id,
-                )
-            )
-            if link is None:
-                raise
-    if link.expires_at is None:
-        return
-    if expires_at is None or expires_at > link.expires_at:
-        link.expires_at = expires_at
+    """Let a repository serve a blob. A link never gets a shorter life than it had.
 
-
-def mark_referenced(session: Session, repository_id: int, blob_ids: Iterable[int]) -> None:
-    """Blobs a manifest refers to no longer need a grace period in that repository.
-
-    A link GC removed after the manifest's checks (its grace ran out meanwhile) is created
-    again, so a stored manifest never refers to a blob its repository cannot serve.
+    On PostgreSQL GC may be deleting this link because its grace ran out: the insert waits
+    for it, then creates the link again.
     """
-    ids = set(blob_ids)
-    if not ids:
-        return
-    session.execute(
-        update(RepositoryBlob)
-        .where(
-            RepositoryBlob.repository_id == repository_id,
-            RepositoryBlob.blob_id.in_(ids),
-            RepositoryBlob.expires_at.is_not(None),
-        )
-        .values(expires_at=None)
+    begin_write(session)
+    connection = session.connection()
+    connection.execute(
+        _UPSERT_LINK[connection.dialect.name],
+        {
+            "repository_id": repository_id,
+            "blob_id": blob_id,
+            "now": utcnow(),
+            "expires_at": expires_at,
+        },
     )
-    present = set(
-        session.scalars(
-            select(RepositoryBlob.blob_id).where(
-                RepositoryBlob.repository_id == repository_id, RepositoryBlob.blob_id.in_(ids)
-            )
-        )
+
+
+def mark_referenced(session: Session, repository_id: int, digests: Iterable[str]) -> None:
+    """Blobs a manifest being stored refers to no longer need a grace period in that
+    repository. Call before `repository_blobs(..., hold_links=True)`; the caller rolls back
+    if the manifest is refused.
+
+    On PostgreSQL the links still in grace are locked exclusively here, in id order, before
+    the shared hold is taken: two pushes of the same new layer would otherwise both hold it
+    shared and then deadlock, each waiting to update it under the other's hold.
+    """
+    wanted = sorted(set(digests))
+    if wanted:
+        session.execute(_clear_grace_statement, {"repository": repository_id, "digests": wanted})
+
+
+# Core, not ORM: no loaded link needs synchronising, and the statement is built once.
+_links = RepositoryBlob.__table__
+_in_grace = (
+    select(_links.c.id)
+    .join(Blob, Blob.id == _links.c.blob_id)
+    .where(
+        _links.c.repository_id == bindparam("repository"),
+        Blob.digest.in_(bindparam("digests", expanding=True)),
+        _links.c.expires_at.is_not(None),
     )
-    for blob_id in sorted(ids - present):
-        try:
-            with session.begin_nested():
-                session.add(
-                    RepositoryBlob(repository_id=repository_id, blob_id=blob_id, created=utcnow())
-                )
-                session.flush()
-        except IntegrityError:
-            continue
+    .order_by(_links.c.id)
+    .with_for_update(of=_links)
+)
+_clear_grace_statement = (
+    update(_links).where(_links.c.id.in_(_in_grace.scalar_subquery())).values(expires_at=None)
+)
 
 
 def mount_blob(
@@ -188,7 +218,7 @@ def mount_blob(
     blob = repository_blob(session, source_repository_id, digest)
     if blob is None:
         return None
-    link_blob(session, target_repository_id, blob, expires_at=grace_deadline(grace))
+    link_blob(session, target_repository_id, blob.id, expires_at=grace_deadline(grace))
     return blob
 
 

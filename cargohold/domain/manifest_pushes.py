@@ -26,9 +26,17 @@ def push_manifest(
 ) -> None:
     """Store a manifest pushed to `tag`, or by digest when `tag` is None."""
     # A namespace already at a Reject limit refuses before any blob is looked up.
-    quota.check_upload_start(session, settings, repo.namespace_id)
+    limited = quota.check_upload_start(session, settings, repo.namespace_id)
     manifest = manifests.store_manifest(session, repo.id, parsed, labels)
-    quota.record_manifest_change(session, settings, repo.namespace_id, repo.id)
+    quota.record_manifest_push(
+        session,
+        settings,
+        repo.namespace_id,
+        repo.id,
+        namespace_enabled=repo.namespace_enabled,
+        manifest_id=manifest.id,
+        new_blob_ids=manifest.new_blob_ids,
+    )
     if tag is None:
         # Referrers pushed by digest stay until deleted; other pushes by digest are kept for a
         # while so that an index or a tag can adopt them.
@@ -37,7 +45,7 @@ def push_manifest(
         log_key = {"manifest_digest": parsed.digest}
     else:
         # Quay checks at the tag push: an index's children are pushed by digest.
-        quota.check_manifest(session, settings, repo.namespace_id)
+        quota.check_manifest(session, settings, repo.namespace_id, limited=limited)
         tags.set_tag(session, repo.id, tag, manifest.id, keep_same=True)
         log_key = {"tag": tag, "manifest_digest": parsed.digest}
         repo_notifications.spawn_push(

@@ -18,13 +18,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, exists, func, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Select, and_, bindparam, exists, func, insert, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
-from cargohold.db.base import begin_write, utcnow
+from cargohold.db.base import begin_write, insert_unless_present, utcnow
 from cargohold.db.models.registry import (
+    Blob,
     Manifest,
     ManifestBlob,
     ManifestChild,
@@ -335,23 +335,34 @@ def label_media_type(value: str) -> str:
     return "text/plain"
 
 
-def store_manifest(
-    session: Session,
-    repository_id: int,
-    parsed: ParsedManifest,
-    labels: dict[str, str] | None = None,
-) -> Manifest:
-    """Store a validated manifest with its blob and child references (idempotent by digest).
-    A newly stored manifest gets `labels` (derived from its content) as `manifest` labels.
+@dataclass(frozen=True)
+class StoredManifest:
+    id: int
+    digest: str
+    # The blobs a manifest stored by this call refers to; empty when it was stored before,
+    # so that nothing the quota totals count has changed.
+    new_blob_ids: frozenset[int]
 
-    Raises ManifestBlobUnknown naming the first referenced blob or child the
-    repository does not have. The caller commits.
-    """
-    begin_write(session)
-    wanted = parsed.blob_descriptors
-    found = blobs.repository_blobs(
-        session, repository_id, [d.digest for d in wanted], hold_links=True
-    )
+
+def _manifest_row(repository_id: int, parsed: ParsedManifest) -> dict[str, Any]:
+    return {
+        "repository_id": repository_id,
+        "digest": parsed.digest,
+        "media_type": parsed.media_type,
+        "manifest_bytes": parsed.raw,
+        "config_media_type": parsed.config.media_type if parsed.config is not None else None,
+        "artifact_type": parsed.referrer_artifact_type,
+        "subject_digest": parsed.subject.digest if parsed.subject is not None else None,
+        # Quay's tag `size`: the layers only, without the config blob or the manifest itself.
+        "layers_compressed_size": None
+        if parsed.is_index
+        else sum(layer.size for layer in parsed.layers),
+        "annotations_json": json.dumps(parsed.annotations) if parsed.annotations else None,
+        "created": utcnow(),
+    }
+
+
+def _check_blobs(wanted: list[Descriptor], found: dict[str, Blob]) -> None:
     for descriptor in wanted:
         blob = found.get(descriptor.digest)
         if blob is None:
@@ -360,73 +371,108 @@ def store_manifest(
             raise _invalid(
                 f"size of {descriptor.digest} is {blob.size}, manifest says {descriptor.size}"
             )
-    child_ids: dict[str, int] = {}
-    if parsed.children:
-        child_digests = {child.digest for child in parsed.children}
-        child_ids = dict(
-            session.execute(
-                select(Manifest.digest, Manifest.id).where(
-                    Manifest.repository_id == repository_id, Manifest.digest.in_(child_digests)
-                )
-            ).all()
-        )
-        for child in parsed.children:
-            if child.digest not in child_ids:
-                raise ManifestBlobUnknown("manifest blob unknown to registry", digest=child.digest)
-    existing = get_manifest(session, repository_id, parsed.digest)
-    if existing is not None:
-        blobs.mark_referenced(session, repository_id, (b.id for b in found.values()))
-        return existing
-    manifest = Manifest(
-        repository_id=repository_id,
-        digest=parsed.digest,
-        media_type=parsed.media_type,
-        manifest_bytes=parsed.raw,
-        config_media_type=parsed.config.media_type if parsed.config is not None else None,
-        artifact_type=parsed.referrer_artifact_type,
-        subject_digest=parsed.subject.digest if parsed.subject is not None else None,
-        # Quay's tag `size`: the layers only, without the config blob or the manifest itself.
-        layers_compressed_size=None
-        if parsed.is_index
-        else sum(layer.size for layer in parsed.layers),
-        annotations_json=json.dumps(parsed.annotations) if parsed.annotations else None,
-        created=utcnow(),
+
+
+def _child_ids(session: Session, repository_id: int, parsed: ParsedManifest) -> set[int]:
+    if not parsed.children:
+        return set()
+    child_ids = dict(
+        session.execute(
+            select(Manifest.digest, Manifest.id).where(
+                Manifest.repository_id == repository_id,
+                Manifest.digest.in_({child.digest for child in parsed.children}),
+            )
+        ).all()
     )
-    try:
-        with session.begin_nested():
-            session.add(manifest)
-            session.flush()
-            session.add_all(
-                ManifestBlob(repository_id=repository_id, manifest_id=manifest.id, blob_id=b.id)
-                for b in found.values()
+    for child in parsed.children:
+        if child.digest not in child_ids:
+            raise ManifestBlobUnknown("manifest blob unknown to registry", digest=child.digest)
+    return set(child_ids.values())
+
+
+def _insert_references(
+    session: Session,
+    repository_id: int,
+    manifest_id: int,
+    blob_ids: set[int],
+    child_ids: set[int],
+    labels: dict[str, str],
+) -> None:
+    """The new manifest's rows, one multi-row INSERT per table (no ids needed back)."""
+    if blob_ids:
+        session.execute(
+            insert(ManifestBlob.__table__),
+            [
+                {"repository_id": repository_id, "manifest_id": manifest_id, "blob_id": blob_id}
+                for blob_id in sorted(blob_ids)
+            ],
+        )
+    if child_ids:
+        session.execute(
+            insert(ManifestChild.__table__),
+            [
+                {
+                    "repository_id": repository_id,
+                    "manifest_id": manifest_id,
+                    "child_manifest_id": child_id,
+                }
+                for child_id in sorted(child_ids)
+            ],
+        )
+    if labels:
+        session.execute(
+            insert(ManifestLabel.__table__),
+            [
+                {
+                    "repository_id": repository_id,
+                    "manifest_id": manifest_id,
+                    "key": key,
+                    "value": value,
+                    "media_type": label_media_type(value),
+                    "source_type": "manifest",
+                }
+                for key, value in labels.items()
+            ],
+        )
+
+
+def store_manifest(
+    session: Session,
+    repository_id: int,
+    parsed: ParsedManifest,
+    labels: dict[str, str] | None = None,
+) -> StoredManifest:
+    """Store a validated manifest with its blob and child references (idempotent by digest).
+    A newly stored manifest gets `labels` (derived from its content) as `manifest` labels.
+
+    Raises ManifestBlobUnknown naming the first referenced blob or child the
+    repository does not have. The caller commits.
+    """
+    begin_write(session)
+    wanted = parsed.blob_descriptors
+    digests = [d.digest for d in wanted]
+    blobs.mark_referenced(session, repository_id, digests)
+    found = blobs.repository_blobs(session, repository_id, digests, hold_links=True)
+    _check_blobs(wanted, found)
+    child_ids = _child_ids(session, repository_id, parsed)
+    blob_ids = {blob.id for blob in found.values()}
+    # A concurrent push of the same digest that committed first makes this insert a no-op.
+    manifest_id = session.scalar(
+        insert_unless_present(session, Manifest)
+        .values(_manifest_row(repository_id, parsed))
+        .returning(Manifest.id)
+    )
+    new_blob_ids: frozenset[int] = frozenset()
+    if manifest_id is None:
+        manifest_id = session.execute(
+            select(Manifest.id).where(
+                Manifest.repository_id == repository_id, Manifest.digest == parsed.digest
             )
-            session.add_all(
-                ManifestChild(
-                    repository_id=repository_id,
-                    manifest_id=manifest.id,
-                    child_manifest_id=child_id,
-                )
-                for child_id in set(child_ids.values())
-            )
-            session.add_all(
-                ManifestLabel(
-                    repository_id=repository_id,
-                    manifest_id=manifest.id,
-                    key=key,
-                    value=value,
-                    media_type=label_media_type(value),
-                    source_type="manifest",
-                )
-                for key, value in (labels or {}).items()
-            )
-            session.flush()
-    except IntegrityError:
-        existing = get_manifest(session, repository_id, parsed.digest)
-        if existing is None:
-            raise
-        return existing
-    blobs.mark_referenced(session, repository_id, (b.id for b in found.values()))
-    return manifest
+        ).scalar_one()
+    else:
+        _insert_references(session, repository_id, manifest_id, blob_ids, child_ids, labels or {})
+        new_blob_ids = frozenset(blob_ids)
+    return StoredManifest(manifest_id, parsed.digest, new_blob_ids)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from cargohold.db.models.accounts import User
 from cargohold.db.models.proxy import ProxyBlobFetch, ProxyCacheConfig
 from cargohold.db.models.registry import Manifest, Tag
 from cargohold.db.session import DbSession, SessionFactory
-from cargohold.domain import accounts, blobs, manifests, proxy_cache, repositories, tags
+from cargohold.domain import accounts, blobs, manifests, proxy_cache, quota, repositories, tags
 from cargohold.domain.errors import NotFound
 from cargohold.domain.proxy_cache import Upstream
 from cargohold.domain.proxy_upstream import UpstreamClient, UpstreamError, UpstreamUnavailable
@@ -149,12 +149,29 @@ def ask_upstream(
     return UpstreamAnswer(parsed, children)
 
 
-def _store_image(session: DbSession, repository_id: int, parsed: manifests.ParsedManifest) -> int:
-    """Store a manifest with placeholder rows for blobs this registry does not have yet."""
+def _store_image(
+    session: DbSession,
+    settings: Settings,
+    owner: User,
+    repository_id: int,
+    parsed: manifests.ParsedManifest,
+) -> int:
+    """Store a manifest with placeholder rows for blobs this registry does not have yet, and
+    count them in the namespace's usage."""
     for descriptor in parsed.blob_descriptors:
         blob = blobs.ensure_blob(session, descriptor.digest, descriptor.size)
-        blobs.link_blob(session, repository_id, blob, expires_at=None)
-    return manifests.store_manifest(session, repository_id, parsed).id
+        blobs.link_blob(session, repository_id, blob.id, expires_at=None)
+    stored = manifests.store_manifest(session, repository_id, parsed)
+    quota.record_manifest_push(
+        session,
+        settings,
+        owner.id,
+        repository_id,
+        namespace_enabled=owner.enabled,
+        manifest_id=stored.id,
+        new_blob_ids=stored.new_blob_ids,
+    )
+    return stored.id
 
 
 def store_fetched(
@@ -182,9 +199,12 @@ def store_fetched(
     lifetime = upstream.expiration_s or None
     for child in answer.children:
         tags.create_temp_tag(
-            session, repository.id, _store_image(session, repository.id, child), lifetime
+            session,
+            repository.id,
+            _store_image(session, settings, owner, repository.id, child),
+            lifetime,
         )
-    manifest_id = _store_image(session, repository.id, parsed)
+    manifest_id = _store_image(session, settings, owner, repository.id, parsed)
     if ":" in reference:
         tags.create_temp_tag(session, repository.id, manifest_id, lifetime)
     else:
@@ -261,7 +281,7 @@ def link(
         assert size is not None
     with session_factory() as session:
         blob = blobs.ensure_blob(session, digest, size)
-        blobs.link_blob(session, repository_id, blob, expires_at=None)
+        blobs.link_blob(session, repository_id, blob.id, expires_at=None)
         session.commit()
 
 

@@ -2,8 +2,9 @@
 
 Usage of a namespace is the total size of the DISTINCT blobs (layers and config blobs)
 referenced by the manifests of its repositories; a blob shared by two repositories of one
-namespace counts once. Usage is cached in size rows that are recomputed whenever manifests
-of a repository are added or removed, and can be recomputed from scratch at any time.
+namespace counts once. Usage is cached in size rows: a push adds the blobs its manifest
+brings that nothing else in the repository or namespace referred to; every other change
+(GC, a deleted repository) recomputes them, and they can be recomputed from scratch at any time.
 """
 
 from __future__ import annotations
@@ -11,15 +12,16 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, Update, bindparam, delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from cargohold.config import Settings
+from cargohold.db.base import is_postgres
 from cargohold.db.models.accounts import User
 from cargohold.db.models.notifications import UserNotification
 from cargohold.db.models.quota import (
@@ -445,8 +447,14 @@ def _tracked(namespace: User) -> bool:
 
 
 def _size_row(session: Session, model, key, value: int, **create):
-    """The size row for a key, created if missing; a concurrent push creating it first wins."""
-    row = session.scalar(select(model).where(key == value))
+    """The size row for a key, created if missing; a concurrent push creating it first wins.
+
+    Locked until commit on PostgreSQL, so that a size computed after this call sees every
+    change a transaction that wrote the row before committed (no lost update)."""
+    query = select(model).where(key == value)
+    if is_postgres(session):
+        query = query.with_for_update()
+    row = session.scalar(query)
     if row is not None:
         return row
     try:
@@ -456,14 +464,17 @@ def _size_row(session: Session, model, key, value: int, **create):
             session.flush()
         return row
     except IntegrityError:
-        row = session.scalar(select(model).where(key == value))
+        row = session.scalar(query)
         if row is None:
             raise
         return row
 
 
-def _store_size(session: Session, model, key_name: str, key_value: int, size: int) -> None:
-    """Record a computed size in the row of `model` whose `key_name` column is `key_value`."""
+def _store_size(
+    session: Session, model, key_name: str, key_value: int, compute: Callable[[], int]
+) -> int:
+    """Store a size computed from scratch, once the row of `model` whose `key_name` column
+    is `key_value` is locked; returns it."""
     row = _size_row(
         session,
         model,
@@ -472,17 +483,31 @@ def _store_size(session: Session, model, key_name: str, key_value: int, size: in
         **{key_name: key_value},
         backfill_start_ms=_now_ms(),
     )
+    size = compute()
     row.size_bytes = size
     row.backfill_start_ms = row.backfill_start_ms or _now_ms()
     row.backfill_complete = True
+    return size
 
 
-def _store_namespace_size(session: Session, namespace_id: int, size: int) -> None:
-    _store_size(session, NamespaceSize, "namespace_id", namespace_id, size)
+def _store_namespace_size(session: Session, namespace_id: int) -> int:
+    return _store_size(
+        session,
+        NamespaceSize,
+        "namespace_id",
+        namespace_id,
+        lambda: compute_namespace_size(session, namespace_id),
+    )
 
 
-def _store_repository_size(session: Session, repository_id: int, size: int) -> None:
-    _store_size(session, RepositorySize, "repository_id", repository_id, size)
+def _store_repository_size(session: Session, repository_id: int) -> int:
+    return _store_size(
+        session,
+        RepositorySize,
+        "repository_id",
+        repository_id,
+        lambda: compute_repository_size(session, repository_id),
+    )
 
 
 def _invalidate(session: Session, namespace_id: int, repository_id: int) -> None:
@@ -498,7 +523,8 @@ def _invalidate(session: Session, namespace_id: int, repository_id: int) -> None
 def record_manifest_change(
     session: Session, settings: Settings, namespace_id: int, repository_id: int
 ) -> None:
-    """Call inside the transaction that added or removed manifests of a repository.
+    """Call inside the transaction that added or removed manifests of a repository: both
+    totals are computed from scratch (pushes use record_manifest_push).
 
     With quota management off the cached totals are reset instead, so that they are
     recomputed by the backfill worker when it is turned back on.
@@ -511,8 +537,134 @@ def record_manifest_change(
     if namespace is None or not _tracked(namespace):
         return
     session.flush()
-    _store_repository_size(session, repository_id, compute_repository_size(session, repository_id))
-    _store_namespace_size(session, namespace_id, compute_namespace_size(session, namespace_id))
+    _store_repository_size(session, repository_id)
+    _store_namespace_size(session, namespace_id)
+
+
+# The bytes of the blobs `blobs` (those the new manifest `manifest` refers to) that no other
+# manifest of the repository, or of the namespace's live repositories, referred to: what the
+# push adds to each total. Both look a blob up by manifest_blob's blob_id index.
+_new_repository_bytes = (
+    select(func.coalesce(func.sum(Blob.size), 0))
+    .where(
+        Blob.id.in_(bindparam("blobs", expanding=True)),
+        ~exists().where(
+            ManifestBlob.blob_id == Blob.id,
+            ManifestBlob.repository_id == bindparam("repository"),
+            ManifestBlob.manifest_id != bindparam("manifest"),
+        ),
+    )
+    .scalar_subquery()
+)
+_new_namespace_bytes = (
+    select(func.coalesce(func.sum(Blob.size), 0))
+    .where(
+        Blob.id.in_(bindparam("blobs", expanding=True)),
+        ~exists().where(
+            ManifestBlob.blob_id == Blob.id,
+            ManifestBlob.manifest_id != bindparam("manifest"),
+            Repository.id == ManifestBlob.repository_id,
+            Repository.namespace_user_id == bindparam("namespace"),
+            Repository.deleted.is_(False),
+        ),
+    )
+    .scalar_subquery()
+)
+_repository_sizes = RepositorySize.__table__
+_namespace_sizes = NamespaceSize.__table__
+# Only a complete total is adjusted; a missing or invalidated one is computed from scratch.
+_add_repository_bytes = (
+    update(_repository_sizes)
+    .where(
+        _repository_sizes.c.repository_id == bindparam("repository"),
+        _repository_sizes.c.backfill_complete.is_(True),
+    )
+    .values(size_bytes=_repository_sizes.c.size_bytes + _new_repository_bytes)
+)
+_add_namespace_bytes = (
+    update(_namespace_sizes)
+    .where(
+        _namespace_sizes.c.namespace_id == bindparam("namespace"),
+        _namespace_sizes.c.backfill_complete.is_(True),
+    )
+    .values(size_bytes=_namespace_sizes.c.size_bytes + _new_namespace_bytes)
+)
+_lock_repository_size = (
+    select(_repository_sizes.c.backfill_complete)
+    .where(_repository_sizes.c.repository_id == bindparam("repository"))
+    .with_for_update()
+)
+_lock_namespace_size = (
+    select(_namespace_sizes.c.backfill_complete)
+    .where(_namespace_sizes.c.namespace_id == bindparam("namespace"))
+    .with_for_update()
+)
+
+
+def _add_new_bytes(session: Session, lock: Select, add: Update, values: dict[str, Any]) -> bool:
+    """Add what a push adds to a complete total; False when there is none to adjust.
+
+    On PostgreSQL the row is locked by a statement of its own first: the adding UPDATE then
+    starts after any concurrent push of the same blobs committed and sees its references, so
+    a blob two pushes bring at once counts once. (An UPDATE that waits for the lock would
+    keep the sum its snapshot computed before waiting.) SQLite runs one writer at a time."""
+    if is_postgres(session) and not session.execute(lock, values).scalar():
+        return False
+    return session.execute(add, values).rowcount == 1
+
+
+def record_manifest_push(
+    session: Session,
+    settings: Settings,
+    namespace_id: int,
+    repository_id: int,
+    *,
+    namespace_enabled: bool,
+    manifest_id: int,
+    new_blob_ids: frozenset[int],
+) -> None:
+    """Call inside the transaction that stored manifest `manifest_id`, which brought the
+    references `new_blob_ids` (none when it was stored before).
+
+    Complete totals grow by the sizes of the blobs nothing else in their scope referred to;
+    a total missing or invalidated is computed from scratch. Every other change of a
+    repository's manifests goes through record_manifest_change, so a complete total always
+    equals compute_*_size.
+    """
+    if not settings.FEATURE_QUOTA_MANAGEMENT:
+        if settings.QUOTA_INVALIDATE_TOTALS:
+            _invalidate(session, namespace_id, repository_id)
+        return
+    if not namespace_enabled:
+        # Not accounted while disabled: the totals are recomputed once it is enabled again.
+        _invalidate(session, namespace_id, repository_id)
+        return
+    values = {
+        "repository": repository_id,
+        "namespace": namespace_id,
+        "manifest": manifest_id,
+        "blobs": sorted(new_blob_ids),
+    }
+    if not _add_new_bytes(session, _lock_repository_size, _add_repository_bytes, values):
+        _store_repository_size(session, repository_id)
+    if not _add_new_bytes(session, _lock_namespace_size, _add_namespace_bytes, values):
+        _store_namespace_size(session, namespace_id)
+
+
+def record_repository_deleted(session: Session, namespace_id: int) -> None:
+    """A repository of the namespace was marked deleted: its blobs stop counting now, unless
+    another live repository refers to them. A total that is not complete stays as it is."""
+    if is_postgres(session):
+        complete = session.execute(_lock_namespace_size, {"namespace": namespace_id}).scalar()
+    else:
+        complete = session.scalar(
+            select(NamespaceSize.backfill_complete).where(
+                NamespaceSize.namespace_id == namespace_id
+            )
+        )
+    if complete:
+        session.flush()
+        _store_namespace_size(session, namespace_id)
 
 
 def record_namespace_change(session: Session, settings: Settings, namespace_id: int) -> None:
@@ -520,7 +672,7 @@ def record_namespace_change(session: Session, settings: Settings, namespace_id: 
     namespace = session.get(User, namespace_id)
     if settings.FEATURE_QUOTA_MANAGEMENT and namespace is not None and _tracked(namespace):
         session.flush()
-        _store_namespace_size(session, namespace_id, compute_namespace_size(session, namespace_id))
+        _store_namespace_size(session, namespace_id)
 
 
 def recalculate_namespace(session: Session, namespace: User) -> int:
@@ -531,12 +683,8 @@ def recalculate_namespace(session: Session, namespace: User) -> int:
         )
     ).all()
     for repository_id in repository_ids:
-        _store_repository_size(
-            session, repository_id, compute_repository_size(session, repository_id)
-        )
-    size = compute_namespace_size(session, namespace.id)
-    _store_namespace_size(session, namespace.id, size)
-    return size
+        _store_repository_size(session, repository_id)
+    return _store_namespace_size(session, namespace.id)
 
 
 def namespaces_needing_backfill(session: Session, batch_size: int) -> list[User]:
@@ -613,6 +761,13 @@ def _refuse_if_rejected(
         raise QuotaExceeded(namespace_id)
 
 
+_QUOTA_TABLE = NamespaceQuota.__table__
+# Built once and run as plain Core: every blob upload and manifest push asks it.
+_HAS_QUOTA = (
+    select(_QUOTA_TABLE.c.id).where(_QUOTA_TABLE.c.namespace_id == bindparam("namespace")).limit(1)
+)
+
+
 def _limited(session: Session, settings: Settings, namespace_id: int) -> bool:
     """Whether any limit could apply to the namespace: its own quota or the system default.
     Checked first because it is one indexed lookup, and most namespaces have no quota."""
@@ -620,18 +775,17 @@ def _limited(session: Session, settings: Settings, namespace_id: int) -> bool:
         return False
     if settings.DEFAULT_SYSTEM_REJECT_QUOTA_BYTES > 0:
         return True
-    return (
-        session.scalar(
-            select(NamespaceQuota.id).where(NamespaceQuota.namespace_id == namespace_id).limit(1)
-        )
-        is not None
-    )
+    found = session.connection().execute(_HAS_QUOTA, {"namespace": namespace_id}).first()
+    return found is not None
 
 
-def check_upload_start(session: Session, settings: Settings, namespace_id: int) -> None:
-    """Before a blob upload, a cross-repository mount or a manifest push: namespace usage alone."""
-    if _limited(session, settings, namespace_id):
+def check_upload_start(session: Session, settings: Settings, namespace_id: int) -> bool:
+    """Before a blob upload, a cross-repository mount or a manifest push: namespace usage alone.
+    Returns whether any limit applies (check_manifest takes it, to look only once)."""
+    limited = _limited(session, settings, namespace_id)
+    if limited:
         _refuse_if_rejected(session, settings, namespace_id, namespace_usage(session, namespace_id))
+    return limited
 
 
 def check_upload_data(
@@ -656,13 +810,18 @@ def check_upload_data(
     _refuse_if_rejected(session, settings, namespace_id, usage)
 
 
-def check_manifest(session: Session, settings: Settings, namespace_id: int) -> None:
+def check_manifest(
+    session: Session, settings: Settings, namespace_id: int, *, limited: bool | None = None
+) -> None:
     """Inside the manifest-push transaction, after the manifest and its blob links were added.
+    `limited` is check_upload_start's answer in the same transaction, when it was asked.
 
     Raising makes the caller roll the whole push back, so a refused manifest leaves nothing.
     Crossing a Warning limit lets the push through and tells the namespace's admins.
     """
-    if not _limited(session, settings, namespace_id):
+    if limited is None:
+        limited = _limited(session, settings, namespace_id)
+    if not limited:
         return
     session.flush()
     usage = compute_namespace_size(session, namespace_id)

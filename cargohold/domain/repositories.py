@@ -27,6 +27,7 @@ from cargohold.db.models.registry import (
     Star,
     Tag,
 )
+from cargohold.domain import quota
 from cargohold.domain.audit import log_repository_action
 from cargohold.domain.errors import Invalid
 from cargohold.domain.prototypes import apply_prototypes
@@ -114,6 +115,7 @@ def mark_deleted(session: Session, repository: Repository) -> None:
     repository.deleted = True
     repository.name = f"deleted-{uuid.uuid4()}"
     repository.last_modified = utcnow()
+    quota.record_repository_deleted(session, repository.namespace_user_id)
 
 
 def set_state(repository: Repository, state: RepositoryState) -> None:
@@ -410,6 +412,8 @@ class RepositoryRef:
     public: bool
     state: int
     kind: str
+    # A disabled namespace's usage is not accounted (quota).
+    namespace_enabled: bool
 
 
 def repository_ref_columns():
@@ -419,6 +423,7 @@ def repository_ref_columns():
         Repository.public,
         Repository.state,
         Repository.kind,
+        User.enabled,
     )
 
 
@@ -464,7 +469,10 @@ def split_joined_row(row: Any) -> tuple[RepositoryRef | None, tuple[Any, ...] | 
 
 
 def find_repository_ref(session: Session, namespace_name: str, name: str) -> RepositoryRef | None:
-    row = session.execute(
-        _repository_ref_statement(), {"namespace": namespace_name, "repository": name}
-    ).first()
+    # Through the connection: the Session's ORM execution path costs more than the query.
+    row = (
+        session.connection()
+        .execute(_repository_ref_statement(), {"namespace": namespace_name, "repository": name})
+        .first()
+    )
     return None if row is None else RepositoryRef(*row)

@@ -284,12 +284,11 @@ def _open_session(
     upload_uuid: str,
     start: int | None,
     incoming: int,
-) -> uploads.Appender:
+) -> tuple[RepositoryRef, uploads.Appender]:
     with reg.session_factory() as session, reg.refusals_kept(session):
         repo = reg.repository(session, path, identity, "push")
-        upload = uploads.require_upload(session, repo.id, upload_uuid)
-        uploads.check_quota(session, reg.settings, reg.store, repo, upload, incoming)
-        return uploads.open_appender(session, reg.store, upload, start)
+        uploads.check_quota(session, reg.settings, reg.store, repo, upload_uuid, incoming)
+        return repo, uploads.open_appender(session, reg.store, repo.id, upload_uuid, start)
 
 
 def _upload_grace(reg: Registry) -> dt.timedelta:
@@ -305,30 +304,36 @@ def _complete(
 ) -> None:
     with reg.session_factory() as session, reg.refusals_kept(session):
         repo = reg.repository(session, path, identity, "push")
-        upload = uploads.require_upload(session, repo.id, upload_uuid)
-        uploads.check_quota(session, reg.settings, reg.store, repo, upload, 0)
-        uploads.complete_upload(session, reg.store, upload, digest, grace=_upload_grace(reg))
+        uploads.check_quota(session, reg.settings, reg.store, repo, upload_uuid, 0)
+        uploads.complete_upload(
+            session, reg.store, repo.id, upload_uuid, digest, grace=_upload_grace(reg)
+        )
         session.commit()
 
 
 def _complete_appended(
-    reg: Registry, path: RepoPath, identity: Identity, appender: uploads.Appender, digest: str
+    reg: Registry,
+    repo: RepositoryRef,
+    appender: uploads.Appender,
+    digest: str,
+    counted: bool,
 ) -> None:
-    """Record the request's bytes and make the blob, in one transaction."""
+    """Record the request's bytes and make the blob, in one transaction. The repository was
+    checked when the upload was opened; `counted`: so were the body's bytes against quota."""
     try:
         state = appender.finish()
         published = uploads.prepare_completion(reg.store, appender, state, digest)
         with reg.session_factory() as session, reg.refusals_kept(session):
-            # The reads first: SQLite's write lock is taken for the writes only.
-            repo = reg.repository(session, path, identity, "push")
-            uploads.check_quota(
-                session, reg.settings, reg.store, repo, appender.upload, appender.received
-            )
-            uploads.record_progress(session, appender, state, completing=True)
+            if not counted:
+                # A body of unannounced length: its size is known only now.
+                uploads.check_quota(
+                    session, reg.settings, reg.store, repo, appender.upload.uuid, appender.received
+                )
             uploads.complete_appended(
                 session,
                 appender,
                 reg.store,
+                state,
                 digest,
                 grace=_upload_grace(reg),
                 published=published,
@@ -351,7 +356,7 @@ async def start_upload(reg: Registry, request: Request, send_fn, path: RepoPath)
     if digest is not None:
         _check_digest(digest)
 
-    def begin() -> tuple[str, uploads.Appender | None]:
+    def begin() -> tuple[RepositoryRef, str, uploads.Appender | None]:
         with reg.session_factory() as session:
             repo = reg.repository(session, path, identity, "push")
             with reg.refusals_kept(session):
@@ -366,16 +371,22 @@ async def start_upload(reg: Registry, request: Request, send_fn, path: RepoPath)
                     )
             upload = uploads.start_upload(session, reg.store, repo.id)
             session.commit()
-            appender = uploads.open_appender(session, reg.store, upload, 0) if digest else None
-            return upload.uuid, appender
+            if not digest:
+                return repo, upload.uuid, None
+            return (
+                repo,
+                upload.uuid,
+                uploads.open_appender(session, reg.store, repo.id, upload.uuid, 0),
+            )
 
-    upload_uuid, appender = await reg.run(begin)
+    repo, upload_uuid, appender = await reg.run(begin)
     if digest is None:
         await send(send_fn, 202, b"", _upload_headers(path, upload_uuid, 0))
         return
     assert appender is not None
     await _receive(reg, request, appender)
-    await reg.run(_complete_appended, reg, path, identity, appender, digest)
+    counted = request.content_length is not None
+    await reg.run(_complete_appended, reg, repo, appender, digest, counted)
     await send(send_fn, 201, b"", _blob_created(path, digest))
 
 
@@ -412,7 +423,7 @@ async def patch_upload(
 ) -> None:
     identity = await reg.access(request, path, "push")
     start = _content_range_start(request)
-    appender = await reg.run(
+    _, appender = await reg.run(
         _open_session, reg, path, identity, upload_uuid, start, request.content_length or 0
     )
     await _append(reg, request, path, appender)
@@ -430,11 +441,12 @@ async def put_upload(
     _check_digest(digest)
     if _has_body(request):
         start = _content_range_start(request)
-        appender = await reg.run(
+        repo, appender = await reg.run(
             _open_session, reg, path, identity, upload_uuid, start, request.content_length or 0
         )
         await _receive(reg, request, appender)
-        await reg.run(_complete_appended, reg, path, identity, appender, digest)
+        counted = request.content_length is not None
+        await reg.run(_complete_appended, reg, repo, appender, digest, counted)
     else:
         await reg.run(_complete, reg, path, identity, upload_uuid, digest)
     await send(send_fn, 201, b"", _blob_created(path, digest))
@@ -448,8 +460,7 @@ async def upload_status(
     def lookup() -> int:
         with reg.session_factory() as session, reg.refusals_kept(session):
             repo = reg.repository(session, path, identity, "push")
-            upload = uploads.require_upload(session, repo.id, upload_uuid)
-            return uploads.recorded_length(session, reg.store, upload)
+            return uploads.recorded_length(session, reg.store, repo.id, upload_uuid)
 
     count = await reg.run(lookup)
     await send(send_fn, 204, b"", _upload_headers(path, upload_uuid, count))

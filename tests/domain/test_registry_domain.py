@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import threading
@@ -11,7 +12,7 @@ import pytest
 
 from cargohold.db.models.accounts import User
 from cargohold.db.models.keys import ServiceKey
-from cargohold.db.models.registry import Repository, Tag
+from cargohold.db.models.registry import Blob, Repository, RepositoryBlob, Tag
 from cargohold.domain import blobs, manifests, repositories, service_keys, tags, uploads
 from cargohold.storage.local import LocalStorage
 from tests.support.accounts import create_user, unique
@@ -37,19 +38,19 @@ def _upload(session, store, repo_id: int, data: bytes, pieces: int = 3):
     upload = uploads.start_upload(session, store, repo_id)
     step = max(1, len(data) // pieces)
     for start in range(0, len(data), step):
-        appender = uploads.open_appender(session, store, upload, start)
+        appender = uploads.open_appender(session, store, repo_id, upload.uuid, start)
         appender.write(data[start : start + step])
         uploads.record_progress(session, appender, appender.finish())
         appender.release()
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    return uploads.complete_upload(session, store, upload, digest)
+    return uploads.complete_upload(session, store, repo_id, upload.uuid, digest)
 
 
 def test_chunked_upload_survives_a_lost_hasher(server, store, repo_id):
     data = b"layer-bytes-" * 1000
     with server.db() as session:
         upload = uploads.start_upload(session, store, repo_id)
-        appender = uploads.open_appender(session, store, upload, 0)
+        appender = uploads.open_appender(session, store, repo_id, upload.uuid, 0)
         appender.write(data[:5000])
         uploads.record_progress(session, appender, appender.finish())
         appender.release()
@@ -57,15 +58,14 @@ def test_chunked_upload_survives_a_lost_hasher(server, store, repo_id):
     # Another process would not have the running hash: drop ours.
     uploads._hashers.forget(upload_uuid)
     with server.db() as session:
-        upload = uploads.get_upload(session, repo_id, upload_uuid)
         with pytest.raises(uploads.RangeMismatch):
-            uploads.open_appender(session, store, upload, 4000)
-        appender = uploads.open_appender(session, store, upload, 5000)
+            uploads.open_appender(session, store, repo_id, upload_uuid, 4000)
+        appender = uploads.open_appender(session, store, repo_id, upload_uuid, 5000)
         appender.write(data[5000:])
         uploads.record_progress(session, appender, appender.finish())
         appender.release()
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        blob = uploads.complete_upload(session, store, upload, digest)
+        blob = uploads.complete_upload(session, store, repo_id, upload_uuid, digest)
         assert blob.size == len(data)
     assert b"".join(store.read_blob(digest)) == data
     with server.db() as session:
@@ -76,17 +76,51 @@ def test_chunked_upload_survives_a_lost_hasher(server, store, repo_id):
 def test_digest_mismatch_cancels_the_session(server, store, repo_id):
     with server.db() as session:
         upload = uploads.start_upload(session, store, repo_id)
-        appender = uploads.open_appender(session, store, upload, None)
+        appender = uploads.open_appender(session, store, repo_id, upload.uuid, None)
         appender.write(b"abc")
         uploads.record_progress(session, appender, appender.finish())
         appender.release()
         wrong = "sha256:" + "0" * 64
         with pytest.raises(uploads.DigestMismatch):
-            uploads.complete_upload(session, store, upload, wrong)
+            uploads.complete_upload(session, store, repo_id, upload.uuid, wrong)
         upload_uuid = upload.uuid
     with server.db() as session:
         assert uploads.get_upload(session, repo_id, upload_uuid) is None
     assert store.blob_size(wrong) is None
+
+
+def test_ensure_blob_finds_the_existing_row(server, repo_id):
+    digest = "sha256:" + hashlib.sha256(unique("blob").encode()).hexdigest()
+    with server.db() as session:
+        created = blobs.ensure_blob(session, digest, 10)
+    with server.db() as session:
+        again = blobs.ensure_blob(session, digest, 99)
+        assert (again.id, again.size) == (created.id, 10)
+        assert session.query(Blob).filter_by(digest=digest).count() == 1
+
+
+def _link_expiry(server, repo_id: int, blob_id: int, expires_at):
+    with server.db() as session:
+        blobs.link_blob(session, repo_id, blob_id, expires_at=expires_at)
+    with server.db() as session:
+        links = session.query(RepositoryBlob).filter_by(repository_id=repo_id, blob_id=blob_id)
+        assert links.count() == 1
+        return links.one().expires_at
+
+
+def test_a_link_never_gets_a_shorter_life(server, repo_id):
+    digest = "sha256:" + hashlib.sha256(unique("blob").encode()).hexdigest()
+    with server.db() as session:
+        blob_id = blobs.ensure_blob(session, digest, 1).id
+    soon = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(hours=1)
+    later = soon + dt.timedelta(hours=1)
+    assert _link_expiry(server, repo_id, blob_id, later) == later
+    assert _link_expiry(server, repo_id, blob_id, soon) == later
+    assert _link_expiry(
+        server, repo_id, blob_id, later + dt.timedelta(days=1)
+    ) == later + dt.timedelta(days=1)
+    assert _link_expiry(server, repo_id, blob_id, None) is None
+    assert _link_expiry(server, repo_id, blob_id, soon) is None
 
 
 def _image(session, store, repo_id, payload: bytes):

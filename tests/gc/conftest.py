@@ -60,13 +60,13 @@ class Registry:
             repo = self.repository(session, repository)
             upload = uploads.start_upload(session, self.store, repo.id)
             session.commit()
-            appender = uploads.open_appender(session, self.store, upload, None)
+            appender = uploads.open_appender(session, self.store, repo.id, upload.uuid, None)
             for start in range(0, len(data), chunk):
                 appender.write(data[start : start + chunk])
             uploads.record_progress(session, appender, appender.finish())
             session.commit()
             appender.release()
-            uploads.complete_upload(session, self.store, upload, sha256(data))
+            uploads.complete_upload(session, self.store, repo.id, upload.uuid, sha256(data))
             session.commit()
         return sha256(data)
 

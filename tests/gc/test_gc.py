@@ -176,12 +176,12 @@ def test_abandoned_uploads_are_removed_with_their_bytes(registry: Registry) -> N
         repo = registry.repository(session, "abandoned")
         upload = uploads.start_upload(session, registry.store, repo.id)
         session.commit()
-        appender = uploads.open_appender(session, registry.store, upload, None)
+        appender = uploads.open_appender(session, registry.store, repo.id, upload.uuid, None)
         appender.write(b"partial bytes")
         uploads.record_progress(session, appender, appender.finish())
         session.commit()
         appender.release()
-        upload_uuid, state = upload.uuid, uploads._state(upload)
+        upload_uuid, state = upload.uuid, uploads._state(appender.upload)
     assert registry.gc(after=dt.timedelta(hours=1)).uploads == 0
     assert registry.gc(after=dt.timedelta(days=3)).uploads == 1
     with registry.sessions() as session:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import socket
@@ -10,7 +11,7 @@ import threading
 import httpx
 import pytest
 
-from cargohold.db.models.registry import Blob, BlobUpload, Tag
+from cargohold.db.models.registry import Blob, BlobUpload, RepositoryBlob, Tag
 from cargohold.domain import repositories
 from tests.support.accounts import create_user, unique
 from tests.support.registry import (
@@ -73,6 +74,41 @@ def test_two_clients_push_the_same_blob_and_tag(server, owner, repo):
         assert winner == (
             first.manifest if alive[0].manifest.digest == first.digest else second.manifest
         )
+
+
+def _post_then_put(client: httpx.Client, repo: str, data: bytes) -> int:
+    started = client.post(f"/v2/{repo}/blobs/uploads/")
+    assert started.status_code == 202, started.text
+    done = client.put(started.headers["location"], params={"digest": sha256(data)}, content=data)
+    return done.status_code
+
+
+def test_the_same_blob_completed_into_two_repositories_at_once(server, owner):
+    """Both PUTs race to create the blob's row and each links it: one row, two links."""
+    repos = [make_repository(server, owner.username, unique("twin"), public=False) for _ in "ab"]
+    token = token_for(server, (owner.username, owner.password), *map(pull_push, repos))
+    layers = [os.urandom(4096) for _ in range(8)]
+    with v2_client(server, token) as a, v2_client(server, token) as b:
+        for data in layers:
+            statuses = _together(
+                functools.partial(_post_then_put, a, repos[0], data),
+                functools.partial(_post_then_put, b, repos[1], data),
+            )
+            assert statuses == [201, 201]
+        for repo in repos:
+            for data in layers:
+                assert a.get(f"/v2/{repo}/blobs/{sha256(data)}").content == data
+    with server.db() as session:
+        digests = [sha256(data) for data in layers]
+        rows = session.query(Blob).filter(Blob.digest.in_(digests)).all()
+        assert sorted(row.digest for row in rows) == sorted(digests)
+        links = session.query(RepositoryBlob).filter(
+            RepositoryBlob.blob_id.in_([row.id for row in rows])
+        )
+        assert links.count() == 2 * len(layers)
+        repo_ids = [repositories.find_repository(session, *r.split("/", 1)).id for r in repos]
+        left = session.query(BlobUpload).filter(BlobUpload.repository_id.in_(repo_ids))
+        assert left.count() == 0
 
 
 def test_killed_client_leaves_nothing_visible(server, owner, repo, pusher):

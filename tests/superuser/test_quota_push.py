@@ -220,6 +220,15 @@ def test_each_push_step_enforces_the_limit(
         )
         assert monolithic.status_code == 403
         assert client.head(f"/v2/{repo}/blobs/{digest}").status_code == 404
+        # A streamed body of unannounced length is counted once it has arrived.
+        started = client.post(f"/v2/{repo}/blobs/uploads/")
+        streamed = client.put(
+            started.headers["location"], params={"digest": digest}, content=iter([data])
+        )
+        assert streamed.status_code == 403
+        assert streamed.json() == DENIED
+        assert client.head(f"/v2/{repo}/blobs/{digest}").status_code == 404
+        assert org.uploads_in_progress() == 0
 
         # Once the namespace is at its limit, no upload may even start.
         org.set_limit(used)

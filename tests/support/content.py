@@ -159,7 +159,7 @@ def add_stored_manifest(server: LiveServer, path: str, layers: list[bytes]) -> s
         session.flush()
         for descriptor in descriptors:
             blob = blobs.ensure_blob(session, descriptor["digest"], descriptor["size"])
-            blobs.link_blob(session, repo.id, blob, expires_at=None)
+            blobs.link_blob(session, repo.id, blob.id, expires_at=None)
             session.add(
                 ManifestBlob(repository_id=repo.id, manifest_id=manifest.id, blob_id=blob.id)
             )

@@ -173,12 +173,15 @@ class Manifest(Base):
 
 class ManifestBlob(Base):
     __tablename__ = "manifest_blob"
-    __table_args__ = (UniqueConstraint("manifest_id", "blob_id"),)
+    __table_args__ = (
+        UniqueConstraint("manifest_id", "blob_id"),
+        # Whether a repository refers to a blob is one seek: a push's size accounting and
+        # GC's link checks ask it for each blob.
+        Index("ix_manifest_blob_repository_blob", "repository_id", "blob_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    repository_id: Mapped[int] = mapped_column(
-        ForeignKey("repository.id", ondelete="CASCADE"), index=True
-    )
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repository.id", ondelete="CASCADE"))
     manifest_id: Mapped[int] = mapped_column(ForeignKey("manifest.id", ondelete="CASCADE"))
     blob_id: Mapped[int] = mapped_column(ForeignKey("blob.id", ondelete="RESTRICT"), index=True)
 
