@@ -7,7 +7,7 @@ history (listing, moving, expiring, immutability, restore, time machine), with t
 Moving or deleting a tag ends the alive row (lifetime_end_ms = now) and, for a move, starts a
 new one at the same instant. A row is alive while its end is unset or in the future. At most one
 row per name has no end, which the partial unique index `ix_tag_alive` enforces; a push that
-loses that race retries against the winner's row, so concurrent pushes of one tag both succeed
+loses that race inserts nothing (ON CONFLICT DO NOTHING) and retries against the winner's row, so concurrent pushes of one tag both succeed
 and leave one alive row.
 
 Hidden rows (`$temp-<uuid>`) keep manifests pushed by digest reachable; they never appear in
@@ -23,11 +23,10 @@ import uuid as uuid_module
 from dataclasses import dataclass
 
 from sqlalchemy import Select, bindparam, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
-from cargohold.db.base import begin_write, is_postgres
+from cargohold.db.base import begin_write, insert_unless_present, is_postgres
 from cargohold.db.models.registry import Manifest, Repository, Tag
 from cargohold.domain import repositories, tag_policies
 from cargohold.domain.errors import Conflict, Invalid
@@ -115,47 +114,47 @@ def set_tag(
     immutable = tag_policies.immutable_by_policy(session, repository_id, name)
     if immutable:
         end_ms = None
-    for attempt in range(_RACE_RETRIES):
-        try:
-            with session.begin_nested():
-                locked = _alive_rows(session, repository_id, name, now_ms())
-                # Read the clock after the row locks: a row a concurrent push just ended is
-                # then no longer alive and its end stays as that push wrote it.
-                now = now_ms()
-                alive = [r for r in locked if r.lifetime_end_ms is None or r.lifetime_end_ms > now]
-                visible = [row for row in alive if not row.hidden]
-                previous = max(visible, key=lambda row: row.lifetime_start_ms, default=None)
-                if any(row.immutable for row in visible):
-                    raise TagImmutable(name, operation)
-                if (
-                    keep_same
-                    and previous is not None
-                    and previous.manifest_id == manifest_id
-                    and previous.lifetime_end_ms is None
-                    and end_ms is None
-                    and not reversion
-                ):
-                    return previous, previous
-                for row in alive:
-                    row.lifetime_end_ms = now
-                session.flush()
-                tag = Tag(
-                    repository_id=repository_id,
-                    manifest_id=manifest_id,
-                    name=name,
-                    lifetime_start_ms=now,
-                    lifetime_end_ms=end_ms,
-                    hidden=False,
-                    reversion=reversion,
-                    immutable=immutable,
-                )
-                session.add(tag)
-                session.flush()
-                return tag, previous
-        except IntegrityError:
-            if attempt == _RACE_RETRIES - 1:
-                raise
-    raise AssertionError("unreachable")
+    for _ in range(_RACE_RETRIES):
+        locked = _alive_rows(session, repository_id, name, now_ms())
+        # Read the clock after the row locks: a row a concurrent push just ended is then no
+        # longer alive and its end stays as that push wrote it.
+        now = now_ms()
+        alive = [row for row in locked if row.lifetime_end_ms is None or row.lifetime_end_ms > now]
+        visible = [row for row in alive if not row.hidden]
+        previous = max(visible, key=lambda row: row.lifetime_start_ms, default=None)
+        if any(row.immutable for row in visible):
+            raise TagImmutable(name, operation)
+        if (
+            keep_same
+            and previous is not None
+            and previous.manifest_id == manifest_id
+            and previous.lifetime_end_ms is None
+            and end_ms is None
+            and not reversion
+        ):
+            return previous, previous
+        for row in alive:
+            row.lifetime_end_ms = now
+        session.flush()
+        tag = session.scalar(
+            insert_unless_present(session, Tag)
+            .values(
+                repository_id=repository_id,
+                manifest_id=manifest_id,
+                name=name,
+                lifetime_start_ms=now,
+                lifetime_end_ms=end_ms,
+                hidden=False,
+                reversion=reversion,
+                immutable=immutable,
+            )
+            .returning(Tag)
+        )
+        # Nothing inserted: a concurrent push (PostgreSQL) committed an alive row first; this
+        # push moves the tag on from that row, as if it had come second.
+        if tag is not None:
+            return tag, previous
+    raise RuntimeError(f"Tag {name!r} kept moving under concurrent pushes")
 
 
 def create_temp_tag(
