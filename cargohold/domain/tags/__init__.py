@@ -22,7 +22,7 @@ import time
 import uuid as uuid_module
 from dataclasses import dataclass
 
-from sqlalchemy import Select, bindparam, or_, select
+from sqlalchemy import Insert, Select, bindparam, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
@@ -85,11 +85,29 @@ def has_history(session: Session, repository_id: int, name: str) -> bool:
     )
 
 
+@functools.cache
+def _alive_rows_statement(locking: bool) -> Select:
+    # Built once: a tag push runs it, and building it costs more than running it.
+    query = select(Tag).where(
+        Tag.repository_id == bindparam("repository_id"),
+        Tag.name == bindparam("name"),
+        alive_at(bindparam("now")),
+    )
+    return query.with_for_update() if locking else query
+
+
 def _alive_rows(session: Session, repository_id: int, name: str, now: int) -> list[Tag]:
-    query = select(Tag).where(Tag.repository_id == repository_id, Tag.name == name, alive_at(now))
-    if is_postgres(session):
-        query = query.with_for_update()
-    return list(session.scalars(query).all())
+    return list(
+        session.scalars(
+            _alive_rows_statement(is_postgres(session)),
+            {"repository_id": repository_id, "name": name, "now": now},
+        ).all()
+    )
+
+
+@functools.cache
+def _insert_tag_statement(postgres: bool) -> Insert:
+    return insert_unless_present(postgres, Tag).returning(Tag)
 
 
 def set_tag(
@@ -137,18 +155,17 @@ def set_tag(
             row.lifetime_end_ms = now
         session.flush()
         tag = session.scalar(
-            insert_unless_present(session, Tag)
-            .values(
-                repository_id=repository_id,
-                manifest_id=manifest_id,
-                name=name,
-                lifetime_start_ms=now,
-                lifetime_end_ms=end_ms,
-                hidden=False,
-                reversion=reversion,
-                immutable=immutable,
-            )
-            .returning(Tag)
+            _insert_tag_statement(is_postgres(session)),
+            {
+                "repository_id": repository_id,
+                "manifest_id": manifest_id,
+                "name": name,
+                "lifetime_start_ms": now,
+                "lifetime_end_ms": end_ms,
+                "hidden": False,
+                "reversion": reversion,
+                "immutable": immutable,
+            },
         )
         # Nothing inserted: a concurrent push (PostgreSQL) committed an alive row first; this
         # push moves the tag on from that row, as if it had come second.
