@@ -135,11 +135,11 @@ def is_postgres(session_or_engine: Session | Engine) -> bool:
     return bind.dialect.name == "postgresql"
 
 
-def insert_unless_present(session: Session, model: Any) -> Insert:
-    """`INSERT ... ON CONFLICT DO NOTHING` for the session's database: a row a unique
+def insert_unless_present(postgres: bool, model: Any) -> Insert:
+    """`INSERT ... ON CONFLICT DO NOTHING` for PostgreSQL or SQLite: a row a unique
     constraint already holds (or a concurrent transaction just committed) is skipped, without
     the savepoint an IntegrityError would need."""
-    dialect = postgresql if is_postgres(session) else sqlite
+    dialect = postgresql if postgres else sqlite
     return dialect.insert(model).on_conflict_do_nothing()
 
 

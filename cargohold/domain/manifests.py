@@ -18,11 +18,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, exists, func, insert, or_, select
+from sqlalchemy import Insert, Select, and_, bindparam, exists, func, insert, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
-from cargohold.db.base import begin_write, insert_unless_present, utcnow
+from cargohold.db.base import begin_write, insert_unless_present, is_postgres, utcnow
 from cargohold.db.models.registry import (
     Blob,
     Manifest,
@@ -362,6 +362,12 @@ def _manifest_row(repository_id: int, parsed: ParsedManifest) -> dict[str, Any]:
     }
 
 
+@functools.cache
+def _insert_manifest_statement(postgres: bool) -> Insert:
+    # Built once; the row's values (_manifest_row) are bound when it runs.
+    return insert_unless_present(postgres, Manifest).returning(Manifest.id)
+
+
 def _check_blobs(wanted: list[Descriptor], found: dict[str, Blob]) -> None:
     for descriptor in wanted:
         blob = found.get(descriptor.digest)
@@ -458,9 +464,7 @@ def store_manifest(
     blob_ids = {blob.id for blob in found.values()}
     # A concurrent push of the same digest that committed first makes this insert a no-op.
     manifest_id = session.scalar(
-        insert_unless_present(session, Manifest)
-        .values(_manifest_row(repository_id, parsed))
-        .returning(Manifest.id)
+        _insert_manifest_statement(is_postgres(session)), _manifest_row(repository_id, parsed)
     )
     new_blob_ids: frozenset[int] = frozenset()
     if manifest_id is None:

@@ -60,6 +60,14 @@ def _performer_ids(session: Session, usernames: Iterable[str | None]) -> dict[st
     return dict(rows.tuples().all())
 
 
+def _performer_id(session: Session, ref: RepositoryRef, namespace: str, actor: Actor) -> int | None:
+    # A user pushing to their own namespace is that namespace's row: usernames are unique and
+    # the repository was found by this namespace name.
+    if actor.username is not None and actor.username == namespace:
+        return ref.namespace_id
+    return _performer_ids(session, [actor.username]).get(actor.username or "")
+
+
 def log_repository_action(
     session: Session,
     kind: str,
@@ -74,7 +82,7 @@ def log_repository_action(
         session,
         kind,
         namespace_id=ref.namespace_id,
-        performer_id=_performer_ids(session, [actor.username]).get(actor.username or ""),
+        performer_id=_performer_id(session, ref, namespace, actor),
         repository_id=ref.id,
         ip=actor.ip,
         metadata=entry_metadata(namespace, name, actor, metadata),

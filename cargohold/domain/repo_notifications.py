@@ -12,10 +12,11 @@ import json
 import secrets
 import socket
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -475,18 +476,22 @@ def spawn_push(
     )
 
 
-def _listening(session: Session, repository_id: int, event: str) -> bool:
+@cache
+def _listening_statement() -> Select:
+    # Built once: every tag push asks.
     return (
-        session.scalar(
-            select(RepositoryNotification.id)
-            .where(
-                RepositoryNotification.repository_id == repository_id,
-                RepositoryNotification.event == event,
-            )
-            .limit(1)
+        select(RepositoryNotification.id)
+        .where(
+            RepositoryNotification.repository_id == bindparam("repository_id"),
+            RepositoryNotification.event == bindparam("event"),
         )
-        is not None
+        .limit(1)
     )
+
+
+def _listening(session: Session, repository_id: int, event: str) -> bool:
+    found = session.scalar(_listening_statement(), {"repository_id": repository_id, "event": event})
+    return found is not None
 
 
 def spawn_for_repository(

@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import regex
-from sqlalchemy import or_, select, update
+from sqlalchemy import CompoundSelect, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from cargohold.auth.context import AuthContext
@@ -262,8 +262,10 @@ def delete_policy(session: Session, row: PolicyRow) -> None:
 # --- immutability ------------------------------------------------------------------------
 
 
-def _immutability_rules(session: Session, repository_id: int) -> list[dict[str, Any]]:
-    """The rules of the repository's own policies and of its namespace's, in one query."""
+@cache
+def _immutability_rules_statement() -> CompoundSelect:
+    # Built once: every tag push runs it, and building it costs more than running it.
+    repository_id = bindparam("repository_id")
     namespace_id = select(Repository.namespace_user_id).where(Repository.id == repository_id)
     own = select(RepositoryImmutabilityPolicy.policy_json).where(
         RepositoryImmutabilityPolicy.repository_id == repository_id
@@ -271,7 +273,13 @@ def _immutability_rules(session: Session, repository_id: int) -> list[dict[str, 
     inherited = select(NamespaceImmutabilityPolicy.policy_json).where(
         NamespaceImmutabilityPolicy.namespace_id == namespace_id.scalar_subquery()
     )
-    return [json.loads(raw) for raw in session.scalars(own.union_all(inherited)).all()]
+    return own.union_all(inherited)
+
+
+def _immutability_rules(session: Session, repository_id: int) -> list[dict[str, Any]]:
+    """The rules of the repository's own policies and of its namespace's, in one query."""
+    rows = session.scalars(_immutability_rules_statement(), {"repository_id": repository_id})
+    return [json.loads(raw) for raw in rows.all()]
 
 
 def _covered(name: str, rules: list[dict[str, Any]]) -> bool:

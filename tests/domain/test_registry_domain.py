@@ -9,6 +9,7 @@ import threading
 
 import jwt
 import pytest
+from sqlalchemy import select
 
 from cargohold.db.models.accounts import User
 from cargohold.db.models.keys import ServiceKey
@@ -219,6 +220,40 @@ def test_concurrent_pushes_of_one_tag_leave_one_alive_row(server, store, repo_id
         alive = session.query(Tag).filter_by(repository_id=repo_id, name="race").all()
         assert len(alive) == 2
         assert sum(1 for row in alive if row.lifetime_end_ms is None) == 1
+
+
+def test_a_push_that_loses_the_tag_race_moves_on_from_the_winner(server, store, repo_id):
+    with server.db() as session:
+        ids = [
+            manifests.store_manifest(session, repo_id, _image(session, store, repo_id, p)).id
+            for p in (b"w", b"l")
+        ]
+    results: list[tuple[Tag, Tag | None]] = []
+
+    def lose() -> None:
+        with server.db() as session:
+            results.append(tags.set_tag(session, repo_id, "race", ids[1]))
+
+    loser = threading.Thread(target=lose)
+    with server.db() as session:
+        tags.set_tag(session, repo_id, "race", ids[0])
+        loser.start()
+        # It waits: on PostgreSQL for the winner's uncommitted alive row, which it did not
+        # see when it looked; on SQLite for the write lock.
+        loser.join(timeout=1)
+        assert loser.is_alive()
+    loser.join(timeout=30)
+    assert not loser.is_alive()
+    ((new, previous),) = results
+    assert previous is not None and previous.manifest_id == ids[0]
+    with server.db() as session:
+        rows = session.scalars(
+            select(Tag)
+            .where(Tag.repository_id == repo_id, Tag.name == "race")
+            .order_by(Tag.lifetime_start_ms, Tag.id)
+        ).all()
+        history = [(row.manifest_id, row.lifetime_end_ms) for row in rows]
+    assert history == [(ids[0], new.lifetime_start_ms), (ids[1], None)]
 
 
 def test_instance_key_signs_and_verifies(server):

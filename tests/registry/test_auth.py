@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from cargohold.auth.secrets import hash_password
 from cargohold.db.models.accounts import User
+from cargohold.db.models.audit import LogEntry
 from cargohold.db.models.keys import ServiceKey
 from cargohold.db.models.registry import Repository, RepositoryPermission, Role
 from cargohold.domain import repositories
@@ -94,6 +95,24 @@ def test_each_credential_kind_can_push_and_pull(server, owner, repo):
             pulled = client.get(f"/v2/{repo}/manifests/{kind}")
             assert pulled.status_code == 200
             assert pulled.content == image.manifest
+    # Each push's audit entry names who pushed, in the namespace pushed to.
+    with server.db() as session:
+        robot_id = session.scalar(
+            select(User.id).where(User.username == f"{owner.username}+{short}")
+        )
+        repository_id = repositories.find_repository(session, *repo.split("/", 1)).id
+        entries = session.scalars(
+            select(LogEntry).where(
+                LogEntry.kind == "push_repo", LogEntry.repository_id == repository_id
+            )
+        ).all()
+    assert {json.loads(entry.metadata_json)["tag"]: entry.performer_id for entry in entries} == {
+        "user": owner.id,
+        "robot": robot_id,
+        "oauthtoken": owner.id,
+        "appspecifictoken": owner.id,
+    }
+    assert {entry.account_id for entry in entries} == {owner.id}
 
 
 @pytest.mark.parametrize(

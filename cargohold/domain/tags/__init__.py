@@ -7,7 +7,7 @@ history (listing, moving, expiring, immutability, restore, time machine), with t
 Moving or deleting a tag ends the alive row (lifetime_end_ms = now) and, for a move, starts a
 new one at the same instant. A row is alive while its end is unset or in the future. At most one
 row per name has no end, which the partial unique index `ix_tag_alive` enforces; a push that
-loses that race retries against the winner's row, so concurrent pushes of one tag both succeed
+loses that race inserts nothing (ON CONFLICT DO NOTHING) and retries against the winner's row, so concurrent pushes of one tag both succeed
 and leave one alive row.
 
 Hidden rows (`$temp-<uuid>`) keep manifests pushed by digest reachable; they never appear in
@@ -22,12 +22,11 @@ import time
 import uuid as uuid_module
 from dataclasses import dataclass
 
-from sqlalchemy import Select, bindparam, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Insert, Select, bindparam, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
-from cargohold.db.base import begin_write, is_postgres
+from cargohold.db.base import begin_write, insert_unless_present, is_postgres
 from cargohold.db.models.registry import Manifest, Repository, Tag
 from cargohold.domain import repositories, tag_policies
 from cargohold.domain.errors import Conflict, Invalid
@@ -86,11 +85,29 @@ def has_history(session: Session, repository_id: int, name: str) -> bool:
     )
 
 
+@functools.cache
+def _alive_rows_statement(locking: bool) -> Select:
+    # Built once: a tag push runs it, and building it costs more than running it.
+    query = select(Tag).where(
+        Tag.repository_id == bindparam("repository_id"),
+        Tag.name == bindparam("name"),
+        alive_at(bindparam("now")),
+    )
+    return query.with_for_update() if locking else query
+
+
 def _alive_rows(session: Session, repository_id: int, name: str, now: int) -> list[Tag]:
-    query = select(Tag).where(Tag.repository_id == repository_id, Tag.name == name, alive_at(now))
-    if is_postgres(session):
-        query = query.with_for_update()
-    return list(session.scalars(query).all())
+    return list(
+        session.scalars(
+            _alive_rows_statement(is_postgres(session)),
+            {"repository_id": repository_id, "name": name, "now": now},
+        ).all()
+    )
+
+
+@functools.cache
+def _insert_tag_statement(postgres: bool) -> Insert:
+    return insert_unless_present(postgres, Tag).returning(Tag)
 
 
 def set_tag(
@@ -115,47 +132,46 @@ def set_tag(
     immutable = tag_policies.immutable_by_policy(session, repository_id, name)
     if immutable:
         end_ms = None
-    for attempt in range(_RACE_RETRIES):
-        try:
-            with session.begin_nested():
-                locked = _alive_rows(session, repository_id, name, now_ms())
-                # Read the clock after the row locks: a row a concurrent push just ended is
-                # then no longer alive and its end stays as that push wrote it.
-                now = now_ms()
-                alive = [r for r in locked if r.lifetime_end_ms is None or r.lifetime_end_ms > now]
-                visible = [row for row in alive if not row.hidden]
-                previous = max(visible, key=lambda row: row.lifetime_start_ms, default=None)
-                if any(row.immutable for row in visible):
-                    raise TagImmutable(name, operation)
-                if (
-                    keep_same
-                    and previous is not None
-                    and previous.manifest_id == manifest_id
-                    and previous.lifetime_end_ms is None
-                    and end_ms is None
-                    and not reversion
-                ):
-                    return previous, previous
-                for row in alive:
-                    row.lifetime_end_ms = now
-                session.flush()
-                tag = Tag(
-                    repository_id=repository_id,
-                    manifest_id=manifest_id,
-                    name=name,
-                    lifetime_start_ms=now,
-                    lifetime_end_ms=end_ms,
-                    hidden=False,
-                    reversion=reversion,
-                    immutable=immutable,
-                )
-                session.add(tag)
-                session.flush()
-                return tag, previous
-        except IntegrityError:
-            if attempt == _RACE_RETRIES - 1:
-                raise
-    raise AssertionError("unreachable")
+    for _ in range(_RACE_RETRIES):
+        locked = _alive_rows(session, repository_id, name, now_ms())
+        # Read the clock after the row locks: a row a concurrent push just ended is then no
+        # longer alive and its end stays as that push wrote it.
+        now = now_ms()
+        alive = [row for row in locked if row.lifetime_end_ms is None or row.lifetime_end_ms > now]
+        visible = [row for row in alive if not row.hidden]
+        previous = max(visible, key=lambda row: row.lifetime_start_ms, default=None)
+        if any(row.immutable for row in visible):
+            raise TagImmutable(name, operation)
+        if (
+            keep_same
+            and previous is not None
+            and previous.manifest_id == manifest_id
+            and previous.lifetime_end_ms is None
+            and end_ms is None
+            and not reversion
+        ):
+            return previous, previous
+        for row in alive:
+            row.lifetime_end_ms = now
+        session.flush()
+        tag = session.scalar(
+            _insert_tag_statement(is_postgres(session)),
+            {
+                "repository_id": repository_id,
+                "manifest_id": manifest_id,
+                "name": name,
+                "lifetime_start_ms": now,
+                "lifetime_end_ms": end_ms,
+                "hidden": False,
+                "reversion": reversion,
+                "immutable": immutable,
+            },
+        )
+        # Nothing inserted: a concurrent push (PostgreSQL) committed an alive row first; this
+        # push moves the tag on from that row, as if it had come second.
+        if tag is not None:
+            return tag, previous
+    raise RuntimeError(f"Tag {name!r} kept moving under concurrent pushes")
 
 
 def create_temp_tag(
