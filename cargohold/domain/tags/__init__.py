@@ -7,8 +7,8 @@ history (listing, moving, expiring, immutability, restore, time machine), with t
 Moving or deleting a tag ends the alive row (lifetime_end_ms = now) and, for a move, starts a
 new one at the same instant. A row is alive while its end is unset or in the future. At most one
 row per name has no end, which the partial unique index `ix_tag_alive` enforces; a push that
-loses that race inserts nothing (ON CONFLICT DO NOTHING) and retries against the winner's row, so concurrent pushes of one tag both succeed
-and leave one alive row.
+loses that race inserts nothing (ON CONFLICT DO NOTHING) and retries against the winner's row,
+so concurrent pushes of one tag both succeed and leave one alive row.
 
 Hidden rows (`$temp-<uuid>`) keep manifests pushed by digest reachable; they never appear in
 listings and cannot be addressed by name.
