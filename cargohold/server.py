@@ -10,6 +10,7 @@ can serve any request.
 from __future__ import annotations
 
 import atexit
+import ctypes
 import json
 import os
 import shutil
@@ -28,6 +29,27 @@ from cargohold.serving import Drain, DrainingServer, DrainingSupervisor, TlsFile
 CONFIG_DIR_ENV = "_CARGOHOLD_SERVE_CONFIG_DIR"
 # The file whose presence tells the HTTP processes that the supervisor is draining.
 DRAIN_MARKER_ENV = "_CARGOHOLD_SERVE_DRAIN_MARKER"
+
+
+# glibc's mallopt parameter for the number of malloc arenas.
+_M_ARENA_MAX = -8
+# Threads that allocate get arenas of their own, up to 8 per CPU, and each keeps freed memory
+# for reuse: with a thread pool per HTTP process that held about 20 MiB more per process at
+# the benchmark's peak than two arenas, for no measurable speed.
+MALLOC_ARENAS = 2
+
+
+def limit_malloc_arenas() -> bool:
+    """Cap glibc's malloc arenas in this process and, through the environment, in the HTTP
+    processes it starts; an administrator's MALLOC_ARENA_MAX wins. False where the C library
+    is not glibc."""
+    os.environ.setdefault("MALLOC_ARENA_MAX", str(MALLOC_ARENAS))
+    try:
+        arenas = int(os.environ["MALLOC_ARENA_MAX"])
+        libc = ctypes.CDLL("libc.so.6")
+        return libc.mallopt(_M_ARENA_MAX, arenas) == 1
+    except (ValueError, OSError, AttributeError):
+        return False
 
 
 def worker_count(requested: int | None, settings: Settings) -> int:
@@ -95,6 +117,7 @@ class Server:
         run_workers: bool,
         drain: Drain,
     ) -> None:
+        limit_malloc_arenas()
         self.workers = workers
         self.settings = settings
         self.app = None
