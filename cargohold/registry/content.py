@@ -199,6 +199,10 @@ async def list_tags(reg: Registry, request: Request, send_fn, path: RepoPath) ->
     limit = _page_size(request, default=None)
     last = request.arg("last") or None
 
+    if limit is None and last is None:
+        await _send_all_tags(reg, send_fn, path, identity)
+        return
+
     def fetch():
         with reg.session_factory() as session:
             repo = reg.repository(session, path, identity, "pull")
@@ -213,6 +217,19 @@ async def list_tags(reg: Registry, request: Request, send_fn, path: RepoPath) ->
             f'</v2/{path.full}/tags/list?n={limit}&last={quote(names[-1])}>; rel="next"'
         )
     await send_json(send_fn, 200, {"name": path.full, "tags": names}, headers)
+
+
+async def _send_all_tags(reg: Registry, send_fn, path: RepoPath, identity: Identity) -> None:
+    """The whole list in one page, its array built by the database."""
+
+    def fetch() -> str:
+        with reg.session_factory() as session:
+            repo = reg.repository(session, path, identity, "pull")
+            return tags.tag_names_json(session, repo.id)
+
+    names = await reg.run(fetch)
+    body = f'{{"name":{json.dumps(path.full)},"tags":{names}}}'.encode()
+    await send(send_fn, 200, body, content_type="application/json")
 
 
 async def list_referrers(

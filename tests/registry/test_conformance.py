@@ -552,6 +552,27 @@ def test_content_discovery(client: httpx.Client, namespace: str):
     assert nothing.headers["content-type"] == OCI_INDEX
 
 
+def test_whole_tag_list_is_sorted_and_shows_only_alive_visible_tags(
+    client: httpx.Client, namespace: str
+):
+    config, layer, manifest = _image(client, namespace)
+    names = ["b", "A", "a.1", "a-1", "a_1", "10", "9", "Z-last", "gone"]
+    for tag in names:
+        assert _put_manifest(client, namespace, tag, manifest).status_code == 201
+    # Kept by a hidden tag, which no listing shows.
+    by_digest = _manifest(config, [layer], annotations={"pushed": "by digest"})
+    assert _put_manifest(client, namespace, sha256(by_digest), by_digest).status_code == 201
+    assert client.delete(f"/v2/{namespace}/manifests/gone").status_code == 202
+
+    listed = client.get(f"/v2/{namespace}/tags/list")
+    assert listed.status_code == 200
+    assert listed.headers["content-type"].startswith("application/json")
+    alive = sorted(name for name in names if name != "gone")
+    assert listed.json() == {"name": namespace, "tags": alive}
+    paged = client.get(f"/v2/{namespace}/tags/list", params={"n": 100}).json()["tags"]
+    assert paged == alive
+
+
 def test_content_management(client: httpx.Client, namespace: str):
     config, layer, manifest = _image(client, namespace)
     digest = sha256(manifest)

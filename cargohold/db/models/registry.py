@@ -221,7 +221,13 @@ class Tag(Base):
             sqlite_where=text("lifetime_end_ms IS NULL"),
             postgresql_where=text("lifetime_end_ms IS NULL"),
         ),
-        Index("ix_tag_repository_name_end", "repository_id", "name", "lifetime_end_ms"),
+        Index(
+            "ix_tag_repository_name_end_hidden",
+            "repository_id",
+            "name",
+            "lifetime_end_ms",
+            "hidden",
+        ),
         Index("ix_tag_lifetime_end", "lifetime_end_ms"),
     )
 
