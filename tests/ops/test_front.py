@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -35,7 +36,10 @@ def _run(front: Front, scope: dict[str, Any]) -> list[dict[str, Any]]:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    asyncio.run(front(scope, receive, send))
+    # On a thread of its own: a browser test earlier in the session may leave an event loop
+    # running on this one.
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, front(scope, receive, send)).result()
     return sent
 
 

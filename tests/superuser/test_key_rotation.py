@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import subprocess
+import time
 
 import jwt
 import pytest
@@ -61,6 +62,12 @@ def test_rotation_keeps_login_and_pulls_working(server_factory) -> None:
     with v2_client(live, old_token) as client:
         assert push_image(client, repo, image, "v1").status_code == 201
     old_kid = _kid(old_token)
+    # The server's own rotation worker starts once the HTTP processes serve: let its first
+    # pass be over before counting keys.
+    deadline = time.monotonic() + 30
+    while "worker service_key_rotation started" not in live.log_text():
+        assert time.monotonic() < deadline, live.log_text()[-2000:]
+        time.sleep(0.2)
 
     before = _served(live)
     assert old_kid in before
