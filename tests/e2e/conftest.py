@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.server import REPO_ROOT
+from tests.support.server import REPO_ROOT, test_backend
 
 CHROMIUM = os.environ.get("CARGOHOLD_TEST_CHROMIUM", "/usr/bin/chromium")
-SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
+# One folder per backend: the two backends' suites run side by side, and the page walk clears
+# its own folder first.
+SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots" / test_backend()
 # axe-core comes from the npm registry (scripts/test.sh installs it; a missing copy is installed
 # here) into a cache folder outside the package: the UI itself keeps no front-end dependency.
 AXE_VERSION = "4.14.1"

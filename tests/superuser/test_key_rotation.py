@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import subprocess
+import threading
 import time
 
 import jwt
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, func, select, update
 
 from cargohold.db.base import make_engine, make_session_factory, utcnow
 from cargohold.db.models.keys import ServiceKey
-from cargohold.domain.service_keys import SIGNING_MARGIN_S
+from cargohold.domain.service_keys import SIGNING_MARGIN_S, KeyRing
 from cargohold.storage import make_store
 from cargohold.workers.runner import WorkerContext
 from cargohold.workers.service_keys import rotate_instance_key
@@ -108,3 +109,41 @@ def test_rotation_keeps_login_and_pulls_working(server_factory) -> None:
     )
     assert inspected.returncode == 0, inspected.stderr
     assert inspected.stdout == image.manifest
+
+
+def test_processes_starting_together_make_one_instance_key(server_factory) -> None:
+    """Four processes asking for a signing key at once, with none stored, agree on one."""
+    live = server_factory()
+    live.stop()
+    settings = live.settings
+    with live.db() as session:
+        session.execute(
+            delete(ServiceKey).where(ServiceKey.service == settings.INSTANCE_SERVICE_KEY_SERVICE)
+        )
+    engines = [make_engine(settings.DB_URI) for _ in range(4)]
+    start = threading.Barrier(len(engines))
+    kids: list[str] = []
+
+    def ask(engine) -> None:
+        ring = KeyRing(settings, make_session_factory(engine))
+        start.wait()
+        kids.append(ring.signing_key().kid)
+
+    threads = [threading.Thread(target=ask, args=(engine,)) for engine in engines]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        for engine in engines:
+            engine.dispose()
+    assert len(kids) == len(engines)
+    assert len(set(kids)) == 1
+    with live.db() as session:
+        stored = session.scalar(
+            select(func.count())
+            .select_from(ServiceKey)
+            .where(ServiceKey.service == settings.INSTANCE_SERVICE_KEY_SERVICE)
+        )
+    assert stored == 1

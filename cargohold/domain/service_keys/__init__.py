@@ -21,12 +21,12 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from cargohold.auth.secrets import SecretBox
 from cargohold.config import Settings
-from cargohold.db.base import transaction, utcnow
+from cargohold.db.base import begin_write, transaction, utcnow
 from cargohold.db.models.keys import ServiceKey, ServiceKeyApproval
 
 APPROVAL_AUTOMATIC = "ServiceKeyApprovalType.AUTOMATIC"
@@ -37,6 +37,8 @@ CLI_METADATA = {"created_by": "CLI tool"}
 TOKEN_LIFETIME_S = 3600
 SIGNING_MARGIN_S = TOKEN_LIFETIME_S + 300
 PUBLIC_KEY_CACHE_S = 60
+# Any fixed number: the PostgreSQL advisory lock held while deciding to make an instance key.
+_INSTANCE_KEY_LOCK = 0x6B65_7973
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,18 @@ def _approved_alive_keys(service: str, now: dt.datetime):
     )
 
 
+def lock_instance_keys(session: Session) -> None:
+    """Serialise, across processes and replicas, the look-then-create of an instance key.
+
+    Without it two processes that both find no usable key each make one, and the spare key
+    outlives the one rotation later ages, so rotation skips a turn.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _INSTANCE_KEY_LOCK})
+    else:
+        begin_write(session)
+
+
 def find_signing_key(session: Session, settings: Settings) -> SigningKey | None:
     """The stored instance key that stays valid longest, if it outlives a token's lifetime."""
     now = utcnow()
@@ -232,6 +246,7 @@ class KeyRing:
             if current is not None and current.usable_until > time.time():
                 return current
             with transaction(self._session_factory) as session:
+                lock_instance_keys(session)
                 current = find_signing_key(session, self._settings)
                 if current is None:
                     _, current = create_instance_key(session, self._settings)

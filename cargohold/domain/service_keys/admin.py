@@ -571,6 +571,7 @@ def rotate_instance_key_if_due(session: Session, settings: Settings, horizon_s: 
     Old keys are left in place: they keep verifying the tokens they signed until they expire,
     and the cleanup removes them once long expired.
     """
+    core.lock_instance_keys(session)
     current = core.find_signing_key(session, settings)
     due = current is None or current.usable_until - utcnow().timestamp() < horizon_s
     if due:
