@@ -35,6 +35,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import Message, Receive, Scope, Send
 
+from cargohold import zero_copy
 from cargohold.request_log import HttpMiddleware
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -200,6 +201,8 @@ class Observation:
             self.status = message["status"]
         elif message["type"] == "http.response.body":
             self.sent += len(message.get("body", b""))
+        elif message["type"] == zero_copy.EXTENSION:
+            self.sent += message.get("count") or 0
 
     def finish(self) -> None:
         if self.upload:

@@ -21,6 +21,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from cargohold import zero_copy
 from cargohold.config import Settings, load_settings
 from cargohold.serving import Drain, DrainingServer, DrainingSupervisor, TlsFiles
 
@@ -61,36 +62,41 @@ def worker_count(requested: int | None, settings: Settings) -> int:
     return os.cpu_count() or 1
 
 
-class KeepAliveHttp10Protocol(HttpToolsProtocol):
-    """uvicorn closes every HTTP/1.0 connection after one response. Clients such as ab send
-    HTTP/1.0 with `Connection: keep-alive`; keep those open when the response has a length,
-    and say so in the response, as HTTP/1.0 requires."""
+class RegistryHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with two additions.
+
+    - HTTP/1.0 keep-alive: uvicorn closes every HTTP/1.0 connection after one response.
+      Clients such as ab send HTTP/1.0 with `Connection: keep-alive`; those stay open when
+      the response has a length, and the response says so, as HTTP/1.0 requires.
+    - Zero-copy file bodies on plain HTTP (cargohold.zero_copy), for blob pulls.
+    """
 
     def on_headers_complete(self) -> None:
         previous = self.cycle
         super().on_headers_complete()
         cycle = self.cycle
-        if (
-            cycle is None
-            or cycle is previous  # an upgrade: no new request cycle
-            or self.parser.get_http_version() != "1.0"
-            or not self.parser.should_keep_alive()
-            or self.scope.get("type") != "http"
-        ):
-            return
-        cycle_send = cycle.send
+        if cycle is None or cycle is previous or self.scope.get("type") != "http":
+            return  # an upgrade: no new request cycle
+        if self.scheme == "http":
+            zero_copy.offer(self.scope, cycle)
+        if self.parser.get_http_version() == "1.0" and self.parser.should_keep_alive():
+            _keep_http10_alive(cycle)
 
-        async def send(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                names = {name.lower() for name, _ in headers}
-                if b"content-length" in names and b"connection" not in names:
-                    cycle.keep_alive = True
-                    headers.append((b"connection", b"keep-alive"))
-                    message = {**message, "headers": headers}
-            await cycle_send(message)
 
-        cycle.send = send  # type: ignore[method-assign]
+def _keep_http10_alive(cycle: Any) -> None:
+    cycle_send = cycle.send
+
+    async def send(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            names = {name.lower() for name, _ in headers}
+            if b"content-length" in names and b"connection" not in names:
+                cycle.keep_alive = True
+                headers.append((b"connection", b"keep-alive"))
+                message = {**message, "headers": headers}
+        await cycle_send(message)
+
+    cycle.send = send
 
 
 def app_factory():
@@ -152,7 +158,7 @@ class Server:
         options: dict[str, Any] = {
             "host": host,
             "port": port,
-            "http": KeepAliveHttp10Protocol,
+            "http": RegistryHttpProtocol,
             "log_level": log_level,
             "access_log": access_log,
             # cargohold.forwarded reads proxy headers, from TRUSTED_PROXIES only.

@@ -6,7 +6,9 @@ import asyncio
 import datetime as dt
 import logging
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from cargohold.domain import blobs, proxy_pull, quota, repositories, uploads
 from cargohold.domain.proxy_cache import Upstream
@@ -15,11 +17,12 @@ from cargohold.domain.repositories import RepositoryRef
 from cargohold.registry import proxy
 from cargohold.registry.context import Registry, RepoPath
 from cargohold.registry.errors import RegistryError
-from cargohold.registry.http import Request, send, send_stream
+from cargohold.registry.http import Request, send, send_file, send_stream
 from cargohold.registry.tokens import Identity
 from cargohold.storage.base import BlobNotFound
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _CONTENT_RANGE_RE = re.compile(r"^(?:bytes[= ])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
 
@@ -92,14 +95,26 @@ async def get_blob(reg: Registry, request: Request, send_fn, path: RepoPath, dig
         return
     window = _byte_range(request.header(b"range"), size)
     start, end = window if window is not None else (0, size)
-    try:
-        chunks = await reg.run(reg.store.read_blob, digest, start, end)
-    except BlobNotFound as exc:
-        raise RegistryError("BLOB_UNKNOWN", detail={"digest": digest}) from exc
     status = 200
     if window is not None:
         status = 206
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    handle = None
+    if request.offers_zero_copy():
+        handle = await reg.run(_stored_blob, reg.store.open_blob_file, digest)
+    if handle is not None:
+        with handle:
+            await send_file(
+                send_fn,
+                status,
+                headers,
+                handle,
+                start,
+                end - start,
+                content_type="application/octet-stream",
+            )
+        return
+    chunks = await reg.run(_stored_blob, reg.store.read_blob, digest, start, end)
     await send_stream(
         send_fn,
         reg.executor,
@@ -189,6 +204,14 @@ async def _send_blob_head(send_fn, headers: dict[str, str], size: int) -> None:
         head=True,
         content_length=size,
     )
+
+
+def _stored_blob(read: Callable[..., T], digest: str, *args: int) -> T:
+    """`read(digest, *args)`, with storage's missing blob answered as the registry's."""
+    try:
+        return read(digest, *args)
+    except BlobNotFound as exc:
+        raise RegistryError("BLOB_UNKNOWN", detail={"digest": digest}) from exc
 
 
 def _drain(chunks) -> None:

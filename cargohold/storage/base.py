@@ -11,7 +11,7 @@ import hashlib
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 UploadState = dict[str, Any]
 
@@ -83,6 +83,11 @@ class BlobStore(ABC):
     @abstractmethod
     def delete_blob(self, digest: str) -> None:
         """Remove a blob; deleting a missing blob is not an error."""
+
+    def open_blob_file(self, digest: str) -> BinaryIO | None:
+        """The blob as an open local file, for sending without copies through Python; None
+        where storage keeps no local files. Raises BlobNotFound."""
+        return None
 
     def blob_download_url(self, digest: str) -> str | None:
         """A URL clients may be redirected to for GET (presigned S3), or None to stream."""

@@ -9,6 +9,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from cargohold.storage.base import (
     BlobNotFound,
@@ -116,11 +117,13 @@ class LocalStorage(BlobStore):
             return None
 
     def read_blob(self, digest: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        return self._stream(self.open_blob_file(digest), start, end)
+
+    def open_blob_file(self, digest: str) -> BinaryIO:
         try:
-            handle = open(self._blob_path(digest), "rb")  # noqa: SIM115
+            return open(self._blob_path(digest), "rb")  # noqa: SIM115
         except FileNotFoundError as exc:
             raise BlobNotFound(digest) from exc
-        return self._stream(handle, start, end)
 
     @staticmethod
     def _stream(handle, start: int, end: int | None) -> Iterator[bytes]:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import struct
 import time
 
 import pytest
@@ -275,6 +278,32 @@ def test_blob_range_requests(pusher, repo):
     assert tail.content == data[-5:]
     beyond = pusher.get(f"/v2/{repo}/blobs/{digest}", headers={"Range": f"bytes={len(data)}-"})
     assert beyond.status_code == 416
+
+
+def test_large_blob_pulls_whole_in_part_and_abandoned(pusher, repo, server):
+    """Bodies bigger than a socket buffer (sent by sendfile on local storage): whole, a
+    window, and a pull the client resets halfway, after which pulls still work."""
+    data = os.urandom(24 * 1024 * 1024)
+    digest = push_blob(pusher, repo, data)
+    whole = pusher.get(f"/v2/{repo}/blobs/{digest}")
+    assert whole.status_code == 200
+    assert whole.headers["content-length"] == str(len(data))
+    assert whole.content == data
+    window = pusher.get(f"/v2/{repo}/blobs/{digest}", headers={"Range": "bytes=5000000-15000099"})
+    assert window.status_code == 206
+    assert window.content == data[5_000_000:15_000_100]
+    request = (
+        f"GET /v2/{repo}/blobs/{digest} HTTP/1.1\r\nHost: {server.host}\r\n"
+        f"Authorization: {pusher.headers['authorization']}\r\n\r\n"
+    )
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+            sock.sendall(request.encode())
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    again = pusher.get(f"/v2/{repo}/blobs/{digest}", headers={"Range": "bytes=-7"})
+    assert again.status_code == 206
+    assert again.content == data[-7:]
 
 
 def test_blob_delete_and_cancel_upload(pusher, repo):
