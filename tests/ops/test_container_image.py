@@ -22,8 +22,10 @@ from tests.support.host_image import build_base_image, wheel_from_installed
 from tests.support.server import REPO_ROOT, free_port
 
 pytestmark = pytest.mark.slow
-BASE = "localhost/cargohold-test-base:latest"
-IMAGE = "localhost/cargohold-test-image:latest"
+# Named per test process: the two backends' suites run side by side on one image store, and
+# each removes its images (with any container still using them) when done.
+BASE = f"localhost/cargohold-test-base-{os.getpid()}:latest"
+IMAGE = f"localhost/cargohold-test-image-{os.getpid()}:latest"
 # Packages the local index lacks, taken from the test environment's installed copies.
 NOT_IN_INDEX = ["ua-parser"]
 

@@ -39,6 +39,9 @@ events {{ worker_connections 512; }}
 http {{
     log_format upstream '$upstream_addr $status $request_method';
     access_log {root}/access.log upstream;
+    # A reload closes idle client connections: a request sent on one just then would get no
+    # answer at all. One connection per request keeps this test about the replicas.
+    keepalive_timeout 0;
     client_body_temp_path {root}/body;
     proxy_temp_path {root}/proxy;
     fastcgi_temp_path {root}/fastcgi;
