@@ -70,14 +70,18 @@ async def _copy(socket_fd: int, file_fd: int, offset: int, count: int) -> None:
     loop = asyncio.get_running_loop()
     while count:
         try:
-            sent = os.sendfile(socket_fd, file_fd, offset, count)
+            # On a worker thread: pages not in the page cache are read from disk meanwhile.
+            sent = await loop.run_in_executor(None, os.sendfile, socket_fd, file_fd, offset, count)
         except BlockingIOError:
-            await _writable(loop, socket_fd)
-            continue
-        if sent == 0:
-            raise RuntimeError("Response content shorter than Content-Length: the file ended")
+            sent = 0
+        else:
+            if sent == 0:
+                raise RuntimeError("Response content shorter than Content-Length: file ended")
         offset += sent
         count -= sent
+        if count:
+            # A short send means the socket's buffer is full: wait for room.
+            await _writable(loop, socket_fd)
 
 
 async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
