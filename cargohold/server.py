@@ -12,8 +12,10 @@ from __future__ import annotations
 import atexit
 import ctypes
 import json
+import multiprocessing
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -99,12 +101,36 @@ def _keep_http10_alive(cycle: Any) -> None:
     cycle.send = send
 
 
+# prctl option: the signal this process gets when the thread that started it ends.
+_PR_SET_PDEATHSIG = 1
+
+
+def end_with_supervisor() -> bool:
+    """Have this HTTP process told to stop (SIGTERM) when its supervisor ends, however it
+    ends: one killed outright (the OOM killer) would otherwise leave its HTTP processes
+    serving on the port, and a restarted server could not bind it. The supervisor starts
+    its processes from its main thread, which lives as long as it does. False where the C
+    library is not glibc."""
+    parent = multiprocessing.parent_process()
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            return False
+    except (OSError, AttributeError):
+        return False
+    if parent is not None and os.getppid() != parent.pid:
+        # The supervisor ended before the request to be told was made.
+        os.kill(os.getpid(), signal.SIGTERM)
+    return True
+
+
 def app_factory():
     """The ASGI app of one HTTP process of a multi-process server (background workers run in
     the supervisor, not here)."""
     from cargohold import request_log
     from cargohold.app import create_app
 
+    end_with_supervisor()
     settings = load_settings(os.environ[CONFIG_DIR_ENV])
     request_log.configure(settings.LOG_FORMAT)
     drain = Drain(marker=Path(os.environ[DRAIN_MARKER_ENV]))

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import time
@@ -239,3 +240,30 @@ def test_skopeo_round_trip_on_two_processes(
     assert index["manifests"][0]["digest"] == image.digest
     layer = tmp_path / "back" / "blobs" / "sha256" / image.layers[0].digest.split(":", 1)[1]
     assert layer.read_bytes() == image.layers[0].data
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting for its new parent to reap it."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def test_http_processes_end_with_a_killed_supervisor(tmp_path: Path) -> None:
+    live = LiveServer(tmp_path / "killed", workers=2).start()
+    try:
+        children = live.http_processes()
+        assert len(children) == 2
+        assert live.process is not None
+        live.process.send_signal(signal.SIGKILL)
+        live.process.wait(10)
+        deadline = time.monotonic() + 30
+        while any(_running(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert [pid for pid in children if _running(pid)] == []
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", live.port), timeout=5).close()
+    finally:
+        live.destroy()
