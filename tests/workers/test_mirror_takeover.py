@@ -47,8 +47,9 @@ def setup(server: LiveServer) -> Iterator[MirrorSetup]:
     made.client.close()
 
 
-def skopeo_processes(marker: str) -> list[int]:
-    """Pids of running skopeo processes whose command line names `marker`."""
+def skopeo_processes(marker: str, command: bytes | None = None) -> list[int]:
+    """Pids of running skopeo processes whose command line names `marker` (and `command`,
+    when given, as one of its words)."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -64,6 +65,7 @@ def skopeo_processes(marker: str) -> list[int]:
             state != "Z"
             and any(a.endswith(b"skopeo") for a in argv)
             and marker.encode() in b" ".join(argv)
+            and (command is None or command in argv)
         ):
             found.append(int(entry))
     return found
@@ -98,11 +100,7 @@ def test_killed_mirror_worker_is_taken_over(
 
         first = start_worker(server, "repomirror", env=HEARTBEAT)
         copying = wait_for(
-            lambda: [
-                pid
-                for pid in skopeo_processes(proxy.host)
-                if b"copy" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            ],
+            lambda: skopeo_processes(proxy.host, b"copy"),
             60,
             "skopeo copy to start",
         )
