@@ -4,16 +4,13 @@ A number too large to store is the client's error, on every database."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 
 from cargohold.app import create_app
 from tests.support.keepalive import KeepAliveConnection
-from tests.support.server import LiveServer, free_port
+from tests.support.server import LiveServer, app_in_thread
 
 
 @pytest.fixture
@@ -30,18 +27,8 @@ def failing_app_port(server: LiveServer) -> Iterator[int]:
         # What SQLite's driver raises for an integer beyond 64 bits.
         raise OverflowError("Python int too large to convert to SQLite INTEGER")
 
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical")
-    runner = uvicorn.Server(config)
-    thread = threading.Thread(target=runner.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not runner.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert runner.started
-    yield port
-    runner.should_exit = True
-    thread.join(30)
+    with app_in_thread(app) as port:
+        yield port
 
 
 def test_a_500_keeps_the_connection(failing_app_port: int) -> None:

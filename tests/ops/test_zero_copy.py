@@ -10,7 +10,6 @@ import os
 import socket
 import ssl
 import struct
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,6 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
-import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -26,7 +24,7 @@ from cryptography.x509.oid import NameOID
 
 from cargohold.server import RegistryHttpProtocol
 from cargohold.zero_copy import EXTENSION
-from tests.support.server import free_port
+from tests.support.server import app_in_thread
 
 # Well past what a loopback socket buffers, so that sending has to wait for the reader.
 FILE_SIZE = 48 * 1024 * 1024
@@ -65,26 +63,10 @@ def _file_app(path: Path):
     return app
 
 
-def _serve(app: Any, **options: Any) -> Iterator[int]:
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, http=RegistryHttpProtocol, log_level="critical", **options
-    )
-    runner = uvicorn.Server(config)
-    thread = threading.Thread(target=runner.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not runner.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert runner.started
-    yield port
-    runner.should_exit = True
-    thread.join(30)
-
-
 @pytest.fixture
 def port(payload: Path) -> Iterator[int]:
-    yield from _serve(_file_app(payload))
+    with app_in_thread(_file_app(payload), http=RegistryHttpProtocol) as served:
+        yield served
 
 
 def _expected(payload: Path, offset: int, count: int) -> bytes:
@@ -189,16 +171,16 @@ def _self_signed(folder: Path) -> tuple[str, str]:
 
 def test_tls_connections_are_not_offered_the_extension(payload: Path, tmp_path: Path) -> None:
     cert_file, key_file = _self_signed(tmp_path)
-    served = _serve(_file_app(payload), ssl_certfile=cert_file, ssl_keyfile=key_file)
-    port = next(served)
+    app = _file_app(payload)
+    options = {"http": RegistryHttpProtocol, "ssl_certfile": cert_file, "ssl_keyfile": key_file}
     context = ssl.create_default_context(cafile=cert_file)
     context.check_hostname = False
-    connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=30, context=context)
-    try:
-        connection.request("GET", "/?offset=100&count=5000")
-        response = connection.getresponse()
-        assert response.headers["x-zero-copy"] == "no"
-        assert response.read() == _expected(payload, 100, 5000)
-    finally:
-        connection.close()
-        next(served, None)
+    with app_in_thread(app, **options) as port:
+        connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=30, context=context)
+        try:
+            connection.request("GET", "/?offset=100&count=5000")
+            response = connection.getresponse()
+            assert response.headers["x-zero-copy"] == "no"
+            assert response.read() == _expected(payload, 100, 5000)
+        finally:
+            connection.close()

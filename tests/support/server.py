@@ -8,13 +8,16 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
+import uvicorn
 import yaml
 from sqlalchemy.orm import Session
 
@@ -33,6 +36,25 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def app_in_thread(app: Any, **options: Any) -> Iterator[int]:
+    """Serve an ASGI app with uvicorn on a thread of this process; yields its port."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical", **options)
+    runner = uvicorn.Server(config)
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not runner.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert runner.started
+    try:
+        yield port
+    finally:
+        runner.should_exit = True
+        thread.join(30)
 
 
 def test_backend() -> str:
