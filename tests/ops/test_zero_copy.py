@@ -1,6 +1,7 @@
-"""cargohold.zero_copy on a real uvicorn server with cargohold's protocol: file bodies sent by
-sendfile arrive whole and in part, to slow readers too, on a connection kept for the next
-request; a reader leaving mid-body costs the server nothing; TLS connections never get it."""
+"""cargohold.zero_copy on a real uvicorn server with cargohold's protocol: file bodies, sent by
+sendfile to remote peers and copied through a buffer to loopback ones, arrive whole and in
+part, to slow readers too, on a connection kept for the next request; a reader leaving
+mid-body costs the server nothing; TLS connections never get it."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from cargohold import zero_copy
 from cargohold.server import RegistryHttpProtocol
 from cargohold.zero_copy import EXTENSION
 from tests.support.server import app_in_thread
@@ -63,10 +65,25 @@ def _file_app(path: Path):
     return app
 
 
-@pytest.fixture
-def port(payload: Path) -> Iterator[int]:
+@pytest.fixture(params=["sendfile", "copy"])
+def port(
+    request: pytest.FixtureRequest, payload: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[int]:
+    """The server, sending every body the way a remote peer (sendfile) or a loopback peer
+    (copy) gets it; the test's own connections are all on loopback."""
+    copying = request.param == "copy"
+    copy_steps: list[int] = []
+    copy_step = zero_copy._copy_step
+
+    def counted_copy_step(*args: Any) -> int:
+        copy_steps.append(1)
+        return copy_step(*args)
+
+    monkeypatch.setattr(zero_copy, "_is_loopback", lambda transport: copying)
+    monkeypatch.setattr(zero_copy, "_copy_step", counted_copy_step)
     with app_in_thread(_file_app(payload), http=RegistryHttpProtocol) as served:
         yield served
+    assert bool(copy_steps) == copying, "the body did not go the way the peer gets it"
 
 
 def _expected(payload: Path, offset: int, count: int) -> bytes:
@@ -141,6 +158,31 @@ def test_a_reader_leaving_mid_body_costs_nothing(port: int, payload: Path) -> No
         assert response.read() == _expected(payload, 5, 1000)
     finally:
         connection.close()
+
+
+class _Transport:
+    def __init__(self, peer: Any) -> None:
+        self._peer = peer
+
+    def get_extra_info(self, name: str) -> Any:
+        return self._peer if name == "peername" else None
+
+
+@pytest.mark.parametrize(
+    ("peer", "loopback"),
+    [
+        (("127.0.0.1", 5000), True),
+        (("127.8.9.10", 5000), True),
+        (("::1", 5000, 0, 0), True),
+        (("::ffff:127.0.0.1", 5000, 0, 0), True),
+        (("::ffff:10.0.0.7", 5000, 0, 0), False),
+        (("10.0.0.7", 5000), False),
+        (("2001:db8::1", 5000, 0, 0), False),
+        ("", True),
+    ],
+)
+def test_loopback_peers_are_told_apart(peer: Any, loopback: bool) -> None:
+    assert zero_copy._is_loopback(_Transport(peer)) is loopback
 
 
 def _self_signed(folder: Path) -> tuple[str, str]:
