@@ -22,7 +22,7 @@ import pytest
 from tests.support.accounts import TestUser, create_user, unique
 from tests.support.keepalive import KeepAliveConnection
 from tests.support.registry import make_image, make_repository, pull_push, sha256, token_for
-from tests.support.server import LiveServer
+from tests.support.server import LiveServer, process_running
 
 
 @pytest.fixture(scope="module")
@@ -242,15 +242,6 @@ def test_skopeo_round_trip_on_two_processes(
     assert layer.read_bytes() == image.layers[0].data
 
 
-def _running(pid: int) -> bool:
-    """Alive and not a zombie waiting for its new parent to reap it."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"
-
-
 def test_http_processes_end_with_a_killed_supervisor(tmp_path: Path) -> None:
     live = LiveServer(tmp_path / "killed", workers=2).start()
     try:
@@ -260,9 +251,9 @@ def test_http_processes_end_with_a_killed_supervisor(tmp_path: Path) -> None:
         live.process.send_signal(signal.SIGKILL)
         live.process.wait(10)
         deadline = time.monotonic() + 30
-        while any(_running(pid) for pid in children) and time.monotonic() < deadline:
+        while any(process_running(pid) for pid in children) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert [pid for pid in children if _running(pid)] == []
+        assert [pid for pid in children if process_running(pid)] == []
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", live.port), timeout=5).close()
     finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import time
 from dataclasses import dataclass
@@ -116,9 +115,7 @@ def _wait_for_stored(store: BlobStore, upload_uuid: str, at_least: int) -> int:
 
 
 def _kill_and_restart(live: LiveServer) -> None:
-    assert live.process is not None
-    live.process.send_signal(signal.SIGKILL)
-    live.process.wait()
+    live.kill()
     live.stop()
     live.start()
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import signal
 import socket
 import ssl
 import subprocess
@@ -202,6 +204,23 @@ class LiveServer:
             self._engine.dispose()
             self._engine = None
 
+    def kill(self) -> None:
+        """Crash the server: SIGKILL to it and to its HTTP processes at once, then wait until
+        they are gone. (Left to themselves, the HTTP processes would stop gracefully, and
+        finish a request in flight after the crash.)"""
+        assert self.process is not None
+        children = self.http_processes() if self.workers > 1 else []
+        self.process.kill()
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait()
+        deadline = time.monotonic() + 30
+        while any(process_running(pid) for pid in children):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"HTTP processes {children} outlived SIGKILL")
+            time.sleep(0.05)
+
     def destroy(self) -> None:
         self.stop()
         if self._pg_uri:
@@ -241,6 +260,15 @@ class LiveServer:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def process_running(pid: int) -> bool:
+    """Alive and not a zombie waiting for its new parent to reap it."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
 
 
 def _cmdline(pid: int) -> str:
