@@ -6,7 +6,6 @@ import asyncio
 import functools
 import re
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -24,6 +23,7 @@ from cargohold.registry.errors import PlainError, RegistryError
 from cargohold.registry.http import Request
 from cargohold.registry.tokens import ANONYMOUS, Identity, TokenError, TokenVerifier
 from cargohold.storage.base import BlobStore
+from cargohold.thread_pool import LifoThreadPool
 
 T = TypeVar("T")
 _NAMESPACE_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
@@ -54,7 +54,7 @@ class Registry:
         self.passwords = PasswordCheckCache(settings.SECRET_KEY)
         self.verifier = TokenVerifier(self.keys, settings)
         self.pull_log = PullLog(session_factory)
-        self.executor = ThreadPoolExecutor(max_workers=48, thread_name_prefix="registry")
+        self.executor = LifoThreadPool(max_workers=48, thread_name_prefix="registry")
         self.realm = f"{settings.server_url}/v2/auth"
         self.service = settings.SERVER_HOSTNAME
 

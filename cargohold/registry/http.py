@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from typing import Any, BinaryIO
 from urllib.parse import parse_qs
 
@@ -97,7 +97,7 @@ class Request:
         self._body_read = True
         return b"".join(parts)
 
-    async def stream_body(self, executor: ThreadPoolExecutor, sink: Callable[[bytes], None]) -> int:
+    async def stream_body(self, executor: Executor, sink: Callable[[bytes], None]) -> int:
         """Feed the body to `sink` in large pieces on a worker thread, one piece in flight
         while the next is received. Returns the number of bytes."""
         loop = asyncio.get_running_loop()
@@ -205,7 +205,7 @@ async def send_file(
 
 async def send_stream(
     send_fn,
-    executor: ThreadPoolExecutor,
+    executor: Executor,
     status: int,
     headers: dict[str, str],
     length: int,
