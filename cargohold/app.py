@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -74,6 +76,7 @@ from cargohold.registry.app import RegistryApp
 from cargohold.request_log import RequestIdMiddleware
 from cargohold.serving import Drain
 from cargohold.storage import make_store
+from cargohold.thread_pool import LifoThreadPool
 from cargohold.workers.runner import WorkerContext, WorkerPool
 
 log = logging.getLogger(__name__)
@@ -189,6 +192,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The loop's own executor moves file bodies (cargohold.zero_copy): it too should
+        # keep a light load on its warm threads after a burst.
+        asyncio.get_running_loop().set_default_executor(
+            LifoThreadPool(
+                max_workers=min(32, (os.cpu_count() or 1) + 4), thread_name_prefix="loop"
+            )
+        )
         pool = WorkerPool(worker_context) if run_workers and settings.WORKERS_ENABLED else None
         if pool is not None:
             pool.start()

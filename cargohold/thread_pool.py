@@ -7,6 +7,9 @@ on manifest reads at one connection: 25% fewer requests a second after a 64-conn
 than before it, until the process restarted. This pool wakes the most recently idle thread
 instead. Light load stays on the one or two threads that are warm, and a burst still gets up
 to `max_workers`; the threads it no longer needs sleep and cost nothing.
+
+It is a ThreadPoolExecutor (asyncio takes only those as a loop's default executor) that
+replaces the scheduling: submit and shutdown are its own.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 _WorkItem = tuple[Future, Callable[..., Any], tuple[Any, ...], dict[str, Any]]
@@ -38,44 +41,41 @@ class _Worker:
         return item
 
 
-class LifoThreadPool(Executor):
+class LifoThreadPool(ThreadPoolExecutor):
     def __init__(self, max_workers: int, thread_name_prefix: str) -> None:
-        if max_workers < 1:
-            raise ValueError("max_workers must be at least 1")
-        self._max_workers = max_workers
-        self._prefix = thread_name_prefix
-        self._lock = threading.Lock()
-        self._idle: list[_Worker] = []
+        super().__init__(max_workers=max_workers, thread_name_prefix=thread_name_prefix)
+        self._lifo_lock = threading.Lock()
+        self._idle_workers: list[_Worker] = []
         self._backlog: deque[_WorkItem] = deque()
-        self._threads: list[threading.Thread] = []
-        self._shut_down = False
+        self._workers: list[threading.Thread] = []
+        self._closed = False
 
     @property
     def thread_count(self) -> int:
-        return len(self._threads)
+        return len(self._workers)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
         future: Future = Future()
         item: _WorkItem = (future, fn, args, kwargs)
-        with self._lock:
-            if self._shut_down:
+        with self._lifo_lock:
+            if self._closed:
                 raise RuntimeError("cannot schedule new futures after shutdown")
-            if self._idle:
-                self._idle.pop().hand(item)
-            elif len(self._threads) < self._max_workers:
+            if self._idle_workers:
+                self._idle_workers.pop().hand(item)
+            elif len(self._workers) < self._max_workers:
                 self._start(item)
             else:
                 self._backlog.append(item)
         return future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        with self._lock:
-            self._shut_down = True
+        with self._lifo_lock:
+            self._closed = True
             if cancel_futures:
                 while self._backlog:
                     self._backlog.popleft()[0].cancel()
-            idle, self._idle = self._idle, []
-            threads = list(self._threads)
+            idle, self._idle_workers = self._idle_workers, []
+            threads = list(self._workers)
         for worker in idle:
             worker.hand(None)
         if wait:
@@ -87,10 +87,10 @@ class LifoThreadPool(Executor):
         thread = threading.Thread(
             target=self._serve,
             args=(worker, first),
-            name=f"{self._prefix}_{len(self._threads)}",
+            name=f"{self._thread_name_prefix}_{len(self._workers)}",
             daemon=True,
         )
-        self._threads.append(thread)
+        self._workers.append(thread)
         thread.start()
 
     def _serve(self, worker: _Worker, item: _WorkItem | None) -> None:
@@ -100,12 +100,12 @@ class LifoThreadPool(Executor):
 
     def _next(self, worker: _Worker) -> _WorkItem | None:
         """The backlog's oldest item, else sleep until handed one (None: shut down)."""
-        with self._lock:
+        with self._lifo_lock:
             if self._backlog:
                 return self._backlog.popleft()
-            if self._shut_down:
+            if self._closed:
                 return None
-            self._idle.append(worker)
+            self._idle_workers.append(worker)
         return worker.wait()
 
 

@@ -114,15 +114,16 @@ def test_shutdown_without_cancelling_runs_the_backlog_and_ends_the_threads() -> 
     assert not any(name.startswith("draining_") for name in names)
 
 
-def test_serves_asyncio_run_in_executor() -> None:
-    pool = LifoThreadPool(max_workers=4, thread_name_prefix="test")
+def test_serves_as_the_default_executor_of_an_asyncio_loop() -> None:
+    pool = LifoThreadPool(max_workers=4, thread_name_prefix="loop-default")
 
     async def main() -> list[int]:
         loop = asyncio.get_running_loop()
-        calls = [loop.run_in_executor(pool, pow, 3, power) for power in range(8)]
+        loop.set_default_executor(pool)
+        calls = [loop.run_in_executor(None, pow, 3, power) for power in range(8)]
         return await asyncio.gather(*calls)
 
-    try:
-        assert asyncio.run(main()) == [3**power for power in range(8)]
-    finally:
-        pool.shutdown()
+    # asyncio.run shuts the default executor down when the loop ends.
+    assert asyncio.run(main()) == [3**power for power in range(8)]
+    with pytest.raises(RuntimeError):
+        pool.submit(str, "after the loop")
